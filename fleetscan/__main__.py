@@ -1,0 +1,3 @@
+from fleetscan.cli import main
+
+main()

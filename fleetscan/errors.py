@@ -1,0 +1,78 @@
+"""fleetscan's exceptions, all in one place.
+
+::
+
+    FleetscanError
+    ├── ConfigError            bad inventory / policy / CLI input → exit 2
+    │                          (names file, line and field)
+    └── TransportError         a host could not be scanned; never escapes the
+        │                      runner: it becomes that host's status
+        ├── UnreachableError   refused, no route, name does not resolve, reset
+        ├── HandshakeTimeout   TCP ok but no banner / key exchange / auth in time
+        ├── AuthFailedError    every credential refused
+        ├── HostKeyError       unknown or changed host key (strict checking)
+        ├── CommandTimeout     a command did not finish within the host deadline
+        └── ChannelError       the connection dropped while a command ran
+"""
+
+from __future__ import annotations
+
+
+class FleetscanError(Exception):
+    """Base of every error fleetscan raises on purpose."""
+
+
+class ConfigError(FleetscanError):
+    """Invalid user input: inventory, policy, command line. Exit code 2.
+
+    ``str(err)`` reads ``file:line: field: message`` with what is known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.file = file
+        self.line = line
+        self.field = field
+        self.detail = message
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = ""
+        if self.file:
+            where = self.file + (f":{self.line}" if self.line else "")
+        parts = [p for p in (where, self.field) if p]
+        return ": ".join([*parts, self.detail])
+
+
+class TransportError(FleetscanError):
+    """A host-level failure: turned into the host's status by the runner."""
+
+
+class UnreachableError(TransportError):
+    pass
+
+
+class HandshakeTimeout(TransportError):
+    pass
+
+
+class AuthFailedError(TransportError):
+    pass
+
+
+class HostKeyError(TransportError):
+    pass
+
+
+class CommandTimeout(TransportError):
+    pass
+
+
+class ChannelError(TransportError):
+    pass

@@ -1,0 +1,285 @@
+"""The data that flows between fleetscan's stages.
+
+Every stage (inventory → runner → collector → parser → policy → reports) hands
+the next one frozen, typed values from this module and nothing else. Parsers
+and the policy engine are pure functions of these values; only transports and
+reporters do I/O.
+
+Principles encoded here (see DESIGN.md):
+
+* a host always ends in exactly one :class:`Status`; only ``ok`` counts as a
+  complete scan (fail closed);
+* every :class:`Listener` keeps the raw line it came from (evidence);
+* lines a parser could not read are kept as :class:`UnparsedLine`, never
+  dropped.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+Proto = Literal["tcp", "udp"]
+Family = Literal[4, 6]
+
+
+class Status(enum.StrEnum):
+    """The one outcome of scanning a host."""
+
+    OK = "ok"
+    PARTIAL = "partial"  # scanned, but something is missing (e.g. process owners)
+    UNREACHABLE = "unreachable"
+    AUTH_FAILED = "auth_failed"
+    HOSTKEY_MISMATCH = "hostkey_mismatch"
+    TIMEOUT = "timeout"
+    NO_COLLECTOR = "no_collector"  # no usable socket-listing command on the host
+    PARSE_ERROR = "parse_error"
+    INTERNAL_ERROR = "internal_error"
+    INTERRUPTED = "interrupted"  # the run was stopped (Ctrl-C/SIGTERM) before this host ended
+
+    @property
+    def complete(self) -> bool:
+        """True only for a full scan: every other status is never compliant."""
+        return self is Status.OK
+
+    @property
+    def scanned(self) -> bool:
+        """True when listeners were collected at all (ok or partial)."""
+        return self in (Status.OK, Status.PARTIAL)
+
+
+class Severity(enum.IntEnum):
+    """Finding severity; ordered so that ``--fail-on`` is a comparison."""
+
+    INFO = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            names = ", ".join(s.name.lower() for s in cls)
+            raise ValueError(f"unknown severity {text!r} (one of: {names})") from None
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Process:
+    """A process holding a socket. ``name`` is what the host printed (comm, argv0
+    or image name, possibly truncated by the tool); pid/user may be unknown."""
+
+    name: str
+    pid: int | None = None
+    user: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "pid": self.pid, "user": self.user}
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """One listening socket (TCP LISTEN, or a bound UDP socket).
+
+    ``address`` is normalised by :func:`fleetscan.addresses.normalise_address`:
+    no brackets, no ``%scope`` (kept in ``zone``), wildcards as ``0.0.0.0`` or
+    ``::``. ``raw`` is the line (or lines) of command output it came from and
+    ``line`` the 1-based line number of that output.
+    """
+
+    proto: Proto
+    family: Family
+    address: str
+    port: int
+    state: str = "LISTEN"
+    processes: tuple[Process, ...] = ()
+    zone: str | None = None
+    raw: str = ""
+    line: int | None = None
+
+    @property
+    def key(self) -> tuple[str, int, str, int]:
+        """Identity of the socket across scans (for de-duplication and drift)."""
+        return (self.proto, self.family, self.address, self.port)
+
+    @property
+    def process_names(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(p.name for p in self.processes))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stable JSON contract of ``fleetscan parse`` (see README)."""
+        return {
+            "proto": self.proto,
+            "family": self.family,
+            "address": self.address,
+            "port": self.port,
+            "state": self.state,
+            "processes": [p.to_dict() for p in self.processes],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class UnparsedLine:
+    """A line of command output that no rule of the parser could read."""
+
+    line: int
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "text": self.text}
+
+
+@dataclass(frozen=True, slots=True)
+class ParseResult:
+    """What a parser makes of one command output.
+
+    ``owners_known`` is False when the output format carries no process
+    information at all (e.g. ``netstat -an``, ``ss`` without ``-p``); the
+    collector then marks the host ``partial``.
+    """
+
+    parser: str
+    listeners: tuple[Listener, ...] = ()
+    unparsed: tuple[UnparsedLine, ...] = ()
+    owners_known: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "parser": self.parser,
+            "listeners": [x.to_dict() for x in self.listeners],
+            "unparsed": [u.to_dict() for u in self.unparsed],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A host to scan, as resolved from the inventory (all variables merged)."""
+
+    name: str
+    address: str
+    port: int | None = None  # None: let ~/.ssh/config or the default (22) decide
+    user: str | None = None
+    platform: str | None = None  # hint: linux, windows, darwin, freebsd
+    groups: tuple[str, ...] = ()
+    vars: Mapping[str, Any] = field(default_factory=dict)
+    transport: str = "asyncssh"
+    become: bool = False
+    become_method: str = "sudo"
+    key_files: tuple[str, ...] = ()
+    jump_host: str | None = None
+    known_hosts: str | None = None
+    password_env: str | None = None  # name of an env var holding the password; never the value
+    source: str = ""  # "file:line" the host was defined at
+
+    def public_vars(self) -> dict[str, Any]:
+        """Variables safe to print: anything that looks like a secret is masked."""
+        return {k: ("***" if _looks_secret(k) else v) for k, v in self.vars.items()}
+
+
+_SECRET_HINTS = ("pass", "secret", "token", "key_passphrase", "private_key_passphrase")
+
+
+def _looks_secret(name: str) -> bool:
+    low = name.lower()
+    return any(h in low for h in _SECRET_HINTS)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandEvidence:
+    """A command run on a host and what came back (bounded)."""
+
+    command: str
+    exit_status: int | None
+    stdout: str
+    stderr: str
+    duration: float
+    truncated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HostScan:
+    """The outcome of scanning one host. ``status`` decides compliance."""
+
+    target: Target
+    status: Status
+    message: str = ""
+    platform: str | None = None
+    collector: str | None = None  # the command that produced the listeners
+    listeners: tuple[Listener, ...] = ()
+    unparsed: tuple[UnparsedLine, ...] = ()
+    evidence: tuple[CommandEvidence, ...] = ()
+    started: float = 0.0
+    finished: float = 0.0
+
+    @property
+    def host(self) -> str:
+        return self.target.name
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, self.finished - self.started)
+
+
+@dataclass(frozen=True, slots=True)
+class WaiverRef:
+    """The waiver that covers a finding (copied so reports need no policy)."""
+
+    id: str
+    justification: str
+    expires: str | None
+    owner: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A policy result: a rule broken by a listener, or a host-level problem
+    (``listener`` is None, e.g. "host not fully scanned")."""
+
+    rule_id: str
+    severity: Severity
+    host: str
+    message: str
+    listener: Listener | None = None
+    waiver: WaiverRef | None = None
+    kind: str = "listener"  # listener | host | waiver
+
+    @property
+    def waived(self) -> bool:
+        return self.waiver is not None
+
+    @property
+    def evidence(self) -> str:
+        return self.listener.raw if self.listener else ""
+
+
+@dataclass(frozen=True, slots=True)
+class ScanRun:
+    """A whole run: every host's scan and every finding, plus provenance."""
+
+    id: str
+    started: datetime
+    finished: datetime
+    scans: tuple[HostScan, ...]
+    findings: tuple[Finding, ...]
+    inventory_digest: str = ""
+    policy_digest: str = ""
+    policy_files: tuple[str, ...] = ()
+    inventory_files: tuple[str, ...] = ()
+    hostkey_checking: bool = True
+    interrupted: bool = False
+    fail_on: Severity = Severity.HIGH
+    tool_version: str = ""
+
+    def active_findings(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if not f.waived)
+
+    def incomplete_hosts(self) -> tuple[HostScan, ...]:
+        return tuple(s for s in self.scans if not s.status.complete)

@@ -1,0 +1,147 @@
+"""YAML loading that remembers where every value came from.
+
+Inventory and policy errors must name file, line and field. PyYAML's plain
+``safe_load`` forgets positions and silently keeps the last of two duplicate
+keys; :func:`load_yaml` composes the node tree first, records the line of
+every mapping key / sequence item, refuses duplicate keys, and converts any
+YAML syntax error into a :class:`~fleetscan.errors.ConfigError`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fleetscan.errors import ConfigError
+
+PathKey = tuple[str | int, ...]
+
+#: refuse to read config files larger than this (a policy or inventory this big is a mistake)
+MAX_CONFIG_BYTES = 32 * 1024 * 1024
+
+
+@dataclass
+class YamlDoc:
+    """A loaded YAML document and the line (1-based) of each value in it."""
+
+    file: str
+    data: Any
+    lines: dict[PathKey, int] = field(default_factory=dict)
+
+    def line_of(self, path: Sequence[str | int]) -> int | None:
+        """Line of the value at ``path``, or of its nearest ancestor."""
+        key = tuple(path)
+        while key:
+            if key in self.lines:
+                return self.lines[key]
+            key = key[:-1]
+        return self.lines.get((), None)
+
+    def error(self, path: Sequence[str | int], message: str) -> ConfigError:
+        return ConfigError(
+            message, file=self.file, line=self.line_of(path), field=format_path(path) or None
+        )
+
+
+def format_path(path: Sequence[str | int]) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def read_text(path: str | Path) -> str:
+    """Read a config file as UTF-8, with a clear error for binary/huge/missing files."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+    except FileNotFoundError:
+        raise ConfigError("file not found", file=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from None
+    if p.is_dir():
+        raise ConfigError("is a directory, expected a file", file=str(path))
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"file is {size} bytes, larger than the {MAX_CONFIG_BYTES} byte limit", file=str(path)
+        )
+    raw = p.read_bytes()
+    if b"\x00" in raw:
+        raise ConfigError("binary file (contains NUL bytes), expected text", file=str(path))
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError("not valid UTF-8 text", file=str(path), line=line) from None
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def load_yaml(path: str | Path, text: str | None = None) -> YamlDoc:
+    """Load one YAML document with positions. Empty files give ``data=None``."""
+    name = str(path)
+    if text is None:
+        text = read_text(path)
+    try:
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return YamlDoc(name, None)
+            lines: dict[PathKey, int] = {}
+            _index(node, (), lines, name)
+            data = loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ConfigError(f"invalid YAML: {problem}", file=name, line=line) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {exc}", file=name) from None
+    except RecursionError:
+        raise ConfigError("invalid YAML: nested too deeply", file=name) from None
+    return YamlDoc(name, data, lines)
+
+
+def _index(node: yaml.Node, path: PathKey, lines: dict[PathKey, int], file: str) -> None:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
+            line = key_node.start_mark.line + 1
+            if key == "<<":  # merge key: its content is indexed under the parent
+                _index(value_node, path, lines, file)
+                continue
+            if key in seen:
+                raise ConfigError(
+                    f"duplicate key {key!r} (first defined on line {seen[key]})",
+                    file=file,
+                    line=line,
+                    field=format_path((*path, key)),
+                )
+            seen[key] = line
+            lines[(*path, key)] = line
+            _index(value_node, (*path, key), lines, file)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines[(*path, i)] = item.start_mark.line + 1
+            _index(item, (*path, i), lines, file)
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest valid key, or empty."""
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""

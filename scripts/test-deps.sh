@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Install the system packages the test-suite uses for real: OpenSSH server and
+# client (real sshd on loopback), sudo, iproute2 (network namespaces), net-tools
+# (netstat fallback) and Debian's chromium (HTML report in a real browser).
+# Idempotent: does nothing when everything is present. Needs root for apt-get.
+set -euo pipefail
+need=()
+command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
+command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
+command -v sudo >/dev/null 2>&1 || need+=(sudo)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v ss >/dev/null 2>&1 || need+=(iproute2)
+command -v netstat >/dev/null 2>&1 || need+=(net-tools)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "test-deps: missing ${need[*]}; run as root (or install them) to run the real-sshd/browser tests" >&2
+  exit 0
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
