@@ -1,0 +1,463 @@
+"""fleetscan's command line (typer).
+
+Exit codes (the CI contract, also in README):
+
+  0  every host scanned and compliant at --fail-on
+  1  findings at or above --fail-on
+  2  usage or configuration error (bad inventory, bad policy, bad option)
+  3  some hosts could not be fully scanned (and no finding at/above --fail-on)
+  130 interrupted (Ctrl-C / SIGTERM); reports cover the hosts that finished
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from fleetscan import __version__
+from fleetscan.errors import ConfigError
+from fleetscan.model import HostScan, ParseResult, Severity
+
+EXIT_HELP = (
+    "Exit codes: 0 compliant; 1 findings at or above --fail-on; 2 usage/config error; "
+    "3 some hosts not fully scanned; 130 interrupted."
+)
+
+app = typer.Typer(
+    name="fleetscan",
+    help="Agentless fleet scanner for listening network services. " + EXIT_HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+inventory_app = typer.Typer(help="Inspect inventories.", no_args_is_help=True)
+policy_app = typer.Typer(help="Validate policies.", no_args_is_help=True)
+app.add_typer(inventory_app, name="inventory")
+app.add_typer(policy_app, name="policy")
+
+err_console = Console(stderr=True, highlight=False)
+
+
+@contextmanager
+def config_errors() -> Iterator[None]:
+    """Turn ConfigError into one clear line and exit code 2 — never a traceback."""
+    try:
+        yield
+    except ConfigError as exc:
+        err_console.print(f"fleetscan: error: {exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _formats(text: str) -> list[str]:
+    from fleetscan.reports import FORMATS
+
+    wanted = [f.strip().lower() for f in text.split(",") if f.strip()]
+    bad = [f for f in wanted if f not in FORMATS]
+    if bad or not wanted:
+        raise ConfigError(
+            f"unknown report format {', '.join(bad) or text!r} (choose from {', '.join(FORMATS)})",
+            field="--format",
+        )
+    return wanted
+
+
+def _severity(text: str) -> Severity:
+    try:
+        return Severity.parse(text)
+    except ValueError as exc:
+        raise ConfigError(str(exc), field="--fail-on") from None
+
+
+class _Progress:
+    """A progress bar on a terminal; silence otherwise (machine-friendly)."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.failed = 0
+        self._progress: Progress | None = None
+        if enabled:
+            self._progress = Progress(
+                TextColumn("scanning"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("[red]{task.fields[failed]} not fully scanned"),
+                TimeElapsedColumn(),
+                console=err_console,
+                transient=True,
+            )
+            self._task = self._progress.add_task("scan", total=total, failed=0)
+
+    def __enter__(self) -> _Progress:
+        if self._progress:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress:
+            self._progress.stop()
+
+    def update(self, scan: HostScan) -> None:
+        if not scan.status.complete:
+            self.failed += 1
+        if self._progress:
+            self._progress.update(self._task, advance=1, failed=self.failed)
+
+
+def _execute(
+    *,
+    inventory: list[Path],
+    policies: list[Path],
+    output: Path | None,
+    limit: str | None,
+    concurrency: int,
+    fail_on: str,
+    formats: str,
+    known_hosts: Path | None,
+    no_hostkey_check: bool,
+    ssh_config: list[Path] | None,
+    connect_timeout: float,
+    host_timeout: float,
+    max_output_mb: int,
+    transport: str | None,
+    quiet: bool,
+    console: Console,
+) -> int:
+    from fleetscan.app import RunInputs, run_with_signals
+    from fleetscan.inventory import load_inventory
+    from fleetscan.policy import load_policies
+    from fleetscan.reports import exit_code, render_summary, write_reports
+    from fleetscan.runner import ScanSettings
+    from fleetscan.transports.base import ConnectSettings
+
+    with config_errors():
+        fmt = _formats(formats)
+        threshold = _severity(fail_on)
+        if concurrency < 1:
+            raise ConfigError("must be at least 1", field="--concurrency")
+        inv = load_inventory(inventory)
+        targets = inv.select(limit)
+        policy = load_policies(policies)
+        settings = ScanSettings(
+            connect=ConnectSettings(
+                known_hosts=str(known_hosts) if known_hosts else None,
+                hostkey_checking=not no_hostkey_check,
+                connect_timeout=connect_timeout,
+                ssh_config=tuple(str(p) for p in ssh_config) if ssh_config is not None else None,
+            ),
+            concurrency=concurrency,
+            host_timeout=host_timeout,
+            max_output=max_output_mb * 1024 * 1024,
+            transport=transport,
+        )
+        inputs = RunInputs(
+            targets=targets,
+            policy=policy,
+            settings=settings,
+            fail_on=threshold,
+            inventory_files=inv.files,
+            inventory_digest=inv.digest,
+        )
+    if no_hostkey_check:
+        err_console.print(
+            "[bold red]WARNING:[/] host-key checking is OFF (--no-host-key-check): "
+            "this run cannot detect a man-in-the-middle; every report says so."
+        )
+    show = not quiet and err_console.is_terminal
+    with _Progress(len(targets), show) as progress:
+        run = run_with_signals(inputs, on_result=progress.update)
+    outdir = output if output is not None else Path("fleetscan-reports") / run.id
+    written = write_reports(run, outdir, fmt)
+    if not quiet:
+        render_summary(run, console)
+        files = ", ".join(str(p) for paths in written.values() for p in paths)
+        console.print(f"reports: {files}", markup=False, highlight=False)
+    return exit_code(run)
+
+
+@app.command()
+def scan(
+    inventory: Annotated[
+        list[Path], typer.Option("-i", "--inventory", help="Inventory file or folder (repeatable).")
+    ],
+    policy: Annotated[
+        list[Path], typer.Option("-p", "--policy", help="Policy YAML file (repeatable).")
+    ],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Report folder.")] = None,
+    limit: Annotated[
+        str | None,
+        typer.Option("-l", "--limit", help="Hosts, groups or globs; ',' separated; !x excludes."),
+    ] = None,
+    concurrency: Annotated[int, typer.Option(help="Hosts scanned at once.")] = 50,
+    fail_on: Annotated[
+        str, typer.Option(help="Lowest severity that fails the run (exit 1).")
+    ] = "high",
+    format: Annotated[
+        str, typer.Option("--format", help="Report formats: html,csv,json,junit.")
+    ] = "html,csv,json,junit",
+    known_hosts: Annotated[
+        Path | None, typer.Option(help="known_hosts file (default ~/.ssh/known_hosts).")
+    ] = None,
+    no_host_key_check: Annotated[
+        bool,
+        typer.Option(
+            "--no-host-key-check",
+            help="Accept any host key. Insecure; printed in every report.",
+        ),
+    ] = False,
+    ssh_config: Annotated[
+        list[Path] | None,
+        typer.Option(help="ssh_config file(s) (default ~/.ssh/config when present)."),
+    ] = None,
+    connect_timeout: Annotated[
+        float, typer.Option(help="Seconds for TCP + banner + key exchange + auth.")
+    ] = 10.0,
+    host_timeout: Annotated[float, typer.Option(help="Seconds for a whole host.")] = 120.0,
+    max_output_mb: Annotated[int, typer.Option(help="Output cap per command, MiB.")] = 64,
+    transport: Annotated[
+        str | None, typer.Option(help="Force a transport: asyncssh, paramiko, local.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No summary.")] = False,
+) -> None:
+    """Scan every host of the inventory and check policy."""
+    code = _execute(
+        inventory=inventory,
+        policies=policy,
+        output=output,
+        limit=limit,
+        concurrency=concurrency,
+        fail_on=fail_on,
+        formats=format,
+        known_hosts=known_hosts,
+        no_hostkey_check=no_host_key_check,
+        ssh_config=ssh_config,
+        connect_timeout=connect_timeout,
+        host_timeout=host_timeout,
+        max_output_mb=max_output_mb,
+        transport=transport,
+        quiet=quiet,
+        console=Console(highlight=False),
+    )
+    raise typer.Exit(code)
+
+
+scan.__doc__ = "Scan every host of the inventory and check policy. " + EXIT_HELP
+
+
+@app.command()
+def demo(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Report folder.")] = Path(
+        "demo-report"
+    ),
+    fail_on: Annotated[str, typer.Option(help="Lowest severity that fails the run.")] = "high",
+) -> None:
+    """Scan the embedded demo fleet (SSH servers on 127.0.0.1, nothing outside)."""
+    from fleetscan.demo import start_demo_fleet
+    from fleetscan.policy import builtin_policy_path
+
+    console = Console(highlight=False)
+    with tempfile.TemporaryDirectory(prefix="fleetscan-demo-") as tmp:
+        work = Path(tmp)
+        loop = asyncio.new_event_loop()
+        try:
+            fleet = loop.run_until_complete(start_demo_fleet(work))
+            console.print(
+                f"demo fleet: {len(fleet.hosts)} SSH servers on 127.0.0.1 "
+                f"(+1 that does not answer); inventory {fleet.inventory}",
+                markup=False,
+            )
+
+            def in_thread() -> int:
+                return _execute(
+                    inventory=[fleet.inventory],
+                    policies=[builtin_policy_path("baseline"), builtin_policy_path("demo")],
+                    output=output,
+                    limit=None,
+                    concurrency=10,
+                    fail_on=fail_on,
+                    formats="html,csv,json,junit",
+                    known_hosts=fleet.known_hosts,
+                    no_hostkey_check=False,
+                    ssh_config=[],
+                    connect_timeout=5.0,
+                    host_timeout=30.0,
+                    max_output_mb=64,
+                    transport=None,
+                    quiet=False,
+                    console=console,
+                )
+
+            # the servers run on this loop in a thread while the scan runs its own loop
+            code = loop.run_until_complete(asyncio.to_thread(in_thread))
+            loop.run_until_complete(fleet.stop())
+        finally:
+            loop.close()
+    console.print(f"open {output / 'report.html'} in a browser", markup=False)
+    raise typer.Exit(code)
+
+
+@app.command()
+def parse(
+    file: Annotated[Path, typer.Argument(help="Saved command output ('-' for stdin).")],
+    command: Annotated[
+        str | None, typer.Option(help="The command that produced it, e.g. 'ss -tulnp'.")
+    ] = None,
+    parser: Annotated[str | None, typer.Option(help="Parser name (see --list).")] = None,
+    tasklist: Annotated[
+        Path | None, typer.Option(help="tasklist /FO CSV /NH output, for Windows netstat -ano.")
+    ] = None,
+    format: Annotated[str, typer.Option("--format", help="json, csv or table.")] = "json",
+) -> None:
+    """Parse a saved socket listing offline (format detected when not given)."""
+    from fleetscan import parsers
+
+    with config_errors():
+        text = sys.stdin.read() if str(file) == "-" else _read_output(file)
+        try:
+            if parser:
+                spec = parsers.get(parser)
+            elif command:
+                spec = parsers.for_command(command)
+            else:
+                spec = parsers.detect(text)
+        except KeyError as exc:
+            raise ConfigError(str(exc.args[0]), file=str(file)) from None
+        result = spec.parse(text)
+        if tasklist is not None:
+            from fleetscan.parsers import windows_netstat
+
+            result = windows_netstat.apply_tasklist(result, _read_output(tasklist))
+        if format not in ("json", "csv", "table"):
+            raise ConfigError("choose json, csv or table", field="--format")
+    if format == "json":
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    elif format == "csv":
+        sys.stdout.write(_parse_csv(result))
+    else:
+        _print_table(result)
+
+
+def _parse_csv(result: ParseResult) -> str:
+    """The parse result as CSV: one row per listener, untrusted cells neutralised."""
+    import pandas as pd
+
+    from fleetscan.reports.sanitize import csv_cell
+
+    rows = [
+        {
+            "proto": x.proto,
+            "family": x.family,
+            "address": csv_cell(x.address),
+            "port": x.port,
+            "state": csv_cell(x.state),
+            "processes": csv_cell(
+                "; ".join(f"{p.name}[{p.pid if p.pid is not None else '?'}]" for p in x.processes)
+            ),
+            "line": x.line,
+        }
+        for x in result.listeners
+    ]
+    cols = ["proto", "family", "address", "port", "state", "processes", "line"]
+    return str(pd.DataFrame(rows, columns=cols).to_csv(index=False))
+
+
+def _read_output(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from None
+    for enc in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1")
+
+
+def _print_table(result: ParseResult) -> None:
+    from fleetscan.reports.sanitize import visible_controls as terminal_safe
+
+    table = Table(title=f"parser: {result.parser}")
+    for col in ("proto", "address", "port", "state", "processes"):
+        table.add_column(col)
+    for lst in result.listeners:
+        procs = ", ".join(
+            f"{p.name}[{p.pid}]" if p.pid is not None else p.name for p in lst.processes
+        )
+        table.add_row(
+            lst.proto,
+            terminal_safe(lst.address),
+            str(lst.port),
+            terminal_safe(lst.state),
+            terminal_safe(procs),
+        )
+    console = Console(highlight=False)
+    console.print(table)
+    for u in result.unparsed:
+        console.print(f"unparsed line {u.line}: {terminal_safe(u.text)}", markup=False)
+
+
+@inventory_app.command("show")
+def inventory_show(
+    inventory: Annotated[list[Path], typer.Option("-i", "--inventory", help="Inventory file(s).")],
+    limit: Annotated[str | None, typer.Option("-l", "--limit")] = None,
+    format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """Print the resolved hosts with their effective variables."""
+    from fleetscan.inventory import format_inventory, load_inventory
+    from fleetscan.reports.sanitize import visible_controls as terminal_safe
+
+    with config_errors():
+        targets = load_inventory(inventory).select(limit)
+    rows = format_inventory(targets)
+    if format == "json":
+        sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
+        return
+    table = Table()
+    cols = ["name", "address", "port", "user", "platform", "groups", "become", "vars"]
+    for col in cols:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*(terminal_safe(_cell(row.get(c))) for c in cols))
+    Console(highlight=False).print(table)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
+
+
+@policy_app.command("check")
+def policy_check(
+    policy: Annotated[list[Path], typer.Option("-p", "--policy", help="Policy file(s).")],
+) -> None:
+    """Validate policy files (exit 2 with file, line and field on error)."""
+    from fleetscan.policy import load_policies
+
+    with config_errors():
+        pol = load_policies(policy)
+    Console(highlight=False).print(f"ok: {', '.join(pol.files)} (digest {pol.digest[:12]})")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    print(__version__)
+
+
+def main() -> None:
+    app()

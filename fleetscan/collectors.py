@@ -1,0 +1,384 @@
+"""Collectors: what runs on a host, and how its output becomes a HostScan.
+
+A collector is data (pyinfra's "fact" idea): per platform, an ordered chain of
+steps, each a constant command plus the parser that reads it. On POSIX hosts
+the whole chain runs as ONE script over ONE exec channel (``sh -s``, script
+on stdin, so the login shell — bash, zsh, fish, csh — does not matter); the
+first step whose program exists and succeeds wins. Each step's output is
+framed by marker lines carrying a per-scan random nonce, so a hostile host
+cannot forge a section by printing a marker from a process name.
+
+Nothing from the inventory is ever interpolated into these commands.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from fleetscan import parsers
+from fleetscan.model import (
+    CommandEvidence,
+    Listener,
+    ParseResult,
+    Status,
+    UnparsedLine,
+)
+from fleetscan.transports.base import CommandResult
+
+PROBE_COMMAND = "uname -s"
+EVIDENCE_STDOUT = 16 * 1024
+EVIDENCE_STDERR = 4 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One way of listing sockets: ``program`` must exist for ``command`` to run."""
+
+    name: str
+    program: str | None  # checked with ``command -v``; None: always try
+    command: str
+    parser: str
+    ok_exit: tuple[int, ...] = (0,)
+
+
+def _proc_script() -> str:
+    try:
+        from fleetscan.parsers.linux_proc import PROC_SCRIPT
+    except ImportError:
+        return "exit 127"
+    return PROC_SCRIPT
+
+
+def posix_chain(platform: str) -> tuple[Step, ...]:
+    """The ordered command chain for a POSIX platform ('' when unknown)."""
+    if platform == "linux":
+        return (
+            Step("ss", "ss", "ss -tulnp", "linux-ss"),
+            Step("netstat", "netstat", "netstat -tulnp", "linux-netstat"),
+            Step("proc", None, _proc_script(), "linux-proc"),
+        )
+    if platform == "darwin":
+        return (
+            # lsof exits 1 when one of the two listings is empty
+            Step("lsof", "lsof", "lsof -nP -iTCP -sTCP:LISTEN; lsof -nP -iUDP", "lsof", (0, 1)),
+            Step("netstat", "netstat", "netstat -anv", "bsd-netstat"),
+            Step("netstat-an", "netstat", "netstat -an", "bsd-netstat"),
+        )
+    if platform == "freebsd":
+        return (
+            Step("sockstat", "sockstat", "sockstat -46l", "freebsd-sockstat"),
+            Step("netstat", "netstat", "netstat -an", "bsd-netstat"),
+        )
+    return ()
+
+
+POSIX_PLATFORMS = ("linux", "darwin", "freebsd")
+
+
+def new_nonce() -> str:
+    return secrets.token_hex(8)
+
+
+def marker(nonce: str) -> str:
+    return f"@@FLEETSCAN-{nonce}"
+
+
+def posix_script(platform: str, nonce: str) -> str:
+    """The sh script that runs the chain for ``platform`` and frames each output."""
+    m = marker(nonce)
+    lines = [
+        "LC_ALL=C; export LC_ALL; LANG=C; export LANG",
+        'PATH="$PATH:/usr/sbin:/sbin:/usr/bin:/bin"; export PATH',
+        f"m='{m}'",
+        'echo "$m uid $(id -u 2>/dev/null)"',
+    ]
+    calls = []
+    for i, step in enumerate(posix_chain(platform)):
+        check = (
+            f"command -v {shlex.quote(step.program)} >/dev/null 2>&1 || return 127; "
+            if step.program
+            else ""
+        )
+        ok = " || ".join(f"[ $r -eq {c} ]" for c in step.ok_exit)
+        lines.append(
+            f's{i}() {{ {check}echo "$m begin {step.name}"; (\n{step.command}\n); r=$?; '
+            f'echo "$m end {step.name} $r"; {ok}; }}'
+        )
+        calls.append(f"s{i}")
+    lines.append(" || ".join([*calls, 'echo "$m none"']))
+    lines.append(
+        'echo "$m begin ps"; (ps -eo pid=,user:32= 2>/dev/null || ps -o pid,user 2>/dev/null); '
+        'echo "$m end ps $?"'
+    )
+    return "\n".join(lines) + "\n"
+
+
+def posix_command(become: bool) -> str:
+    """The exec command: a shell reading the script from stdin (never a prompt)."""
+    return "sudo -n sh -s" if become else "sh -s"
+
+
+def platform_from_probe(result: CommandResult) -> str | None:
+    """Read ``uname -s`` (or the Windows shell's complaint about it)."""
+    out = result.stdout.decode("utf-8", "replace").strip()
+    err = result.stderr.decode("utf-8", "replace")
+    first = out.splitlines()[0].strip().lower() if out else ""
+    if result.exit_status == 0 and first:
+        if first == "linux":
+            return "linux"
+        if first == "darwin":
+            return "darwin"
+        if first == "freebsd":
+            return "freebsd"
+        if first.startswith(("mingw", "msys", "cygwin", "windows")):
+            return "windows"
+        return first
+    text = (out + "\n" + err).lower()
+    # cmd.exe: "'uname' is not recognized as an internal or external command";
+    # PowerShell: "The term 'uname' is not recognized as the name of a cmdlet"
+    if "is not recognized as" in text or "commandnotfoundexception" in text:
+        return "windows"
+    return None
+
+
+# --- interpreting the script's output ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    name: str
+    text: str
+    exit_status: int | None
+    first_line: int  # 1-based line of the section's first output line in stdout
+
+
+@dataclass(frozen=True, slots=True)
+class Collected:
+    """The result of interpreting one collector run, before it becomes a HostScan."""
+
+    status: Status
+    message: str
+    collector: str | None = None
+    listeners: tuple[Listener, ...] = ()
+    unparsed: tuple[UnparsedLine, ...] = ()
+
+
+_SECTION = re.compile(
+    r"^(?P<m>@@FLEETSCAN-[0-9a-f]+) (?P<what>begin|end|uid|none)(?: (?P<rest>.*))?$"
+)
+
+
+def split_sections(stdout: str, nonce: str) -> tuple[dict[str, Section], str | None, list[str]]:
+    """Split framed output into sections; also returns the uid line and any text
+    printed outside sections (login banners, shell noise)."""
+    m = marker(nonce)
+    sections: dict[str, Section] = {}
+    uid: str | None = None
+    noise: list[str] = []
+    current: str | None = None
+    buf: list[str] = []
+    start = 0
+    for lineno, line in enumerate(stdout.splitlines(), 1):
+        if line.startswith(m + " "):
+            match = _SECTION.match(line)
+            if match and match.group("m") == m:
+                what, rest = match.group("what"), (match.group("rest") or "").strip()
+                if what == "uid":
+                    uid = rest
+                elif what == "begin":
+                    current, buf, start = rest, [], lineno + 1
+                elif what == "end" and current is not None:
+                    _name, _, code = rest.partition(" ")
+                    status = int(code) if code.strip().lstrip("-").isdigit() else None
+                    sections[current] = Section(current, "\n".join(buf), status, start)
+                    current = None
+                continue
+        if current is not None:
+            buf.append(line)
+        elif line.strip():
+            noise.append(line)
+    if current is not None:  # cut off (output cap, dropped connection)
+        sections[current] = Section(current, "\n".join(buf), None, start)
+    return sections, uid, noise
+
+
+def parse_ps(text: str) -> dict[int, str]:
+    """pid → user from ``ps -eo pid=,user=`` (or BusyBox ``ps -o pid,user``)."""
+    owners: dict[int, str] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].isdigit():
+            owners[int(parts[0])] = parts[1]
+    return owners
+
+
+def with_users(listeners: Sequence[Listener], owners: dict[int, str]) -> tuple[Listener, ...]:
+    """Fill Process.user from the pid → user map where the parser had none."""
+    if not owners:
+        return tuple(listeners)
+    out = []
+    for lst in listeners:
+        procs = tuple(
+            replace(p, user=owners.get(p.pid)) if p.user is None and p.pid is not None else p
+            for p in lst.processes
+        )
+        out.append(replace(lst, processes=procs) if procs != lst.processes else lst)
+    return tuple(out)
+
+
+def shift_lines(result: ParseResult, offset: int) -> ParseResult:
+    """Make parser line numbers refer to the whole command output."""
+    if offset <= 1:
+        return result
+    d = offset - 1
+    return replace(
+        result,
+        listeners=tuple(
+            replace(x, line=x.line + d) if x.line is not None else x for x in result.listeners
+        ),
+        unparsed=tuple(replace(u, line=u.line + d) for u in result.unparsed),
+    )
+
+
+def interpret_posix(
+    platform: str, result: CommandResult, nonce: str, *, privileged_expected: bool
+) -> Collected:
+    """Turn the framed output of :func:`posix_script` into a :class:`Collected`."""
+    stdout = result.stdout.decode("utf-8", "replace")
+    sections, uid, _noise = split_sections(stdout, nonce)
+    chain = posix_chain(platform)
+    chosen: tuple[Step, Section] | None = None
+    failures: list[str] = []
+    for step in chain:
+        sec = sections.get(step.name)
+        if sec is None:
+            continue
+        if sec.exit_status is not None and sec.exit_status in step.ok_exit:
+            chosen = (step, sec)
+            break
+        if sec.exit_status is None and result.truncated:
+            chosen = (step, sec)
+            break
+        failures.append(f"{step.command.splitlines()[0][:40]} exited {sec.exit_status}")
+    if chosen is None:
+        if marker(nonce) not in stdout:
+            return Collected(Status.NO_COLLECTOR, _no_script_message(result))
+        tried = ", ".join(s.name for s in chain)
+        detail = f" ({'; '.join(failures)})" if failures else ""
+        return Collected(
+            Status.NO_COLLECTOR, f"no usable socket listing command (tried {tried}){detail}"
+        )
+    step, sec = chosen
+    try:
+        parsed = shift_lines(parsers.get(step.parser).parse(sec.text), sec.first_line)
+    except Exception as exc:  # a parser bug must stay this host's problem
+        return Collected(
+            Status.PARSE_ERROR, f"parser {step.parser} failed: {type(exc).__name__}: {exc}"
+        )
+    ps = sections.get("ps")
+    listeners = with_users(parsed.listeners, parse_ps(ps.text) if ps else {})
+    collector = step.command.splitlines()[0] if step.name != "proc" else "/proc/net"
+    problems: list[str] = []
+    if result.truncated:
+        problems.append("output cut at the size limit: the listing is incomplete")
+    if uid is not None and uid != "0":
+        problems.append(f"ran as uid {uid}, not root: processes of other users are not visible")
+    if not parsed.owners_known:
+        problems.append(f"{collector} gives no process owners")
+    if not listeners and parsed.unparsed:
+        return Collected(
+            Status.PARSE_ERROR,
+            f"{len(parsed.unparsed)} line(s) of {collector} output could not be read",
+            collector,
+            (),
+            parsed.unparsed,
+        )
+    status = Status.PARTIAL if problems else Status.OK
+    return Collected(status, "; ".join(problems), collector, listeners, parsed.unparsed)
+
+
+def _no_script_message(result: CommandResult) -> str:
+    err = result.stderr.decode("utf-8", "replace").strip().splitlines()
+    first = err[0][:200] if err else ""
+    if result.exit_status == 127:
+        return f"no POSIX shell (sh) on the host: {first}".rstrip(": ")
+    return f"collector script did not run (exit {result.exit_status}): {first}".rstrip(": ")
+
+
+def sudo_refused(result: CommandResult, nonce: str) -> str | None:
+    """When ``sudo -n`` refused (password needed, not in sudoers), its message."""
+    if marker(nonce).encode() in result.stdout:
+        return None
+    err = result.stderr.decode("utf-8", "replace").strip()
+    if result.exit_status not in (0, None) and err.lower().startswith("sudo"):
+        return err.splitlines()[0][:200]
+    return None
+
+
+# --- Windows ------------------------------------------------------------------------
+
+WINDOWS_NETSTAT = "netstat -ano"
+WINDOWS_TASKLIST = "tasklist /FO CSV /NH"
+
+
+def interpret_windows(netstat: CommandResult, tasklist: CommandResult | None) -> Collected:
+    """netstat -ano joined with tasklist for pid → image name."""
+    if netstat.exit_status not in (0, None) and not netstat.stdout.strip():
+        err = netstat.stderr.decode("utf-8", "replace").strip()[:200]
+        return Collected(Status.NO_COLLECTOR, f"netstat -ano failed: {err}")
+    try:
+        from fleetscan.parsers import windows_netstat
+    except ImportError:
+        return Collected(Status.NO_COLLECTOR, "no Windows parser available")
+    text = _decode_console(netstat.stdout)
+    try:
+        parsed = windows_netstat.PARSER.parse(text)
+        if tasklist is not None and tasklist.exit_status == 0:
+            parsed = windows_netstat.apply_tasklist(parsed, _decode_console(tasklist.stdout))
+    except Exception as exc:
+        return Collected(Status.PARSE_ERROR, f"windows parser failed: {type(exc).__name__}: {exc}")
+    problems = []
+    if tasklist is None or tasklist.exit_status != 0:
+        problems.append("tasklist failed: process names unknown")
+    if netstat.truncated:
+        problems.append("output cut at the size limit: the listing is incomplete")
+    if not parsed.listeners and parsed.unparsed:
+        return Collected(
+            Status.PARSE_ERROR,
+            "netstat -ano output could not be read",
+            WINDOWS_NETSTAT,
+            (),
+            parsed.unparsed,
+        )
+    status = Status.PARTIAL if problems else Status.OK
+    return Collected(
+        status, "; ".join(problems), WINDOWS_NETSTAT, parsed.listeners, parsed.unparsed
+    )
+
+
+def _decode_console(data: bytes) -> str:
+    """Windows consoles write the OEM code page; try UTF-8 first, then cp437/cp936."""
+    for enc in ("utf-8", "cp936", "cp437"):
+        try:
+            return data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1")
+
+
+def evidence(result: CommandResult, command_label: str | None = None) -> CommandEvidence:
+    """A bounded, decoded copy of a command's output for the reports."""
+    out = result.stdout[:EVIDENCE_STDOUT].decode("utf-8", "replace")
+    err = result.stderr[:EVIDENCE_STDERR].decode("utf-8", "replace")
+    return CommandEvidence(
+        command=command_label or result.command,
+        exit_status=result.exit_status,
+        stdout=out,
+        stderr=err,
+        duration=round(result.duration, 3),
+        truncated=result.truncated or len(result.stdout) > EVIDENCE_STDOUT,
+    )

@@ -1,0 +1,242 @@
+"""The embedded demo fleet: several simulated hosts on 127.0.0.1.
+
+``fleetscan demo`` starts these SSH servers in-process, writes a real Ansible
+YAML inventory and a known_hosts file for them, and scans them through
+exactly the code path of ``fleetscan scan`` (inventory loader, asyncssh
+transport with strict host-key checking, collectors, parsers, policy engine,
+reporters). Nothing outside the machine is touched.
+
+Hosts (see policies/demo.yaml for what the policy says about them):
+
+* web-01 — nginx on 80/443 (master + worker on one socket), gunicorn on loopback
+* db-01 — PostgreSQL wrongly bound to 0.0.0.0:5432, redis on loopback
+* app-01 — compromised: ``nc`` listening on 4444, an undocumented php-fpm
+* mon-01 — the login user has no sudo: scanned, but ``partial``
+* win-01 — Windows Server: ``netstat -ano`` + ``tasklist`` through cmd.exe
+* down-01 — does not answer (connection refused)
+* rogue-01 — its host key does not match known_hosts
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncssh
+import yaml
+
+from fleetscan.simulate import (
+    RunningHost,
+    SimHost,
+    known_hosts_line,
+    start_host,
+    stop_hosts,
+    write_client_key,
+)
+
+# (proto, address, port, [(process, pid)])
+Spec = tuple[str, str, int, list[tuple[str, int]]]
+
+
+def render_ss(specs: Sequence[Spec]) -> str:
+    """Render listeners the way iproute2 ``ss -tulnp`` (5.x) prints them."""
+    rows = [("Netid", "State", "Recv-Q", "Send-Q", "Local Address:Port", "Peer Address:Port")]
+    procs = [""]
+    for proto, addr, port, owners in specs:
+        v6 = ":" in addr
+        local = f"[{addr}]:{port}" if v6 and "%" not in addr else f"{addr}:{port}"
+        peer = "[::]:*" if v6 else "0.0.0.0:*"
+        state = "LISTEN" if proto == "tcp" else "UNCONN"
+        backlog = "128" if proto == "tcp" else "0"
+        rows.append((proto, state, "0", backlog, local, peer))
+        users = ",".join(f'("{name}",pid={pid},fd={3 + i})' for i, (name, pid) in enumerate(owners))
+        procs.append(f"users:({users})" if owners else "")
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    out = []
+    for row, proc in zip(rows, procs, strict=True):
+        cells = [
+            row[0].ljust(widths[0]),
+            row[1].ljust(widths[1]),
+            row[2].ljust(widths[2]),
+            row[3].ljust(widths[3]),
+            row[4].rjust(widths[4]),
+            row[5].ljust(widths[5]),
+        ]
+        line = " ".join(cells)
+        if proc == "" and row[0] == "Netid":
+            line = line.rstrip() + "Process"
+        out.append((line + " " + proc).rstrip())
+    return "\n".join(out) + "\n"
+
+
+def _ps(users: dict[int, str]) -> str:
+    return "".join(f"{pid:>7} {user}\n" for pid, user in sorted(users.items()))
+
+
+WINDOWS_NETSTAT = """\r
+Active Connections\r
+\r
+  Proto  Local Address          Foreign Address        State           PID\r
+  TCP    0.0.0.0:135            0.0.0.0:0              LISTENING       912\r
+  TCP    0.0.0.0:445            0.0.0.0:0              LISTENING       4\r
+  TCP    0.0.0.0:3389           0.0.0.0:0              LISTENING       1104\r
+  TCP    0.0.0.0:5985           0.0.0.0:0              LISTENING       4\r
+  TCP    10.0.0.15:22           10.0.0.2:51022         ESTABLISHED     3220\r
+  TCP    0.0.0.0:22             0.0.0.0:0              LISTENING       3220\r
+  TCP    [::]:135               [::]:0                 LISTENING       912\r
+  TCP    [::]:445               [::]:0                 LISTENING       4\r
+  UDP    0.0.0.0:123            *:*                                    1380\r
+  UDP    [::]:500               *:*                                    2288\r
+"""
+
+WINDOWS_TASKLIST = (
+    '"System Idle Process","0","Services","0","8 K"\r\n'
+    '"System","4","Services","0","5,772 K"\r\n'
+    '"svchost.exe","912","Services","0","12,704 K"\r\n'
+    '"svchost.exe","1104","Services","0","18,116 K"\r\n'
+    '"svchost.exe","1380","Services","0","9,020 K"\r\n'
+    '"IKEEXT Service.exe","2288","Services","0","4,100 K"\r\n'
+    '"sshd.exe","3220","Services","0","6,512 K"\r\n'
+)
+
+
+def demo_hosts() -> list[SimHost]:
+    """The modelled machines of the demo fleet (down-01 and rogue-01 are
+    handled by :func:`start_demo_fleet`)."""
+    resolved = ("udp", "127.0.0.53%lo", 53, [("systemd-resolve", 512)])
+    sshd = ("tcp", "0.0.0.0", 22, [("sshd", 733)])
+    sshd6 = ("tcp", "::", 22, [("sshd", 733)])
+    web = [
+        resolved,
+        sshd,
+        ("tcp", "0.0.0.0", 80, [("nginx", 1200), ("nginx", 1201)]),
+        ("tcp", "0.0.0.0", 443, [("nginx", 1200), ("nginx", 1201)]),
+        ("tcp", "127.0.0.1", 8080, [("gunicorn", 1410)]),
+        sshd6,
+    ]
+    db = [
+        resolved,
+        sshd,
+        ("tcp", "0.0.0.0", 5432, [("postgres", 812)]),
+        ("tcp", "127.0.0.1", 6379, [("redis-server", 845)]),
+        sshd6,
+    ]
+    app = [
+        ("udp", "0.0.0.0", 5353, [("avahi-daemon", 640)]),
+        sshd,
+        ("tcp", "0.0.0.0", 8000, [("java", 2001)]),
+        ("tcp", "0.0.0.0", 4444, [("nc", 6666)]),
+        ("tcp", "127.0.0.1", 9000, [("php-fpm", 2300)]),
+    ]
+    # mon-01: no sudo, so ss shows only the login user's own processes
+    mon = [
+        ("tcp", "0.0.0.0", 22, []),
+        ("tcp", "0.0.0.0", 9100, [("node_exporter", 3100)]),
+        ("tcp", "0.0.0.0", 3000, [("grafana", 3150)]),
+    ]
+    base_users = {1: "root", 512: "systemd-resolve", 733: "root"}
+    return [
+        SimHost(
+            "web-01",
+            outputs={"ss": render_ss(web)},
+            ps=_ps({**base_users, 1200: "root", 1201: "www-data", 1410: "www-data"}),
+        ),
+        SimHost(
+            "db-01",
+            outputs={"ss": render_ss(db)},
+            ps=_ps({**base_users, 812: "postgres", 845: "redis"}),
+        ),
+        SimHost(
+            "app-01",
+            outputs={"ss": render_ss(app)},
+            ps=_ps({**base_users, 640: "avahi", 2001: "app", 6666: "www-data", 2300: "www-data"}),
+        ),
+        SimHost(
+            "mon-01",
+            outputs={"ss": render_ss(mon)},
+            ps=_ps({**base_users, 3100: "monitor", 3150: "monitor"}),
+            uid=1001,
+            sudo="password",
+        ),
+        SimHost(
+            "win-01",
+            platform="windows",
+            outputs={"netstat-ano": WINDOWS_NETSTAT, "tasklist": WINDOWS_TASKLIST},
+        ),
+    ]
+
+
+GROUPS = {
+    "web-01": "web",
+    "db-01": "db",
+    "app-01": "app",
+    "mon-01": "monitoring",
+    "win-01": "windows",
+    "down-01": "web",
+    "rogue-01": "db",
+}
+
+
+@dataclass
+class DemoFleet:
+    hosts: list[RunningHost]
+    inventory: Path
+    known_hosts: Path
+    client_key: Path
+
+    async def stop(self) -> None:
+        await stop_hosts(self.hosts)
+
+
+async def start_demo_fleet(workdir: Path) -> DemoFleet:
+    """Start the demo servers and write ``inventory.yaml``, ``known_hosts`` and
+    a client key into ``workdir``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    key_path, client_key = write_client_key(workdir)
+    running: list[RunningHost] = []
+    for host in [*demo_hosts(), SimHost("rogue-01", outputs={"ss": ""})]:
+        running.append(await start_host(host, [client_key]))
+    lines = []
+    for r in running:
+        # rogue-01 presents a key that is not the one known_hosts has for it
+        key = asyncssh.generate_private_key("ssh-ed25519") if r.host.name == "rogue-01" else None
+        lines.append(known_hosts_line("127.0.0.1", r.port, key or r.host_key))
+    known_hosts = workdir / "known_hosts"
+    known_hosts.write_text("\n".join(lines) + "\n")
+
+    # down-01: a port nothing listens on (bound then released: connection refused)
+    probe = await start_host(SimHost("down-01"), [client_key])
+    down_port = probe.port
+    await stop_hosts([probe])
+
+    hosts: dict[str, dict[str, object]] = {}
+    for r in running:
+        entry: dict[str, object] = {"ansible_host": "127.0.0.1", "ansible_port": r.port}
+        if r.host.name == "mon-01":
+            entry["ansible_user"] = "monitor"
+        if r.host.platform == "windows":
+            entry["ansible_shell_type"] = "cmd"
+        hosts[r.host.name] = entry
+    hosts["down-01"] = {"ansible_host": "127.0.0.1", "ansible_port": down_port}
+    children: dict[str, dict[str, object]] = {}
+    for name, group in GROUPS.items():
+        children.setdefault(group, {"hosts": {}})
+        children[group]["hosts"][name] = hosts[name]  # type: ignore[index]
+    linux_names = [n for n in GROUPS if n != "win-01"]
+    linux = {"hosts": dict.fromkeys(linux_names), "vars": {"ansible_become": True}}
+    inventory = {
+        "all": {
+            "vars": {
+                "ansible_user": "fleetscan",
+                "ansible_ssh_private_key_file": str(key_path),
+            },
+            "children": {**children, "linux": linux},
+        }
+    }
+    inv_path = workdir / "inventory.yaml"
+    inv_path.write_text(
+        "# Demo fleet inventory written by `fleetscan demo` (Ansible YAML format)\n"
+        + yaml.safe_dump(inventory, sort_keys=False)
+    )
+    return DemoFleet(running, inv_path, known_hosts, key_path)

@@ -1,0 +1,259 @@
+"""Simulated hosts: real asyncssh servers on loopback that answer like a machine.
+
+Used by the embedded demo fleet and by the orchestration tests. A simulated
+host is not a patch of fleetscan's code: it is a real SSH server, reached
+through the real transport, that models a host — its ``uname``, which socket
+tools it has, their output, whether sudo works, who the login user is — and,
+for fault injection, how it misbehaves (hangs, floods, drops the connection,
+refuses authentication...).
+
+The POSIX collector sends its script on stdin; the simulator reads the
+script's nonce and frames the canned output the way the real script would,
+running the chain in the same order (first tool the host "has" wins).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from fleetscan import collectors
+
+WINDOWS_UNAME_ERROR = (
+    "'uname' is not recognized as an internal or external command,\r\n"
+    "operable program or batch file.\r\n"
+)
+
+#: behaviours for fault injection (see tests/orchestration)
+BEHAVIOURS = (
+    "normal",
+    "hang",  # the collector command never returns
+    "trickle",  # output at 1 byte per interval
+    "flood",  # endless output
+    "disconnect",  # drop the connection in the middle of the output
+    "garbage",  # binary / invalid UTF-8 output
+    "fail",  # non-zero exit with stderr
+    "auth_fail",  # refuse every credential
+    "noise",  # login banner / shell noise before the output
+)
+
+
+@dataclass
+class SimHost:
+    """A modelled host. ``outputs`` maps a collector step name (``ss``,
+    ``netstat``, ``proc``, ``lsof``, ``sockstat``, ``netstat-ano``,
+    ``tasklist``) to that command's output on this host."""
+
+    name: str
+    platform: str = "linux"
+    outputs: dict[str, str] = field(default_factory=dict)
+    ps: str = ""
+    uid: int = 0
+    sudo: str = "ok"  # ok | password (sudo -n refuses)
+    behaviour: str = "normal"
+    step_exit: dict[str, int] = field(default_factory=dict)
+    trickle_interval: float = 1.0
+    flood_chunk: int = 1024 * 1024
+    noise: str = "Welcome to Ubuntu 22.04 LTS\nLast login: Tue Nov 24 09:12:01 2026\n"
+
+
+_NONCE = re.compile(r"m='@@FLEETSCAN-([0-9a-f]+)'")
+
+
+def frame_posix(host: SimHost, script: str, as_root: bool) -> str:
+    """What :func:`fleetscan.collectors.posix_script` would print on this host."""
+    match = _NONCE.search(script)
+    if not match:
+        return ""
+    m = collectors.marker(match.group(1))
+    uid = 0 if as_root else host.uid
+    out = [f"{m} uid {uid}"]
+    chosen = False
+    for step in collectors.posix_chain(host.platform):
+        if step.name not in host.outputs:
+            continue  # the host does not have this tool: `command -v` fails
+        code = host.step_exit.get(step.name, 0)
+        out.append(f"{m} begin {step.name}")
+        text = host.outputs[step.name]
+        if text:
+            out.append(text.rstrip("\n"))
+        out.append(f"{m} end {step.name} {code}")
+        if code in step.ok_exit:
+            chosen = True
+            break
+    if not chosen:
+        out.append(f"{m} none")
+    out.append(f"{m} begin ps")
+    if host.ps:
+        out.append(host.ps.rstrip("\n"))
+    out.append(f"{m} end ps 0")
+    return "\n".join(out) + "\n"
+
+
+class _Server(asyncssh.SSHServer):
+    def __init__(self, host: SimHost, client_keys: list[asyncssh.SSHKey]) -> None:
+        self._host = host
+        self._client_keys = client_keys
+
+    def begin_auth(self, username: str) -> bool:
+        return True
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        if self._host.behaviour == "auth_fail":
+            return False
+        wanted = {k.public_data for k in self._client_keys}
+        return key.public_data in wanted
+
+
+async def _handle(host: SimHost, process: asyncssh.SSHServerProcess[str]) -> None:
+    command = (process.command or "").strip()
+    try:
+        if host.behaviour == "noise":
+            process.stdout.write(host.noise)
+        if command == collectors.PROBE_COMMAND:
+            await _answer_uname(host, process)
+            return
+        if command in ("sh -s", "sudo -n sh -s"):
+            script = await process.stdin.read()
+            if command.startswith("sudo") and host.sudo != "ok":
+                process.stderr.write(
+                    "sudo: a password is required\n"
+                    if host.sudo == "password"
+                    else f"sudo: {host.name}: user is not in the sudoers file\n"
+                )
+                process.exit(1)
+                return
+            await _misbehave_or(
+                host, process, frame_posix(host, script, command.startswith("sudo"))
+            )
+            return
+        if host.platform == "windows" and command == collectors.WINDOWS_NETSTAT:
+            await _misbehave_or(host, process, host.outputs.get("netstat-ano", ""))
+            return
+        if host.platform == "windows" and command == collectors.WINDOWS_TASKLIST:
+            process.stdout.write(host.outputs.get("tasklist", ""))
+            process.exit(0)
+            return
+        if host.platform == "windows":
+            process.stderr.write(WINDOWS_UNAME_ERROR.replace("uname", command.split()[0]))
+        else:
+            process.stderr.write(f"sh: 1: {command.split()[0] if command else ''}: not found\n")
+        process.exit(127 if host.platform != "windows" else 1)
+    except (asyncssh.BreakReceived, asyncssh.TerminalSizeChanged, BrokenPipeError):
+        process.exit(1)
+    except (asyncssh.ConnectionLost, ConnectionResetError):
+        pass
+
+
+async def _answer_uname(host: SimHost, process: asyncssh.SSHServerProcess[str]) -> None:
+    if host.platform == "windows":
+        process.stderr.write(WINDOWS_UNAME_ERROR)
+        process.exit(1)
+        return
+    names = {"linux": "Linux", "darwin": "Darwin", "freebsd": "FreeBSD"}
+    process.stdout.write(names.get(host.platform, host.platform) + "\n")
+    process.exit(0)
+
+
+async def _misbehave_or(host: SimHost, process: asyncssh.SSHServerProcess[str], text: str) -> None:
+    b = host.behaviour
+    if b == "hang":
+        await asyncio.sleep(3600)
+    elif b == "trickle":
+        for ch in text:
+            process.stdout.write(ch)
+            await asyncio.sleep(host.trickle_interval)
+    elif b == "flood":
+        chunk = "tcp LISTEN 0 128 0.0.0.0:1 0.0.0.0:* " + "A" * 80 + "\n"
+        block = chunk * max(1, host.flood_chunk // len(chunk))
+        while True:
+            process.stdout.write(block)
+            await process.stdout.drain()
+    elif b == "disconnect":
+        process.stdout.write(text[: len(text) // 2])
+        await process.stdout.drain()
+        conn = process.channel.get_connection()
+        conn.abort()
+        return
+    elif b == "garbage":
+        process.stdout.write(text[: len(text) // 3] + "\udcff\udcfe\x00\x01binary\x7f\n")
+    elif b == "fail":
+        process.stderr.write("ss: netlink: Operation not permitted\n")
+        process.exit(2)
+        return
+    else:
+        process.stdout.write(text)
+    process.exit(0)
+
+
+@dataclass
+class RunningHost:
+    host: SimHost
+    port: int
+    host_key: asyncssh.SSHKey
+    server: asyncssh.SSHAcceptor
+
+
+async def start_host(
+    host: SimHost,
+    client_public_keys: Sequence[asyncssh.SSHKey],
+    host_key: asyncssh.SSHKey | None = None,
+    address: str = "127.0.0.1",
+    port: int = 0,
+) -> RunningHost:
+    """Start one simulated host on loopback (port 0: a free port)."""
+    key = host_key or asyncssh.generate_private_key("ssh-ed25519")
+    keys = list(client_public_keys)
+
+    def process_factory(process: asyncssh.SSHServerProcess[str]) -> Any:
+        return _handle(host, process)
+
+    server = await asyncssh.create_server(
+        lambda: _Server(host, keys),
+        address,
+        port,
+        server_host_keys=[key],
+        process_factory=process_factory,
+        encoding="utf-8",
+        errors="surrogateescape",
+        line_editor=False,
+        allow_scp=False,
+    )
+    sockets = server.sockets
+    bound = sockets[0].getsockname()[1] if sockets else port
+    return RunningHost(host, int(bound), key, server)
+
+
+async def stop_hosts(hosts: Sequence[RunningHost]) -> None:
+    for h in hosts:
+        h.server.close()
+    for h in hosts:
+        with contextlib.suppress(Exception):
+            await h.server.wait_closed()
+
+
+def known_hosts_line(address: str, port: int, key: asyncssh.SSHKey) -> str:
+    """An OpenSSH known_hosts line for a server on a non-default port."""
+    pub = key.export_public_key("openssh").decode().strip()
+    pattern = address if port == 22 else f"[{address}]:{port}"
+    return f"{pattern} {pub}"
+
+
+def write_client_key(directory: Path) -> tuple[Path, asyncssh.SSHKey]:
+    """Create an ed25519 client key pair in ``directory`` (mode 0600)."""
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    path = directory / "id_ed25519"
+    key.write_private_key(str(path))
+    path.chmod(0o600)
+    key.write_public_key(str(path) + ".pub")
+    return path, key

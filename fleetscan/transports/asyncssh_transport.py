@@ -1,0 +1,211 @@
+"""The default transport: asyncssh, strict host-key checking, never a prompt.
+
+One :class:`asyncssh.SSHClientConnectionOptions` is built per distinct
+:class:`ConnectSettings` and reused for every host of the fleet (the known_hosts
+file is read once, not once per host). Per-host values (user, port, keys,
+jump host) are passed on ``connect``.
+
+Security notes:
+
+* asyncssh skips host-key validation when ``known_hosts`` is None, and treats a
+  *missing* default ``~/.ssh/known_hosts`` the same way. fleetscan always passes
+  an explicit, loaded known-hosts object — an empty one when the file does not
+  exist — so strict checking cannot silently turn off.
+* No password or keyboard-interactive prompt exists: a password is only used
+  when the inventory names an environment variable holding it, and key
+  passphrases are never asked for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from fleetscan.errors import (
+    AuthFailedError,
+    ChannelError,
+    CommandTimeout,
+    HandshakeTimeout,
+    HostKeyError,
+    TransportError,
+    UnreachableError,
+)
+from fleetscan.model import Target
+from fleetscan.transports.base import (
+    DEFAULT_MAX_STDERR,
+    CommandResult,
+    ConnectSettings,
+    target_password,
+)
+
+_READ_CHUNK = 256 * 1024
+
+
+def _load_known_hosts(files: list[str]) -> asyncssh.SSHKnownHosts:
+    existing = [f for f in files if Path(f).expanduser().is_file()]
+    if not existing:
+        return asyncssh.import_known_hosts("")
+    return asyncssh.read_known_hosts([str(Path(f).expanduser()) for f in existing])
+
+
+@lru_cache(maxsize=16)
+def build_options(settings: ConnectSettings) -> asyncssh.SSHClientConnectionOptions:
+    """The one options object for the fleet (cached per settings)."""
+    kwargs: dict[str, Any] = {
+        "config": settings.ssh_config_files(),
+        "connect_timeout": settings.connect_timeout,
+        "known_hosts": (
+            _load_known_hosts(settings.known_hosts_files()) if settings.hostkey_checking else None
+        ),
+        # never ask anything: no keyboard-interactive, no passphrase prompt
+        "kbdint_auth": False,
+        "ignore_encrypted": True,
+        "keepalive_interval": 15,
+        "keepalive_count_max": 3,
+    }
+    if settings.client_keys:
+        kwargs["client_keys"] = list(settings.client_keys)
+    if not settings.use_agent:
+        kwargs["agent_path"] = None
+    if settings.default_user:
+        kwargs["username"] = settings.default_user
+    return asyncssh.SSHClientConnectionOptions(**kwargs)
+
+
+class AsyncSSHSession:
+    """An open asyncssh connection; each :meth:`run` is one exec channel."""
+
+    def __init__(self, conn: asyncssh.SSHClientConnection) -> None:
+        self._conn = conn
+
+    async def run(
+        self, command: str, *, stdin: str | None = None, timeout: float, max_output: int
+    ) -> CommandResult:
+        start = time.monotonic()
+        truncated = False
+        proc: asyncssh.SSHClientProcess[bytes] | None = None
+        try:
+            async with asyncio.timeout(timeout):
+                proc = await self._conn.create_process(command, encoding=None)
+                if stdin is not None:
+                    proc.stdin.write(stdin.encode())
+                proc.stdin.write_eof()
+                out, err = await asyncio.gather(
+                    _read_capped(proc.stdout, max_output),
+                    _read_capped(proc.stderr, DEFAULT_MAX_STDERR),
+                )
+                truncated = out[1]
+                if truncated:
+                    proc.close()  # stop the flood: we will not read more
+                    exit_status = None
+                else:
+                    await proc.wait_closed()
+                    exit_status = proc.exit_status
+        except TimeoutError:
+            if proc is not None:
+                proc.close()
+            raise CommandTimeout(f"command did not finish within {timeout:.0f}s") from None
+        except (asyncssh.ConnectionLost, asyncssh.DisconnectError, BrokenPipeError) as exc:
+            raise ChannelError(f"connection lost while the command ran: {exc}") from None
+        except asyncssh.ChannelOpenError as exc:
+            raise ChannelError(f"the host refused to open a session: {exc.reason}") from None
+        return CommandResult(
+            command=command,
+            exit_status=exit_status,
+            stdout=out[0],
+            stderr=err[0],
+            duration=time.monotonic() - start,
+            truncated=truncated,
+        )
+
+    async def close(self) -> None:
+        self._conn.close()
+        try:
+            async with asyncio.timeout(5):
+                await self._conn.wait_closed()
+        except (TimeoutError, OSError, asyncssh.Error):
+            pass
+
+
+async def _read_capped(stream: asyncssh.SSHReader[bytes], cap: int) -> tuple[bytes, bool]:
+    """Read a stream to EOF, keeping at most ``cap`` bytes; True when cut."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await stream.read(_READ_CHUNK)
+        if not chunk:
+            return b"".join(chunks), False
+        if size + len(chunk) > cap:
+            chunks.append(chunk[: cap - size])
+            return b"".join(chunks), True
+        chunks.append(chunk)
+        size += len(chunk)
+
+
+class AsyncSSHTransport:
+    name = "asyncssh"
+
+    async def connect(self, target: Target, settings: ConnectSettings) -> AsyncSSHSession:
+        options = build_options(settings)
+        kwargs: dict[str, Any] = {"options": options}
+        if target.port is not None:
+            kwargs["port"] = target.port
+        if target.user:
+            kwargs["username"] = target.user
+        if target.key_files:
+            kwargs["client_keys"] = [str(Path(k).expanduser()) for k in target.key_files]
+        if target.known_hosts and settings.hostkey_checking:
+            kwargs["known_hosts"] = _load_known_hosts([target.known_hosts])
+        if target.jump_host:
+            kwargs["tunnel"] = target.jump_host
+        password = target_password(target)
+        if password is not None:
+            kwargs["password"] = password
+        else:
+            kwargs["password_auth"] = False
+        try:
+            # connect_timeout bounds TCP + banner + key exchange + auth; the outer
+            # timeout is a safety net in case a stage ignores it
+            async with asyncio.timeout(settings.connect_timeout + 1):
+                conn = await asyncssh.connect(target.address, **kwargs)
+        except asyncssh.HostKeyNotVerifiable as exc:
+            raise HostKeyError(_hostkey_message(target, exc)) from None
+        except asyncssh.PermissionDenied:
+            raise AuthFailedError(_auth_message(target)) from None
+        except TimeoutError:
+            raise HandshakeTimeout(
+                f"no SSH handshake within {settings.connect_timeout:.0f}s "
+                "(TCP accepted but no banner, key exchange or authentication)"
+            ) from None
+        except socket.gaierror as exc:
+            raise UnreachableError(f"name does not resolve: {exc.strerror}") from None
+        except ConnectionRefusedError:
+            raise UnreachableError("connection refused") from None
+        except OSError as exc:
+            raise UnreachableError(exc.strerror or str(exc)) from None
+        except asyncssh.DisconnectError as exc:
+            raise UnreachableError(f"SSH disconnect during handshake: {exc.reason}") from None
+        except asyncssh.Error as exc:
+            raise TransportError(f"SSH error: {exc}") from None
+        except ValueError as exc:  # asyncssh raises it for bad config values
+            raise TransportError(f"SSH configuration error: {exc}") from None
+        return AsyncSSHSession(conn)
+
+
+def _hostkey_message(target: Target, exc: asyncssh.HostKeyNotVerifiable) -> str:
+    return (
+        f"host key not verified against known_hosts ({exc.reason}); "
+        "if the host was reinstalled, check the new key out of band and update known_hosts "
+        "(fleetscan never prompts and never accepts unknown keys by default)"
+    )
+
+
+def _auth_message(target: Target) -> str:
+    who = target.user or "the default user"
+    return f"authentication refused for {who} (keys from files/agent/ssh config were tried)"
