@@ -1,0 +1,203 @@
+"""``hosts.csv``, ``listeners.csv``, ``findings.csv``: the run as spreadsheets.
+
+Written with :meth:`pandas.DataFrame.to_csv` (UTF-8, comma, minimal quoting,
+header row). The column order is stable and part of the contract:
+
+``hosts.csv`` — one row per host:
+    host, address, ssh_port, groups, platform, status, verdict, collector,
+    listeners, active_findings, waived_findings, duration_seconds, message
+
+``listeners.csv`` — one row per listening socket:
+    host, proto, family, address, port, zone, bind_class, state,
+    process_names, pids, users, line, raw
+
+``findings.csv`` — one row per finding, worst first:
+    severity, host, rule_id, kind, gating, proto, address, port,
+    process_names, message, evidence, waived, waiver_id,
+    waiver_justification, waiver_expires, waiver_owner
+
+Lists inside a cell (groups, process names, pids, users) are joined with
+``;``. Numbers stay numbers (``port``, ``family``, ``line``, counts; empty
+when unknown). Every text cell goes through
+:func:`fleetscan.reports.sanitize.csv_cell`: a value that would start a
+formula gets a leading ``'`` (OWASP CSV-injection guidance) and control
+characters become visible escapes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from fleetscan.addresses import bind_class
+from fleetscan.model import ScanRun
+from fleetscan.reports import summary
+from fleetscan.reports.sanitize import clip, csv_cell
+
+HOST_COLUMNS = (
+    "host",
+    "address",
+    "ssh_port",
+    "groups",
+    "platform",
+    "status",
+    "verdict",
+    "collector",
+    "listeners",
+    "active_findings",
+    "waived_findings",
+    "duration_seconds",
+    "message",
+)
+LISTENER_COLUMNS = (
+    "host",
+    "proto",
+    "family",
+    "address",
+    "port",
+    "zone",
+    "bind_class",
+    "state",
+    "process_names",
+    "pids",
+    "users",
+    "line",
+    "raw",
+)
+FINDING_COLUMNS = (
+    "severity",
+    "host",
+    "rule_id",
+    "kind",
+    "gating",
+    "proto",
+    "address",
+    "port",
+    "process_names",
+    "message",
+    "evidence",
+    "waived",
+    "waiver_id",
+    "waiver_justification",
+    "waiver_expires",
+    "waiver_owner",
+)
+# Integer columns that may be unknown: pandas' nullable Int64 keeps them
+# integral (``22`` not ``22.0``) and writes unknown as an empty cell.
+_NULLABLE_INT = ("ssh_port", "port", "line")
+
+MAX_CELL = 4_000  # spreadsheets choke on huge cells (Excel's limit is 32767)
+
+
+def _safe(value: Any) -> Any:
+    if isinstance(value, str):
+        return csv_cell(clip(value, MAX_CELL))
+    return value
+
+
+def _frame(rows: Sequence[dict[str, Any]], columns: tuple[str, ...]) -> pd.DataFrame:
+    safe_rows = [{k: _safe(v) for k, v in row.items()} for row in rows]
+    frame = pd.DataFrame(safe_rows, columns=list(columns))
+    for col in _NULLABLE_INT:
+        if col in frame.columns:
+            frame[col] = frame[col].astype("Int64")
+    return frame
+
+
+def _join(items: Sequence[object]) -> str:
+    return ";".join("" if i is None else str(i) for i in items)
+
+
+def hosts_frame(run: ScanRun) -> pd.DataFrame:
+    verdicts = summary.verdicts(run)
+    by_host = summary.findings_by_host(run)
+    rows = []
+    for s in run.scans:
+        own = by_host.get(s.host, [])
+        rows.append(
+            {
+                "host": s.host,
+                "address": s.target.address,
+                "ssh_port": s.target.port,
+                "groups": _join(s.target.groups),
+                "platform": s.platform or "",
+                "status": s.status.value,
+                "verdict": verdicts[s.host],
+                "collector": s.collector or "",
+                "listeners": len(s.listeners),
+                "active_findings": sum(1 for f in own if not f.waived),
+                "waived_findings": sum(1 for f in own if f.waived),
+                "duration_seconds": round(s.duration, 3),
+                "message": s.message,
+            }
+        )
+    return _frame(rows, HOST_COLUMNS)
+
+
+def listeners_frame(run: ScanRun) -> pd.DataFrame:
+    rows = [
+        {
+            "host": s.host,
+            "proto": x.proto,
+            "family": x.family,
+            "address": x.address,
+            "port": x.port,
+            "zone": x.zone or "",
+            "bind_class": bind_class(x.address),
+            "state": x.state,
+            "process_names": _join(x.process_names),
+            "pids": _join([p.pid for p in x.processes]),
+            "users": _join([p.user for p in x.processes]),
+            "line": x.line,
+            "raw": x.raw,
+        }
+        for s in run.scans
+        for x in s.listeners
+    ]
+    return _frame(rows, LISTENER_COLUMNS)
+
+
+def findings_frame(run: ScanRun) -> pd.DataFrame:
+    rows = []
+    for f in summary.sort_findings(run.findings):
+        x, w = f.listener, f.waiver
+        rows.append(
+            {
+                "severity": str(f.severity),
+                "host": f.host,
+                "rule_id": f.rule_id,
+                "kind": f.kind,
+                "gating": "yes" if summary.is_gating(f, run.fail_on) else "no",
+                "proto": x.proto if x else "",
+                "address": x.address if x else "",
+                "port": x.port if x else None,
+                "process_names": _join(x.process_names) if x else "",
+                "message": f.message,
+                "evidence": f.evidence,
+                "waived": "yes" if w else "no",
+                "waiver_id": w.id if w else "",
+                "waiver_justification": w.justification if w else "",
+                "waiver_expires": (w.expires or "") if w else "",
+                "waiver_owner": (w.owner or "") if w else "",
+            }
+        )
+    return _frame(rows, FINDING_COLUMNS)
+
+
+FILES = {
+    "hosts.csv": hosts_frame,
+    "listeners.csv": listeners_frame,
+    "findings.csv": findings_frame,
+}
+
+
+def write_csv(run: ScanRun, outdir: Path) -> list[Path]:
+    paths = []
+    for name, build in FILES.items():
+        path = outdir / name
+        build(run).to_csv(path, index=False, encoding="utf-8", lineterminator="\n")
+        paths.append(path)
+    return paths

@@ -1,0 +1,143 @@
+"""``report.html``: one self-contained file for auditors.
+
+Rendered with Jinja2 from ``reports/templates/report.html.j2``. The templates
+live at the repository top level and are force-included in the wheel as
+``fleetscan/_templates``; :func:`environment` looks there first, then in the
+source tree, so the report renders the same from a checkout and from an
+installed wheel.
+
+Safety of untrusted text, in layers:
+
+1. autoescape is on for every template and undefined variables raise;
+2. the environment's ``finalize`` hook runs every printed string through
+   :func:`~fleetscan.reports.sanitize.visible_controls` (ESC shows as
+   ``\\x1b``); multi-line blocks use the ``block`` filter, which keeps
+   newlines but escapes the rest;
+3. a Content-Security-Policy allows no network access at all and only the
+   report's own inline CSS and JS, pinned by their SHA-256 — an injected
+   ``<script>`` or ``onerror=`` would not run even if escaping failed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup, escape
+
+import fleetscan
+from fleetscan.addresses import bind_class
+from fleetscan.model import ScanRun, Status
+from fleetscan.reports import summary
+from fleetscan.reports.sanitize import clip, visible_controls
+
+FILENAME = "report.html"
+TEMPLATE = "report.html.j2"
+
+MAX_UNPARSED_SHOWN = 200  # per host; the JSON report keeps them all
+MAX_EVIDENCE_CHARS = 4_000  # per stderr block
+OPEN_DETAILS_LIMIT = 200  # above this many hosts, every host section starts closed
+
+STATUS_ICONS = {Status.OK: "✔", Status.PARTIAL: "◐"}  # everything else: ✖
+VERDICT_ICONS = {"compliant": "✔", "non-compliant": "✖", "not-scanned": "?"}
+
+
+def template_dirs() -> list[Path]:
+    """Where templates are looked up, in order: inside the installed package
+    (wheel layout), then the repository's ``reports/templates``."""
+    package = Path(fleetscan.__file__).resolve().parent
+    return [package / "_templates", package.parent / "reports" / "templates"]
+
+
+def _finalize(value: Any) -> Any:
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return visible_controls(value)
+    return value
+
+
+def _block(value: str, limit: int) -> Markup:
+    """Multi-line untrusted text for ``<pre>``: bounded, newlines and tabs
+    kept, other controls visible, HTML-escaped."""
+    return escape(visible_controls(clip(value, limit), keep="\n\t"))
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(d) for d in template_dirs()]),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        finalize=_finalize,
+        trim_blocks=False,
+        keep_trailing_newline=True,
+    )
+    env.filters["clip"] = clip
+    env.filters["block"] = _block
+    env.globals.update(
+        status_icon=lambda st: STATUS_ICONS.get(st, "✖"),
+        verdict_icon=lambda v: VERDICT_ICONS.get(v, "?"),
+        verdict_label=lambda v: summary.VERDICT_LABELS.get(v, v),
+        bind_class=bind_class,
+        fmt_duration=summary.format_duration,
+    )
+    return env
+
+
+def _static(env: jinja2.Environment, name: str) -> str:
+    """The raw text of a non-template asset (CSS/JS) found by the loader."""
+    assert env.loader is not None
+    source, _, _ = env.loader.get_source(env, name)
+    return source
+
+
+def _sha256(text: str) -> str:
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
+
+
+def render_html(run: ScanRun) -> str:
+    """The report as a string (pure apart from reading the templates)."""
+    env = environment()
+    css = _static(env, "report.css")
+    js = _static(env, "report.js")
+    csp = (
+        "default-src 'none'; "
+        f"style-src {_sha256(css)}; "
+        f"script-src {_sha256(js)}; "
+        "img-src data:; base-uri 'none'; form-action 'none'"
+    )
+    findings = summary.sort_findings(run.findings)
+    context = {
+        "run": run,
+        "csp": csp,
+        "css": Markup(css),
+        "js": Markup(js),
+        "counts": summary.counts(run),
+        "verdicts": summary.verdicts(run),
+        "exit_code": summary.exit_code(run),
+        "exit_meaning": summary.EXIT_MEANINGS.get(summary.exit_code(run), ""),
+        "duration": summary.format_duration(summary.duration_seconds(run)),
+        "findings": findings,
+        "waived": [f for f in findings if f.waived],
+        "expired": [f for f in findings if f.kind == "waiver"],
+        "by_host": summary.findings_by_host(run),
+        "host_index": {s.host: i for i, s in enumerate(run.scans, start=1)},
+        "is_gating": lambda f: summary.is_gating(f, run.fail_on),
+        "listener_total": sum(len(s.listeners) for s in run.scans),
+        "scanned_total": sum(1 for s in run.scans if s.status.scanned),
+        "max_unparsed": MAX_UNPARSED_SHOWN,
+        "max_evidence": MAX_EVIDENCE_CHARS,
+        "open_limit": OPEN_DETAILS_LIMIT,
+    }
+    return env.get_template(TEMPLATE).render(context)
+
+
+def write_html(run: ScanRun, outdir: Path) -> list[Path]:
+    path = outdir / FILENAME
+    # finalize already escaped surrogates; backslashreplace is the backstop
+    path.write_text(render_html(run), encoding="utf-8", errors="backslashreplace")
+    return [path]

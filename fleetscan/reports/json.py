@@ -1,0 +1,139 @@
+"""``report.json``: the whole run as data, for programs (schema in
+``docs/report-schema.md``; bump :data:`SCHEMA_VERSION` on any incompatible
+change).
+
+Strings from hosts are kept exactly as received — this is the evidence
+format — and :func:`json.dumps` escapes control characters. Lone surrogates
+(from undecodable bytes) are written as ``\\udcXX`` JSON escapes, so the file
+is valid UTF-8 JSON whatever a host printed. Only sizes are bounded.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fleetscan.addresses import bind_class
+from fleetscan.model import CommandEvidence, Finding, HostScan, Listener, ScanRun, Severity
+from fleetscan.reports import summary
+from fleetscan.reports.sanitize import clip
+
+SCHEMA = "fleetscan.report"
+SCHEMA_VERSION = 1
+FILENAME = "report.json"
+
+# Per-string bounds; collectors bound evidence already, this is the backstop.
+MAX_TEXT = 64_000
+MAX_RAW = 4_000
+
+
+def listener_to_dict(listener: Listener) -> dict[str, Any]:
+    """``Listener.to_dict()`` plus zone, bind class and the evidence line."""
+    out = listener.to_dict()
+    out["zone"] = listener.zone
+    out["bind_class"] = bind_class(listener.address)
+    out["raw"] = clip(listener.raw, MAX_RAW)
+    out["line"] = listener.line
+    return out
+
+
+def evidence_to_dict(ev: CommandEvidence) -> dict[str, Any]:
+    return {
+        "command": ev.command,
+        "exit_status": ev.exit_status,
+        "stdout": clip(ev.stdout, MAX_TEXT),
+        "stderr": clip(ev.stderr, MAX_TEXT),
+        "duration_seconds": round(ev.duration, 3),
+        "truncated": ev.truncated,
+    }
+
+
+def host_to_dict(scan: HostScan, verdict: str) -> dict[str, Any]:
+    t = scan.target
+    return {
+        "name": t.name,
+        "address": t.address,
+        "port": t.port,
+        "groups": list(t.groups),
+        "transport": t.transport,
+        "status": scan.status.value,
+        "complete": scan.status.complete,
+        "scanned": scan.status.scanned,
+        "verdict": verdict,
+        "message": clip(scan.message, MAX_TEXT),
+        "platform": scan.platform,
+        "collector": scan.collector,
+        "duration_seconds": round(scan.duration, 3),
+        "listeners": [listener_to_dict(x) for x in scan.listeners],
+        "unparsed": [{"line": u.line, "text": clip(u.text, MAX_RAW)} for u in scan.unparsed],
+        "evidence": [evidence_to_dict(e) for e in scan.evidence],
+    }
+
+
+def finding_to_dict(finding: Finding, fail_on: Severity) -> dict[str, Any]:
+    w = finding.waiver
+    return {
+        "rule_id": finding.rule_id,
+        "severity": str(finding.severity),
+        "severity_level": int(finding.severity),
+        "kind": finding.kind,
+        "host": finding.host,
+        "message": clip(finding.message, MAX_TEXT),
+        "listener": listener_to_dict(finding.listener) if finding.listener else None,
+        "waived": finding.waived,
+        "waiver": (
+            {"id": w.id, "justification": w.justification, "expires": w.expires, "owner": w.owner}
+            if w
+            else None
+        ),
+        "gating": summary.is_gating(finding, fail_on),
+    }
+
+
+def run_to_dict(run: ScanRun) -> dict[str, Any]:
+    """The report document (pure; :func:`write_json` only serialises it)."""
+    c = summary.counts(run)
+    verdicts = summary.verdicts(run)
+    return {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "run": {
+            "id": run.id,
+            "started": run.started.isoformat(),
+            "finished": run.finished.isoformat(),
+            "duration_seconds": round(summary.duration_seconds(run), 3),
+            "tool_version": run.tool_version,
+            "inventory_digest": run.inventory_digest,
+            "inventory_files": list(run.inventory_files),
+            "policy_digest": run.policy_digest,
+            "policy_files": list(run.policy_files),
+            "hostkey_checking": run.hostkey_checking,
+            "interrupted": run.interrupted,
+            "fail_on": str(run.fail_on),
+            "exit_code": summary.exit_code(run),
+            "summary": {
+                "hosts": c.hosts,
+                "by_status": {st.value: n for st, n in c.by_status.items()},
+                "by_verdict": dict(c.by_verdict),
+                "active_findings_by_severity": {
+                    str(sev): n for sev, n in c.active_by_severity.items()
+                },
+                "waived_findings": c.waived,
+                "gating_findings": c.gating,
+            },
+        },
+        "hosts": [host_to_dict(s, verdicts[s.host]) for s in run.scans],
+        "findings": [finding_to_dict(f, run.fail_on) for f in summary.sort_findings(run.findings)],
+    }
+
+
+def dumps(run: ScanRun) -> str:
+    return json.dumps(run_to_dict(run), ensure_ascii=False, indent=2) + "\n"
+
+
+def write_json(run: ScanRun, outdir: Path) -> list[Path]:
+    path = outdir / FILENAME
+    # backslashreplace turns a lone surrogate into the JSON escape \udcXX
+    path.write_text(dumps(run), encoding="utf-8", errors="backslashreplace")
+    return [path]

@@ -1,0 +1,188 @@
+"""The one-screen summary printed at the end of ``fleetscan scan``.
+
+Hosts by status, the compliance verdicts, findings by severity, the worst
+findings and the hosts that were not fully scanned — each list capped so the
+summary fits a screen whatever the fleet size; the reports hold the rest.
+
+Every string that came from a host or an inventory goes through
+:func:`~fleetscan.reports.sanitize.visible_controls` and into a
+:class:`rich.text.Text` (never a markup string), so an ``ESC ]`` sequence is
+shown as ``\\x1b]`` instead of retitling the terminal, and ``[bold]`` in a
+process name is printed as it is.
+"""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from fleetscan.model import Finding, ScanRun, Severity, Status
+from fleetscan.reports import summary
+from fleetscan.reports.sanitize import clip, visible_controls
+
+MAX_FINDINGS = 10
+MAX_INCOMPLETE = 10
+MAX_CELL = 120
+
+SEVERITY_STYLE = {
+    Severity.CRITICAL: "bold white on red",
+    Severity.HIGH: "bold red",
+    Severity.MEDIUM: "yellow",
+    Severity.LOW: "cyan",
+    Severity.INFO: "dim",
+}
+STATUS_STYLE = {Status.OK: "green", Status.PARTIAL: "yellow"}  # any other: red
+VERDICT_STYLE = {"compliant": "green", "non-compliant": "bold red", "not-scanned": "yellow"}
+
+
+def safe(value: object, limit: int = MAX_CELL) -> Text:
+    """Untrusted text as an inert :class:`Text`: controls visible, no markup."""
+    return Text(visible_controls(clip(str(value), limit)))
+
+
+def _listener_text(f: Finding) -> Text:
+    if f.listener is None:
+        return Text("—", style="dim")
+    x = f.listener
+    text = safe(f"{x.proto} {x.address}:{x.port}")
+    if x.process_names:
+        text.append(" ")
+        text.append_text(safe(",".join(x.process_names), 40))
+    return text
+
+
+def _header(run: ScanRun) -> Text:
+    text = Text()
+    text.append("fleetscan ", style="bold")
+    text.append_text(safe(run.tool_version or ""))
+    text.append("  run ")
+    text.append_text(safe(run.id))
+    text.append(f"  {summary.format_duration(summary.duration_seconds(run))}")
+    text.append(f"  fail-on {run.fail_on}")
+    return text
+
+
+def _warnings(run: ScanRun) -> list[Text]:
+    out = []
+    if run.interrupted:
+        out.append(
+            Text(
+                "INTERRUPTED: the run was stopped before every host finished.",
+                style="bold white on red",
+            )
+        )
+    if not run.hostkey_checking:
+        out.append(
+            Text(
+                "WARNING: host-key checking was OFF — results could come from an impostor host.",
+                style="bold black on yellow",
+            )
+        )
+    return out
+
+
+def _counts_table(run: ScanRun) -> Table:
+    c = summary.counts(run)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column("hosts by status")
+    table.add_column("", justify="right")
+    table.add_column("verdict")
+    table.add_column("", justify="right")
+    table.add_column("active findings")
+    table.add_column("", justify="right")
+    status_rows = [
+        (Text(st.value, style=STATUS_STYLE.get(st, "red")), Text(str(n)))
+        for st, n in c.by_status.items()
+    ]
+    verdict_rows = [
+        (Text(summary.VERDICT_LABELS[v], style=VERDICT_STYLE[v]), Text(str(n)))
+        for v, n in c.by_verdict.items()
+    ]
+    severity_rows = [
+        (Text(str(sev), style=SEVERITY_STYLE[sev]), Text(str(n)))
+        for sev, n in c.active_by_severity.items()
+    ]
+    severity_rows.append((Text("waived", style="dim"), Text(str(c.waived))))
+    blank = (Text(""), Text(""))
+    for i in range(max(len(status_rows), len(verdict_rows), len(severity_rows))):
+        cells: list[Text] = []
+        for column in (status_rows, verdict_rows, severity_rows):
+            cells.extend(column[i] if i < len(column) else blank)
+        table.add_row(*cells)
+    return table
+
+
+def _findings_table(run: ScanRun) -> Table | None:
+    # Host-level "not fully scanned" findings are listed with their hosts below.
+    active = [f for f in summary.sort_findings(run.findings) if not f.waived and f.kind != "host"]
+    if not active:
+        return None
+    table = Table(
+        title=f"worst findings ({min(len(active), MAX_FINDINGS)} of {len(active)})",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        expand=False,
+    )
+    table.add_column("severity", no_wrap=True)
+    table.add_column("host", overflow="fold")
+    table.add_column("rule", overflow="fold")
+    table.add_column("listener", overflow="fold")
+    table.add_column("message", overflow="fold", ratio=1)
+    for f in active[:MAX_FINDINGS]:
+        table.add_row(
+            Text(str(f.severity), style=SEVERITY_STYLE[f.severity]),
+            safe(f.host, 60),
+            safe(f.rule_id, 60),
+            _listener_text(f),
+            safe(f.message),
+        )
+    return table
+
+
+def _incomplete_table(run: ScanRun) -> Table | None:
+    incomplete = run.incomplete_hosts()
+    if not incomplete:
+        return None
+    shown = min(len(incomplete), MAX_INCOMPLETE)
+    table = Table(
+        title=f"hosts not fully scanned ({shown} of {len(incomplete)})",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    table.add_column("host", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("message", overflow="fold", ratio=1)
+    for s in incomplete[:MAX_INCOMPLETE]:
+        table.add_row(
+            safe(s.host, 60),
+            Text(s.status.value, style=STATUS_STYLE.get(s.status, "red")),
+            safe(s.message or "—"),
+        )
+    return table
+
+
+def _verdict_line(run: ScanRun) -> Text:
+    code = summary.exit_code(run)
+    style = "bold green" if code == 0 else "bold red"
+    return Text(f"exit {code}: {summary.EXIT_MEANINGS.get(code, '')}", style=style)
+
+
+def render_summary(run: ScanRun, console: Console) -> None:
+    """Print the one-screen summary of ``run`` on ``console``."""
+    parts: list[Text | Table] = [_header(run), *_warnings(run), _counts_table(run)]
+    for table in (_findings_table(run), _incomplete_table(run)):
+        if table is not None:
+            parts.append(table)
+    parts.append(_verdict_line(run))
+    console.print(
+        Panel(
+            Group(*parts),
+            title="fleetscan summary",
+            title_align="left",
+            border_style="blue",
+            expand=False,
+        )
+    )
