@@ -1,0 +1,211 @@
+"""FreeBSD ``sockstat`` (``-46l``, ``-46lL``, ``-l``, ``-4c``).
+
+::
+
+    USER     COMMAND    PID   FD PROTO  LOCAL ADDRESS         FOREIGN ADDRESS
+    root     sshd       668   4  tcp6   *:22                  *:*
+    ?        ?          ?     ?  udp6   *:2049                *:*
+
+* ``? ? ? ?``: a socket whose owner sockstat could not find (e.g. the kernel
+  NFS server) -- a listener with no process.
+* sockstat pads USER to column 9 and COMMAND (cut to 10 characters) to
+  column 20 but never inserts a space when a value overflows, so a long user
+  name glues COMMAND and PID: ``salt-master python2.781106 35 tcp4`` is
+  command ``python2.7``, pid ``81106``. The split is ambiguous; we prefer a
+  command seen un-glued elsewhere in the same output, then the longest pid
+  that is a valid FreeBSD pid (at most 99999, no leading zero).
+* ``tcp46``/``udp46`` are dual-stack: family 6, wildcard ``::``. IPv6 is
+  printed unbracketed (``::1:25``, port after the last colon) or bracketed.
+* Listening: a state column (``-s``: ``LISTEN``) when present, else a TCP
+  socket with foreign ``*:*``; a UDP socket with a bound port and foreign
+  ``*:*`` is a bound socket (``UNCONN``). UNIX rows (``stream``, ``dgram``)
+  and unbound sockets are skipped. Extra columns of newer releases
+  (``PATH STATE``, ``CONN STATE``, ``STACK`` ...) are ignored.
+* The same socket shared by several processes is merged into one listener.
+"""
+
+from __future__ import annotations
+
+import re
+
+from fleetscan.addresses import normalise_address, split_host_port
+from fleetscan.model import Family, Listener, ParseResult, Process, Proto, UnparsedLine
+from fleetscan.parsers._build import merge_duplicates, port_number
+from fleetscan.parsers.base import ParserSpec, split_lines
+
+NAME = "freebsd-sockstat"
+
+_HEADER = re.compile(r"^\s*USER\s+COMMAND\s+PID\s+FD\s+PROTO\s+LOCAL ADDRESS\s+FOREIGN ADDRESS")
+_PROTO = re.compile(r"^(tcp|udp)(4|6|46)?$")
+_OTHER_PROTO = re.compile(r"^(sctp|udplite|div|raw|icmp)\w*$|^(stream|dgram|seqpac\w*)$")
+_TOKEN = re.compile(r"\S+")
+_TCP_STATES = frozenset(
+    {
+        "CLOSED",
+        "LISTEN",
+        "SYN_SENT",
+        "SYN_RCVD",
+        "ESTABLISHED",
+        "CLOSE_WAIT",
+        "FIN_WAIT_1",
+        "CLOSING",
+        "LAST_ACK",
+        "FIN_WAIT_2",
+        "TIME_WAIT",
+    }
+)
+_PID_MAX = 99999  # FreeBSD's PID_MAX
+_COMMAND_MAX = 10  # sockstat prints "%.10s"
+
+
+def parse(text: str) -> ParseResult:
+    """Parse FreeBSD sockstat output. Never raises."""
+    try:
+        return _parse(text)
+    except Exception:  # pragma: no cover - defensive: the contract is "never raise"
+        return ParseResult(
+            parser=NAME,
+            unparsed=tuple(UnparsedLine(i, t) for i, t in enumerate(split_lines(text), 1)),
+        )
+
+
+def _parse(text: str) -> ParseResult:
+    lines = split_lines(text)
+    known_commands = _plain_commands(lines)
+    listeners: list[Listener] = []
+    unparsed: list[UnparsedLine] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip() or _HEADER.match(line):
+            continue
+        outcome = _read_row(line, number, known_commands)
+        if isinstance(outcome, Listener):
+            listeners.append(outcome)
+        elif outcome == "unreadable":
+            unparsed.append(UnparsedLine(number, line))
+    return ParseResult(parser=NAME, listeners=merge_duplicates(listeners), unparsed=tuple(unparsed))
+
+
+def _proto_index(words: list[str]) -> int | None:
+    for i in range(3, min(len(words), 9)):
+        if _PROTO.match(words[i]) or _OTHER_PROTO.match(words[i]):
+            return i
+    return None
+
+
+def _plain_commands(lines: list[str]) -> set[str]:
+    """Commands printed un-glued (4 owner columns), to resolve glued ones."""
+    found: set[str] = set()
+    for line in lines:
+        words = line.split()
+        at = _proto_index(words)
+        if at == 4 and words[2].isdigit():
+            found.add(words[1])
+    return found
+
+
+def _read_row(line: str, number: int, known: set[str]) -> Listener | str:
+    """A Listener, "skip" (recognised, not listening) or "unreadable"."""
+    spans = list(_TOKEN.finditer(line))
+    words = [m.group() for m in spans]
+    at = _proto_index(words)  # 3 owner columns when COMMAND and PID are glued
+    if at is None or at + 1 >= len(words):
+        return "unreadable"
+    proto_word = words[at]
+    if _OTHER_PROTO.match(proto_word):
+        return "skip"
+    owner = _owner(line, spans[:at], known)
+    if owner == "unreadable":
+        return "unreadable"
+    local = words[at + 1]
+    foreign = words[at + 2] if at + 2 < len(words) else "*:*"
+    extra = words[at + 3 :]
+    try:
+        host, port_text = split_host_port(local)
+    except ValueError:
+        return "unreadable"
+    if port_text == "*":
+        return "skip"
+    is_tcp = proto_word.startswith("tcp")
+    state = next((w for w in extra if w in _TCP_STATES), None)
+    # without a state column, "no peer" is the only sign of a listening socket
+    listening = foreign == "*:*" if not (is_tcp and state) else state == "LISTEN"
+    if not listening:
+        return "skip"
+    port = port_number(port_text)
+    if port is None:
+        return "unreadable"
+    version = _PROTO.match(proto_word)
+    suffix = version.group(2) if version else None
+    hint = 6 if suffix in ("6", "46") else 4 if suffix == "4" else (6 if ":" in host else 4)
+    address = normalise_address(host, hint)
+    family: Family = 6 if address.family == 6 else 4
+    proto: Proto = "tcp" if is_tcp else "udp"
+    return Listener(
+        proto=proto,
+        family=family,
+        address=address.address,
+        port=port,
+        state="LISTEN" if is_tcp else "UNCONN",
+        processes=(owner,) if isinstance(owner, Process) else (),
+        zone=address.zone,
+        raw=line,
+        line=number,
+    )
+
+
+def _owner(line: str, spans: list[re.Match[str]], known: set[str]) -> Process | str | None:
+    """USER COMMAND PID FD -> Process; None for ``? ? ? ?``; "unreadable"."""
+    words = [m.group() for m in spans]
+    if all(w == "?" for w in words):
+        return None
+    user = words[0]
+    if len(words) == 3:
+        split = _unglue(words[1], user, known)
+        if split is None:
+            return "unreadable"
+        return Process(name=split[0], pid=split[1], user=user)
+    if len(words) < 3 or not words[-2].isdigit():
+        return "unreadable"
+    command = line[spans[1].start() : spans[-3].end()]  # a command may contain spaces
+    return Process(name=command, pid=int(words[-2]), user=user)
+
+
+def _unglue(token: str, user: str, known: set[str]) -> tuple[str, int] | None:
+    """Split ``python2.781106`` into (command, pid); see the module docstring."""
+    start = max(9, len(user) + 1)  # column where COMMAND was printed
+    candidates: list[tuple[str, int]] = []
+    for cut in range(len(token) - 1, 0, -1):
+        command, pid_text = token[:cut], token[cut:]
+        if len(command) > _COMMAND_MAX or not pid_text.isdigit() or pid_text[0] == "0":
+            continue
+        # the glue only happens when COMMAND reached column 20
+        if start + len(command) < 20 or int(pid_text) > _PID_MAX:
+            continue
+        candidates.append((command, int(pid_text)))
+    if not candidates:
+        return None
+    for command, pid in candidates:
+        if command in known:
+            return command, pid
+    return min(candidates, key=lambda c: len(c[0]))
+
+
+_DETECT_ROW = re.compile(r"^\S+\s+\S+\s+\d+\s+\d+\s+(?:tcp|udp)(?:4|6|46)\s+\S+:\S+\s+\S+:\S+")
+
+
+def detect(text: str) -> float:
+    """The ``USER COMMAND PID FD PROTO`` header, or rows shaped like it."""
+    lines = split_lines(text)[:400]
+    if any(_HEADER.match(line) for line in lines):
+        return 0.95
+    rows = sum(1 for line in lines if _DETECT_ROW.match(line))
+    return 0.6 if rows else 0.0
+
+
+PARSER = ParserSpec(
+    name=NAME,
+    platform="freebsd",
+    commands=("sockstat -46l", "sockstat -46lL", "sockstat -l", "sockstat -4c"),
+    parse=parse,
+    detect=detect,
+)

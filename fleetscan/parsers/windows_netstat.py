@@ -1,0 +1,350 @@
+"""Windows ``netstat -ano`` (and ``-an``, ``-anob``) plus ``tasklist /FO CSV /NH``.
+
+Windows netstat prints one row per socket::
+
+    Active Connections
+
+      Proto  Local Address          Foreign Address        State           PID
+      TCP    0.0.0.0:135            0.0.0.0:0              LISTENING       1712
+      UDP    [fe80::244e:2f1e:2096:62b2%9]:1900  *:*                         8844
+
+Quirks handled here (all seen in real outputs, see the corpus README):
+
+* The title, header and state words are LOCALISED (``Aktive Verbindungen``,
+  ``活动连接``, German state ``ABHÖREN``), so listening is decided from the row
+  SHAPE: a TCP row whose foreign port is ``0`` (``0.0.0.0:0``, ``[::]:0``,
+  ``HOST:0``) is listening unless its state is a known English non-listening
+  word (``BOUND`` from ``-q``, ``CLOSED`` ...); a UDP row with foreign ``*:*``
+  is a bound socket (state ``UNCONN``, as ss calls it).
+* UDP rows have no state, so the PID is the 4th token there and the 5th on TCP.
+* ``-b`` prints continuation lines after a row: a service tag (``  RpcSs``),
+  the image (`` [svchost.exe]``) or a message (``Can not obtain ownership
+  information``); they attach to the row above (and to its ``raw``).
+* ``netstat -anbo | Select-String ... -context 0,1`` (PowerShell) prefixes
+  matched rows with ``>``; the prefix is stripped.
+* Lines before the first row: the header line right above a row and the title
+  above it are skipped; anything else (MOTD, banners, errors) is kept as an
+  unparsed line.
+
+Process naming: netstat only knows the PID. A listener's process is
+``Process(name="", pid=N)`` -- the empty name means "not known yet" -- except
+for the two fixed kernel pids (0 = ``System Idle Process``, 4 = ``System``)
+and rows whose ``-b`` continuation names the image (or, when only the service
+tag is visible, the service). :func:`apply_tasklist` fills names from
+``tasklist /FO CSV /NH``; a pid that tasklist does not list keeps ``""``.
+
+Rows describing the same proto/address/port (Windows prints one per socket,
+e.g. forty ``UDP 0.0.0.0:5353``) are merged into one listener with every
+owning process (see :func:`fleetscan.parsers._build.merge_duplicates`).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, field, replace
+
+from fleetscan.addresses import normalise_address, split_host_port
+from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
+from fleetscan.parsers._build import merge_duplicates, port_number, unique_processes
+from fleetscan.parsers.base import ParserSpec, split_lines
+
+NAME = "windows-netstat"
+
+#: pids whose owner is fixed on every Windows host
+WELL_KNOWN_PIDS: dict[int, str] = {0: "System Idle Process", 4: "System"}
+
+_ROW = re.compile(r"^\s*(?:>\s*)?(TCP|UDP)\s+(\S+)\s+(\S+)(.*)$")
+_LISTEN_WORDS = frozenset({"LISTENING", "LISTEN"})
+# English states of sockets that are NOT listening even when the foreign port is 0
+_OTHER_WORDS = frozenset(
+    {
+        "BOUND",
+        "CLOSED",
+        "CLOSE_WAIT",
+        "CLOSING",
+        "DELETE_TCB",
+        "ESTABLISHED",
+        "FIN_WAIT_1",
+        "FIN_WAIT_2",
+        "LAST_ACK",
+        "SYN_RECEIVED",
+        "SYN_SENT",
+        "TIME_WAIT",
+    }
+)
+_IMAGE = re.compile(r"^\[(.+)\]$")
+_COLUMNS = re.compile(r"\S+(?: \S+)*")  # header fields are separated by 2+ spaces
+
+
+@dataclass(slots=True)
+class _Row:
+    """A data row being built (continuation lines may still name its process)."""
+
+    listener: Listener | None  # None: a recognised row that is not listening
+    lines: list[str] = field(default_factory=list)
+    image: str | None = None
+    service: str | None = None
+
+
+def parse(text: str) -> ParseResult:
+    """Parse Windows netstat output. Never raises."""
+    try:
+        return _parse(text)
+    except Exception:  # pragma: no cover - defensive: the contract is "never raise"
+        return ParseResult(
+            parser=NAME,
+            unparsed=tuple(UnparsedLine(i, t) for i, t in enumerate(split_lines(text), 1)),
+            owners_known=False,
+        )
+
+
+def _parse(text: str) -> ParseResult:
+    lines = split_lines(text)
+    kinds = [_kind(line) for line in lines]
+    skip = _preamble_lines(lines, kinds)
+    rows: list[_Row] = []
+    unparsed: list[UnparsedLine] = []
+    owners_known = True
+    header_has_pid: bool | None = None
+    current: _Row | None = None
+    for index, (line, kind) in enumerate(zip(lines, kinds, strict=True)):
+        number = index + 1
+        if kind == "blank":
+            current = None
+            continue
+        if index in skip:
+            if skip[index] == "header":
+                header_has_pid = line.split()[-1].upper() == "PID"
+            current = None
+            continue
+        if kind == "row":
+            row, has_pid = _read_row(line, number)
+            if row is None:
+                unparsed.append(UnparsedLine(number, line))
+                current = None
+                continue
+            owners_known = owners_known and has_pid
+            rows.append(row)
+            current = row
+            continue
+        if current is not None and line[:1].isspace():
+            _attach(current, line)
+            continue
+        unparsed.append(UnparsedLine(number, line))
+        current = None
+    if not rows and header_has_pid is not None:
+        owners_known = header_has_pid
+    listeners = [_finish(row) for row in rows if row.listener is not None]
+    return ParseResult(
+        parser=NAME,
+        listeners=merge_duplicates(x for x in listeners if x is not None),
+        unparsed=tuple(unparsed),
+        owners_known=owners_known,
+    )
+
+
+def _kind(line: str) -> str:
+    if not line.strip():
+        return "blank"
+    return "row" if _ROW.match(line) else "other"
+
+
+def _preamble_lines(lines: list[str], kinds: list[str]) -> dict[int, str]:
+    """Indexes of the header (and the title above it) of each block of rows.
+
+    The header is the non-blank line right above the first row of a block (it
+    has 3+ fields separated by 2+ spaces, in whatever language); the title is
+    the single-phrase line above the header. With no rows at all, the last
+    header-shaped line is still recognised (an empty table)."""
+    table = _table_lines(lines, kinds)
+    found: dict[int, str] = {}
+    starts = [
+        i
+        for i, kind in enumerate(kinds)
+        if kind == "row" and not _in_table(_previous_index(kinds, i), table)
+    ]
+    for start in starts or [len(lines)]:
+        header = _previous_index(kinds, start)
+        if header is None or header in table or lines[header].lstrip()[:1] == ">":
+            continue
+        if len(_COLUMNS.findall(lines[header].strip())) < 3:
+            continue
+        found[header] = "header"
+        title = _previous_index(kinds, header)
+        if title is not None and title not in table and _is_phrase(lines[title]):
+            found[title] = "title"
+    return found
+
+
+def _is_phrase(line: str) -> bool:
+    return len(_COLUMNS.findall(line.strip())) == 1
+
+
+def _table_lines(lines: list[str], kinds: list[str]) -> set[int]:
+    """Rows and the indented continuation lines that follow them (same rule as
+    the main loop: a blank line ends a row's continuation)."""
+    table: set[int] = set()
+    inside = False
+    for i, (line, kind) in enumerate(zip(lines, kinds, strict=True)):
+        if kind == "row":
+            inside = True
+        elif kind == "blank" or not line[:1].isspace():
+            inside = False
+        if inside:
+            table.add(i)
+    return table
+
+
+def _in_table(index: int | None, table: set[int]) -> bool:
+    return index is not None and index in table
+
+
+def _previous_index(kinds: list[str], index: int) -> int | None:
+    for i in range(index - 1, -1, -1):
+        if kinds[i] != "blank":
+            return i
+    return None
+
+
+def _read_row(line: str, number: int) -> tuple[_Row | None, bool]:
+    """A recognised row (listener or not) and whether it had a PID; None if unreadable."""
+    match = _ROW.match(line)
+    if match is None:
+        return None, False
+    proto_word, local, foreign, tail = match.groups()
+    rest = tail.split()
+    pid: int | None = None
+    if rest and rest[-1].isdigit() and (proto_word == "UDP" or len(rest) >= 2):
+        pid = int(rest[-1])
+        rest = rest[:-1]
+    state_word = " ".join(rest)
+    try:
+        host, port_text = split_host_port(local)
+        _, foreign_port = split_host_port(foreign) if foreign != "*:*" else ("*", "*")
+    except ValueError:
+        return None, pid is not None
+    port = port_number(port_text)
+    if port is None:
+        return None, pid is not None
+    if proto_word == "TCP":
+        upper = state_word.upper()
+        if upper in _LISTEN_WORDS:
+            listening = True
+        elif upper in _OTHER_WORDS or not state_word:
+            listening = False
+        else:  # a localised state word: trust the shape (no peer)
+            listening = foreign_port == "0"
+        state = "LISTEN"
+    else:
+        listening = foreign == "*:*"
+        state = "UNCONN"
+    if not listening:
+        return _Row(listener=None, lines=[line]), pid is not None
+    address = normalise_address(host)
+    processes: tuple[Process, ...] = ()
+    if pid is not None:
+        processes = (Process(name=WELL_KNOWN_PIDS.get(pid, ""), pid=pid),)
+    listener = Listener(
+        proto="tcp" if proto_word == "TCP" else "udp",
+        family=6 if address.family == 6 else 4,
+        address=address.address,
+        port=port,
+        state=state,
+        processes=processes,
+        zone=address.zone,
+        raw=line,
+        line=number,
+    )
+    return _Row(listener=listener, lines=[line]), pid is not None
+
+
+def _attach(row: _Row, line: str) -> None:
+    """A ``-b`` continuation line: image ``[x.exe]``, service tag, or a message."""
+    row.lines.append(line)
+    text = line.strip()
+    image = _IMAGE.match(text)
+    if image:
+        row.image = image.group(1).strip()
+    elif len(text.split()) == 1 and row.service is None:
+        row.service = text
+
+
+def _finish(row: _Row) -> Listener | None:
+    listener = row.listener
+    if listener is None:
+        return None
+    name = row.image or row.service
+    processes = listener.processes
+    if name and processes and processes[0].pid not in WELL_KNOWN_PIDS:
+        processes = (replace(processes[0], name=name),)
+    elif name and not processes:
+        processes = (Process(name=name),)
+    return replace(listener, processes=processes, raw="\n".join(row.lines))
+
+
+def parse_tasklist(text: str) -> dict[int, str]:
+    """pid -> image name from ``tasklist /FO CSV /NH`` (never raises).
+
+    Rows are ``"Image Name","PID","Session Name","Session#","Mem Usage"``; the
+    image name may contain spaces and commas, the memory field has locale
+    grouping (``"12,704 K"``), hence the csv module. A header row (localised,
+    when ``/NH`` was forgotten) and ``INFO: ...`` lines have no numeric PID
+    and are skipped."""
+    table: dict[int, str] = {}
+    for line in split_lines(text):
+        if not line.strip():
+            continue
+        try:
+            fields = next(csv.reader([line]), [])
+        except (csv.Error, ValueError):
+            continue
+        if len(fields) < 2:
+            continue
+        pid_text = fields[1].strip()
+        if pid_text.isdigit() and fields[0].strip():
+            table[int(pid_text)] = fields[0].strip()
+    return table
+
+
+def apply_tasklist(result: ParseResult, tasklist_text: str) -> ParseResult:
+    """Name every process whose pid ``tasklist`` lists; others keep their name."""
+    names = {**parse_tasklist(tasklist_text), **WELL_KNOWN_PIDS}
+    listeners = []
+    for listener in result.listeners:
+        processes = unique_processes(
+            replace(p, name=names[p.pid]) if p.pid in names else p for p in listener.processes
+        )
+        listeners.append(replace(listener, processes=processes))
+    return replace(result, listeners=tuple(listeners))
+
+
+_DETECT_ROW = re.compile(r"^\s*(?:>\s*)?(?:TCP|UDP)\s+\S+:\S+\s+(?:\S+:\S+|\*:\*)(?:\s|$)")
+_SHAPE = re.compile(r"\s(?:0\.0\.0\.0:0|\[::\]:0|\*:\*)\s")
+
+
+def detect(text: str) -> float:
+    """Upper-case ``TCP``/``UDP`` rows with ``host:port`` columns (Linux tools
+    print lower-case protocols); a ``0.0.0.0:0``/``*:*`` peer or a header
+    without ``Recv-Q`` makes it near certain."""
+    lines = [line for line in split_lines(text)[:400] if line.strip()]
+    if not lines:
+        return 0.0
+    rows = [line for line in lines if _DETECT_ROW.match(line)]
+    if not rows:
+        return 0.0
+    score = 0.5 + 0.3 * len(rows) / len(lines)
+    if any(_SHAPE.search(row + " ") for row in rows):
+        score += 0.15
+    if not any("Recv-Q" in line for line in lines):
+        score += 0.05
+    return min(score, 1.0)
+
+
+PARSER = ParserSpec(
+    name=NAME,
+    platform="windows",
+    commands=("netstat -ano", "netstat -an", "netstat -anob", "netstat -aon"),
+    parse=parse,
+    detect=detect,
+)
