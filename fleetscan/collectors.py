@@ -122,21 +122,22 @@ def posix_command(become: bool) -> str:
     return "sudo -n sh -s" if become else "sh -s"
 
 
+_UNAME = {"linux": "linux", "darwin": "darwin", "freebsd": "freebsd"}
+
+
 def platform_from_probe(result: CommandResult) -> str | None:
     """Read ``uname -s`` (or the Windows shell's complaint about it)."""
     out = result.stdout.decode("utf-8", "replace").strip()
     err = result.stderr.decode("utf-8", "replace")
-    first = out.splitlines()[0].strip().lower() if out else ""
-    if result.exit_status == 0 and first:
-        if first == "linux":
-            return "linux"
-        if first == "darwin":
-            return "darwin"
-        if first == "freebsd":
-            return "freebsd"
-        if first.startswith(("mingw", "msys", "cygwin", "windows")):
-            return "windows"
-        return first
+    # a login banner or shell noise may come first: uname's answer is the last line
+    lines = [line.strip().lower() for line in out.splitlines() if line.strip()]
+    if result.exit_status == 0 and lines:
+        for line in reversed(lines):
+            if line in _UNAME:
+                return _UNAME[line]
+            if line.startswith(("mingw", "msys", "cygwin", "windows")):
+                return "windows"
+        return lines[-1][:40]
     text = (out + "\n" + err).lower()
     # cmd.exe: "'uname' is not recognized as an internal or external command";
     # PowerShell: "The term 'uname' is not recognized as the name of a cmdlet"

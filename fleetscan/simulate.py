@@ -97,10 +97,41 @@ def frame_posix(host: SimHost, script: str, as_root: bool) -> str:
     return "\n".join(out) + "\n"
 
 
+@dataclass
+class ConnectionCounter:
+    """Counts simultaneous SSH connections across simulated hosts."""
+
+    current: int = 0
+    peak: int = 0
+    total: int = 0
+
+    def opened(self) -> None:
+        self.current += 1
+        self.total += 1
+        self.peak = max(self.peak, self.current)
+
+    def closed(self) -> None:
+        self.current -= 1
+
+
 class _Server(asyncssh.SSHServer):
-    def __init__(self, host: SimHost, client_keys: list[asyncssh.SSHKey]) -> None:
+    def __init__(
+        self,
+        host: SimHost,
+        client_keys: list[asyncssh.SSHKey],
+        counter: ConnectionCounter | None = None,
+    ) -> None:
         self._host = host
         self._client_keys = client_keys
+        self._counter = counter
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        if self._counter:
+            self._counter.opened()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._counter:
+            self._counter.closed()
 
     def begin_auth(self, username: str) -> bool:
         return True
@@ -174,6 +205,10 @@ async def _misbehave_or(host: SimHost, process: asyncssh.SSHServerProcess[str], 
             process.stdout.write(ch)
             await asyncio.sleep(host.trickle_interval)
     elif b == "flood":
+        # the tool's output never ends: the frame opens, then rows forever
+        head, sep, _ = text.partition(" begin ")
+        if sep:
+            process.stdout.write(head + sep + text[len(head) + len(sep) :].split("\n", 1)[0] + "\n")
         chunk = "tcp LISTEN 0 128 0.0.0.0:1 0.0.0.0:* " + "A" * 80 + "\n"
         block = chunk * max(1, host.flood_chunk // len(chunk))
         while True:
@@ -210,6 +245,7 @@ async def start_host(
     host_key: asyncssh.SSHKey | None = None,
     address: str = "127.0.0.1",
     port: int = 0,
+    counter: ConnectionCounter | None = None,
 ) -> RunningHost:
     """Start one simulated host on loopback (port 0: a free port)."""
     key = host_key or asyncssh.generate_private_key("ssh-ed25519")
@@ -219,7 +255,7 @@ async def start_host(
         return _handle(host, process)
 
     server = await asyncssh.create_server(
-        lambda: _Server(host, keys),
+        lambda: _Server(host, keys, counter),
         address,
         port,
         server_host_keys=[key],

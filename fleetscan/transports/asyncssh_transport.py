@@ -96,13 +96,19 @@ class AsyncSSHSession:
                 if stdin is not None:
                     proc.stdin.write(stdin.encode())
                 proc.stdin.write_eof()
+                running = proc
+
+                async def read(stream: asyncssh.SSHReader[bytes], cap: int) -> tuple[bytes, bool]:
+                    data, cut = await _read_capped(stream, cap)
+                    if cut:
+                        running.close()  # stop the flood: nothing more will be read
+                    return data, cut
+
                 out, err = await asyncio.gather(
-                    _read_capped(proc.stdout, max_output),
-                    _read_capped(proc.stderr, DEFAULT_MAX_STDERR),
+                    read(proc.stdout, max_output), read(proc.stderr, DEFAULT_MAX_STDERR)
                 )
-                truncated = out[1]
+                truncated = out[1] or err[1]
                 if truncated:
-                    proc.close()  # stop the flood: we will not read more
                     exit_status = None
                 else:
                     await proc.wait_closed()

@@ -1,0 +1,215 @@
+"""Each kind of host failure ends in its own status, and never touches the
+other hosts of the same run (in-process asyncssh servers, real transport)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from fleetscan.demo import render_ss
+from fleetscan.model import HostScan, Status, Target
+from fleetscan.runner import scan_all
+from fleetscan.simulate import ConnectionCounter, SimHost
+from tests.orchestration.simfleet import free_port, sim_fleet, silent_tcp_server
+
+GOOD_SS = render_ss(
+    [
+        ("tcp", "0.0.0.0", 22, [("sshd", 733)]),
+        ("tcp", "127.0.0.1", 5432, [("postgres", 812)]),
+        ("udp", "0.0.0.0", 68, [("dhclient", 640)]),
+        ("tcp", "::", 443, [("nginx", 1200), ("nginx", 1201)]),
+    ]
+)
+GOOD_PS = "  733 root\n  812 postgres\n  640 root\n 1200 root\n 1201 www-data\n"
+
+
+def good(name: str, **kw: object) -> SimHost:
+    return SimHost(name, outputs={"ss": GOOD_SS}, ps=GOOD_PS, **kw)  # type: ignore[arg-type]
+
+
+def by_name(scans: list[HostScan]) -> dict[str, HostScan]:
+    return {s.host: s for s in scans}
+
+
+def assert_good_listeners(scan: HostScan) -> None:
+    got = {(x.proto, x.address, x.port, x.process_names) for x in scan.listeners}
+    assert got == {
+        ("tcp", "0.0.0.0", 22, ("sshd",)),
+        ("tcp", "127.0.0.1", 5432, ("postgres",)),
+        ("udp", "0.0.0.0", 68, ("dhclient",)),
+        ("tcp", "::", 443, ("nginx",)),
+    }
+    nginx = next(x for x in scan.listeners if x.port == 443)
+    assert [(p.pid, p.user) for p in nginx.processes] == [(1200, "root"), (1201, "www-data")]
+
+
+def test_every_failure_gets_its_own_status_and_good_hosts_complete(tmp_path: Path) -> None:
+    async def main() -> tuple[dict[str, HostScan], float]:
+        hosts = [
+            good("good-1"),
+            good("auth-fail", behaviour="auth_fail"),
+            good("changed-key"),
+            good("unknown-key"),
+            good("hangs", behaviour="hang"),
+            good("good-2"),
+        ]
+        async with (
+            sim_fleet(tmp_path, hosts, wrong_key=["changed-key"], unknown=["unknown-key"]) as fleet,
+            silent_tcp_server() as silent_port,
+        ):
+            targets = [
+                *fleet.targets,
+                Target("refused", "127.0.0.1", port=free_port(), key_files=(str(fleet.key),)),
+                Target("no-banner", "127.0.0.1", port=silent_port, key_files=(str(fleet.key),)),
+            ]
+            start = time.monotonic()
+            scans = await scan_all(
+                targets, fleet.settings(connect_timeout=2.0, host_timeout=4.0, concurrency=10)
+            )
+            return by_name(scans), time.monotonic() - start
+
+    scans, elapsed = asyncio.run(main())
+    assert {name: s.status for name, s in scans.items()} == {
+        "good-1": Status.OK,
+        "good-2": Status.OK,
+        "auth-fail": Status.AUTH_FAILED,
+        "changed-key": Status.HOSTKEY_MISMATCH,
+        "unknown-key": Status.HOSTKEY_MISMATCH,
+        "hangs": Status.TIMEOUT,
+        "refused": Status.UNREACHABLE,
+        "no-banner": Status.TIMEOUT,
+    }
+    assert_good_listeners(scans["good-1"])
+    assert_good_listeners(scans["good-2"])
+    assert "refused" in scans["refused"].message
+    assert "known_hosts" in scans["changed-key"].message
+    assert "handshake" in scans["no-banner"].message
+    assert "deadline" in scans["hangs"].message or "within" in scans["hangs"].message
+    # nothing waits for the slowest host serially: bounded by the per-host deadline
+    assert elapsed < 4.0 * 3, f"run took {elapsed:.1f}s"
+    for s in scans.values():
+        assert s.finished >= s.started
+
+
+def test_sudo_that_wants_a_password_gives_partial_with_the_reason(tmp_path: Path) -> None:
+    async def main() -> HostScan:
+        host = good("needs-pw", sudo="password", uid=1000)
+        async with sim_fleet(tmp_path, [host], become=["needs-pw"]) as fleet:
+            return (await scan_all(fleet.targets, fleet.settings()))[0]
+
+    scan = asyncio.run(main())
+    assert scan.status is Status.PARTIAL
+    assert "sudo -n refused" in scan.message
+    assert "a password is required" in scan.message
+    assert "uid 1000" in scan.message
+    assert_good_listeners(scan)  # what could be seen is still reported
+
+
+def test_sudo_that_works_gives_a_full_scan(tmp_path: Path) -> None:
+    async def main() -> HostScan:
+        async with sim_fleet(tmp_path, [good("sudoer", uid=1000)], become=["sudoer"]) as fleet:
+            return (await scan_all(fleet.targets, fleet.settings()))[0]
+
+    scan = asyncio.run(main())
+    assert scan.status is Status.OK, scan.message
+    assert scan.collector == "ss -tulnp"
+    assert scan.platform == "linux"
+
+
+def test_login_user_without_root_is_partial_not_compliant(tmp_path: Path) -> None:
+    async def main() -> HostScan:
+        async with sim_fleet(tmp_path, [good("plain", uid=1000)]) as fleet:
+            return (await scan_all(fleet.targets, fleet.settings()))[0]
+
+    scan = asyncio.run(main())
+    assert scan.status is Status.PARTIAL
+    assert "not root" in scan.message
+
+
+def test_host_without_any_socket_tool_is_no_collector(tmp_path: Path) -> None:
+    async def main() -> HostScan:
+        async with sim_fleet(tmp_path, [SimHost("bare", outputs={})]) as fleet:
+            return (await scan_all(fleet.targets, fleet.settings()))[0]
+
+    scan = asyncio.run(main())
+    assert scan.status is Status.NO_COLLECTOR
+    assert scan.listeners == ()
+    assert "ss" in scan.message
+
+
+def test_ss_failing_falls_back_to_netstat(tmp_path: Path) -> None:
+    netstat = (
+        "Active Internet connections (only servers)\n"
+        "Proto Recv-Q Send-Q Local Address           Foreign Address         State"
+        "       PID/Program name\n"
+        "tcp        0      0 0.0.0.0:22              0.0.0.0:*               LISTEN"
+        "      733/sshd: /usr/sbin\n"
+    )
+    host = SimHost(
+        "old", outputs={"ss": "", "netstat": netstat}, step_exit={"ss": 1}, ps="733 root\n"
+    )
+
+    async def main() -> HostScan:
+        async with sim_fleet(tmp_path, [host]) as fleet:
+            return (await scan_all(fleet.targets, fleet.settings()))[0]
+
+    scan = asyncio.run(main())
+    assert scan.status is Status.OK, scan.message
+    assert scan.collector == "netstat -tulnp"
+    [sshd] = scan.listeners
+    assert (sshd.port, sshd.processes[0].name, sshd.processes[0].pid) == (
+        22,
+        "sshd: /usr/sbin",
+        733,
+    )
+    assert sshd.processes[0].user == "root"
+
+
+def test_banner_noise_before_the_output_does_not_break_parsing(tmp_path: Path) -> None:
+    async def main() -> HostScan:
+        async with sim_fleet(tmp_path, [good("chatty", behaviour="noise")]) as fleet:
+            return (await scan_all(fleet.targets, fleet.settings()))[0]
+
+    scan = asyncio.run(main())
+    assert scan.status is Status.OK, scan.message
+    assert_good_listeners(scan)
+    assert scan.unparsed == ()
+
+
+def test_output_flood_is_cut_and_the_host_is_partial(tmp_path: Path) -> None:
+    async def main() -> HostScan:
+        async with sim_fleet(tmp_path, [good("flood", behaviour="flood")]) as fleet:
+            settings = fleet.settings(max_output=2 * 1024 * 1024, host_timeout=20.0)
+            return (await scan_all(fleet.targets, settings))[0]
+
+    scan = asyncio.run(main())
+    assert scan.status is Status.PARTIAL
+    assert "size limit" in scan.message
+    assert scan.evidence[-1].truncated
+
+
+def test_disconnect_in_the_middle_of_the_output_is_reported(tmp_path: Path) -> None:
+    async def main() -> HostScan:
+        async with sim_fleet(tmp_path, [good("drops", behaviour="disconnect")]) as fleet:
+            return (await scan_all(fleet.targets, fleet.settings()))[0]
+
+    scan = asyncio.run(main())
+    assert not scan.status.complete
+    assert scan.status in (Status.UNREACHABLE, Status.PARTIAL)
+    assert scan.message
+
+
+def test_concurrency_limit_holds(tmp_path: Path) -> None:
+    """The servers count simultaneous SSH connections: never above --concurrency."""
+    hosts = [good(f"h{i}", behaviour="trickle", trickle_interval=0.0005) for i in range(6)]
+    counter = ConnectionCounter()
+
+    async def main() -> list[HostScan]:
+        async with sim_fleet(tmp_path, hosts, counter=counter) as fleet:
+            return await scan_all(fleet.targets, fleet.settings(concurrency=2))
+
+    scans = asyncio.run(main())
+    assert [s.status for s in scans] == [Status.OK] * 6
+    assert counter.total == 6  # one connection per host
+    assert counter.peak == 2
