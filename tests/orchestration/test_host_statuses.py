@@ -11,7 +11,7 @@ from fleetscan.demo import render_ss
 from fleetscan.model import HostScan, Status, Target
 from fleetscan.runner import scan_all
 from fleetscan.simulate import ConnectionCounter, SimHost
-from tests.orchestration.simfleet import free_port, sim_fleet, silent_tcp_server
+from tests.orchestration.simfleet import free_port, silent_tcp_server, sim_fleet
 
 GOOD_SS = render_ss(
     [
