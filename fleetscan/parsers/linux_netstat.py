@@ -1,0 +1,270 @@
+"""Parser for Linux ``netstat`` output: net-tools and BusyBox.
+
+Reads ``netstat -tulnp``, ``-tulpen``, ``-lnp``, ``-l``, ``-p``, ``-aeep`` and
+plain ``netstat``, old and new layouts. Quirks it copes with:
+
+* several sections (``Active Internet connections``, ``Active UNIX domain
+  sockets``, ``Active Bluetooth connections``), each with its own header; an
+  Internet table may even continue without a repeated header;
+* UDP rows have an EMPTY State column (a bound UDP socket: written ``UNCONN``
+  like ss does), connected UDP says ``ESTABLISHED``; ``raw``/``raw6`` rows
+  carry a numeric state and are not TCP/UDP listeners;
+* columns overflow (``systemd-resolve 26985`` in the ``-e`` User column) and
+  hand-edited samples are mis-aligned, so rows are split on whitespace, never
+  on fixed offsets;
+* IPv6 is printed without brackets (``:::22``, ``::1:25``: the port is after
+  the LAST colon) except in non-numeric mode (``[::]:ssh``); IPv4-mapped
+  sockets show a bare IPv4 address under ``tcp6``; without ``-W`` net-tools
+  cuts long addresses (``fe80::42:acff:fe11::123``): such an address is kept
+  as printed (it is not a valid IP) rather than guessed;
+* service and host names instead of numbers (``localhost:smtp``);
+* ``PID/Program name``: one pid and the argv0-derived name cut to fit, which
+  may hold spaces (``600/sshd: /usr/sbin``) — everything after the first
+  ``/`` up to the end of the line; ``-`` means unknown (not root).
+"""
+
+from __future__ import annotations
+
+from fleetscan.addresses import split_host_port
+from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
+from fleetscan.parsers.base import ParserSpec
+from fleetscan.parsers.linux_common import AddressCache, source_lines
+from fleetscan.parsers.services import port_of
+
+NAME = "linux-netstat"
+
+#: protocol column → address family (udpl = UDP-Lite)
+INET_PROTOS: dict[str, int] = {"tcp": 4, "tcp6": 6, "udp": 4, "udp6": 6, "udpl": 4, "udpl6": 6}
+RAW_PROTOS = frozenset({"raw", "raw6"})
+#: TCP state names as net-tools and BusyBox print them
+STATES = frozenset(
+    {
+        "ESTABLISHED",
+        "SYN_SENT",
+        "SYN_RECV",
+        "FIN_WAIT1",
+        "FIN_WAIT2",
+        "TIME_WAIT",
+        "CLOSE",
+        "CLOSE_WAIT",
+        "LAST_ACK",
+        "LISTEN",
+        "CLOSING",
+        "UNKNOWN",
+    }
+)
+# printed (to stdout) by net-tools when run without root with -p
+_NOT_ALL_NOTES = (
+    "(Not all processes could be identified",
+    "(No info could be read for",
+    "will not be shown, you would have to be root",
+)
+
+
+class _RowError(ValueError):
+    """A row that looks like an Internet socket but cannot be read."""
+
+
+def _next(rest: str) -> tuple[str, str]:
+    """The next whitespace-separated token of ``rest`` and what follows it."""
+    parts = rest.split(None, 1)
+    if not parts:
+        return "", ""
+    return parts[0], (parts[1] if len(parts) > 1 else "")
+
+
+def _read_owner(rest: str) -> tuple[str, str | None, str | None]:
+    """Split what follows the State column: ``[User Inode] [PID/Program name]``.
+
+    Returns (user, pid_field, error). Layout is inferred per row, so a table
+    without a header (or a hand-aligned one) reads the same.
+    """
+    user = ""
+    token, after = _next(rest)
+    if token and token != "-" and not _is_pid_field(token):
+        # -e: User (name or numeric uid) then Inode
+        inode, after2 = _next(after)
+        if not inode.isdigit():
+            return "", None, f"unexpected column {token!r}"
+        user = token
+        token, after = _next(after2)
+    if not token:
+        return user, None, None
+    if token == "-" or _is_pid_field(token):
+        # the program name may hold spaces: keep everything up to the line end
+        return user, (token + (" " + after if after else "")).rstrip(), None
+    return user, None, f"unexpected column {token!r}"
+
+
+def _is_pid_field(token: str) -> bool:
+    pid, sep, _ = token.partition("/")
+    return bool(sep) and pid.isdigit() and pid.isascii()
+
+
+def _parse_row(line: str, number: int, cache: AddressCache) -> tuple[Listener | None, bool]:
+    """One Internet row → (listener or None when not listening, has_pid_field)."""
+    parts = line.split(None, 5)
+    if len(parts) < 5:
+        raise _RowError("too few columns")
+    proto, recv_q, send_q, local, _foreign = parts[:5]
+    rest = parts[5] if len(parts) > 5 else ""
+    if not (recv_q.isdigit() and send_q.isdigit()):
+        raise _RowError("queue columns are not numbers")
+    state, after = _next(rest)
+    if state in STATES:
+        rest = after
+    else:
+        state = ""  # UDP: the State column is empty
+    user, owner, error = _read_owner(rest)
+    if error:
+        raise _RowError(error)
+    has_pid = owner is not None and owner != "-"
+
+    is_tcp = proto.startswith("tcp")
+    if is_tcp:
+        if state != "LISTEN":
+            if not state:
+                raise _RowError("TCP row without a state")
+            return None, has_pid
+    elif state:
+        return None, has_pid  # connected UDP (ESTABLISHED)
+    try:
+        host, port_text = split_host_port(local)
+    except ValueError as exc:
+        raise _RowError(str(exc)) from None
+    if port_text == "*":
+        return None, has_pid  # not bound to a port
+    port = port_of(port_text)
+    if port is None:
+        raise _RowError(f"unknown port or service {port_text!r}")
+    address = cache.get(host, INET_PROTOS[proto])
+
+    processes: tuple[Process, ...] = ()
+    if owner is not None and owner != "-":
+        pid_text, _, name = owner.partition("/")
+        processes = (Process(name=name, pid=int(pid_text), user=user or None),)
+    listener = Listener(
+        proto="tcp" if is_tcp else "udp",
+        family=6 if address.family == 6 else 4,
+        address=address.address,
+        port=port,
+        state="LISTEN" if is_tcp else "UNCONN",
+        processes=processes,
+        zone=address.zone,
+        raw=line,
+        line=number,
+    )
+    return listener, has_pid
+
+
+def parse(text: str) -> ParseResult:
+    """Parse Linux ``netstat`` output into listeners; never raises."""
+    listeners: list[Listener] = []
+    unparsed: list[UnparsedLine] = []
+    cache = AddressCache()
+    pid_column = False
+    not_all_note = False
+    in_inet = True  # outputs cut before their first title are Internet rows
+
+    for number, line in enumerate(source_lines(text), 1):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        first = stripped.split(None, 1)[0]
+        if stripped.startswith("Active "):
+            in_inet = stripped.startswith("Active Internet connections")
+            continue
+        if first == "Proto":
+            if "Recv-Q" in stripped:
+                in_inet = True
+                pid_column = pid_column or "PID/Program name" in stripped
+            continue
+        if stripped.startswith(_NOT_ALL_NOTES):
+            not_all_note = True
+            continue
+        if not in_inet or first in RAW_PROTOS:
+            continue  # UNIX / Bluetooth tables, raw sockets: not TCP/UDP listeners
+        if first not in INET_PROTOS:
+            unparsed.append(UnparsedLine(number, line))
+            continue
+        try:
+            listener, has_pid = _parse_row(line, number, cache)
+        except _RowError:
+            unparsed.append(UnparsedLine(number, line))
+            continue
+        pid_column = pid_column or has_pid
+        if listener is not None:
+            listeners.append(listener)
+
+    owners_known = pid_column
+    if not_all_note and any(not x.processes for x in listeners):
+        # not root: the `-` rows belong to other users, their owners are unknown
+        owners_known = False
+    return ParseResult(
+        parser=NAME,
+        listeners=tuple(listeners),
+        unparsed=tuple(unparsed),
+        owners_known=owners_known,
+    )
+
+
+def safe_parse(text: str) -> ParseResult:
+    """:func:`parse`, with any unforeseen error turned into unparsed lines."""
+    try:
+        return parse(text)
+    except Exception:  # pragma: no cover - defence in depth
+        lines = source_lines(text) if isinstance(text, str) else []
+        return ParseResult(
+            parser=NAME,
+            unparsed=tuple(UnparsedLine(i, t) for i, t in enumerate(lines, 1)),
+            owners_known=False,
+        )
+
+
+def detect(text: str) -> float:
+    """Confidence that ``text`` is Linux ``netstat`` output.
+
+    Kept specific: Windows netstat has no Recv-Q column and upper-case
+    ``TCP``; BSD/macOS netstat says ``(state)``, ``tcp4``/``tcp46`` and puts
+    the port after a dot.
+    """
+    score = 0.0
+    checked = 0
+    for line in source_lines(text[:20000]):
+        tokens = line.split()
+        if not tokens:
+            continue
+        checked += 1
+        if tokens[0] in ("tcp4", "tcp46", "udp4", "udp46") or "(state)" in line:
+            return 0.05  # BSD / macOS
+        if tokens[0] == "Proto" and "Recv-Q" in line and "Local Address" in line:
+            score = max(score, 0.9 if "State" in line else 0.5)
+        elif (
+            len(tokens) >= 5
+            and tokens[0] in INET_PROTOS
+            and tokens[1].isdigit()
+            and tokens[2].isdigit()
+            and ":" in tokens[3]
+        ):
+            score = max(score, 0.7)
+        if checked >= 30:
+            break
+    return score
+
+
+PARSER = ParserSpec(
+    name=NAME,
+    platform="linux",
+    commands=(
+        "netstat -tulnp",
+        "netstat -tulpen",
+        "netstat -tulnpW",
+        "netstat -lnp",
+        "netstat -l",
+        "netstat -p",
+        "netstat -aeep",
+        "netstat",
+    ),
+    parse=safe_parse,
+    detect=detect,
+)
