@@ -133,7 +133,8 @@ def _date_only(value: Any) -> Any:
     # YAML turns 2026-12-31T10:00 into a datetime, and pydantic would read an
     # integer as a Unix timestamp; a waiver lasts whole days, written as a date
     if isinstance(value, datetime) or not isinstance(value, date | str):
-        raise ValueError(f"{value!r} is not a date like 2026-12-31 (no time, no number)")
+        shown = str(value) if isinstance(value, datetime) else repr(value)
+        raise ValueError(f"must be a date like 2026-12-31, without a time (got {shown})")
     return value
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
+from textwrap import dedent
 from typing import Any
 
 from fleetscan.addresses import normalise_address
 from fleetscan.model import HostScan, Listener, Process, Status, Target
+from fleetscan.policy import Policy, load_policies
 
 #: a fixed clock: the policy tests never read the real time
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -50,3 +53,10 @@ def scan(
         message=message,
         listeners=tuple(listeners),
     )
+
+
+def make_policy(tmp_path: Path, text: str, name: str = "policy.yaml") -> Policy:
+    """Write ``text`` (dedented) as a policy file and load it."""
+    path = tmp_path / name
+    path.write_text(dedent(text).lstrip("\n"), encoding="utf-8")
+    return load_policies([path])
