@@ -115,17 +115,16 @@ def _counts_table(run: ScanRun) -> Table:
     return table
 
 
-def _findings_table(run: ScanRun) -> Table | None:
+def _heading(title: str) -> Text:
+    return Text(title, style="bold underline")
+
+
+def _findings_table(run: ScanRun) -> Group | None:
     # Host-level "not fully scanned" findings are listed with their hosts below.
     active = [f for f in summary.sort_findings(run.findings) if not f.waived and f.kind != "host"]
     if not active:
         return None
-    table = Table(
-        title=f"worst findings ({min(len(active), MAX_FINDINGS)} of {len(active)})",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        expand=False,
-    )
+    table = Table(box=box.SIMPLE_HEAD, expand=False)
     table.add_column("severity", no_wrap=True)
     table.add_column("host", overflow="fold")
     table.add_column("rule", overflow="fold")
@@ -139,19 +138,15 @@ def _findings_table(run: ScanRun) -> Table | None:
             _listener_text(f),
             safe(f.message),
         )
-    return table
+    shown = min(len(active), MAX_FINDINGS)
+    return Group(_heading(f"worst findings ({shown} of {len(active)})"), table)
 
 
-def _incomplete_table(run: ScanRun) -> Table | None:
+def _incomplete_table(run: ScanRun) -> Group | None:
     incomplete = run.incomplete_hosts()
     if not incomplete:
         return None
-    shown = min(len(incomplete), MAX_INCOMPLETE)
-    table = Table(
-        title=f"hosts not fully scanned ({shown} of {len(incomplete)})",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-    )
+    table = Table(box=box.SIMPLE_HEAD)
     table.add_column("host", overflow="fold")
     table.add_column("status", no_wrap=True)
     table.add_column("message", overflow="fold", ratio=1)
@@ -161,7 +156,8 @@ def _incomplete_table(run: ScanRun) -> Table | None:
             Text(s.status.value, style=STATUS_STYLE.get(s.status, "red")),
             safe(s.message or "—"),
         )
-    return table
+    shown = min(len(incomplete), MAX_INCOMPLETE)
+    return Group(_heading(f"hosts not fully scanned ({shown} of {len(incomplete)})"), table)
 
 
 def _verdict_line(run: ScanRun) -> Text:
@@ -172,10 +168,10 @@ def _verdict_line(run: ScanRun) -> Text:
 
 def render_summary(run: ScanRun, console: Console) -> None:
     """Print the one-screen summary of ``run`` on ``console``."""
-    parts: list[Text | Table] = [_header(run), *_warnings(run), _counts_table(run)]
-    for table in (_findings_table(run), _incomplete_table(run)):
-        if table is not None:
-            parts.append(table)
+    parts: list[Text | Table | Group] = [_header(run), *_warnings(run), _counts_table(run)]
+    for section in (_findings_table(run), _incomplete_table(run)):
+        if section is not None:
+            parts.append(section)
     parts.append(_verdict_line(run))
     console.print(
         Panel(

@@ -322,7 +322,7 @@ def build_hostile_run() -> ScanRun:
     odd = HostScan(
         Target(name="odd\"<host>'=1", address="10.66.0.3"),
         Status.TIMEOUT,
-        message=SGR,
+        message=SGR + QUOTES,
         started=1.0,
         finished=1.5,
     )

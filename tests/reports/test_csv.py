@@ -1,0 +1,113 @@
+"""hosts.csv, listeners.csv, findings.csv: stable columns, numbers stay
+numbers, and no cell a spreadsheet would run as a formula."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from fleetscan.model import ScanRun
+from fleetscan.reports.csv import FINDING_COLUMNS, HOST_COLUMNS, LISTENER_COLUMNS, write_csv
+
+from .conftest import FORMULA, FORMULAS
+
+COLUMNS = {
+    "hosts.csv": HOST_COLUMNS,
+    "listeners.csv": LISTENER_COLUMNS,
+    "findings.csv": FINDING_COLUMNS,
+}
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_files_have_the_documented_columns_in_order(tmp_path: Path, any_run: ScanRun) -> None:
+    paths = write_csv(any_run, tmp_path)
+    assert [p.name for p in paths] == list(COLUMNS)
+    for path in paths:
+        with path.open(newline="", encoding="utf-8") as fh:
+            assert tuple(next(csv.reader(fh))) == COLUMNS[path.name]
+
+
+def test_one_row_per_host_listener_and_finding(tmp_path: Path, realistic_run: ScanRun) -> None:
+    write_csv(realistic_run, tmp_path)
+    assert len(read_rows(tmp_path / "hosts.csv")) == len(realistic_run.scans)
+    assert len(read_rows(tmp_path / "listeners.csv")) == sum(
+        len(s.listeners) for s in realistic_run.scans
+    )
+    findings = read_rows(tmp_path / "findings.csv")
+    assert len(findings) == len(realistic_run.findings)
+    assert findings[0]["severity"] == "critical"  # worst first
+    waived = [r for r in findings if r["waived"] == "yes"]
+    assert {r["waiver_id"] for r in waived} == {"WVR-2025-004", "WVR-2024-001"}
+    assert {r["waiver_expires"] for r in waived} == {"2099-12-31", ""}
+    assert {r["waived"] for r in findings} == {"yes", "no"}
+
+
+def test_numbers_stay_numeric(tmp_path: Path, realistic_run: ScanRun) -> None:
+    write_csv(realistic_run, tmp_path)
+    listeners = pd.read_csv(tmp_path / "listeners.csv")
+    assert listeners["port"].dtype.kind == "i" and listeners["family"].dtype.kind == "i"
+    assert listeners["line"].dtype.kind == "i"
+    hosts = pd.read_csv(tmp_path / "hosts.csv")
+    assert hosts["listeners"].dtype.kind == "i" and hosts["ssh_port"].dtype.kind == "i"
+    findings = pd.read_csv(tmp_path / "findings.csv", dtype={"port": "Int64"})
+    # host-level findings have no listener: the port cell is empty, not 0 or -1
+    assert findings["port"].isna().sum() == sum(1 for f in realistic_run.findings if not f.listener)
+
+
+def test_shared_socket_lists_every_process(tmp_path: Path, realistic_run: ScanRun) -> None:
+    write_csv(realistic_run, tmp_path)
+    rows = read_rows(tmp_path / "listeners.csv")
+    (http,) = [r for r in rows if r["host"] == "web-01" and r["port"] == "80"]
+    assert http["process_names"] == "nginx"  # names de-duplicated
+    assert http["pids"] == "1201;1202;1203"
+    assert http["users"] == "root;www-data;www-data"
+    assert http["bind_class"] == "wildcard"
+
+
+@pytest.mark.parametrize("reader", ["csv", "pandas"])
+def test_hostile_formula_comes_back_as_text(
+    tmp_path: Path, hostile_run: ScanRun, reader: str
+) -> None:
+    write_csv(hostile_run, tmp_path)
+    path = tmp_path / "listeners.csv"
+    if reader == "csv":
+        names = [r["process_names"] for r in read_rows(path)]
+    else:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        names = list(frame["process_names"])
+    assert "'" + FORMULA in names
+    for formula in FORMULAS:
+        assert formula not in names
+
+
+def test_no_cell_anywhere_starts_a_formula(tmp_path: Path, hostile_run: ScanRun) -> None:
+    for path in write_csv(hostile_run, tmp_path):
+        for row in read_rows(path):
+            for column, cell in row.items():
+                assert cell.startswith("'") or not cell.lstrip().startswith(FORMULA_START), (
+                    path.name,
+                    column,
+                    cell,
+                )
+
+
+def test_no_terminal_escape_reaches_the_file(tmp_path: Path, hostile_run: ScanRun) -> None:
+    for path in write_csv(hostile_run, tmp_path):
+        data = path.read_bytes().decode("utf-8")  # strict: valid UTF-8
+        assert "\x1b" not in data and "\x07" not in data and "\u202e" not in data
+    text = (tmp_path / "hosts.csv").read_text(encoding="utf-8")
+    assert "\\x1b]0;pwned\\x07" in text
+
+
+def test_hostile_host_name_survives_quoting(tmp_path: Path, hostile_run: ScanRun) -> None:
+    write_csv(hostile_run, tmp_path)
+    hosts = [r["host"] for r in read_rows(tmp_path / "hosts.csv")]
+    assert hosts == ["evil-01", "evil-02", "odd\"<host>'=1"]
