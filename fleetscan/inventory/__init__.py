@@ -111,6 +111,14 @@ def load_inventory(paths: Sequence[str | Path], *, default_user: str | None = No
             units.append(_load_path(path, companions, default_user))
         except RecursionError:
             raise ConfigError("inventory nested too deeply", file=str(path)) from None
+    used = {f for unit in units for f in unit.files}
+    for stem, path in companions.items():
+        if str(path) not in used:
+            raise ConfigError(
+                f"Nornir {stem} file given without its hosts.yaml (pass hosts.yaml too, "
+                "or the folder holding all three)",
+                file=str(path),
+            )
     return _merge(units)
 
 
@@ -144,8 +152,6 @@ def _load_path(path: Path, companions: dict[str, Path], default_user: str | None
         raise ConfigError("inventory not found", file=str(path))
     if path.is_dir():
         return _load_dir(path, default_user)
-    if path.stem in ("groups", "defaults") and path.stem in companions:
-        raise ConfigError(f"Nornir {path.stem} file given without its hosts.yaml", file=str(path))
     text = read_text(path)
     kind, doc = _detect(path, text)
     if kind == "nornir":
@@ -325,9 +331,9 @@ def _load_dir(folder: Path, default_user: str | None) -> _Unit:
 
 
 def _ansible_unit(graph: AnsibleGraph, files: list[str], default_user: str | None) -> _Unit:
-    if not graph.hosts:
+    targets = graph.targets(default_user=default_user)  # checks cycles first
+    if not targets:
         raise ConfigError("no hosts: the inventory defines no host", file=files[0])
-    targets = graph.targets(default_user=default_user)
     return _Unit(targets, dict(graph.members()), files)
 
 

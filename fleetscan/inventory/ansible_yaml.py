@@ -28,8 +28,8 @@ def looks_like_ansible_yaml(data: Any) -> bool:
     """True for ``all:`` or top-level groups made of hosts/vars/children."""
     if not isinstance(data, Mapping) or not data:
         return False
-    if "all" in data:
-        return True
+    if "all" in data or isinstance(data.get("plugin"), str):
+        return True  # a dynamic-inventory config: detected so that it can be refused clearly
     votes = [
         bool(v) and all(k in GROUP_KEYS for k in v)
         for v in data.values()

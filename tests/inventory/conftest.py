@@ -1,0 +1,3 @@
+from .helpers import write
+
+__all__ = ["write"]
