@@ -1,0 +1,165 @@
+"""Fixtures for the real tests: a real OpenSSH sshd on loopback, test users
+with and without sudo, and the key material both the loopback sshd and the
+network-namespace fleet use.
+
+Prerequisites (root, /usr/sbin/sshd) missing: skip locally, FAIL when
+``CI=true`` — in CI these tests are the proof that fleetscan works for real.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from .harness import (
+    NO_SUDO_USER,
+    SUDO_USER,
+    SshdServer,
+    find_sshd,
+    free_port,
+    keygen,
+    known_hosts_entry,
+    public_key,
+    require,
+    run,
+    sshd_config,
+    start_sshd,
+    validate_sshd_config,
+)
+
+SUDOERS_FILE = Path("/etc/sudoers.d/fleetscan-test")
+
+
+@dataclass(frozen=True)
+class KeyMaterial:
+    """A world-readable temp dir holding the client key and one authorized_keys
+    file per user (sshd reads those as the target user, so the path must be
+    traversable by the test users)."""
+
+    tmp: Path
+    client_key: Path
+    keys_dir: Path
+
+
+def _is_root() -> bool:
+    return os.geteuid() == 0
+
+
+@pytest.fixture(scope="session")
+def ssh_keys() -> Iterator[KeyMaterial]:
+    # not tmp_path_factory: its directories are 0700, and sshd opens
+    # AuthorizedKeysFile with the target user's privileges
+    tmp = Path(tempfile.mkdtemp(prefix="fleetscan-real-"))
+    try:
+        tmp.chmod(0o755)
+        client_key = keygen(tmp / "client_ed25519", "fleetscan-test-client")
+        keys_dir = tmp / "authorized_keys"
+        keys_dir.mkdir(mode=0o755)
+        keys_dir.chmod(0o755)
+        for user in ("root", NO_SUDO_USER, SUDO_USER):
+            f = keys_dir / user
+            f.write_text(public_key(client_key) + "\n")
+            f.chmod(0o644)
+        yield KeyMaterial(tmp, client_key, keys_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _ensure_user(name: str) -> None:
+    """Create ``name`` once (idempotent) with /bin/sh and a '*' password field:
+    sshd without PAM refuses accounts whose password field is locked ('!')."""
+    exists = (
+        subprocess.run(
+            ["getent", "passwd", name], capture_output=True, timeout=10, check=False
+        ).returncode
+        == 0
+    )
+    if not exists:
+        run(["useradd", "--create-home", "--shell", "/bin/sh", "--password", "*", name])
+    else:
+        run(["usermod", "--shell", "/bin/sh", "--password", "*", name])
+
+
+@pytest.fixture(scope="session")
+def test_users() -> Iterator[tuple[str, str]]:
+    """(no-sudo user, passwordless-sudo user); the sudoers drop-in is removed at the end."""
+    require(_is_root(), "creating test users and a sudoers drop-in needs root")
+    for tool in ("useradd", "usermod", "visudo", "sudo"):
+        require(shutil.which(tool) is not None, f"{tool} is not installed")
+    _ensure_user(NO_SUDO_USER)
+    _ensure_user(SUDO_USER)
+    with tempfile.TemporaryDirectory(prefix="fleetscan-sudoers-") as d:
+        draft = Path(d) / "fleetscan-test"
+        draft.write_text(f"{SUDO_USER} ALL=(ALL) NOPASSWD: ALL\n")
+        draft.chmod(0o440)
+        run(["visudo", "-cf", str(draft)])
+        shutil.copyfile(draft, SUDOERS_FILE)
+        SUDOERS_FILE.chmod(0o440)
+    try:
+        yield NO_SUDO_USER, SUDO_USER
+    finally:
+        SUDOERS_FILE.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def sshd_binary() -> str:
+    sshd = find_sshd()
+    require(
+        sshd is not None,
+        "no sshd (install openssh-server: scripts/test-deps.sh does it)",
+    )
+    assert sshd is not None
+    return sshd
+
+
+@pytest.fixture(scope="session")
+def sshd_server(
+    sshd_binary: str, ssh_keys: KeyMaterial, test_users: tuple[str, str]
+) -> Iterator[SshdServer]:
+    """A real sshd on 127.0.0.1:<free port>, started once for the session."""
+    tmp = ssh_keys.tmp / "loopback-sshd"
+    tmp.mkdir()
+    host_key = keygen(tmp / "host_ed25519", "fleetscan-test-host")
+    port = free_port()
+    config = tmp / "sshd_config"
+    config.write_text(
+        sshd_config(
+            port=port,
+            listen="127.0.0.1",
+            host_key=host_key,
+            pid_file=tmp / "sshd.pid",
+            keys_dir=ssh_keys.keys_dir,
+        )
+    )
+    try:
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+        validate_sshd_config(sshd_binary, config)
+        server = start_sshd(
+            [sshd_binary, "-D", "-e", "-f", str(config)],
+            address="127.0.0.1",
+            port=port,
+            log=tmp / "sshd.log",
+        )
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+        require(False, f"could not start sshd: {exc}")
+        raise
+    known_hosts = tmp / "known_hosts"
+    known_hosts.write_text(known_hosts_entry("127.0.0.1", port, host_key))
+    try:
+        yield SshdServer(
+            sshd=server,
+            client_key=ssh_keys.client_key,
+            host_key=host_key,
+            known_hosts=known_hosts,
+            keys_dir=ssh_keys.keys_dir,
+            tmp=tmp,
+        )
+    finally:
+        server.stop()

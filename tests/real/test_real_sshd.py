@@ -1,0 +1,216 @@
+"""fleetscan scans THIS machine for real, through a real OpenSSH sshd on loopback.
+
+Each test opens its own sockets in the test process (TCP on 127.0.0.1 and
+::1, UDP on 127.0.0.1, and TCP 127.0.0.1:4444 — a port the baseline policy
+forbids), runs the real CLI against an Ansible inventory naming the sshd, and
+checks report.json: the sockets are there with the right proto, address,
+port, process name and pid; 4444 is a critical finding; the exit code says so.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from .harness import (
+    NO_SUDO_USER,
+    SUDO_USER,
+    OpenSockets,
+    SshdServer,
+    comm_of,
+    describe,
+    forbidden_rule_for,
+    host_entry,
+    ipv6_loopback_works,
+    keygen,
+    known_hosts_entry,
+    listeners_for,
+    load_report,
+    owners,
+    run_cli,
+    scan_args,
+)
+
+pytestmark = [pytest.mark.sshd, pytest.mark.timeout(120)]
+
+FORBIDDEN_PORT = 4444
+EXIT_FINDINGS = 1
+EXIT_INCOMPLETE = 3
+
+
+@pytest.fixture
+def own_sockets() -> Iterator[OpenSockets]:
+    """Listeners held by this test process while the scan runs."""
+    socks = OpenSockets()
+    try:
+        socks.tcp("127.0.0.1", 0)
+        if ipv6_loopback_works():
+            socks.tcp("::1", 0)
+        socks.udp("127.0.0.1", 0)
+        try:
+            socks.tcp("127.0.0.1", FORBIDDEN_PORT)
+        except OSError as exc:
+            pytest.fail(
+                f"cannot listen on 127.0.0.1:{FORBIDDEN_PORT} ({exc}): another process holds "
+                "the port the baseline policy forbids; stop it (ss -tlnp 'sport = :4444')",
+                pytrace=False,
+            )
+        yield socks
+    finally:
+        socks.close()
+
+
+@dataclass(frozen=True)
+class LoginCase:
+    user: str
+    become: bool
+    status: str
+    owners_visible: bool  # can the login see the root-owned test process?
+    message_has: tuple[str, ...] = ()
+
+
+LOGIN_CASES = {
+    "root-login-is-ok": LoginCase("root", False, "ok", True),
+    "user-without-sudo-is-partial": LoginCase(NO_SUDO_USER, False, "partial", False, ("not root",)),
+    "sudo-refused-is-partial-not-a-hang": LoginCase(
+        NO_SUDO_USER, True, "partial", False, ("sudo -n refused", "not root")
+    ),
+    "user-with-sudo-is-ok": LoginCase(SUDO_USER, True, "ok", True),
+}
+
+
+@pytest.mark.parametrize("case", LOGIN_CASES.values(), ids=LOGIN_CASES.keys())
+def test_scan_of_this_machine_reports_the_sockets_the_test_opened(
+    case: LoginCase, sshd_server: SshdServer, own_sockets: OpenSockets, tmp_path: Path
+) -> None:
+    inventory = sshd_server.write_inventory(
+        tmp_path / "hosts.ini", user=case.user, become=case.become
+    )
+    out = tmp_path / "out"
+    proc = run_cli(scan_args(inventory, out, sshd_server.known_hosts), cwd=tmp_path)
+    report = load_report(out, proc)
+    host = host_entry(report, "local")
+
+    assert host["status"] == case.status, (host["message"], describe(proc))
+    for text in case.message_has:
+        assert text in host["message"]
+    assert proc.returncode == EXIT_FINDINGS, describe(proc)  # 4444 is critical
+
+    me = (comm_of("self"), os.getpid())
+    for want in own_sockets.opened:
+        found = listeners_for(host, want)
+        assert len(found) == 1, f"{want} reported {len(found)} times: {host['listeners']}"
+        if case.owners_visible:
+            assert owners(found[0]) == {me}
+            assert {p["user"] for p in found[0]["processes"]} == {pwd.getpwuid(os.getuid()).pw_name}
+        else:
+            # a plain user cannot see which root process holds a socket
+            assert os.getpid() not in {pid for _name, pid in owners(found[0])}
+
+    # the sshd that served the scan is itself a listener of this machine
+    sshd_sock = [
+        x
+        for x in host["listeners"]
+        if (x["proto"], x["address"], x["port"]) == ("tcp", "127.0.0.1", sshd_server.port)
+    ]
+    assert len(sshd_sock) == 1
+    if case.owners_visible:
+        assert ("sshd", sshd_server.sshd.proc.pid) in owners(sshd_sock[0])
+
+
+@pytest.mark.parametrize("case", ["root", SUDO_USER])
+def test_forbidden_port_opened_by_the_test_is_a_critical_finding(
+    case: str, sshd_server: SshdServer, own_sockets: OpenSockets, tmp_path: Path
+) -> None:
+    inventory = sshd_server.write_inventory(
+        tmp_path / "hosts.ini", user=case, become=case != "root"
+    )
+    out = tmp_path / "out"
+    proc = run_cli(scan_args(inventory, out, sshd_server.known_hosts), cwd=tmp_path)
+    report = load_report(out, proc)
+
+    rule = forbidden_rule_for(FORBIDDEN_PORT)
+    hits = [
+        f
+        for f in report["findings"]
+        if f["rule_id"] == rule and f["listener"] and f["listener"]["port"] == FORBIDDEN_PORT
+    ]
+    assert len(hits) == 1, report["findings"]
+    hit = hits[0]
+    assert (hit["host"], hit["severity"], hit["waived"], hit["gating"]) == (
+        "local",
+        "critical",
+        False,
+        True,
+    )
+    assert (hit["listener"]["proto"], hit["listener"]["address"]) == ("tcp", "127.0.0.1")
+    assert owners(hit["listener"]) == {(comm_of("self"), os.getpid())}
+    assert proc.returncode == EXIT_FINDINGS
+    assert report["run"]["exit_code"] == EXIT_FINDINGS
+
+
+@pytest.mark.parametrize("known", ["another-key", "empty"])
+def test_host_key_not_in_known_hosts_is_hostkey_mismatch_never_a_prompt(
+    known: str, sshd_server: SshdServer, tmp_path: Path
+) -> None:
+    known_hosts = tmp_path / "known_hosts"
+    if known == "another-key":
+        other = keygen(tmp_path / "other_host_key")
+        known_hosts.write_text(known_hosts_entry("127.0.0.1", sshd_server.port, other))
+    else:
+        known_hosts.write_text("")
+    inventory = sshd_server.write_inventory(tmp_path / "hosts.ini", user="root")
+    out = tmp_path / "out"
+    # stdin is closed by run_cli: a prompt would read EOF, not wait for a human
+    proc = run_cli(scan_args(inventory, out, known_hosts), cwd=tmp_path)
+    report = load_report(out, proc)
+    host = host_entry(report, "local")
+
+    assert host["status"] == "hostkey_mismatch", (host["message"], describe(proc))
+    assert "known_hosts" in host["message"]
+    assert host["listeners"] == []
+    assert proc.returncode == EXIT_INCOMPLETE, describe(proc)
+
+
+def _cli_command() -> list[str]:
+    """The installed console script when there is one, else ``python -m fleetscan``."""
+    script = Path(sys.executable).with_name("fleetscan")
+    if script.is_file() and os.access(script, os.X_OK):
+        return [str(script)]
+    found = shutil.which("fleetscan")
+    return [found] if found else [sys.executable, "-m", "fleetscan"]
+
+
+DEMO_STATUSES = {
+    "web-01": "ok",
+    "mon-01": "partial",
+    "down-01": "unreachable",
+    "rogue-01": "hostkey_mismatch",
+}
+
+
+def test_demo_command_writes_reports_and_fails_on_its_backdoor(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"}
+    proc = subprocess.run(
+        [*_cli_command(), "demo", "--output", "out"],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    out = tmp_path / "out"
+    assert (out / "report.html").is_file(), describe(proc)
+    report = load_report(out, proc)
+    statuses = {h["name"]: h["status"] for h in report["hosts"]}
+    assert {name: statuses.get(name) for name in DEMO_STATUSES} == DEMO_STATUSES
+    assert proc.returncode == EXIT_FINDINGS, describe(proc)
