@@ -15,55 +15,74 @@ from .builders import NOW, listener, scan
 
 
 def demo_fleet() -> list[HostScan]:
-    """The demo fleet as described for the embedded SSH servers."""
+    """The demo fleet as fleetscan/demo.py models it (what its parsers produce)."""
+    resolved = listener("udp", "127.0.0.53%lo:53", ("systemd-resolve", 512, "systemd-resolve"))
+    sshd = listener("tcp", "0.0.0.0:22", ("sshd", 733, "root"))
+    sshd6 = listener("tcp", "[::]:22", ("sshd", 733, "root"))
+    nginx = (("nginx", 1200, "root"), ("nginx", 1201, "www-data"))
     return [
         scan(
             "web-01",
-            ["web", "linux"],
+            ["linux", "web"],
             [
-                listener("tcp", "0.0.0.0:22", ("sshd", 610, "root")),
-                listener("tcp", "0.0.0.0:80", ("nginx", 1201, "root")),
-                listener(
-                    "tcp", "0.0.0.0:443", ("nginx", 1201, "root"), ("nginx", 1202, "www-data")
-                ),
-                listener("tcp", "127.0.0.1:8080", ("gunicorn", 1500, "www-data")),
-                listener("udp", "127.0.0.53:53", ("systemd-resolve", 402, "systemd-resolve")),
+                resolved,
+                sshd,
+                listener("tcp", "0.0.0.0:80", *nginx),
+                listener("tcp", "0.0.0.0:443", *nginx),
+                listener("tcp", "127.0.0.1:8080", ("gunicorn", 1410, "www-data")),
+                sshd6,
             ],
         ),
         scan(
             "db-01",
-            ["db"],
+            ["db", "linux"],
             [
-                listener("tcp", "0.0.0.0:22", ("sshd", 611, "root")),
+                resolved,
+                sshd,
                 listener("tcp", "0.0.0.0:5432", ("postgres", 812, "postgres")),
-                listener("tcp", "127.0.0.1:6379", ("redis-server", 900, "redis")),
-                listener("udp", "127.0.0.53:53", ("systemd-resolve", 403, "systemd-resolve")),
+                listener("tcp", "127.0.0.1:6379", ("redis-server", 845, "redis")),
+                sshd6,
             ],
         ),
         scan(
             "app-01",
-            ["app"],
+            ["app", "linux"],
             [
-                listener("tcp", "0.0.0.0:22", ("sshd", 612, "root")),
-                listener("tcp", "0.0.0.0:8000", ("java", 2000, "app")),
-                listener("tcp", "0.0.0.0:4444", ("nc", 2311, "nobody")),
-                listener("tcp", "127.0.0.1:9000", ("php-fpm", 2400, "www-data")),
-                listener("udp", "0.0.0.0:5353", ("avahi-daemon", 500, "avahi")),
+                listener("udp", "0.0.0.0:5353", ("avahi-daemon", 640, "avahi")),
+                sshd,
+                listener("tcp", "0.0.0.0:8000", ("java", 2001, "app")),
+                listener("tcp", "0.0.0.0:4444", ("nc", 6666, "www-data")),
+                listener("tcp", "127.0.0.1:9000", ("php-fpm", 2300, "www-data")),
             ],
         ),
         scan(
             "mon-01",
-            ["monitoring"],
+            ["linux", "monitoring"],
             [
                 listener("tcp", "0.0.0.0:22"),  # ss without sudo: root's sshd is invisible
                 listener("tcp", "0.0.0.0:9100", ("node_exporter", 3100, "monitor")),
-                listener("tcp", "0.0.0.0:3000", ("grafana", 3200, "monitor")),
+                listener("tcp", "0.0.0.0:3000", ("grafana", 3150, "monitor")),
             ],
             status=Status.PARTIAL,
-            message="ss ran without privileges: process owners missing for some sockets",
+            message="sudo -n refused; scanned without privileges",
         ),
-        scan("down-01", ["web"], status=Status.UNREACHABLE, message="connection refused"),
-        scan("rogue-01", ["db"], status=Status.HOSTKEY_MISMATCH, message="host key changed"),
+        scan(
+            "win-01",
+            ["windows"],
+            [
+                listener("tcp", "0.0.0.0:135", ("svchost.exe", 912, None)),
+                listener("tcp", "0.0.0.0:445", ("System", 4, None)),
+                listener("tcp", "0.0.0.0:3389", ("svchost.exe", 1104, None)),
+                listener("tcp", "0.0.0.0:5985", ("System", 4, None)),
+                listener("tcp", "0.0.0.0:22", ("sshd.exe", 3220, None)),
+                listener("tcp", "[::]:135", ("svchost.exe", 912, None)),
+                listener("tcp", "[::]:445", ("System", 4, None)),
+                listener("udp", "0.0.0.0:123", ("svchost.exe", 1380, None)),
+                listener("udp", "[::]:500", ("IKEEXT Service.exe", 2288, None)),
+            ],
+        ),
+        scan("down-01", ["linux", "web"], status=Status.UNREACHABLE, message="connection refused"),
+        scan("rogue-01", ["db", "linux"], status=Status.HOSTKEY_MISMATCH, message="host key"),
     ]
 
 
@@ -90,8 +109,10 @@ def test_demo_fleet_produces_exactly_the_documented_findings(findings: tuple[Fin
         ("mon-01", "waiver-expired", None, False),
         ("down-01", "scan-incomplete", None, False),
         ("rogue-01", "scan-incomplete", None, False),
+        ("win-01", "windows-remote-admin", 3389, False),
+        ("win-01", "windows-remote-admin", 5985, False),
     }
-    assert len(findings) == 14  # no duplicates hiding behind the set
+    assert len(findings) == 16  # no duplicates hiding behind the set
 
 
 def test_demo_web_host_is_compliant(findings: tuple[Finding, ...]) -> None:
@@ -101,7 +122,7 @@ def test_demo_web_host_is_compliant(findings: tuple[Finding, ...]) -> None:
 def test_demo_backdoor_is_critical_and_explained(findings: tuple[Finding, ...]) -> None:
     (f,) = [f for f in findings if f.rule_id == "backdoor-metasploit"]
     assert f.severity is Severity.CRITICAL
-    assert f.message.startswith("tcp 0.0.0.0:4444 (nc pid 2311) listens on forbidden port 4444")
+    assert f.message.startswith("tcp 0.0.0.0:4444 (nc pid 6666) listens on forbidden port 4444")
     assert "Metasploit" in f.message
 
 

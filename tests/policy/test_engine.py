@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import random
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from fleetscan.model import Finding, HostScan, Severity, Status
-from fleetscan.policy import Policy, evaluate, load_policies
+from fleetscan.model import Finding, HostScan, Listener, Process, Severity, Status
+from fleetscan.policy import Policy, builtin_policy_path, evaluate, load_policies
 
 from .builders import NOW, listener, make_policy, scan
 
@@ -464,3 +467,48 @@ def test_findings_are_sorted_and_independent_of_input_order(tmp_path: Path) -> N
         ("b", "ssh", 22, False),
         ("c", "scan-incomplete", None, False),
     ]
+
+
+# --- property: any scanned data, same guarantees ---------------------------------------
+
+_names = st.text(min_size=0, max_size=40)
+_addresses = st.sampled_from(
+    ["0.0.0.0", "::", "127.0.0.1", "::1", "10.1.2.3", "8.8.8.8", "fe80::1", "localhost", "*x*"]
+)
+_listeners = st.builds(
+    Listener,
+    proto=st.sampled_from(["tcp", "udp"]),
+    family=st.sampled_from([4, 6]),
+    address=_addresses,
+    port=st.integers(0, 65535) | st.sampled_from([22, 4444, 5432, 443, 9000]),
+    processes=st.lists(
+        st.builds(
+            Process, name=_names, pid=st.none() | st.integers(0, 2**31), user=st.none() | _names
+        ),
+        max_size=3,
+    ).map(tuple),
+)
+
+
+@functools.cache
+def _shipped() -> Policy:
+    return load_policies([builtin_policy_path("baseline"), builtin_policy_path("example-infra")])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(_listeners, max_size=8),
+    st.sampled_from(list(Status)),
+    st.lists(st.sampled_from(["web", "db", "app"]), max_size=2, unique=True),
+)
+def test_engine_never_fails_and_is_deterministic_on_any_scan(
+    listeners: list[Listener], status: Status, groups: list[str]
+) -> None:
+    policy = _shipped()
+    host = scan("h1", groups, listeners, status=status)
+    findings = evaluate(policy, [host], now=NOW)
+    assert evaluate(policy, [host], now=NOW) == findings
+    assert any(f.rule_id == "scan-incomplete" for f in findings) is (status is not Status.OK)
+    assert all(f.message.isprintable() for f in findings)
+    severities = [-f.severity for f in findings]
+    assert severities == sorted(severities)
