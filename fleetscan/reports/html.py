@@ -31,7 +31,7 @@ from markupsafe import Markup, escape
 
 import fleetscan
 from fleetscan.addresses import bind_class
-from fleetscan.model import ScanRun, Status
+from fleetscan.model import Finding, Listener, ScanRun, Status
 from fleetscan.reports import summary
 from fleetscan.reports.sanitize import clip, visible_controls
 
@@ -111,6 +111,10 @@ def render_html(run: ScanRun) -> str:
         "img-src data:; base-uri 'none'; form-action 'none'"
     )
     findings = summary.sort_findings(run.findings)
+    by_listener: dict[tuple[str, Listener], list[Finding]] = {}
+    for f in findings:
+        if f.listener is not None:
+            by_listener.setdefault((f.host, f.listener), []).append(f)
     context = {
         "run": run,
         "csp": csp,
@@ -127,6 +131,7 @@ def render_html(run: ScanRun) -> str:
         "by_host": summary.findings_by_host(run),
         "host_index": {s.host: i for i, s in enumerate(run.scans, start=1)},
         "is_gating": lambda f: summary.is_gating(f, run.fail_on),
+        "findings_for": lambda host, x: by_listener.get((host, x), ()),
         "listener_total": sum(len(s.listeners) for s in run.scans),
         "scanned_total": sum(1 for s in run.scans if s.status.scanned),
         "max_unparsed": MAX_UNPARSED_SHOWN,
