@@ -110,6 +110,8 @@ def load_yaml(path: str | Path, text: str | None = None) -> YamlDoc:
         raise ConfigError(f"invalid YAML: {problem}", file=name, line=line) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", file=name) from None
+    except ValueError as exc:  # PyYAML's constructors: impossible dates like 2026-13-01
+        raise ConfigError(f"invalid value: {exc}", file=name) from None
     except RecursionError:
         raise ConfigError("invalid YAML: nested too deeply", file=name) from None
     return YamlDoc(name, data, lines)
