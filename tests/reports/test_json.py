@@ -81,3 +81,40 @@ def test_control_characters_are_json_escapes_not_raw_bytes(
     text = path.read_text(encoding="utf-8")
     assert "\x1b" not in text and "\x07" not in text
     assert "\\u001b]0;pwned\\u0007" in text
+
+
+SCHEMA_DOC = Path(__file__).resolve().parents[2] / "docs" / "report-schema.md"
+
+
+def documented_fields() -> dict[str, list[str]]:
+    """Section heading (### `path`) → the field names of its table."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in SCHEMA_DOC.read_text(encoding="utf-8").splitlines():
+        if line.startswith("### `"):
+            current = sections.setdefault(line.split("`")[1], [])
+        elif current is not None and line.startswith("| `"):
+            current.append(line.split("`")[1])
+    return sections
+
+
+def test_schema_doc_lists_every_field(tmp_path: Path, realistic_run: ScanRun) -> None:
+    doc = load(tmp_path, realistic_run)
+    web = doc["hosts"][0]
+    waived = next(f for f in doc["findings"] if f["waived"])
+    actual = {
+        "(top level)": doc,
+        "run": doc["run"],
+        "run.summary": doc["run"]["summary"],
+        "hosts[]": web,
+        "listener": web["listeners"][0],
+        "processes[]": web["listeners"][0]["processes"][0],
+        "unparsed[]": web["unparsed"][0],
+        "evidence[]": web["evidence"][0],
+        "findings[]": waived,
+        "waiver": waived["waiver"],
+    }
+    documented = documented_fields()
+    assert set(documented) == set(actual)
+    for section, obj in actual.items():
+        assert documented[section] == list(obj), section
