@@ -1,0 +1,348 @@
+"""The linux-ss parser against real ss outputs: the shared corpus, hand-made
+awkward samples, and ss run for real on this machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from listener_view import (
+    CORPUS,
+    FIXTURES,
+    corpus_files,
+    expected_unparsed,
+    expected_views,
+    read_bytes_as_text,
+    views,
+)
+
+from fleetscan.model import Process
+from fleetscan.parsers import detect, for_command
+from fleetscan.parsers.linux_ss import PARSER, parse
+from fleetscan.parsers.services import port_of
+
+SS_FILES = corpus_files("linux/ss-a", "linux/ss-tulpen")
+HEADER_NEW = "Netid State  Recv-Q Send-Q Local Address:Port Peer Address:PortProcess"
+HEADER_OLD = "Netid  State      Recv-Q Send-Q     Local Address:Port       Peer Address:Port"
+
+
+def _one(line: str, header: str = HEADER_NEW) -> tuple[str, ...]:
+    """Views of the listeners of a one-row ss output (after a header)."""
+    result = parse(f"{header}\n{line}\n")
+    assert result.unparsed == ()
+    return tuple(views(result))
+
+
+@pytest.mark.parametrize("path", SS_FILES, ids=lambda p: p.name)
+def test_corpus_file_gives_the_checked_listeners(path: Path) -> None:
+    result = parse(read_bytes_as_text(path))
+    assert views(result) == expected_views(path)
+    assert [u.line for u in result.unparsed] == expected_unparsed(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "owners_known"),
+    [
+        ("jc_centos-7.7_ss-sudo-a.out", False),  # no -p
+        ("jc_ubuntu-18.04_ss-sudo-a.out", False),
+        ("jc_ubuntu-18.04_ss-sudo-tulpen.out", True),
+        ("jc_generic_ss-wide.out", True),
+        ("inspec_ss-tulpen.out", True),
+    ],
+)
+def test_owners_are_known_only_when_ss_printed_users(name: str, owners_known: bool) -> None:
+    (path,) = [p for p in SS_FILES if p.name == name]
+    assert parse(read_bytes_as_text(path)).owners_known is owners_known
+
+
+def _jc_listeners(path: Path) -> Counter[tuple[str, int, tuple[int, ...]]]:
+    """(proto, port, pids) of the listening rows jc found (its schema differs:
+    it files the process name under ``user``, and keeps service names)."""
+    rows = json.loads(path.with_suffix(".jc.json").read_text(encoding="utf-8"))
+    found: Counter[tuple[str, int, tuple[int, ...]]] = Counter()
+    for row in rows:
+        if (row.get("netid"), row.get("state")) not in (("tcp", "LISTEN"), ("udp", "UNCONN")):
+            continue
+        port = port_of(row["local_port"])
+        assert port is not None
+        pids = tuple(sorted(int(p) for p in row.get("opts", {}).get("process_id", {})))
+        found[(row["netid"], port, pids)] += 1
+    return found
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in SS_FILES if p.with_suffix(".jc.json").exists()],
+    ids=lambda p: p.name,
+)
+def test_corpus_listeners_agree_with_jc_on_ports_and_pids(path: Path) -> None:
+    ours = Counter(
+        (x.proto, x.port, tuple(sorted(p.pid for p in x.processes if p.pid is not None)))
+        for x in parse(read_bytes_as_text(path)).listeners
+    )
+    assert ours == _jc_listeners(path)
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        pytest.param(
+            'tcp LISTEN 0 5 [::1]:631 [::]:* users:(("cupsd",pid=1410,fd=7))',
+            ("tcp6 ::1 631 LISTEN @2 1410/cupsd/-",),
+            id="bracketed-v6-port-after-bracket",
+        ),
+        pytest.param(
+            "udp UNCONN 0 0 127.0.0.53%lo:53 0.0.0.0:*",
+            ("udp4 127.0.0.53%lo 53 UNCONN @2",),
+            id="v4-with-device",
+        ),
+        pytest.param(
+            "udp UNCONN 0 0 0.0.0.0%virbr0:67 0.0.0.0:*",
+            ("udp4 0.0.0.0%virbr0 67 UNCONN @2",),
+            id="wildcard-with-device",
+        ),
+        pytest.param(
+            "udp UNCONN 0 0 [fe80::1]%eth0:123 [::]:*",
+            ("udp6 fe80::1%eth0 123 UNCONN @2",),
+            id="new-ss-zone-after-bracket",
+        ),
+        pytest.param(
+            'tcp LISTEN 0 64 *:6556 *:* users:(("xinetd",pid=9,fd=5)) v6only:0 <->',
+            ("tcp6 :: 6556 LISTEN @2 9/xinetd/-",),
+            id="star-is-dual-stack-v6",
+        ),
+        pytest.param(
+            "tcp LISTEN 0 4096 *:80 *:*",
+            ("tcp6 :: 80 LISTEN @2",),
+            id="star-without-evidence-follows-the-contract",
+        ),
+        pytest.param(
+            "tcp LISTEN 0 128 *:ssh *:*",
+            ("tcp6 :: 22 LISTEN @2",),
+            id="service-name",
+        ),
+        pytest.param(
+            "tcp LISTEN 0 128 0.0.0.0:22 0.0.0.0:* "
+            "ino:58511 sk:30 cgroup:/system.slice/ssh.service <->",
+            ("tcp4 0.0.0.0 22 LISTEN @2",),
+            id="extended-fields-without-users",
+        ),
+        pytest.param(
+            "tcp LISTEN 0 511 0.0.0.0:80 0.0.0.0:* "
+            'users:(("nginx",pid=1,fd=6),("nginx",pid=2,fd=6),("nginx",pid=1,fd=7))',
+            ("tcp4 0.0.0.0 80 LISTEN @2 1/nginx/- 2/nginx/-",),
+            id="same-process-twice-is-one-owner",
+        ),
+        pytest.param(
+            "tcp LISTEN 0 511 0.0.0.0:80 0.0.0.0:*    \t",
+            ("tcp4 0.0.0.0 80 LISTEN @2",),
+            id="trailing-whitespace",
+        ),
+        pytest.param(
+            "udp ESTAB 0 0 10.0.0.5:68 10.0.0.1:67",
+            (),
+            id="connected-udp-is-not-a-listener",
+        ),
+        pytest.param(
+            "tcp UNCONN 0 0 0.0.0.0:5000 0.0.0.0:*",
+            (),
+            id="closed-tcp-is-not-a-listener",
+        ),
+        pytest.param(
+            "udp UNCONN 0 0 0.0.0.0:* 0.0.0.0:*",
+            (),
+            id="unbound-udp-is-not-a-listener",
+        ),
+        pytest.param(
+            "tcp ESTAB 0 0 [::1]:ssh [::1]:38134",
+            (),
+            id="established-is-recognised-and-skipped",
+        ),
+    ],
+)
+def test_row_forms(row: str, expected: tuple[str, ...]) -> None:
+    assert _one(row) == expected
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        "nl    UNCONN 0      0               rtnl:kernel              *",
+        "u_str ESTAB  0      0  /run/systemd/journal/stdout 17553  * 17552",
+        "p_raw UNCONN 0      0                  *:eth0                *",
+        "raw   UNCONN 0      0           [::]:ipv6-icmp            [::]:*",
+        "icmp6 UNCONN 0      0              *%ens33:ipv6-icmp           *:*",
+        "v_str ESTAB  0      0     999900439:1023                      0:976",
+    ],
+)
+def test_other_socket_families_are_recognised_not_unparsed(row: str) -> None:
+    result = parse(f"{HEADER_OLD}\n{row}\n")
+    assert (result.listeners, result.unparsed) == ((), ())
+
+
+def test_single_protocol_output_has_no_netid_and_state_gives_protocol() -> None:
+    text = (
+        "State  Recv-Q Send-Q Local Address:Port Peer Address:PortProcess\n"
+        "LISTEN 0      4096   127.0.0.53%lo:53        0.0.0.0:*    "
+        'users:(("systemd-resolve",pid=7,fd=14))\n'
+        'UNCONN 0      0            [::1]:323           [::]:*    users:(("chronyd",pid=8,fd=6))\n'
+    )
+    result = parse(text)
+    assert views(result) == [
+        "tcp4 127.0.0.53%lo 53 LISTEN @2 7/systemd-resolve/-",
+        "udp6 ::1 323 UNCONN @3 8/chronyd/-",
+    ]
+    assert result.unparsed == ()
+
+
+def test_headerless_output_reads_like_headed_output() -> None:
+    row = 'tcp LISTEN 0 128 0.0.0.0:22 0.0.0.0:* users:(("sshd",pid=5,fd=3))'
+    assert views(parse(row + "\n")) == ["tcp4 0.0.0.0 22 LISTEN @1 5/sshd/-"]
+
+
+def test_crlf_line_endings_are_not_part_of_the_evidence() -> None:
+    text = f"{HEADER_NEW}\r\ntcp LISTEN 0 128 0.0.0.0:22 0.0.0.0:*\r\n"
+    (listener,) = parse(text).listeners
+    assert listener.raw == "tcp LISTEN 0 128 0.0.0.0:22 0.0.0.0:*"
+
+
+def test_every_listener_keeps_its_exact_source_line() -> None:
+    path = CORPUS / "linux/ss-tulpen/jc_generic_ss-wide.out"
+    lines = read_bytes_as_text(path).split("\n")
+    result = parse(read_bytes_as_text(path))
+    assert result.listeners
+    assert all(x.line is not None and lines[x.line - 1] == x.raw for x in result.listeners)
+
+
+AWKWARD = FIXTURES / "linux" / "ss-tulnp-awkward-names.out"
+
+
+def test_awkward_process_names_survive() -> None:
+    """Names with spaces, quotes, parentheses, commas, slashes and non-ASCII
+    (hand-made: ss prints the kernel comm raw, nothing is escaped)."""
+    result = parse(read_bytes_as_text(AWKWARD))
+    assert result.unparsed == ()
+    names = [[(p.name, p.pid) for p in x.processes] for x in result.listeners]
+    assert names == [
+        [("my server", 101)],
+        [('say "hi"', 102)],
+        [("(sd-pam)", 103)],
+        [("a,b),(c", 104), ("worker (2)", 105)],
+        [("/usr/sbin/apach", 106)],
+        [("naïve-dæmon", 107)],
+        [("sendmail", 3965)],
+        [('x")', 108)],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("row", "why"),
+    [
+        ("tcp LISTEN 0 128 0.0.0.0:nosuchservice 0.0.0.0:*", "unknown service name"),
+        ('tcp LISTEN 0 128 0.0.0.0:22 0.0.0.0:* users:(("sshd",pid=5,f', "truncated users"),
+        ("tcp LISTEN 0 128 0.0.0.0 0.0.0.0:*", "no port"),
+        ("tcp LISTEN zero 128 0.0.0.0:22 0.0.0.0:*", "queue not a number"),
+        ("tcp LISTEN 0 128", "too few columns"),
+        ("RTNETLINK answers: Invalid argument", "stderr mixed in"),
+        ("0 128 *:25 *:*", "neither netid nor state"),
+    ],
+)
+def test_unreadable_rows_are_kept_as_unparsed_with_their_line(row: str, why: str) -> None:
+    result = parse(f"{HEADER_NEW}\n{row}\n")
+    assert result.listeners == ()
+    assert [(u.line, u.text) for u in result.unparsed] == [(2, row)], why
+
+
+@pytest.mark.parametrize(
+    ("text", "minimum"),
+    [
+        (HEADER_NEW + "\n", 1.0),
+        (HEADER_OLD + "\n", 1.0),
+        ('tcp LISTEN 0 128 0.0.0.0:22 0.0.0.0:* users:(("sshd",pid=5,fd=3))\n', 0.9),
+        ("LISTEN 0 128 0.0.0.0:22 0.0.0.0:*\n", 0.6),
+    ],
+)
+def test_detect_recognises_ss_output(text: str, minimum: float) -> None:
+    assert PARSER.detect(text) >= minimum
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Proto Recv-Q Send-Q Local Address           Foreign Address         State\n"
+        "tcp        0      0 0.0.0.0:22              0.0.0.0:*               LISTEN\n",
+        "\nActive Connections\n\n  Proto  Local Address          Foreign Address        State"
+        "           PID\n"
+        "  TCP    0.0.0.0:135            0.0.0.0:0              LISTENING       1712\n",
+        "tcp4       0      0  127.0.0.1.25           *.*                    LISTEN\n",
+        "COMMAND  PID USER FD TYPE DEVICE SIZE/OFF NODE NAME\n",
+    ],
+    ids=["linux-netstat", "windows-netstat", "bsd-netstat", "lsof"],
+)
+def test_detect_does_not_claim_other_formats(text: str) -> None:
+    assert PARSER.detect(text) < 0.5
+
+
+def test_registry_finds_ss_by_command_and_by_content() -> None:
+    assert for_command("sudo ss -nltpu").name == "linux-ss"
+    assert detect(read_bytes_as_text(SS_FILES[0])).name == "linux-ss"
+
+
+# ----------------------------------------------------------------- real ss
+
+
+@pytest.fixture
+def own_sockets() -> Iterator[list[tuple[str, int, str, int]]]:
+    """TCP listeners and bound UDP sockets of this process: (proto, family, address, port)."""
+    made: list[socket.socket] = []
+    found: list[tuple[str, int, str, int]] = []
+    for family, kind, host in [
+        (socket.AF_INET, socket.SOCK_STREAM, "127.0.0.1"),
+        (socket.AF_INET, socket.SOCK_STREAM, "0.0.0.0"),
+        (socket.AF_INET6, socket.SOCK_STREAM, "::1"),
+        (socket.AF_INET, socket.SOCK_DGRAM, "127.0.0.1"),
+        (socket.AF_INET6, socket.SOCK_DGRAM, "::"),
+    ]:
+        sock = socket.socket(family, kind)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((host, 0))
+        if kind == socket.SOCK_STREAM:
+            sock.listen()
+        made.append(sock)
+        proto = "tcp" if kind == socket.SOCK_STREAM else "udp"
+        found.append((proto, 4 if family == socket.AF_INET else 6, host, sock.getsockname()[1]))
+    yield found
+    for sock in made:
+        sock.close()
+
+
+def _comm() -> str:
+    return Path("/proc/self/comm").read_text(encoding="utf-8").rstrip("\n")
+
+
+@pytest.mark.skipif(shutil.which("ss") is None, reason="iproute2 ss not installed")
+def test_real_ss_output_lists_our_sockets_with_our_pid(
+    own_sockets: list[tuple[str, int, str, int]],
+) -> None:
+    run = subprocess.run(
+        ["ss", "-tulnp"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "LC_ALL": "C"},
+    )
+    result = parse(run.stdout)
+    assert result.unparsed == ()
+    assert result.owners_known
+    by_key = {(x.proto, x.family, x.address, x.port): x for x in result.listeners}
+    for key in own_sockets:
+        listener = by_key[key]
+        assert Process(name=_comm(), pid=os.getpid()) in listener.processes
