@@ -21,6 +21,12 @@ def source_lines(text: str) -> list[str]:
     return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
+def is_number(text: str) -> bool:
+    """True for a plain ASCII decimal (``str.isdigit`` also accepts ``²``,
+    which ``int`` then rejects)."""
+    return text.isdigit() and text.isascii()
+
+
 class AddressCache:
     """Memoises :func:`normalise_address`, which (through :mod:`ipaddress`) is the
     costliest step per row; real outputs repeat the same few addresses."""

@@ -28,7 +28,7 @@ from __future__ import annotations
 from fleetscan.addresses import split_host_port
 from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
 from fleetscan.parsers.base import ParserSpec
-from fleetscan.parsers.linux_common import AddressCache, source_lines
+from fleetscan.parsers.linux_common import AddressCache, is_number, source_lines
 from fleetscan.parsers.services import port_of
 
 NAME = "linux-netstat"
@@ -80,25 +80,28 @@ def _read_owner(rest: str) -> tuple[str, str | None, str | None]:
     without a header (or a hand-aligned one) reads the same.
     """
     user = ""
+    rest = rest.lstrip()
     token, after = _next(rest)
     if token and token != "-" and not _is_pid_field(token):
         # -e: User (name or numeric uid) then Inode
-        inode, after2 = _next(after)
+        inode, rest = _next(after)
         if not inode.isdigit():
             return "", None, f"unexpected column {token!r}"
         user = token
-        token, after = _next(after2)
+        token, after = _next(rest)
     if not token:
         return user, None, None
-    if token == "-" or _is_pid_field(token):
+    if token == "-" and not after.strip():
+        return user, "-", None
+    if _is_pid_field(token):
         # the program name may hold spaces: keep everything up to the line end
-        return user, (token + (" " + after if after else "")).rstrip(), None
+        return user, rest.rstrip(), None
     return user, None, f"unexpected column {token!r}"
 
 
 def _is_pid_field(token: str) -> bool:
     pid, sep, _ = token.partition("/")
-    return bool(sep) and pid.isdigit() and pid.isascii()
+    return bool(sep) and is_number(pid)
 
 
 def _parse_row(line: str, number: int, cache: AddressCache) -> tuple[Listener | None, bool]:

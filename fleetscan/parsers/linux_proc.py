@@ -37,7 +37,7 @@ from typing import Literal
 from fleetscan.addresses import normalise_address
 from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
 from fleetscan.parsers.base import ParserSpec
-from fleetscan.parsers.linux_common import source_lines
+from fleetscan.parsers.linux_common import is_number, source_lines
 
 NAME = "linux-proc"
 
@@ -153,7 +153,7 @@ def _read_row(line: str, proto: str, family: int, order: Literal["little", "big"
         raise ValueError("not a /proc/net socket row")
     local, state, inode = fields[1], fields[3], fields[9]
     addr_hex, sep, port_hex = local.partition(":")
-    if not sep or not inode.isdigit() or len(port_hex) != 4:
+    if not sep or not is_number(inode) or len(port_hex) != 4:
         raise ValueError("malformed local address or inode")
     port = int(port_hex, 16)
     host = _hex_address(addr_hex, family, order)
@@ -209,7 +209,7 @@ def parse(text: str) -> ParseResult:
             continue
         if section == "sockets":
             parts = line.split(" ", 3)
-            if len(parts) < 3 or not parts[0].isdigit() or not parts[1].isdigit():
+            if len(parts) < 3 or not is_number(parts[0]) or not is_number(parts[1]):
                 unparsed.append(UnparsedLine(number, line))
                 continue
             user = parts[2] if parts[2] != "-" else None
