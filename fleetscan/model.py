@@ -169,7 +169,8 @@ class Target:
     user: str | None = None
     platform: str | None = None  # hint: linux, windows, darwin, freebsd
     groups: tuple[str, ...] = ()
-    vars: Mapping[str, Any] = field(default_factory=dict)
+    # not in repr (an inline password must never reach a log) nor in the hash
+    vars: Mapping[str, Any] = field(default_factory=dict, repr=False, hash=False, compare=False)
     transport: str = "asyncssh"
     become: bool = False
     become_method: str = "sudo"

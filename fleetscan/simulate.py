@@ -61,6 +61,7 @@ class SimHost:
     step_exit: dict[str, int] = field(default_factory=dict)
     trickle_interval: float = 1.0
     flood_chunk: int = 1024 * 1024
+    jump: bool = False  # allow direct-tcpip forwarding (a bastion)
     noise: str = "Welcome to Ubuntu 22.04 LTS\nLast login: Tue Nov 24 09:12:01 2026\n"
 
 
@@ -132,6 +133,12 @@ class _Server(asyncssh.SSHServer):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._counter:
             self._counter.closed()
+
+    def connection_requested(
+        self, dest_host: str, dest_port: int, orig_host: str, orig_port: int
+    ) -> bool:
+        # acts as a jump host (ProxyJump), to loopback only
+        return self._host.jump and dest_host in ("127.0.0.1", "::1", "localhost")
 
     def begin_auth(self, username: str) -> bool:
         return True

@@ -30,8 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from fleetscan.errors import ConfigError
 from fleetscan.inventory import limit as _limit
 from fleetscan.inventory.ansible_graph import AnsibleGraph
@@ -64,7 +62,6 @@ _IGNORED_EXTS = (
 )
 _IGNORED_DIRS = ("group_vars", "host_vars")
 #: a YAML file whose aliases expand beyond this many nodes is refused ("billion laughs")
-MAX_YAML_NODES = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -141,7 +138,7 @@ def _explicit_companions(paths: list[Path]) -> dict[str, Path]:
 
 def _is_ansible_yaml_file(path: Path) -> bool:
     try:
-        doc = _load_yaml_guarded(path, read_text(path))
+        doc = load_yaml(path, read_text(path))
     except ConfigError:
         return False
     return looks_like_ansible_yaml(doc.data)
@@ -175,7 +172,7 @@ def _detect(path: Path, text: str) -> tuple[str, YamlDoc | None]:
     if ext == ".ini":
         return "ansible-ini", None
     if ext in _YAML_EXTS:
-        doc = _load_yaml_guarded(path, text)
+        doc = load_yaml(path, text)
         if looks_like_ansible_yaml(doc.data):
             return "ansible-yaml", doc
         if isinstance(doc.data, Mapping):
@@ -191,7 +188,7 @@ def _detect(path: Path, text: str) -> tuple[str, YamlDoc | None]:
     if first.startswith("[") and first.endswith("]"):
         return "ansible-ini", None
     try:
-        doc = _load_yaml_guarded(path, text)
+        doc = load_yaml(path, text)
     except ConfigError:
         return "ansible-ini", None
     if looks_like_ansible_yaml(doc.data):
@@ -208,56 +205,6 @@ def _has_content(text: str) -> bool:
         if s and s not in ("---", "...") and s[0] not in "#;":
             return True
     return False
-
-
-def _load_yaml_guarded(path: Path, text: str) -> YamlDoc:
-    """load_yaml, after refusing alias bombs (``&a [*b, *b, …]`` nested)."""
-    if "*" in text and "&" in text:
-        _check_alias_expansion(str(path), text)
-    return load_yaml(path, text)
-
-
-def _check_alias_expansion(name: str, text: str) -> None:
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except (yaml.YAMLError, RecursionError):
-        return  # load_yaml reports it properly
-    if node is None:
-        return
-    sizes: dict[int, int] = {}
-    # post-order over the node DAG, each distinct node once
-    stack: list[tuple[yaml.Node, bool]] = [(node, False)]
-    on_path: set[int] = set()
-    while stack:
-        n, done = stack.pop()
-        if done:
-            on_path.discard(id(n))
-            total = 1 + sum(sizes[id(c)] for c in _children(n))
-            if total > MAX_YAML_NODES:
-                raise ConfigError(
-                    f"YAML aliases expand to more than {MAX_YAML_NODES} values",
-                    file=name,
-                    line=n.start_mark.line + 1,
-                )
-            sizes[id(n)] = total
-            continue
-        if id(n) in sizes:
-            continue
-        if id(n) in on_path:
-            raise ConfigError("recursive YAML alias", file=name, line=n.start_mark.line + 1)
-        on_path.add(id(n))
-        stack.append((n, True))
-        for c in _children(n):
-            if id(c) not in sizes:
-                stack.append((c, False))
-
-
-def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.MappingNode):
-        return [x for pair in node.value for x in pair]
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    return []
 
 
 def _sibling(folder: Path, stem: str) -> Path | None:
@@ -278,7 +225,7 @@ def _load_nornir(
         if p is None:
             docs[stem] = None
             continue
-        docs[stem] = _load_yaml_guarded(p, read_text(p))
+        docs[stem] = load_yaml(p, read_text(p))
         files.append(str(p))
     targets, groups = parse_nornir(
         hosts, docs["groups"], docs["defaults"], default_user=default_user

@@ -19,7 +19,6 @@ import re
 import types
 import typing
 from collections.abc import Sequence
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -57,39 +56,17 @@ def load_policies(paths: Sequence[str | Path]) -> Policy:
         text = read_text(path)
         # the digest covers exactly the text that was validated, file by file
         digest.update(hashlib.sha256(text.encode("utf-8")).digest())
-        doc = _load_yaml(path, text)
+        doc = load_yaml(path, text)
         docs.append((doc, _validate(doc)))
     return _merge(docs, digest.hexdigest())
 
 
 def parse_policy_text(text: str, name: str = "<policy>") -> PolicyFile:
     """Validate one policy given as text (for tests and ``fleetscan policy check``)."""
-    return _validate(_load_yaml(name, text))
+    return _validate(load_yaml(name, text))
 
 
 _DATE_LIKE = re.compile(r"(?<![\w.-])(\d{4})-(\d{1,2})-(\d{1,2})(?![\w.:-])")
-
-
-def _load_yaml(path: str | Path, text: str) -> YamlDoc:
-    """:func:`load_yaml`, plus a named error for impossible dates: PyYAML's
-    timestamp constructor raises a bare ValueError for ``2026-13-01``."""
-    try:
-        return load_yaml(path, text)
-    except (ValueError, TypeError) as exc:
-        if isinstance(exc, ConfigError):
-            raise
-        line = _first_bad_date_line(text)
-        raise ConfigError(f"invalid value: {exc}", file=str(path), line=line) from None
-
-
-def _first_bad_date_line(text: str) -> int | None:
-    for number, row in enumerate(text.splitlines(), 1):
-        for m in _DATE_LIKE.finditer(row.split("#", 1)[0]):
-            try:
-                date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-            except ValueError:
-                return number
-    return None
 
 
 # --- one file ----------------------------------------------------------------

@@ -81,8 +81,11 @@ def build_options(settings: ConnectSettings) -> asyncssh.SSHClientConnectionOpti
 class AsyncSSHSession:
     """An open asyncssh connection; each :meth:`run` is one exec channel."""
 
-    def __init__(self, conn: asyncssh.SSHClientConnection) -> None:
+    def __init__(
+        self, conn: asyncssh.SSHClientConnection, jump: asyncssh.SSHClientConnection | None = None
+    ) -> None:
         self._conn = conn
+        self._jump = jump
 
     async def run(
         self, command: str, *, stdin: str | None = None, timeout: float, max_output: int
@@ -131,12 +134,15 @@ class AsyncSSHSession:
         )
 
     async def close(self) -> None:
-        self._conn.close()
-        try:
-            async with asyncio.timeout(5):
-                await self._conn.wait_closed()
-        except (TimeoutError, OSError, asyncssh.Error):
-            pass
+        for conn in (self._conn, self._jump):
+            if conn is None:
+                continue
+            conn.close()
+            try:
+                async with asyncio.timeout(5):
+                    await conn.wait_closed()
+            except (TimeoutError, OSError, asyncssh.Error):
+                pass
 
 
 async def _read_capped(stream: asyncssh.SSHReader[bytes], cap: int) -> tuple[bytes, bool]:
@@ -159,7 +165,9 @@ class AsyncSSHTransport:
 
     async def connect(self, target: Target, settings: ConnectSettings) -> AsyncSSHSession:
         options = build_options(settings)
-        kwargs: dict[str, Any] = {"options": options}
+        # the config must be named again on connect: asyncssh applies Host blocks
+        # (HostName, Port, User, IdentityFile, ProxyJump) per destination there
+        kwargs: dict[str, Any] = {"options": options, "config": settings.ssh_config_files()}
         if target.port is not None:
             kwargs["port"] = target.port
         if target.user:
@@ -168,18 +176,18 @@ class AsyncSSHTransport:
             kwargs["client_keys"] = [str(Path(k).expanduser()) for k in target.key_files]
         if target.known_hosts and settings.hostkey_checking:
             kwargs["known_hosts"] = _load_known_hosts([target.known_hosts])
-        if target.jump_host:
-            kwargs["tunnel"] = target.jump_host
         password = target_password(target)
         if password is not None:
             kwargs["password"] = password
         else:
             kwargs["password_auth"] = False
+        # connect_timeout bounds TCP + banner + key exchange + auth (per hop); the
+        # outer timeout is a safety net in case a stage ignores it
+        hops = 2 if target.jump_host else 1
         try:
-            # connect_timeout bounds TCP + banner + key exchange + auth; the outer
-            # timeout is a safety net in case a stage ignores it
-            async with asyncio.timeout(settings.connect_timeout + 1):
-                conn = await asyncssh.connect(target.address, **kwargs)
+            conn, jump = await _establish(
+                target, options, kwargs, hops * settings.connect_timeout + 1
+            )
         except asyncssh.HostKeyNotVerifiable as exc:
             raise HostKeyError(_hostkey_message(target, exc)) from None
         except asyncssh.PermissionDenied:
@@ -201,7 +209,51 @@ class AsyncSSHTransport:
             raise TransportError(f"SSH error: {exc}") from None
         except ValueError as exc:  # asyncssh raises it for bad config values
             raise TransportError(f"SSH configuration error: {exc}") from None
-        return AsyncSSHSession(conn)
+        return AsyncSSHSession(conn, jump)
+
+
+async def _establish(
+    target: Target,
+    options: asyncssh.SSHClientConnectionOptions,
+    kwargs: dict[str, Any],
+    timeout: float,
+) -> tuple[asyncssh.SSHClientConnection, asyncssh.SSHClientConnection | None]:
+    """Connect (through the jump host when there is one); never leaks the jump."""
+    jump: asyncssh.SSHClientConnection | None = None
+    try:
+        async with asyncio.timeout(timeout):
+            if target.jump_host:
+                jump = await _open_jump(target.jump_host, options, kwargs)
+                kwargs["tunnel"] = jump
+            conn = await asyncssh.connect(target.address, **kwargs)
+        return conn, jump
+    except BaseException:
+        if jump is not None:
+            jump.close()
+        raise
+
+
+async def _open_jump(
+    spec: str, options: asyncssh.SSHClientConnectionOptions, kwargs: dict[str, Any]
+) -> asyncssh.SSHClientConnection:
+    """Connect to the jump host ``[user@]host[:port]`` with the fleet's own
+    options — the same known_hosts and keys. (asyncssh's string tunnels would
+    use its defaults, which skip host-key checks when ~/.ssh/known_hosts is
+    missing.)"""
+    user, _, hostport = spec.rpartition("@")
+    host, port = hostport, None
+    if hostport.count(":") == 1:
+        host, _, port_text = hostport.partition(":")
+        port = int(port_text) if port_text.isdigit() else None
+    jump_kwargs: dict[str, Any] = {"options": options, "config": kwargs["config"]}
+    if user:
+        jump_kwargs["username"] = user
+    if port is not None:
+        jump_kwargs["port"] = port
+    for key in ("client_keys", "password", "password_auth"):
+        if key in kwargs:
+            jump_kwargs[key] = kwargs[key]
+    return await asyncssh.connect(host, **jump_kwargs)
 
 
 def _hostkey_message(target: Target, exc: asyncssh.HostKeyNotVerifiable) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from fleetscan.demo import render_ss
@@ -213,3 +214,43 @@ def test_concurrency_limit_holds(tmp_path: Path) -> None:
     assert [s.status for s in scans] == [Status.OK] * 6
     assert counter.total == 6  # one connection per host
     assert counter.peak == 2
+
+
+def test_ssh_config_host_alias_supplies_hostname_port_user_and_key(tmp_path: Path) -> None:
+    """~/.ssh/config is honoured: the inventory names only the alias."""
+
+    async def main() -> HostScan:
+        async with sim_fleet(tmp_path, [good("cfg")]) as fleet:
+            port = fleet.running[0].port
+            config = tmp_path / "ssh_config"
+            config.write_text(
+                f"Host cfg-alias\n  HostName 127.0.0.1\n  Port {port}\n  User tester\n"
+                f"  IdentityFile {fleet.key}\n"
+            )
+            settings = fleet.settings()
+            connect = replace(settings.connect, ssh_config=(str(config),))
+            target = Target("cfg", "cfg-alias")
+            return (await scan_all([target], replace(settings, connect=connect)))[0]
+
+    scan = asyncio.run(main())
+    assert scan.status is Status.OK, scan.message
+    assert_good_listeners(scan)
+
+
+def test_jump_host_is_used_and_checked_against_known_hosts(tmp_path: Path) -> None:
+    """A target behind a bastion is reached through it; the bastion's own host
+    key is checked with the same known_hosts (a wrong one stops the scan)."""
+
+    async def main(bastion_key_ok: bool) -> HostScan:
+        hosts = [SimHost("bastion", jump=True), good("inner")]
+        wrong = [] if bastion_key_ok else ["bastion"]
+        async with sim_fleet(tmp_path, hosts, wrong_key=wrong) as fleet:
+            bastion_port = fleet.running[0].port
+            inner = replace(fleet.target("inner"), jump_host=f"tester@127.0.0.1:{bastion_port}")
+            return (await scan_all([inner], fleet.settings()))[0]
+
+    scan = asyncio.run(main(True))
+    assert scan.status is Status.OK, scan.message
+    assert_good_listeners(scan)
+    blocked = asyncio.run(main(False))
+    assert blocked.status is Status.HOSTKEY_MISMATCH
