@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ import pytest
 from .harness import (
     NO_SUDO_USER,
     SUDO_USER,
+    KeyMaterial,
     SshdServer,
     find_sshd,
     free_port,
@@ -34,18 +34,10 @@ from .harness import (
     validate_sshd_config,
 )
 
-SUDOERS_FILE = Path("/etc/sudoers.d/fleetscan-test")
-
-
-@dataclass(frozen=True)
-class KeyMaterial:
-    """A world-readable temp dir holding the client key and one authorized_keys
-    file per user (sshd reads those as the target user, so the path must be
-    traversable by the test users)."""
-
-    tmp: Path
-    client_key: Path
-    keys_dir: Path
+SUDOERS_DIR = Path("/etc/sudoers.d")
+# one drop-in per pytest process: two test sessions at once (a developer and a
+# helper, say) must not remove each other's sudo rule at teardown
+SUDOERS_PREFIX = "fleetscan-test-"
 
 
 def _is_root() -> bool:
@@ -82,9 +74,27 @@ def _ensure_user(name: str) -> None:
         == 0
     )
     if not exists:
-        run(["useradd", "--create-home", "--shell", "/bin/sh", "--password", "*", name])
-    else:
-        run(["usermod", "--shell", "/bin/sh", "--password", "*", name])
+        created = subprocess.run(
+            ["useradd", "--create-home", "--shell", "/bin/sh", "--password", "*", name],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+        if created.returncode == 0:
+            return
+        # 9: created meanwhile by a concurrent test session; fall through
+        if created.returncode != 9:
+            raise RuntimeError(f"useradd {name} exited {created.returncode}: {created.stderr}")
+    run(["usermod", "--shell", "/bin/sh", "--password", "*", name])
+
+
+def _remove_stale_sudoers() -> None:
+    """Drop-ins left by sessions that were killed before their teardown."""
+    for f in SUDOERS_DIR.glob(SUDOERS_PREFIX + "*"):
+        pid = f.name.removeprefix(SUDOERS_PREFIX)
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            f.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")
@@ -93,19 +103,28 @@ def test_users() -> Iterator[tuple[str, str]]:
     require(_is_root(), "creating test users and a sudoers drop-in needs root")
     for tool in ("useradd", "usermod", "visudo", "sudo"):
         require(shutil.which(tool) is not None, f"{tool} is not installed")
-    _ensure_user(NO_SUDO_USER)
-    _ensure_user(SUDO_USER)
+    try:
+        _ensure_user(NO_SUDO_USER)
+        _ensure_user(SUDO_USER)
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        require(False, f"could not create the test users: {exc}")
+        raise
+    _remove_stale_sudoers()
+    # sudo skips drop-ins whose name holds a '.', so the pid is joined with '-'
+    sudoers = SUDOERS_DIR / f"{SUDOERS_PREFIX}{os.getpid()}"
     with tempfile.TemporaryDirectory(prefix="fleetscan-sudoers-") as d:
-        draft = Path(d) / "fleetscan-test"
+        draft = Path(d) / sudoers.name
         draft.write_text(f"{SUDO_USER} ALL=(ALL) NOPASSWD: ALL\n")
         draft.chmod(0o440)
         run(["visudo", "-cf", str(draft)])
-        shutil.copyfile(draft, SUDOERS_FILE)
-        SUDOERS_FILE.chmod(0o440)
+        tmp_target = SUDOERS_DIR / f".{sudoers.name}.tmp"  # ignored by sudo (has a '.')
+        shutil.copyfile(draft, tmp_target)
+        tmp_target.chmod(0o440)
+        tmp_target.rename(sudoers)  # atomic: sudo never reads a half-written rule
     try:
         yield NO_SUDO_USER, SUDO_USER
     finally:
-        SUDOERS_FILE.unlink(missing_ok=True)
+        sudoers.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")

@@ -385,6 +385,17 @@ def unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
+@dataclass(frozen=True)
+class KeyMaterial:
+    """A world-readable temp dir holding the client key and one authorized_keys
+    file per user (sshd reads those as the target user, so the path must be
+    traversable by the test users)."""
+
+    tmp: Path
+    client_key: Path
+    keys_dir: Path
+
+
 @dataclass
 class SshdServer:
     """The session's real sshd on loopback and the material to reach it."""
