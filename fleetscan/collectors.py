@@ -218,13 +218,16 @@ def parse_ps(text: str) -> dict[int, str]:
 
 
 def with_users(listeners: Sequence[Listener], owners: dict[int, str]) -> tuple[Listener, ...]:
-    """Fill Process.user from the pid → user map where the parser had none."""
+    """Fill Process.user from the pid → user map where the parser had none, or
+    only a numeric uid (/proc), so every collector reports user names alike."""
     if not owners:
         return tuple(listeners)
     out = []
     for lst in listeners:
         procs = tuple(
-            replace(p, user=owners.get(p.pid)) if p.user is None and p.pid is not None else p
+            replace(p, user=owners[p.pid])
+            if p.pid in owners and (p.user is None or p.user.isdigit())
+            else p
             for p in lst.processes
         )
         out.append(replace(lst, processes=procs) if procs != lst.processes else lst)
@@ -288,7 +291,7 @@ def interpret_posix(
         problems.append("output cut at the size limit: the listing is incomplete")
     if uid is not None and uid != "0":
         problems.append(f"ran as uid {uid}, not root: processes of other users are not visible")
-    if not parsed.owners_known:
+    if not parsed.owners_known and (uid is None or uid == "0"):
         problems.append(f"{collector} gives no process owners")
     if not listeners and parsed.unparsed:
         return Collected(

@@ -13,6 +13,8 @@ Hosts (see policies/demo.yaml for what the policy says about them):
 * app-01 — compromised: ``nc`` listening on 4444, an undocumented php-fpm
 * mon-01 — the login user has no sudo: scanned, but ``partial``
 * win-01 — Windows Server: ``netstat -ano`` + ``tasklist`` through cmd.exe
+* mac-01 — macOS: ``lsof``; launchd holds port 22 (waived), an undocumented app
+* bsd-01 — FreeBSD: ``sockstat -46l``, with a kernel-owned NFS socket
 * down-01 — does not answer (connection refused)
 * rogue-01 — its host key does not match known_hosts
 """
@@ -101,6 +103,29 @@ WINDOWS_TASKLIST = (
 )
 
 
+# macOS: `lsof -nP -iTCP -sTCP:LISTEN; lsof -nP -iUDP` (two tables). launchd holds
+# port 22 (sshd is socket-activated); lsof escapes the space in "My Server" as \x20
+MACOS_LSOF = r"""COMMAND     PID           USER   FD   TYPE             DEVICE SIZE/OFF NODE NAME
+launchd       1           root   35u  IPv6 0x6f3c1a2b3c4d5e01      0t0  TCP *:22 (LISTEN)
+launchd       1           root   36u  IPv4 0x6f3c1a2b3c4d5e02      0t0  TCP *:22 (LISTEN)
+ControlCe   512          alice    9u  IPv4 0x6f3c1a2b3c4d5e03      0t0  TCP *:7000 (LISTEN)
+postgres    811      _postgres    7u  IPv6 0x6f3c1a2b3c4d5e05      0t0  TCP [::1]:5432 (LISTEN)
+postgres    811      _postgres    8u  IPv4 0x6f3c1a2b3c4d5e06      0t0  TCP 127.0.0.1:5432 (LISTEN)
+My\x20Ser  4242          alice   11u  IPv4 0x6f3c1a2b3c4d5e07      0t0  TCP *:8080 (LISTEN)
+COMMAND     PID           USER   FD   TYPE             DEVICE SIZE/OFF NODE NAME
+mDNSRespo   301 _mdnsresponder    8u  IPv4 0x6f3c1a2b3c4d5e08      0t0  UDP *:5353
+"""
+
+# FreeBSD: `sockstat -46l`; the `?` row is a kernel socket (NFS) with no owner
+FREEBSD_SOCKSTAT = """USER     COMMAND    PID   FD  PROTO  LOCAL ADDRESS         FOREIGN ADDRESS
+root     sshd        812  4   tcp6   *:22                  *:*
+root     sshd        812  5   tcp4   *:22                  *:*
+www      nginx      1020  6   tcp4   *:80                  *:*
+root     syslogd     601  7   udp4   *:514                 *:*
+?        ?          ?     ?   udp6   *:2049                *:*
+"""
+
+
 def demo_hosts() -> list[SimHost]:
     """The modelled machines of the demo fleet (down-01 and rogue-01 are
     handled by :func:`start_demo_fleet`)."""
@@ -159,6 +184,8 @@ def demo_hosts() -> list[SimHost]:
             uid=1001,
             sudo="password",
         ),
+        SimHost("mac-01", platform="darwin", outputs={"lsof": MACOS_LSOF}),
+        SimHost("bsd-01", platform="freebsd", outputs={"sockstat": FREEBSD_SOCKSTAT}),
         SimHost(
             "win-01",
             platform="windows",
@@ -173,6 +200,8 @@ GROUPS = {
     "app-01": "app",
     "mon-01": "monitoring",
     "win-01": "windows",
+    "mac-01": "macos",
+    "bsd-01": "freebsd",
     "down-01": "web",
     "rogue-01": "db",
 }
@@ -223,7 +252,7 @@ async def start_demo_fleet(workdir: Path) -> DemoFleet:
     for name, group in GROUPS.items():
         children.setdefault(group, {"hosts": {}})
         children[group]["hosts"][name] = hosts[name]  # type: ignore[index]
-    linux_names = [n for n in GROUPS if n != "win-01"]
+    linux_names = [n for n in GROUPS if n not in ("win-01", "mac-01", "bsd-01")]
     linux = {"hosts": dict.fromkeys(linux_names), "vars": {"ansible_become": True}}
     inventory = {
         "all": {

@@ -398,11 +398,6 @@ def test_forbidden_port_in_one_namespace_is_a_finding_for_that_host_only(
     assert fleet_scan.proc.returncode == 1, describe(fleet_scan.proc)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="linux_proc stores the numeric uid as Process.user and collectors.with_users "
-    "only fills users that are None, so /proc hosts report '0' where ss hosts say 'root'",
-)
 def test_process_owner_is_a_user_name_whatever_the_collector(fleet_scan: FleetScan) -> None:
     users = {
         h["name"]: {p["user"] for x in h["listeners"] for p in x["processes"]}
