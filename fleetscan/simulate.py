@@ -62,6 +62,11 @@ class SimHost:
     trickle_interval: float = 1.0
     flood_chunk: int = 1024 * 1024
     jump: bool = False  # allow direct-tcpip forwarding (a bastion)
+    password: str | None = None  # accept password auth with this password
+    #: every exec command the host received, in order (to check nothing from the
+    #: inventory ever reaches a remote shell)
+    commands: list[str] = field(default_factory=list)
+    usernames: list[str] = field(default_factory=list)
     noise: str = "Welcome to Ubuntu 22.04 LTS\nLast login: Tue Nov 24 09:12:01 2026\n"
 
 
@@ -141,7 +146,14 @@ class _Server(asyncssh.SSHServer):
         return self._host.jump and dest_host in ("127.0.0.1", "::1", "localhost")
 
     def begin_auth(self, username: str) -> bool:
+        self._host.usernames.append(username)
         return True
+
+    def password_auth_supported(self) -> bool:
+        return self._host.password is not None
+
+    def validate_password(self, username: str, password: str) -> bool:
+        return self._host.behaviour != "auth_fail" and password == self._host.password
 
     def public_key_auth_supported(self) -> bool:
         return True
@@ -155,6 +167,7 @@ class _Server(asyncssh.SSHServer):
 
 async def _handle(host: SimHost, process: asyncssh.SSHServerProcess[str]) -> None:
     command = (process.command or "").strip()
+    host.commands.append(process.command or "")
     try:
         if host.behaviour == "noise":
             process.stdout.write(host.noise)
