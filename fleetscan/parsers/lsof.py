@@ -137,8 +137,8 @@ def _read_table_row(line: str, number: int, seen: set[tuple[str, str, str, str]]
         return "skip"
     user, fd = words[type_at - 2], words[type_at - 1]
     name = line[spans[node_at].end() :].strip()
-    device = " ".join(words[type_at + 1 : node_at])
-    key = (words[1], fd, device, name)
+    socket = " ".join(words[type_at : node_at + 1])  # TYPE DEVICE SIZE/OFF NODE
+    key = (words[1], fd, socket, name)
     if key in seen:
         return "skip"  # the same socket again, printed for another thread
     seen.add(key)

@@ -121,12 +121,12 @@ def test_lsof_table_round_trip(
     items: list[tuple[str, int, str, int, int]], name: str, user: str
 ) -> None:
     rows = ["COMMAND     PID   USER   FD   TYPE     DEVICE SIZE/OFF NODE NAME"]
-    for proto, family, address, port, pid in items:
+    for fd, (proto, family, address, port, pid) in enumerate(items, 3):
         host = address or "*"
         local = f"[{host}]:{port}" if family == 6 and address else f"{host}:{port}"
         state = " (LISTEN)" if proto == "tcp" else ""
         rows.append(
-            f"{lsof_escape(name)} {pid} {user} 3u IPv{family} 0x1f 0t0 "
+            f"{lsof_escape(name)} {pid} {user} {fd}u IPv{family} 0x{fd:x} 0t0 "
             f"{proto.upper()} {local}{state}"
         )
     result = lsof.parse("\n".join(rows) + "\n")
