@@ -18,7 +18,8 @@ setup: $(STAMP)
 
 ## demo: set up and scan the embedded demo fleet (no outside hosts)
 demo: $(STAMP)
-	$(BIN)/fleetscan demo --output demo-report
+	@# exit 1 is the demo's expected verdict (it has a critical finding); anything else fails
+	$(BIN)/fleetscan demo --output demo-report || [ $$? -eq 1 ]
 
 ## test: set up, start what the tests need (sshd on loopback is started by the tests), run everything
 test: $(STAMP)
