@@ -26,6 +26,12 @@ import asyncssh
 
 from fleetscan import collectors
 
+POWERSHELL_UNAME_ERROR = (
+    "uname : The term 'uname' is not recognized as the name of a cmdlet, function, script "
+    "file, or operable program.\r\n"
+    "    + CategoryInfo          : ObjectNotFound: (uname:String) [], CommandNotFoundException\r\n"
+)
+
 WINDOWS_UNAME_ERROR = (
     "'uname' is not recognized as an internal or external command,\r\n"
     "operable program or batch file.\r\n"
@@ -67,6 +73,7 @@ class SimHost:
     #: inventory ever reaches a remote shell)
     commands: list[str] = field(default_factory=list)
     usernames: list[str] = field(default_factory=list)
+    shell: str = "cmd"  # Windows OpenSSH default shell: cmd or powershell
     noise: str = "Welcome to Ubuntu 22.04 LTS\nLast login: Tue Nov 24 09:12:01 2026\n"
 
 
@@ -208,7 +215,8 @@ async def _handle(host: SimHost, process: asyncssh.SSHServerProcess[str]) -> Non
 
 async def _answer_uname(host: SimHost, process: asyncssh.SSHServerProcess[str]) -> None:
     if host.platform == "windows":
-        process.stderr.write(WINDOWS_UNAME_ERROR)
+        powershell = host.shell == "powershell"
+        process.stderr.write(POWERSHELL_UNAME_ERROR if powershell else WINDOWS_UNAME_ERROR)
         process.exit(1)
         return
     names = {"linux": "Linux", "darwin": "Darwin", "freebsd": "FreeBSD"}
