@@ -86,15 +86,33 @@ T = TypeVar("T")
 # --------------------------------------------------------------------------- host keys
 
 
-@lru_cache(maxsize=16)
-def _host_keys(files: tuple[str, ...]) -> paramiko.HostKeys:
-    """known_hosts entries of ``files`` (missing files are empty), parsed once."""
-    keys = paramiko.HostKeys()
+def _fingerprint(files: tuple[str, ...]) -> tuple[tuple[str, int, int], ...]:
+    """Which version of each file: a cache keyed on it notices edits, so a
+    long-running scheduler sees a known_hosts or ssh config that changed."""
+    out = []
     for name in files:
         path = Path(name).expanduser()
-        if path.is_file():
+        try:
+            st = path.stat()
+        except OSError:
+            out.append((str(path), -1, -1))
+        else:
+            out.append((str(path), st.st_mtime_ns, st.st_size))
+    return tuple(out)
+
+
+def _host_keys(files: tuple[str, ...]) -> paramiko.HostKeys:
+    """known_hosts entries of ``files`` (missing files are empty), parsed once per version."""
+    return _parse_host_keys(_fingerprint(files))
+
+
+@lru_cache(maxsize=16)
+def _parse_host_keys(files: tuple[tuple[str, int, int], ...]) -> paramiko.HostKeys:
+    keys = paramiko.HostKeys()
+    for name, _mtime, size in files:
+        if size >= 0 and Path(name).is_file():
             # paramiko skips lines it cannot read (unknown key types, markers)
-            keys.load(str(path))
+            keys.load(name)
     return keys
 
 
@@ -164,13 +182,16 @@ def _preferring_known_types(
 # --------------------------------------------------------------------------- ssh config
 
 
-@lru_cache(maxsize=16)
 def _ssh_config(files: tuple[str, ...]) -> paramiko.SSHConfig:
+    return _parse_ssh_config(_fingerprint(files))
+
+
+@lru_cache(maxsize=16)
+def _parse_ssh_config(files: tuple[tuple[str, int, int], ...]) -> paramiko.SSHConfig:
     config = paramiko.SSHConfig()
-    for name in files:
-        path = Path(name).expanduser()
-        if path.is_file():
-            with path.open() as handle:
+    for name, _mtime, size in files:
+        if size >= 0 and Path(name).is_file():
+            with open(name) as handle:
                 config.parse(handle)  # several files: first value of a key wins
     return config
 
@@ -441,15 +462,17 @@ def _connect_error(
             "reinstalled, check the new key out of band and update known_hosts "
             "(fleetscan never prompts and never accepts unknown keys by default)"
         )
-    timed_out = (
+    says_timeout = (
         isinstance(exc, TimeoutError)
         or isinstance(exc.__context__, TimeoutError)
         or "timeout" in text.lower()
         or "timed out" in text.lower()
-        or elapsed >= timeout * 0.95
     )
-    if isinstance(exc, paramiko.AuthenticationException) and not timed_out:
+    if isinstance(exc, paramiko.AuthenticationException) and not says_timeout:
         return AuthFailedError(_auth_message(hop, where))
+    # paramiko's start_client() just stops waiting at its timeout and the next
+    # call fails with "No existing session": the clock is the only witness
+    timed_out = says_timeout or (stage != "auth" and elapsed >= timeout * 0.95)
     if "No authentication methods available" in text:
         return AuthFailedError(_auth_message(hop, where) + "; no key, agent or password to offer")
     if timed_out:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -329,3 +330,73 @@ def test_inventory_values_win_over_ssh_config_and_config_over_defaults(tmp_path:
     plain = resolve_hop("web-01", settings)
     assert (plain.hostname, plain.port, plain.hostkey_name) == ("web-01", 22, "web-01")
     assert plain.look_for_keys  # no key given anywhere: ~/.ssh/id_* like OpenSSH
+
+
+PASSWORD = "s3cret-Correct-Horse"
+
+
+class _PasswordServer(asyncssh.SSHServer):
+    """Accepts one password, nothing else; answers ``uname -s`` with an OS
+    fleetscan has no collector for, so a successful login ends in no_collector."""
+
+    def begin_auth(self, username: str) -> bool:
+        return True
+
+    def password_auth_supported(self) -> bool:
+        return True
+
+    def validate_password(self, username: str, password: str) -> bool:
+        return password == PASSWORD
+
+
+async def _plan9(process: asyncssh.SSHServerProcess[str]) -> None:
+    process.stdout.write("Plan9\n")
+    process.exit(0)
+
+
+@pytest.mark.parametrize(
+    ("env_value", "status"),
+    [(PASSWORD, Status.NO_COLLECTOR), ("wrong", Status.AUTH_FAILED), (None, Status.AUTH_FAILED)],
+    ids=["right-password", "wrong-password", "variable-unset"],
+)
+def test_password_comes_only_from_the_named_variable_and_is_never_logged(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    env_value: str | None,
+    status: Status,
+) -> None:
+    if env_value is None:
+        monkeypatch.delenv("FLEETSCAN_TEST_PW", raising=False)
+    else:
+        monkeypatch.setenv("FLEETSCAN_TEST_PW", env_value)
+    caplog.set_level(logging.DEBUG, logger="paramiko")  # even paramiko's debug chatter
+
+    async def main() -> HostScan:
+        host_key = asyncssh.generate_private_key("ssh-ed25519")
+        server = await asyncssh.create_server(
+            _PasswordServer, "127.0.0.1", 0, server_host_keys=[host_key], process_factory=_plan9
+        )
+        port = int(server.sockets[0].getsockname()[1])
+        known = tmp_path / "known_hosts"
+        known.write_text(known_hosts_line("127.0.0.1", port, host_key) + "\n")
+        settings = ScanSettings(
+            connect=ConnectSettings(
+                known_hosts=str(known), ssh_config=(), use_agent=False, connect_timeout=3.0
+            ),
+            transport="paramiko",
+        )
+        target = Target(
+            "pw-host", "127.0.0.1", port=port, user="ops", password_env="FLEETSCAN_TEST_PW"
+        )
+        try:
+            return (await scan_all([target], settings))[0]
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    scan = asyncio.run(main())
+    assert scan.status is status, scan.message
+    assert caplog.records, "paramiko logged nothing at DEBUG: the check below would be empty"
+    assert not [r for r in caplog.records if PASSWORD in r.getMessage()]
+    assert PASSWORD not in scan.message
