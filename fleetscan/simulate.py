@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,15 @@ BEHAVIOURS = (
     "noise",  # login banner / shell noise before the output
 )
 
+#: lines no socket tool prints: invalid UTF-8 (written as raw bytes through the
+#: server's surrogateescape encoding, so only \udc80-\udcff may appear), NULs
+#: and control bytes, a torn row
+GARBAGE_LINES = (
+    "\udcff\udcfe\udc80 tcp LISTEN \udcc3(",  # bytes FF FE 80 and C3 28: invalid UTF-8
+    "\x00\x01\x02binary\x7f\x1b[31m",
+    "tcp LISTEN 0 128 0.0.0.0:",
+)
+
 
 @dataclass
 class SimHost:
@@ -65,6 +74,8 @@ class SimHost:
     sudo: str = "ok"  # ok | password (sudo -n refuses)
     behaviour: str = "normal"
     step_exit: dict[str, int] = field(default_factory=dict)
+    #: what a step's tool writes on stderr when it runs (e.g. ss refused netlink)
+    step_stderr: dict[str, str] = field(default_factory=dict)
     trickle_interval: float = 1.0
     flood_chunk: int = 1024 * 1024
     jump: bool = False  # allow direct-tcpip forwarding (a bastion)
@@ -108,6 +119,46 @@ def frame_posix(host: SimHost, script: str, as_root: bool) -> str:
         out.append(host.ps.rstrip("\n"))
     out.append(f"{m} end ps 0")
     return "\n".join(out) + "\n"
+
+
+def _steps_run(host: SimHost) -> list[str]:
+    """The chain's steps that run on this host, in order (as in frame_posix)."""
+    ran = []
+    for step in collectors.posix_chain(host.platform):
+        if step.name not in host.outputs:
+            continue
+        ran.append(step.name)
+        if host.step_exit.get(step.name, 0) in step.ok_exit:
+            break
+    return ran
+
+
+def mass_ss_output(count: int, process: tuple[str, int] = ("haproxy", 4242)) -> str:
+    """``ss -tulnp`` output with ``count`` distinct TCP listeners, all held by
+    one process: ports 1-60000 on 127.0.0.1, then on 127.0.0.2, and so on.
+    (A load balancer or a honeypot host really can hold this many.)"""
+    name, pid = process
+    header = "Netid State  Recv-Q Send-Q Local Address:Port  Peer Address:Port Process"
+    rows = [header]
+    for i in range(count):
+        addr = f"127.0.0.{1 + i // 60000}"
+        port = 1 + i % 60000
+        rows.append(
+            f"tcp   LISTEN 0      128    {addr}:{port} 0.0.0.0:* "
+            f'users:(("{name}",pid={pid},fd={3 + i}))'
+        )
+    return "\n".join(rows) + "\n"
+
+
+def mass_ss_keys(count: int) -> set[tuple[str, int, str, int]]:
+    """The listener keys :func:`mass_ss_output` describes."""
+    return {("tcp", 4, f"127.0.0.{1 + i // 60000}", 1 + i % 60000) for i in range(count)}
+
+
+def with_garbage(text: str) -> str:
+    """``text`` with :data:`GARBAGE_LINES` after its header and at its end."""
+    head, _, rest = text.partition("\n")
+    return "\n".join([head, *GARBAGE_LINES, rest.rstrip("\n"), *GARBAGE_LINES]) + "\n"
 
 
 @dataclass
@@ -191,6 +242,8 @@ async def _handle(host: SimHost, process: asyncssh.SSHServerProcess[str]) -> Non
                 )
                 process.exit(1)
                 return
+            for step in _steps_run(host):
+                process.stderr.write(host.step_stderr.get(step, ""))
             await _misbehave_or(
                 host, process, frame_posix(host, script, command.startswith("sudo"))
             )
@@ -304,6 +357,30 @@ async def stop_hosts(hosts: Sequence[RunningHost]) -> None:
     for h in hosts:
         with contextlib.suppress(Exception):
             await h.server.wait_closed()
+
+
+@contextlib.asynccontextmanager
+async def stalled_server(banner: bytes = b"") -> AsyncIterator[int]:
+    """A raw TCP server on loopback that accepts, writes ``banner`` (e.g.
+    ``b"SSH-2.0-OpenSSH_9.6\\r\\n"``: the SSH version line, then nothing, so
+    the client waits in key exchange) and never says anything more. Yields the
+    port; every accepted connection is closed on exit."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def accept(_r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        held.append(w)
+        if banner:
+            w.write(banner)
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    port = int(server.sockets[0].getsockname()[1])
+    try:
+        yield port
+    finally:
+        for w in held:
+            w.close()
+        server.close()
+        await server.wait_closed()
 
 
 def known_hosts_line(address: str, port: int, key: asyncssh.SSHKey) -> str:

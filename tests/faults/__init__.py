@@ -1,0 +1,1 @@
+"""Hostile hosts: the fault matrix and fault isolation."""
