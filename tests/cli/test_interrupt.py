@@ -93,7 +93,8 @@ def start_scan(sim: SimProcess, cwd: Path) -> subprocess.Popen[bytes]:
 def test_signal_stops_scan_with_130_and_complete_reports(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
-    specs = [linux_host("ok-01"), *({"name": h, "behaviour": "hang"} for h in HUNG)]
+    specs: list[dict[str, Any]] = [linux_host("ok-01")]
+    specs += [{"name": h, "behaviour": "hang"} for h in HUNG]
     with sim_process(tmp_path / "sim", specs) as sim:
         proc = start_scan(sim, tmp_path)
         try:
