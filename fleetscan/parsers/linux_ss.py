@@ -24,7 +24,12 @@ What it reads, and the real-world quirks it copes with:
 Only listening sockets become listeners: TCP ``LISTEN`` and UDP ``UNCONN``.
 Other states, other families (``nl``, ``u_str``, ``raw``, ``icmp6`` …) and
 headers are recognised and skipped; any other line is kept as unparsed.
-The parser is linear in the input and uses no backtracking-prone regex.
+
+Speed matters (hosts with 100,000 listeners): the common row is read by one
+regex, users fields are memoised by their text without fd numbers, and hosts
+by their text. Every other row takes the general, token-by-token path. The
+parser is linear in the input; its regexes use possessive quantifiers, so a
+hostile line cannot make them backtrack.
 """
 
 from __future__ import annotations
@@ -32,10 +37,10 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from fleetscan.addresses import WILDCARD_V4, WILDCARD_V6, split_host_port
+from fleetscan.addresses import WILDCARD_V4, WILDCARD_V6, Address, normalise_address
 from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
 from fleetscan.parsers.base import ParserSpec
-from fleetscan.parsers.linux_common import AddressCache, source_lines
+from fleetscan.parsers.linux_common import source_lines
 from fleetscan.parsers.services import port_of
 
 NAME = "linux-ss"
@@ -85,11 +90,30 @@ OTHER_NETIDS = frozenset(
 # The end of one users:(...) entry: `",pid=123,fd=4)` (new) or `",3965,4)` (old),
 # possibly with more labelled fields (`proc_ctx=` with -Z) before the `)`.
 _ENTRY_END = re.compile(r'",(?:pid=)?([0-9]+),[^()]*\)')
+# A whole modern users:(...) field. A name runs up to the first `",pid=`; the
+# possessive `*+` forbids backtracking, so hostile names cost linear time.
+_NAME_BODY = r'[^"]*+(?:"(?!,pid=)[^"]*+)*+'  # "unrolled": no per-character alternation
+_NAME = rf'"{_NAME_BODY}"'
+_ENTRIES = rf"\({_NAME},pid=[0-9]+,fd=[0-9]+\)(?:,\({_NAME},pid=[0-9]+,fd=[0-9]+\))*+"
+_MODERN_FIELD = re.compile(rf"users:\(({_ENTRIES})\)")
+_NAME_PID = re.compile(rf'\("({_NAME_BODY})",pid=([0-9]+),')
+_FD_LABEL = re.compile(r",fd=[0-9]+\)")
+# The common row, read by one regex: `tcp LISTEN 0 128 host:port peer [users] rest`.
+# Anything else (service names, other states, no Netid, old users …) takes the
+# general path.
+_FAST_ROW = re.compile(
+    r"(tcp|udp)[ \t]+(LISTEN|UNCONN)[ \t]+[0-9]+[ \t]+[0-9]+[ \t]+"
+    rf"([^ \t]+):([0-9]{{1,5}})[ \t]+([^ \t]+)[ \t]*(?:users:\(({_ENTRIES})\))?(.*)"
+)
 _USERS = "users:(("
+_UNSEEN = Address("", 0)
 
 
-def _parse_users(line: str, start: int, known: dict[tuple[str, int], Process]) -> list[Process]:
-    """Read the users:((…)) field whose first entry's ``"`` is at ``start``.
+def _parse_users_slowly(
+    line: str, start: int, known: dict[tuple[str, int], Process]
+) -> list[Process]:
+    """Read, entry by entry, the users:((…)) field whose first ``"`` is at
+    ``start``: old unlabelled entries, ``-Z`` contexts, odd names.
 
     Raises ValueError when the field is malformed (e.g. a truncated line).
     """
@@ -116,120 +140,223 @@ def _parse_users(line: str, start: int, known: dict[tuple[str, int], Process]) -
             raise ValueError("users field is not closed")
 
 
+class _Users:
+    """Reads users:(...) fields, memoised by the field without its fd numbers.
+
+    A socket's fds differ from row to row but its owners repeat (a pre-fork
+    server's workers hold every one of its sockets), so the cache key is the
+    field with every ``,fd=N)`` cut to ``)``. A name holding ``,fd=N)`` itself
+    could make two fields share a key; such a field has more ``,fd=`` than
+    entries, so it is neither cached nor served from the cache.
+    """
+
+    __slots__ = ("_known", "by_field")
+
+    def __init__(self) -> None:
+        self.by_field: dict[str, tuple[tuple[Process, ...], int]] = {}
+        self._known: dict[tuple[str, int], Process] = {}
+
+    def read(self, line: str, users_at: int) -> tuple[Process, ...]:
+        """The owners in the users:(...) field at ``users_at`` (ValueError if malformed)."""
+        match = _MODERN_FIELD.match(line, users_at)
+        if match is None:
+            found = _parse_users_slowly(line, users_at + len(_USERS), self._known)
+            return tuple(dict.fromkeys(found))
+        return self.modern(match.group(1))
+
+    def modern(self, field: str) -> tuple[Process, ...]:
+        """The owners in the inside of a modern users:(...) field (already matched)."""
+        key = _FD_LABEL.sub(")", field)
+        cached = self.by_field.get(key)
+        labels = field.count(",fd=")
+        if cached is not None and cached[1] == labels:
+            return cached[0]
+        known = self._known
+        found: list[Process] = []
+        for name, pid_text in _NAME_PID.findall(field):
+            pid = int(pid_text)
+            proc = known.get((name, pid))
+            if proc is None:
+                proc = known[(name, pid)] = Process(name, pid)
+            found.append(proc)
+        owners = tuple(dict.fromkeys(found))
+        if labels == len(found):
+            self.by_field[key] = (owners, labels)
+        return owners
+
+
+class _Hosts:
+    """Host part of an ss address (``0.0.0.0``, ``[::1]``, ``[fe80::1]%eth0``,
+    ``127.0.0.53%lo``, ``*``, unbracketed old-ss IPv6) → normalised Address,
+    memoised: :mod:`ipaddress` is the costliest step and hosts repeat."""
+
+    __slots__ = ("seen",)
+
+    def __init__(self) -> None:
+        self.seen: dict[str, Address | None] = {}
+
+    def get(self, text: str) -> Address | None:
+        if text in self.seen:
+            return self.seen[text]
+        found: Address | None
+        if text.startswith("["):
+            close = text.find("]")
+            rest = text[close + 1 :]
+            if close < 0 or (rest and not rest.startswith("%")):
+                found = None
+            else:
+                found = normalise_address(text[1:close] + rest)
+        elif text == "*" or text.startswith("*%"):
+            # new ss: an IPv6 socket on :: that is not v6only (see module doc)
+            zone = text[2:] or None
+            found = Address(WILDCARD_V6, 6, zone)
+        else:
+            found = normalise_address(text)
+        self.seen[text] = found
+        return found
+
+
 def _is_header(first: str, head: str) -> bool:
     return first in ("Netid", "State") and "Recv-Q" in head
 
 
+def _general_row(line: str) -> tuple[str, str, str, str, str, int] | str | None:
+    """A row the fast path did not take: (proto, state, local, peer, users_at)
+    for a listener row, ``"skip"`` for a recognised non-listener, None if unreadable."""
+    users_at = line.find(_USERS)
+    head = line if users_at < 0 else line[:users_at]
+    tokens = head.split()
+    if not tokens:
+        return None if users_at >= 0 else "skip"
+    first = tokens[0]
+    if first == "tcp" or first == "udp":
+        proto = first
+        index = 1
+    elif first in STATES:
+        proto = ""
+        index = 0
+    elif first in OTHER_NETIDS or _is_header(first, head):
+        return "skip"
+    else:
+        return None
+    if index < len(tokens) and tokens[index] in STATES:
+        state = tokens[index]
+        index += 1
+    else:
+        state = ""  # very old ss leaves the State column empty
+    if (
+        len(tokens) < index + 4
+        or not tokens[index].isdigit()
+        or not tokens[index + 1].isdigit()
+        or ":" not in tokens[index + 3]
+    ):
+        return None
+    local = tokens[index + 2]
+    peer = tokens[index + 3]
+    if not proto:
+        # No Netid column (ss -tlnp / ss -ulnp): the state tells the protocol.
+        if state == "LISTEN":
+            proto = "tcp"
+        elif state == "UNCONN":
+            proto = "udp"
+        else:
+            return "skip"
+    if state == "":
+        if not peer.endswith(":*"):
+            return "skip"
+        state = "LISTEN" if proto == "tcp" else "UNCONN"
+    elif state != ("LISTEN" if proto == "tcp" else "UNCONN"):
+        return "skip"  # connections and closed sockets: recognised, not listeners
+    return proto, state, local, peer, head, users_at
+
+
 def parse(text: str) -> ParseResult:
-    """Parse ``ss`` output into listeners; never raises."""
+    """Parse ``ss`` output into listeners; never raises (see :func:`safe_parse`)."""
     listeners: list[Listener] = []
     unparsed: list[UnparsedLine] = []
     users_seen = False
     # Rows whose local address was a bare `*`, settled once the whole output
     # has been seen (see the module docstring).
     star_rows: list[int] = []
-    old_ss = False
-    cache = AddressCache()
-    procs: dict[tuple[str, int], Process] = {}
-    dedupe = dict.fromkeys
+    old_ss = settled = False
+    hosts = _Hosts()
+    seen_hosts = hosts.seen
+    users = _Users()
+    by_field = users.by_field
+    fd_label_sub = _FD_LABEL.sub
+    fast = _FAST_ROW.match
 
     for number, line in enumerate(source_lines(text), 1):
-        users_at = line.find(_USERS)
-        head = line if users_at < 0 else line[:users_at]
-        tokens = head.split()
-        if not tokens:
-            if users_at >= 0:
-                unparsed.append(UnparsedLine(number, line))
-            continue
-        first = tokens[0]
-        if first == "tcp" or first == "udp":
-            proto = first
-            index = 1
-        elif first in STATES:
-            proto = ""
-            index = 0
-        elif first in OTHER_NETIDS or _is_header(first, head):
-            continue
-        else:
-            unparsed.append(UnparsedLine(number, line))
-            continue
-        if index < len(tokens) and tokens[index] in STATES:
-            state = tokens[index]
-            index += 1
-        else:
-            state = ""  # very old ss leaves the State column empty
-        if (
-            len(tokens) < index + 4
-            or not tokens[index].isdigit()
-            or not tokens[index + 1].isdigit()
-            or ":" not in tokens[index + 3]
-        ):
-            unparsed.append(UnparsedLine(number, line))
-            continue
-        local = tokens[index + 2]
-        peer = tokens[index + 3]
-
-        if not proto:
-            # No Netid column (ss -tlnp / ss -ulnp): the state tells the protocol.
-            if state == "LISTEN":
-                proto = "tcp"
-            elif state == "UNCONN":
-                proto = "udp"
-            else:
-                continue
-        if state == "":
-            if not peer.endswith(":*"):
-                continue
-            state = "LISTEN" if proto == "tcp" else "UNCONN"
-        elif state != ("LISTEN" if proto == "tcp" else "UNCONN"):
-            continue  # connections and closed sockets: recognised, not listeners
-
-        try:
-            host, port_text = split_host_port(local)
-        except ValueError:
-            unparsed.append(UnparsedLine(number, line))
-            continue
-        if port_text == "*":
-            continue  # not bound to a port: nothing listens
-        port = port_of(port_text)
-        if port is None:
-            unparsed.append(UnparsedLine(number, line))
-            continue
-
         processes: tuple[Process, ...] = ()
-        if users_at >= 0:
-            try:
-                found = _parse_users(line, users_at + len(_USERS), procs)
-            except ValueError:
+        match = fast(line)
+        if match is not None and (match.group(6) is not None or _USERS not in line):
+            proto, state, host, port_text, peer, field, _rest = match.groups()
+            if (proto == "tcp") != (state == "LISTEN"):
+                continue  # tcp UNCONN (closed) or udp LISTEN: not a listener
+            port = int(port_text)
+            if field is not None:
+                cached = by_field.get(fd_label_sub(")", field))
+                if cached is not None and cached[1] == field.count(",fd="):
+                    processes = cached[0]
+                else:
+                    processes = users.modern(field)
+                users_seen = True
+        else:
+            row = _general_row(line)
+            if row is None:
                 unparsed.append(UnparsedLine(number, line))
                 continue
-            processes = tuple(dedupe(found))
-            users_seen = True
-
-        star = host == "*" or host.startswith("*%")
-        address = cache.get(host)
-        if star:
-            address = dataclasses.replace(address, address=WILDCARD_V6, family=6)
+            if isinstance(row, str):
+                continue
+            proto, state, local, peer, _head, users_at = row
+            host, sep, port_text = local.rpartition(":")
+            if not sep or not host:
+                unparsed.append(UnparsedLine(number, line))
+                continue
+            if port_text == "*":
+                continue  # not bound to a port: nothing listens
+            found_port = port_of(port_text)
+            if found_port is None:
+                unparsed.append(UnparsedLine(number, line))
+                continue
+            port = found_port
+            if users_at >= 0:
+                try:
+                    processes = users.read(line, users_at)
+                except ValueError:
+                    unparsed.append(UnparsedLine(number, line))
+                    continue
+                users_seen = True
+        address = seen_hosts.get(host, _UNSEEN)
+        if address is _UNSEEN:
+            address = hosts.get(host)
+        if address is None or port > 65535:
+            unparsed.append(UnparsedLine(number, line))
+            continue
+        if host[0] == "*":
             if " v6only:" not in line:  # with -e, ss says outright it is an IPv6 socket
                 star_rows.append(len(listeners))
-        elif not old_ss and (
-            (address.family == 4 and peer == "*:*")
-            or (":" in host and not local.startswith("["))
-            or peer.startswith(":::")
-        ):
-            # only iproute2 < 4.13 prints IPv4 peers as `*:*` and IPv6 unbracketed
-            old_ss = True
+        elif not settled:
+            if (
+                (peer == "*:*" and address.family == 4)
+                or peer.startswith(":::")
+                or (host[0] != "[" and ":" in host)
+            ):
+                # only iproute2 < 4.13 prints IPv4 peers as `*:*` and IPv6 unbracketed
+                old_ss = settled = True
+            elif peer.startswith("0.0.0.0:"):
+                settled = True  # new ss (iproute2 4.11 still bracketed IPv6 but printed `*`)
         listeners.append(
             Listener(
-                proto="tcp" if proto == "tcp" else "udp",
-                family=6 if address.family == 6 else 4,
-                address=address.address,
-                port=port,
-                state=state,
-                processes=processes,
-                zone=address.zone,
-                raw=line,
-                line=number,
+                "tcp" if proto == "tcp" else "udp",
+                6 if address.family == 6 else 4,
+                address.address,
+                port,
+                state,
+                processes,
+                address.zone,
+                line,
+                number,
             )
         )
 

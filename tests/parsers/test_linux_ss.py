@@ -242,6 +242,19 @@ def test_awkward_process_names_survive() -> None:
     ]
 
 
+@pytest.mark.parametrize("first", ["x)", "x,fd=1)"])
+def test_names_holding_fd_labels_are_never_confused_by_the_owner_cache(first: str) -> None:
+    """Owners are memoised by the users field without its fd numbers; a name
+    that itself holds `,fd=1)` must not be served another row's owners."""
+    names = [first, "x,fd=1)" if first == "x)" else "x)"]
+    rows = [
+        f'tcp LISTEN 0 128 0.0.0.0:{80 + i} 0.0.0.0:* users:(("{name}",pid=5,fd=3))'
+        for i, name in enumerate(names)
+    ]
+    result = parse("\n".join(rows) + "\n")
+    assert [x.processes for x in result.listeners] == [(Process(n, 5),) for n in names]
+
+
 @pytest.mark.parametrize(
     ("row", "why"),
     [
