@@ -36,7 +36,7 @@ from typing import Any
 
 import pytest
 
-from fleetscan.model import HostScan, Status, Target
+from fleetscan.model import HostScan, Listener, Process, Status, Target
 from fleetscan.runner import scan_all
 from fleetscan.simulate import (
     GARBAGE_LINES,
@@ -200,7 +200,7 @@ FAULTS: tuple[Any, ...] = (
         Fault(
             "garbage-stream",
             Status.NO_COLLECTOR,
-            ("ss -tulnp", "ended inside its section"),
+            ("ss -tulnp", "output ended inside"),
             COMMAND,
             host=lambda n: good(n, behaviour="garbage"),
         ),
@@ -373,8 +373,6 @@ def dns_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
 
 def _scan_of(host: dict[str, Any]) -> HostScan:
     """Enough of a HostScan from a report.json host for the matrix's checks."""
-    from fleetscan.model import Listener, Process
-
     listeners = tuple(
         Listener(
             proto=x["proto"],
@@ -441,15 +439,7 @@ def test_healthy_hosts_complete_beside_the_faults(
     for name in HEALTHY:
         scan = run.scans[name]
         assert scan.status is Status.OK, f"{name}: {scan.status} {scan.message}"
-        got = {(x.proto, x.address, x.port, x.process_names) for x in scan.listeners}
-        assert got == {
-            ("tcp", "0.0.0.0", 22, ("sshd",)),
-            ("tcp", "127.0.0.1", 5432, ("postgres",)),
-            ("udp", "0.0.0.0", 68, ("dhclient",)),
-            ("tcp", "::", 443, ("nginx",)),
-        }
-        nginx = next(x for x in scan.listeners if x.port == 443)
-        assert [(p.pid, p.user) for p in nginx.processes] == [(1200, "root"), (1201, "www-data")]
+        assert_good_listeners(scan)
 
 
 @pytest.mark.parametrize("which", ["matrix", "dns_run"])
