@@ -8,19 +8,16 @@ how its one-line errors are read.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
 
 FLEETSCAN = (sys.executable, "-m", "fleetscan")
 CLI_TIMEOUT = 60.0
-
-#: ``fleetscan: error: <file>:<line>: <field>: <message>`` (file, line, field optional)
-ERROR_LINE = re.compile(r"^fleetscan: error: (?P<rest>.+)$")
 
 #: environment variables that would change how the CLI prints or authenticates
 _SCRUB = ("COLUMNS", "LINES", "FORCE_COLOR", "NO_COLOR", "TERM", "SSH_AUTH_SOCK", "SSH_AGENT_PID")
@@ -57,6 +54,19 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+def run_cli_many(
+    jobs: Mapping[str, tuple[Sequence[str], Path, Mapping[str, str]]],
+) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Run independent CLI invocations (name → args, cwd, env) a few at a time:
+    each start costs most of a second, and table-driven tests have dozens."""
+    with ThreadPoolExecutor(max_workers=2 * (os.cpu_count() or 1)) as pool:
+        futures = {
+            name: pool.submit(run_cli, args, cwd=cwd, env=env)
+            for name, (args, cwd, env) in jobs.items()
+        }
+        return {name: f.result() for name, f in futures.items()}
 
 
 def write_yaml_inventory(path: Path, hosts: Mapping[str, Mapping[str, object]]) -> Path:

@@ -13,18 +13,16 @@ check that nothing connected to it.
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from _pytest.mark.structures import ParameterSet
 
-from tests.cli import cli_env, run_cli
+from tests.cli import cli_env, run_cli, run_cli_many
 
 GOOD_POLICY = "version: 1\nforbidden:\n  - id: irc\n    ports: 6667\n"
 # port 1: nothing listens there, in case a case scans after all
@@ -235,8 +233,6 @@ POLICY_CASES = [
         message="duplicate key 'version'",
     ),
     pol_case("empty", "pol.yaml", "", message="empty policy file"),
-    pol_case("huge", "pol.yaml", HUGE, message="larger than the 33554432 byte limit"),
-    pol_case("binary", "pol.yaml", b"\x00\x01\x02", message="binary file"),
     pol_case(
         "invalid-utf8",
         "pol.yaml",
@@ -343,6 +339,21 @@ def _xfail_option(opt: str, value: str) -> ParameterSet:
 
 BUGGY_CASES = [
     pytest.param(
+        inv_case(
+            "ini-bad-host-range",
+            "inv.ini",
+            "[web]\nweb[a]\n",
+            line=2,
+            field="host",
+            message="must be [begin:end] or [begin:end:step]",
+        ),
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="cli.config_errors prints through rich, which turns ':end:' into an emoji",
+        ),
+        id="inventory-ini-bad-host-range",
+    ),
+    pytest.param(
         Case(
             "inventory-show-bad-format",
             ("inventory", "show", "-i", "good.ini", "--format", "yaml"),
@@ -366,21 +377,17 @@ LONG_LINE = inv_case("long-line", LONG_NAME, "all:\n  hots:\n    web1:\n", line=
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
-    """Every case of this module run once, several at a time (each CLI start
-    costs most of a second; the cases are independent)."""
+    """Every case of the tables above, run once (concurrently: they are independent)."""
     table = [p.values[0] for p in [*GOOD_CASES, *BUGGY_CASES]]
-    assert all(isinstance(c, Case) for c in table)
-
-    def one(case: Case, wide: bool = True) -> Outcome:
+    jobs = {}
+    for case in [*table, LONG_LINE]:
+        assert isinstance(case, Case)
         cwd = tmp_path_factory.mktemp(case.id)
         write_files(cwd, case)
-        env = wide_env(cwd) if wide else cli_env(cwd)
-        return Outcome(run_cli(case.args, cwd=cwd, env=env), cwd)
-
-    with ThreadPoolExecutor(max_workers=2 * (os.cpu_count() or 1)) as pool:
-        futures = {c.id: pool.submit(one, c) for c in table if isinstance(c, Case)}
-        futures[LONG_LINE.id] = pool.submit(one, LONG_LINE, False)
-        return {k: f.result() for k, f in futures.items()}
+        env = cli_env(cwd) if case is LONG_LINE else wide_env(cwd)
+        jobs[case.id] = (case.args, cwd, env)
+    done = run_cli_many(jobs)
+    return {name: Outcome(done[name], cwd) for name, (_, cwd, _) in jobs.items()}
 
 
 @pytest.mark.parametrize("case", GOOD_CASES)
@@ -441,24 +448,12 @@ BAD_BEFORE_CONNECT = [
         id="unknown-policy-field",
     ),
     pytest.param(
-        {"pol.yaml": "version: 1\nforbidden:\n  - id: irc\n    ports: 70000\n"},
-        ("-p", "pol.yaml"),
-        "pol.yaml:4: forbidden[0].ports",
-        id="port-out-of-range",
-    ),
-    pytest.param(
         {"pol.yaml": GOOD_POLICY, "second.yaml": GOOD_POLICY},
         ("-p", "pol.yaml", "-p", "second.yaml"),
         "second.yaml:3: forbidden[0].id: duplicate id 'irc'",
         id="duplicate-rule-id-in-second-file",
     ),
     pytest.param({}, ("-p", "missing.yaml"), "missing.yaml: file not found", id="missing-policy"),
-    pytest.param(
-        {"pol.yaml": GOOD_POLICY},
-        ("-p", "pol.yaml", "--format", "xml"),
-        "--format: ",
-        id="bad-format",
-    ),
 ]
 
 
@@ -488,22 +483,12 @@ def test_good_policy_does_connect(tmp_path: Path, listener: socket.socket) -> No
     """The control for the test above: the same setup with a good policy reaches the socket."""
     (tmp_path / "inv.ini").write_text(inventory_for(listener))
     (tmp_path / "pol.yaml").write_text(GOOD_POLICY)
+    (tmp_path / "known_hosts").write_text("")
     result = run_cli(
-        (
-            "scan",
-            "-i",
-            "inv.ini",
-            "-p",
-            "pol.yaml",
-            "-o",
-            "out",
-            "--format",
-            "json",
-            "--connect-timeout",
-            "1",
-            "--known-hosts",
-            "/dev/null",
-        ),
+        [
+            *("scan", "-i", "inv.ini", "-p", "pol.yaml", "-o", "out", "--format", "json"),
+            *("--connect-timeout", "1", "--known-hosts", "known_hosts"),
+        ],
         cwd=tmp_path,
         env=wide_env(tmp_path),
     )
