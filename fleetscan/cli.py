@@ -55,7 +55,10 @@ def config_errors() -> Iterator[None]:
     try:
         yield
     except ConfigError as exc:
-        err_console.print(f"fleetscan: error: {exc}", markup=False, highlight=False)
+        # one plain line (no wrapping, no markup); text from the bad file is escaped
+        from fleetscan.reports.sanitize import visible_controls
+
+        sys.stderr.write(f"fleetscan: error: {visible_controls(str(exc))}\n")
         raise typer.Exit(2) from None
 
 
@@ -144,9 +147,28 @@ def _execute(
         threshold = _severity(fail_on)
         if concurrency < 1:
             raise ConfigError("must be at least 1", field="--concurrency")
+        for name, value in (
+            ("--connect-timeout", connect_timeout),
+            ("--host-timeout", host_timeout),
+        ):
+            if not value > 0:
+                raise ConfigError(f"must be a positive number of seconds, got {value}", field=name)
+        if max_output_mb < 1:
+            raise ConfigError(
+                f"must be at least 1 (MiB), got {max_output_mb}", field="--max-output-mb"
+            )
+        for path in ssh_config or []:
+            if not path.exists():
+                raise ConfigError("ssh config file not found", file=str(path), field="--ssh-config")
+        if known_hosts is not None and not known_hosts.exists():
+            raise ConfigError(
+                "known_hosts file not found", file=str(known_hosts), field="--known-hosts"
+            )
         inv = load_inventory(inventory)
         targets = inv.select(limit)
         policy = load_policies(policies)
+        if output is not None:
+            _prepare_output(output)  # last check, so a config error writes nothing
         settings = ScanSettings(
             connect=ConnectSettings(
                 known_hosts=str(known_hosts) if known_hosts else None,
@@ -182,6 +204,18 @@ def _execute(
         files = ", ".join(str(p) for paths in written.values() for p in paths)
         console.print(f"reports: {files}", markup=False, highlight=False)
     return exit_code(run)
+
+
+def _prepare_output(output: Path) -> None:
+    """Create the report folder now: a bad --output must fail before any connection."""
+    if output.exists() and not output.is_dir():
+        raise ConfigError("exists and is not a folder", file=str(output), field="--output")
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create the report folder: {exc.strerror}", file=str(output), field="--output"
+        ) from None
 
 
 @app.command()
@@ -222,7 +256,7 @@ def scan(
         float, typer.Option(help="Seconds for TCP + banner + key exchange + auth.")
     ] = 10.0,
     host_timeout: Annotated[float, typer.Option(help="Seconds for a whole host.")] = 120.0,
-    max_output_mb: Annotated[int, typer.Option(help="Output cap per command, MiB.")] = 64,
+    max_output_mb: Annotated[int, typer.Option(help="Output cap per command, MiB.")] = 16,
     transport: Annotated[
         str | None, typer.Option(help="Force a transport: asyncssh, paramiko, local.")
     ] = None,
@@ -290,7 +324,7 @@ def demo(
                     ssh_config=[],
                     connect_timeout=5.0,
                     host_timeout=30.0,
-                    max_output_mb=64,
+                    max_output_mb=16,
                     transport=None,
                     quiet=False,
                     console=console,
@@ -417,6 +451,8 @@ def inventory_show(
     from fleetscan.reports.sanitize import visible_controls as terminal_safe
 
     with config_errors():
+        if format not in ("table", "json"):
+            raise ConfigError(f"choose table or json, got {format!r}", field="--format")
         targets = load_inventory(inventory).select(limit)
     rows = format_inventory(targets)
     if format == "json":

@@ -27,6 +27,7 @@ from fleetscan.model import (
     Status,
     UnparsedLine,
 )
+from fleetscan.parsers.base import merge_duplicates
 from fleetscan.transports.base import CommandResult
 
 PROBE_COMMAND = "uname -s"
@@ -58,7 +59,8 @@ def posix_chain(platform: str) -> tuple[Step, ...]:
     if platform == "linux":
         return (
             Step("ss", "ss", "ss -tulnp", "linux-ss"),
-            Step("netstat", "netstat", "netstat -tulnp", "linux-netstat"),
+            # -W: net-tools cuts long IPv6 addresses without it
+            Step("netstat", "netstat", "netstat -tulnpW", "linux-netstat"),
             Step("proc", None, _proc_script(), "linux-proc"),
         )
     if platform == "darwin":
@@ -183,7 +185,10 @@ def split_sections(stdout: str, nonce: str) -> tuple[dict[str, Section], str | N
     current: str | None = None
     buf: list[str] = []
     start = 0
-    for lineno, line in enumerate(stdout.splitlines(), 1):
+    # split on \n only: str.splitlines() would also break inside a hostile
+    # process name holding \x1c, \x85 or \u2028
+    for lineno, raw in enumerate(stdout.split("\n"), 1):
+        line = raw[:-1] if raw.endswith("\r") else raw
         if line.startswith(m + " "):
             match = _SECTION.match(line)
             if match and match.group("m") == m:
@@ -248,9 +253,7 @@ def shift_lines(result: ParseResult, offset: int) -> ParseResult:
     )
 
 
-def interpret_posix(
-    platform: str, result: CommandResult, nonce: str, *, privileged_expected: bool
-) -> Collected:
+def interpret_posix(platform: str, result: CommandResult, nonce: str) -> Collected:
     """Turn the framed output of :func:`posix_script` into a :class:`Collected`."""
     stdout = result.stdout.decode("utf-8", "replace")
     sections, uid, _noise = split_sections(stdout, nonce)
@@ -267,14 +270,21 @@ def interpret_posix(
         if sec.exit_status is None and result.truncated:
             chosen = (step, sec)
             break
-        failures.append(f"{step.command.splitlines()[0][:40]} exited {sec.exit_status}")
+        label = step.command.splitlines()[0][:40] if step.name != "proc" else "/proc/net"
+        if sec.exit_status is None:
+            failures.append(f"{label}: output ended inside the listing (connection closed?)")
+        else:
+            failures.append(f"{label} exited {sec.exit_status}")
     if chosen is None:
         if marker(nonce) not in stdout:
             return Collected(Status.NO_COLLECTOR, _no_script_message(result))
         tried = ", ".join(s.name for s in chain)
         detail = f" ({'; '.join(failures)})" if failures else ""
+        err = _first_stderr_line(result)
         return Collected(
-            Status.NO_COLLECTOR, f"no usable socket listing command (tried {tried}){detail}"
+            Status.NO_COLLECTOR,
+            f"no usable socket listing command (tried {tried}){detail}"
+            + (f"; stderr: {err}" if err else ""),
         )
     step, sec = chosen
     try:
@@ -284,7 +294,9 @@ def interpret_posix(
             Status.PARSE_ERROR, f"parser {step.parser} failed: {type(exc).__name__}: {exc}"
         )
     ps = sections.get("ps")
-    listeners = with_users(parsed.listeners, parse_ps(ps.text) if ps else {})
+    # one listener per socket address, whatever the tool printed (a cut flood of
+    # one row repeated stays one listener)
+    listeners = with_users(merge_duplicates(parsed.listeners), parse_ps(ps.text) if ps else {})
     collector = step.command.splitlines()[0] if step.name != "proc" else "/proc/net"
     problems: list[str] = []
     if result.truncated:
@@ -293,6 +305,9 @@ def interpret_posix(
         problems.append(f"ran as uid {uid}, not root: processes of other users are not visible")
     if not parsed.owners_known and (uid is None or uid == "0"):
         problems.append(f"{collector} gives no process owners")
+    if parsed.unparsed:
+        # an unreadable line may be a listener: the scan is not complete (fail closed)
+        problems.append(f"{len(parsed.unparsed)} line(s) of {collector} output could not be read")
     if not listeners and parsed.unparsed:
         return Collected(
             Status.PARSE_ERROR,
@@ -305,9 +320,15 @@ def interpret_posix(
     return Collected(status, "; ".join(problems), collector, listeners, parsed.unparsed)
 
 
+def _first_stderr_line(result: CommandResult) -> str:
+    for line in result.stderr.decode("utf-8", "replace").split("\n"):
+        if line.strip():
+            return line.strip()[:200]
+    return ""
+
+
 def _no_script_message(result: CommandResult) -> str:
-    err = result.stderr.decode("utf-8", "replace").strip().splitlines()
-    first = err[0][:200] if err else ""
+    first = _first_stderr_line(result)
     if result.exit_status == 127:
         return f"no POSIX shell (sh) on the host: {first}".rstrip(": ")
     return f"collector script did not run (exit {result.exit_status}): {first}".rstrip(": ")

@@ -162,7 +162,9 @@ class HostScanner:
         if platform == "windows":
             netstat = await self._run(session, collectors.WINDOWS_NETSTAT, evidence)
             tasklist = await self._run(session, collectors.WINDOWS_TASKLIST, evidence)
-            got = collectors.interpret_windows(netstat, tasklist)
+            # parsing is CPU work: off the event loop, so one huge or hostile
+            # output cannot stall the other hosts' I/O and deadlines
+            got = await asyncio.to_thread(collectors.interpret_windows, netstat, tasklist)
         elif platform in collectors.POSIX_PLATFORMS:
             nonce = collectors.new_nonce()
             script = collectors.posix_script(platform, nonce)
@@ -177,9 +179,7 @@ class HostScanner:
             sudo_problem = collectors.sudo_refused(result, nonce) if target.become else None
             if sudo_problem:
                 result = await self._run(session, "sh -s", evidence, stdin=script, label=label)
-            got = collectors.interpret_posix(
-                platform, result, nonce, privileged_expected=target.become
-            )
+            got = await asyncio.to_thread(collectors.interpret_posix, platform, result, nonce)
             if sudo_problem and got.status is Status.OK:
                 got = collectors.Collected(
                     Status.PARTIAL, "", got.collector, got.listeners, got.unparsed

@@ -49,13 +49,21 @@ class YamlDoc:
 
 
 def format_path(path: Sequence[str | int]) -> str:
+    """``a.b[2].c``; keys from the file are shown with control characters escaped
+    (a key may hold a newline or a terminal escape sequence)."""
     out = ""
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            out += ("." if out else "") + _printable(str(part))
     return out
+
+
+def _printable(text: str) -> str:
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def read_text(path: str | Path) -> str:

@@ -134,10 +134,11 @@ def _host_line(line: str, origin: Origin, group: str, graph: AnsibleGraph) -> No
     for token in tokens[1:]:
         key, eq, value = token.partition("=")
         if not eq or not key:
+            # never quote the token: it may hold a password typed as key:value
             raise fail(
                 origin,
                 "host",
-                f"expected key=value host variable after {pattern!r}, got {token[:60]!r}",
+                f"expected key=value host variable after {pattern!r}, got {_describe_bad(token)}",
             )
         variables[key] = Var(parse_value(value), origin)
     for name in names:
@@ -145,11 +146,19 @@ def _host_line(line: str, origin: Origin, group: str, graph: AnsibleGraph) -> No
         graph.add_host(name, group, origin, variables)
 
 
+def _describe_bad(text: str) -> str:
+    """Name a malformed ``key=value`` without echoing a value (it may be a secret)."""
+    head = re.split(r"[:\s]", text.strip(), maxsplit=1)[0][:40]
+    if ":" in text and _VAR_NAME.match(head):
+        return f"{head!r} followed by ':' (write {head}=...)"
+    return "text that is not key=value"
+
+
 def _var_line(line: str, origin: Origin, group: str) -> tuple[str, Any]:
     key, eq, value = line.partition("=")
     key, value = key.strip(), value.strip()
     if not eq or not key or not _VAR_NAME.match(key):
-        raise fail(origin, f"[{group}:vars]", f"expected key=value, got {line[:60]!r}")
+        raise fail(origin, f"[{group}:vars]", f"expected key=value, got {_describe_bad(line)}")
     if value[:1] not in ("'", '"'):
         # Ansible keeps '# comment' inside a :vars value; nobody means that
         value = _INLINE_COMMENT.sub("", value)

@@ -9,10 +9,10 @@ up by name, by command or by content (``detect``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 
-from fleetscan.model import ParseResult
+from fleetscan.model import Listener, ParseResult, Process
 
 ParseFn = Callable[[str], ParseResult]
 DetectFn = Callable[[str], float]
@@ -40,5 +40,59 @@ class ParserSpec:
 
 
 def split_lines(text: str) -> list[str]:
-    """Lines without their endings (LF, CRLF or CR), as the host printed them."""
-    return text.splitlines()
+    """Lines without their endings (LF or CRLF), as the host printed them.
+
+    Splits on ``\n`` only: ``str.splitlines()`` would also split on ``\x1c``,
+    ``\x85`` or ``\u2028``, which a hostile process name can contain.
+    """
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+#: evidence lines kept per merged listener (a flood of one socket stays small)
+MAX_RAW_LINES = 16
+
+_Key = tuple[object, ...]
+
+
+def unique_processes(processes: Iterable[Process]) -> tuple[Process, ...]:
+    """Processes without repeats, in first-seen order."""
+    return tuple(dict.fromkeys(processes))
+
+
+def merge_duplicates(listeners: Iterable[Listener]) -> tuple[Listener, ...]:
+    """One listener per (proto, family, address, zone, port), in first-seen order.
+
+    Windows prints one row per socket (``UDP 0.0.0.0:5353`` forty times), lsof
+    one per thread, ``SO_REUSEPORT`` gives several sockets on one port: policy
+    and reports care about who listens on proto/address/port. Processes are
+    united (a named process replaces the same pid with an empty name), ``raw``
+    keeps up to :data:`MAX_RAW_LINES` distinct source lines, ``line`` the
+    first. Linear in the number of rows, so a flood of one socket is cheap.
+    """
+    first: dict[_Key, Listener] = {}
+    raws: dict[_Key, dict[str, None]] = {}
+    procs: dict[_Key, dict[Process, None]] = {}
+    for item in listeners:
+        key = (item.proto, item.family, item.address, item.zone, item.port)
+        if key not in first:
+            first[key] = item
+            raws[key] = dict.fromkeys([item.raw])
+            procs[key] = dict.fromkeys(item.processes)
+            continue
+        if len(raws[key]) < MAX_RAW_LINES:
+            raws[key][item.raw] = None
+        for p in item.processes:
+            procs[key][p] = None
+    out = []
+    for k, item in first.items():
+        merged = tuple(procs[k])
+        if len(raws[k]) == 1 and merged == item.processes:
+            out.append(item)
+            continue
+        named = {(p.pid, p.user) for p in merged if p.name and p.pid is not None}
+        merged = tuple(p for p in merged if p.name or p.pid is None or (p.pid, p.user) not in named)
+        out.append(replace(item, processes=merged, raw="\n".join(raws[k])))
+    return tuple(out)

@@ -16,7 +16,9 @@ from fleetscan.model import Target
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_HOST_TIMEOUT = 120.0
-DEFAULT_MAX_OUTPUT = 64 * 1024 * 1024
+#: per command; a real host with 100,000 listeners prints ~9 MiB of `ss`. With
+#: --concurrency 50 this bounds raw output held at once to 800 MiB
+DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024
 DEFAULT_MAX_STDERR = 64 * 1024
 
 

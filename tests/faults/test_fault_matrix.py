@@ -127,19 +127,6 @@ def _netlink_denied(name: str) -> SimHost:
     )
 
 
-FIX_STDERR = (
-    "collectors.interpret_posix drops the tools' stderr when no step succeeds: the "
-    "message says 'ss -tulnp exited 1' but not 'Operation not permitted'"
-)
-FIX_UNPARSED = (
-    "collectors.interpret_posix returns ok when some lines of the listing could not be "
-    "read: those lines may be listeners, so the scan is incomplete (fail closed)"
-)
-FIX_TORN = (
-    "collectors.interpret_posix says 'ss -tulnp exited None' when the output stopped "
-    "inside a section (binary garbage, then exit 0): nobody can act on 'None'"
-)
-
 FAULTS: tuple[Any, ...] = (
     Fault("refused", Status.UNREACHABLE, ("connection refused",), CONNECT, endpoint="refused"),
     Fault("no-dns", Status.UNREACHABLE, ("does not resolve",), CONNECT, endpoint="dns"),
@@ -193,7 +180,6 @@ FAULTS: tuple[Any, ...] = (
             host=_garbage_lines,
             keeps=_keeps_garbage_as_unparsed,
         ),
-        marks=pytest.mark.xfail(strict=True, reason=FIX_UNPARSED),
         id="garbage-lines",
     ),
     pytest.param(
@@ -204,7 +190,6 @@ FAULTS: tuple[Any, ...] = (
             COMMAND,
             host=lambda n: good(n, behaviour="garbage"),
         ),
-        marks=pytest.mark.xfail(strict=True, reason=FIX_TORN),
         id="garbage-stream",
     ),
     Fault(
@@ -222,7 +207,6 @@ FAULTS: tuple[Any, ...] = (
             COMMAND,
             host=_netlink_denied,
         ),
-        marks=pytest.mark.xfail(strict=True, reason=FIX_STDERR),
         id="ss-not-permitted",
     ),
     Fault(

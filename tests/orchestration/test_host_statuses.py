@@ -157,7 +157,7 @@ def test_ss_failing_falls_back_to_netstat(tmp_path: Path) -> None:
 
     scan = asyncio.run(main())
     assert scan.status is Status.OK, scan.message
-    assert scan.collector == "netstat -tulnp"
+    assert scan.collector == "netstat -tulnpW"
     [sshd] = scan.listeners
     assert (sshd.port, sshd.processes[0].name, sshd.processes[0].pid) == (
         22,
