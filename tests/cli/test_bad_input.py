@@ -331,10 +331,9 @@ def assert_config_error(outcome: Outcome, case: Case) -> None:
 GOOD_CASES = [pytest.param(c, id=c.id) for c in [*INVENTORY_CASES, *POLICY_CASES, *OPTION_CASES]]
 
 
-def _xfail_option(opt: str, value: str) -> ParameterSet:
+def _option_case(opt: str, value: str) -> ParameterSet:
     case = opt_case(f"scan{opt}={value}", scan("good.ini", "good.yaml", opt, value), field=opt)
-    reason = f"cli._execute accepts {opt} {value} and scans anyway"
-    return pytest.param(case, marks=pytest.mark.xfail(strict=True, reason=reason), id=case.id)
+    return pytest.param(case, id=case.id)
 
 
 BUGGY_CASES = [
@@ -347,10 +346,6 @@ BUGGY_CASES = [
             field="host",
             message="must be [begin:end] or [begin:end:step]",
         ),
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="cli.config_errors prints through rich, which turns ':end:' into an emoji",
-        ),
         id="inventory-ini-bad-host-range",
     ),
     pytest.param(
@@ -360,15 +355,11 @@ BUGGY_CASES = [
             {"good.ini": GOOD_INI},
             field="--format",
         ),
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="cli.inventory_show prints a table for any --format other than json",
-        ),
         id="inventory-show-bad-format",
     ),
-    _xfail_option("--host-timeout", "-1"),
-    _xfail_option("--connect-timeout", "0"),
-    _xfail_option("--max-output-mb", "0"),
+    _option_case("--host-timeout", "-1"),
+    _option_case("--connect-timeout", "0"),
+    _option_case("--max-output-mb", "0"),
 ]
 
 LONG_NAME = "a-long-but-ordinary-inventory-name-for-the-production-fleet.yaml"
@@ -402,10 +393,6 @@ def test_nonsense_option_values_are_config_errors(results: dict[str, Outcome], c
     assert_config_error(results[case.id], case)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.config_errors prints through rich, which wraps at 80 columns on a pipe",
-)
 def test_long_error_is_one_line_on_a_pipe(results: dict[str, Outcome]) -> None:
     """CI logs and scripts read stderr through a pipe, with no COLUMNS set."""
     assert_config_error(results[LONG_LINE.id], LONG_LINE)
@@ -496,10 +483,6 @@ def test_good_policy_does_connect(tmp_path: Path, listener: socket.socket) -> No
     assert connections_to(listener) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli._execute checks --output only after the scan: FileExistsError traceback",
-)
 def test_output_that_is_a_file_fails_before_connecting(
     tmp_path: Path, listener: socket.socket
 ) -> None:
@@ -517,10 +500,6 @@ def test_output_that_is_a_file_fails_before_connecting(
     assert connections_to(listener) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a missing --ssh-config file becomes every host's internal_error, not exit 2",
-)
 def test_missing_ssh_config_fails_before_connecting(
     tmp_path: Path, listener: socket.socket
 ) -> None:

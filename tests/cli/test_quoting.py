@@ -70,10 +70,6 @@ REFUSED = [
         "all.children.web.hosts",
         "control character",
         id="host-name-with-newline",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="yamlsrc.format_path prints the raw key: the field breaks the error line",
-        ),
     ),
     pytest.param(
         {"web\x1bc\x07": {}},  # ESC c resets the terminal, BEL rings
@@ -81,10 +77,6 @@ REFUSED = [
         "all.children.web.hosts",
         "control character",
         id="host-name-with-terminal-escape",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="yamlsrc.format_path prints the raw key: escape sequences reach the terminal",
-        ),
     ),
     pytest.param(
         {"-oProxyCommand=touch${IFS}PWNED": {}},

@@ -192,17 +192,11 @@ LEAKY_ERRORS = [
     pytest.param(
         f"[web]\nw1\n[web:vars]\nansible_password: {INLINE_PASSWORD}\n",
         "inventory.ini:4: [web:vars]: ",
-        marks=pytest.mark.xfail(
-            strict=True, reason="ansible_ini._var_line echoes the whole bad line, secret included"
-        ),
         id="ini-vars-colon-instead-of-equals",
     ),
     pytest.param(
         f"[web]\nw1 ansible_password:{INLINE_PASSWORD}\n",
         "inventory.ini:2: host: ",
-        marks=pytest.mark.xfail(
-            strict=True, reason="ansible_ini._host_line echoes the bad token, secret included"
-        ),
         id="ini-host-colon-instead-of-equals",
     ),
     pytest.param(
