@@ -15,7 +15,7 @@ import asyncio
 import json
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -27,7 +27,7 @@ from rich.table import Table
 
 from fleetscan import __version__
 from fleetscan.errors import ConfigError
-from fleetscan.model import HostScan, ParseResult, Severity
+from fleetscan.model import HostScan, ParseResult, Severity, Target
 
 EXIT_HELP = (
     "Exit codes: 0 compliant; 1 findings at or above --fail-on; 2 usage/config error; "
@@ -166,6 +166,7 @@ def _execute(
             )
         inv = load_inventory(inventory)
         targets = inv.select(limit)
+        _check_key_files(targets)
         policy = load_policies(policies)
         if output is not None:
             _prepare_output(output)  # last check, so a config error writes nothing
@@ -204,6 +205,21 @@ def _execute(
         files = ", ".join(str(p) for paths in written.values() for p in paths)
         console.print(f"reports: {files}", markup=False, highlight=False)
     return exit_code(run)
+
+
+def _check_key_files(targets: Sequence[Target]) -> None:
+    """A private key named in the inventory must exist: a typo is a config
+    error for the whole run, not an 'unreachable' host found after connecting."""
+    for target in targets:
+        for key in target.key_files:
+            if not Path(key).expanduser().exists():
+                file, _, line = target.source.rpartition(":")
+                raise ConfigError(
+                    f"host {target.name}: private key file {key!r} not found",
+                    file=file or None,
+                    line=int(line) if line.isdigit() else None,
+                    field="key file",
+                )
 
 
 def _prepare_output(output: Path) -> None:

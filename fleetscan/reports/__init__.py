@@ -18,21 +18,32 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from fleetscan.model import ScanRun
-from fleetscan.reports.csv import write_csv
-from fleetscan.reports.html import write_html
-from fleetscan.reports.json import write_json
-from fleetscan.reports.junit import write_junit
 from fleetscan.reports.summary import exit_code
 from fleetscan.reports.terminal import render_summary
 
 FORMATS = ("html", "csv", "json", "junit")
 
-_WRITERS: dict[str, Callable[[ScanRun, Path], list[Path]]] = {
-    "html": write_html,
-    "csv": write_csv,
-    "json": write_json,
-    "junit": write_junit,
-}
+__all__ = ["FORMATS", "exit_code", "render_summary", "write_reports"]
+
+
+def _writer(fmt: str) -> Callable[[ScanRun, Path], list[Path]]:
+    # imported on use: pandas and jinja2 cost ~0.5 s at start-up, which every
+    # CLI call (even one that ends in a config error) would otherwise pay
+    if fmt == "html":
+        from fleetscan.reports.html import write_html
+
+        return write_html
+    if fmt == "csv":
+        from fleetscan.reports.csv import write_csv
+
+        return write_csv
+    if fmt == "json":
+        from fleetscan.reports.json import write_json
+
+        return write_json
+    from fleetscan.reports.junit import write_junit
+
+    return write_junit
 
 
 def write_reports(run: ScanRun, outdir: Path, formats: Sequence[str]) -> dict[str, list[Path]]:
@@ -40,14 +51,14 @@ def write_reports(run: ScanRun, outdir: Path, formats: Sequence[str]) -> dict[st
     return format → files written. Unknown formats raise ValueError before
     anything is written."""
     wanted = list(dict.fromkeys(f.strip().lower() for f in formats))
-    unknown = [f for f in wanted if f not in _WRITERS]
+    unknown = [f for f in wanted if f not in FORMATS]
     if unknown:
         raise ValueError(
             f"unknown report format {', '.join(map(repr, unknown))} "
             f"(valid formats: {', '.join(FORMATS)})"
         )
     outdir.mkdir(parents=True, exist_ok=True)
-    return {fmt: _WRITERS[fmt](run, outdir) for fmt in wanted}
+    return {fmt: _writer(fmt)(run, outdir) for fmt in wanted}
 
 
 __all__ = ["FORMATS", "exit_code", "render_summary", "write_reports"]
