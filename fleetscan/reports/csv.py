@@ -5,7 +5,8 @@ header row). The column order is stable and part of the contract:
 
 ``hosts.csv`` — one row per host:
     host, address, ssh_port, groups, platform, status, verdict, collector,
-    listeners, active_findings, waived_findings, duration_seconds, message
+    listeners, active_findings, waived_findings, duration_seconds, hostkey_checking,
+    message
 
 ``listeners.csv`` — one row per listening socket:
     host, proto, family, address, port, zone, bind_class, state,
@@ -50,6 +51,7 @@ HOST_COLUMNS = (
     "active_findings",
     "waived_findings",
     "duration_seconds",
+    "hostkey_checking",
     "message",
 )
 LISTENER_COLUMNS = (
@@ -131,6 +133,8 @@ def hosts_frame(run: ScanRun) -> pd.DataFrame:
                 "active_findings": sum(1 for f in own if not f.waived),
                 "waived_findings": sum(1 for f in own if f.waived),
                 "duration_seconds": round(s.duration, 3),
+                # every report says when host keys were not checked (--no-host-key-check)
+                "hostkey_checking": "yes" if run.hostkey_checking else "NO (insecure)",
                 "message": s.message,
             }
         )

@@ -4,6 +4,7 @@ numbers, and no cell a spreadsheet would run as a formula."""
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -111,3 +112,11 @@ def test_hostile_host_name_survives_quoting(tmp_path: Path, hostile_run: ScanRun
     write_csv(hostile_run, tmp_path)
     hosts = [r["host"] for r in read_rows(tmp_path / "hosts.csv")]
     assert hosts == ["evil-01", "evil-02", "odd\"<host>'=1"]
+
+
+def test_hosts_csv_says_when_host_keys_were_not_checked(
+    tmp_path: Path, realistic_run: ScanRun
+) -> None:
+    write_csv(replace(realistic_run, hostkey_checking=False), tmp_path)
+    hosts = pd.read_csv(tmp_path / "hosts.csv")
+    assert set(hosts["hostkey_checking"]) == {"NO (insecure)"}
