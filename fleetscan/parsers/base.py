@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from fleetscan.model import Listener, ParseResult, Process
+from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
 
 ParseFn = Callable[[str], ParseResult]
 DetectFn = Callable[[str], float]
@@ -37,6 +37,27 @@ class ParserSpec:
     commands: tuple[str, ...]
     parse: ParseFn
     detect: DetectFn
+
+
+def never_raises(name: str, parse: ParseFn) -> ParseFn:
+    """Wrap a parser so that it keeps its contract whatever the input: an
+    unforeseen error turns every line into an unparsed line (one host's
+    garbage must never break a run). Defence in depth; tests show the parsers
+    themselves do not raise."""
+
+    def guarded(text: str) -> ParseResult:
+        try:
+            return parse(text)
+        except Exception:
+            lines = split_lines(text) if isinstance(text, str) else []
+            return ParseResult(
+                parser=name,
+                unparsed=tuple(UnparsedLine(i, t) for i, t in enumerate(lines, 1)),
+                owners_known=False,
+            )
+
+    guarded.__doc__ = parse.__doc__
+    return guarded
 
 
 def split_lines(text: str) -> list[str]:

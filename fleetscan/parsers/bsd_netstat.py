@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from fleetscan.addresses import normalise_address, split_bsd_host_port
 from fleetscan.model import Family, Listener, ParseResult, Process, Proto, UnparsedLine
 from fleetscan.parsers._build import merge_duplicates, port_number
-from fleetscan.parsers.base import ParserSpec, split_lines
+from fleetscan.parsers.base import ParserSpec, never_raises, split_lines
 
 NAME = "bsd-netstat"
 
@@ -77,19 +77,8 @@ class _Layout:
         return None
 
 
-def parse(text: str) -> ParseResult:
-    """Parse BSD/macOS netstat output. Never raises."""
-    try:
-        return _parse(text)
-    except Exception:  # pragma: no cover - defensive: the contract is "never raise"
-        return ParseResult(
-            parser=NAME,
-            unparsed=tuple(UnparsedLine(i, t) for i, t in enumerate(split_lines(text), 1)),
-            owners_known=False,
-        )
-
-
 def _parse(text: str) -> ParseResult:
+    """Parse BSD/macOS netstat output. Never raises."""
     section: str | None = None  # None (before any title), "inet" or "other"
     layout: _Layout | None = None
     owners_known: bool | None = None
@@ -265,6 +254,8 @@ def detect(text: str) -> float:
 def _dotted(token: str) -> bool:
     return token.rfind(".") > token.rfind(":")
 
+
+parse = never_raises(NAME, _parse)
 
 PARSER = ParserSpec(
     name=NAME,

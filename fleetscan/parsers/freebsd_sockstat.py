@@ -31,7 +31,7 @@ import re
 from fleetscan.addresses import normalise_address, split_host_port
 from fleetscan.model import Family, Listener, ParseResult, Process, Proto, UnparsedLine
 from fleetscan.parsers._build import merge_duplicates, port_number
-from fleetscan.parsers.base import ParserSpec, split_lines
+from fleetscan.parsers.base import ParserSpec, never_raises, split_lines
 
 NAME = "freebsd-sockstat"
 
@@ -58,18 +58,8 @@ _PID_MAX = 99999  # FreeBSD's PID_MAX
 _COMMAND_MAX = 10  # sockstat prints "%.10s"
 
 
-def parse(text: str) -> ParseResult:
-    """Parse FreeBSD sockstat output. Never raises."""
-    try:
-        return _parse(text)
-    except Exception:  # pragma: no cover - defensive: the contract is "never raise"
-        return ParseResult(
-            parser=NAME,
-            unparsed=tuple(UnparsedLine(i, t) for i, t in enumerate(split_lines(text), 1)),
-        )
-
-
 def _parse(text: str) -> ParseResult:
+    """Parse FreeBSD sockstat output. Never raises."""
     lines = split_lines(text)
     known_commands = _plain_commands(lines)
     listeners: list[Listener] = []
@@ -201,6 +191,8 @@ def detect(text: str) -> float:
     rows = sum(1 for line in lines if _DETECT_ROW.match(line))
     return 0.6 if rows else 0.0
 
+
+parse = never_raises(NAME, _parse)
 
 PARSER = ParserSpec(
     name=NAME,

@@ -6,19 +6,10 @@ Kept apart so each parser module holds only the rules of its own format.
 from __future__ import annotations
 
 from fleetscan.addresses import Address, normalise_address
+from fleetscan.parsers.base import split_lines
 
-
-def source_lines(text: str) -> list[str]:
-    """The lines of a command output, without their LF / CRLF endings.
-
-    Unlike :meth:`str.splitlines` this splits on ``\\n`` only: ``ss`` prints
-    process names raw, and a hostile name holding ``\\x1c``, ``\\x85`` or
-    ``\\u2028`` must not cut its row in two (and shift every line number).
-    """
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
+#: the lines of a command output, split on \n only (see base.split_lines)
+source_lines = split_lines
 
 
 def is_number(text: str) -> bool:

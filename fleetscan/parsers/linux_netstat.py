@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from fleetscan.addresses import split_host_port
 from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
-from fleetscan.parsers.base import ParserSpec
+from fleetscan.parsers.base import ParserSpec, never_raises
 from fleetscan.parsers.linux_common import AddressCache, is_number, source_lines
 from fleetscan.parsers.services import port_of
 
@@ -211,19 +211,6 @@ def parse(text: str) -> ParseResult:
     )
 
 
-def safe_parse(text: str) -> ParseResult:
-    """:func:`parse`, with any unforeseen error turned into unparsed lines."""
-    try:
-        return parse(text)
-    except Exception:  # pragma: no cover - defence in depth
-        lines = source_lines(text) if isinstance(text, str) else []
-        return ParseResult(
-            parser=NAME,
-            unparsed=tuple(UnparsedLine(i, t) for i, t in enumerate(lines, 1)),
-            owners_known=False,
-        )
-
-
 def detect(text: str) -> float:
     """Confidence that ``text`` is Linux ``netstat`` output.
 
@@ -268,6 +255,6 @@ PARSER = ParserSpec(
         "netstat -aeep",
         "netstat",
     ),
-    parse=safe_parse,
+    parse=never_raises(NAME, parse),
     detect=detect,
 )

@@ -36,7 +36,7 @@ from typing import Literal
 
 from fleetscan.addresses import normalise_address
 from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
-from fleetscan.parsers.base import ParserSpec
+from fleetscan.parsers.base import ParserSpec, never_raises
 from fleetscan.parsers.linux_common import is_number, source_lines
 
 NAME = "linux-proc"
@@ -255,19 +255,6 @@ def parse(text: str) -> ParseResult:
     )
 
 
-def safe_parse(text: str) -> ParseResult:
-    """:func:`parse`, with any unforeseen error turned into unparsed lines."""
-    try:
-        return parse(text)
-    except Exception:  # pragma: no cover - defence in depth
-        lines = source_lines(text) if isinstance(text, str) else []
-        return ParseResult(
-            parser=NAME,
-            unparsed=tuple(UnparsedLine(i, t) for i, t in enumerate(lines, 1)),
-            owners_known=False,
-        )
-
-
 def detect(text: str) -> float:
     """Confidence that ``text`` is :data:`PROC_SCRIPT` output."""
     head = text[:4096]
@@ -282,6 +269,6 @@ PARSER = ParserSpec(
     name=NAME,
     platform="linux",
     commands=("sh -c PROC_SCRIPT",),
-    parse=safe_parse,
+    parse=never_raises(NAME, parse),
     detect=detect,
 )

@@ -39,7 +39,7 @@ import re
 
 from fleetscan.addresses import WILDCARD_V4, WILDCARD_V6, Address, normalise_address
 from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
-from fleetscan.parsers.base import ParserSpec
+from fleetscan.parsers.base import ParserSpec, never_raises
 from fleetscan.parsers.linux_common import source_lines
 from fleetscan.parsers.services import port_of
 
@@ -371,20 +371,6 @@ def parse(text: str) -> ParseResult:
     )
 
 
-def safe_parse(text: str) -> ParseResult:
-    """:func:`parse`, with any unforeseen error turned into unparsed lines:
-    a parser must never raise (one host's garbage must not break a run)."""
-    try:
-        return parse(text)
-    except Exception:  # pragma: no cover - defence in depth
-        lines = source_lines(text) if isinstance(text, str) else []
-        return ParseResult(
-            parser=NAME,
-            unparsed=tuple(UnparsedLine(i, t) for i, t in enumerate(lines, 1)),
-            owners_known=False,
-        )
-
-
 def detect(text: str) -> float:
     """Confidence that ``text`` is ``ss`` output."""
     score = 0.0
@@ -412,6 +398,6 @@ PARSER = ParserSpec(
     name=NAME,
     platform="linux",
     commands=("ss -tulnp", "ss -tulpen", "ss -a", "ss -tlnp", "ss -ulnp", "ss -Htulnp"),
-    parse=safe_parse,
+    parse=never_raises(NAME, parse),
     detect=detect,
 )

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field, replace
 from fleetscan.addresses import normalise_address, split_host_port
 from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
 from fleetscan.parsers._build import merge_duplicates, port_number, unique_processes
-from fleetscan.parsers.base import ParserSpec, split_lines
+from fleetscan.parsers.base import ParserSpec, never_raises, split_lines
 
 NAME = "windows-netstat"
 
@@ -87,19 +87,8 @@ class _Row:
     service: str | None = None
 
 
-def parse(text: str) -> ParseResult:
-    """Parse Windows netstat output. Never raises."""
-    try:
-        return _parse(text)
-    except Exception:  # pragma: no cover - defensive: the contract is "never raise"
-        return ParseResult(
-            parser=NAME,
-            unparsed=tuple(UnparsedLine(i, t) for i, t in enumerate(split_lines(text), 1)),
-            owners_known=False,
-        )
-
-
 def _parse(text: str) -> ParseResult:
+    """Parse Windows netstat output. Never raises."""
     lines = split_lines(text)
     kinds = [_kind(line) for line in lines]
     skip = _preamble_lines(lines, kinds)
@@ -340,6 +329,8 @@ def detect(text: str) -> float:
         score += 0.05
     return min(score, 1.0)
 
+
+parse = never_raises(NAME, _parse)
 
 PARSER = ParserSpec(
     name=NAME,
