@@ -41,10 +41,9 @@ from fleetscan.transports.base import (
     DEFAULT_MAX_STDERR,
     CommandResult,
     ConnectSettings,
+    read_capped,
     target_password,
 )
-
-_READ_CHUNK = 256 * 1024
 
 
 def _load_known_hosts(files: list[str]) -> asyncssh.SSHKnownHosts:
@@ -101,11 +100,11 @@ class AsyncSSHSession:
                 proc.stdin.write_eof()
                 running = proc
 
+                async def stop() -> None:
+                    running.close()  # stop the flood: nothing more will be read
+
                 async def read(stream: asyncssh.SSHReader[bytes], cap: int) -> tuple[bytes, bool]:
-                    data, cut = await _read_capped(stream, cap)
-                    if cut:
-                        running.close()  # stop the flood: nothing more will be read
-                    return data, cut
+                    return await read_capped(stream.read, cap, stop)
 
                 out, err = await asyncio.gather(
                     read(proc.stdout, max_output), read(proc.stderr, DEFAULT_MAX_STDERR)
@@ -143,21 +142,6 @@ class AsyncSSHSession:
                     await conn.wait_closed()
             except (TimeoutError, OSError, asyncssh.Error):
                 pass
-
-
-async def _read_capped(stream: asyncssh.SSHReader[bytes], cap: int) -> tuple[bytes, bool]:
-    """Read a stream to EOF, keeping at most ``cap`` bytes; True when cut."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = await stream.read(_READ_CHUNK)
-        if not chunk:
-            return b"".join(chunks), False
-        if size + len(chunk) > cap:
-            chunks.append(chunk[: cap - size])
-            return b"".join(chunks), True
-        chunks.append(chunk)
-        size += len(chunk)
 
 
 class AsyncSSHTransport:

@@ -8,6 +8,7 @@ subclass, so the runner can give the host one precise status.
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -72,6 +73,34 @@ def target_password(target: Target) -> str | None:
     if target.password_env:
         return os.environ.get(target.password_env)
     return None
+
+
+READ_CHUNK = 256 * 1024
+
+
+async def read_capped(
+    read: Callable[[int], Awaitable[bytes]],
+    cap: int,
+    on_cut: Callable[[], Awaitable[None]] | None = None,
+) -> tuple[bytes, bool]:
+    """Read a stream to EOF, keeping at most ``cap`` bytes; True when cut.
+
+    The one bounded reader of every transport: a flooding host never costs
+    more than ``cap`` bytes. ``on_cut`` stops the producer (close the channel,
+    kill the process) as soon as the cap is reached."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await read(READ_CHUNK)
+        if not chunk:
+            return b"".join(chunks), False
+        if size + len(chunk) > cap:
+            chunks.append(chunk[: cap - size])
+            if on_cut is not None:
+                await on_cut()
+            return b"".join(chunks), True
+        chunks.append(chunk)
+        size += len(chunk)
 
 
 class Session(Protocol):

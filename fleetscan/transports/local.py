@@ -25,9 +25,14 @@ from functools import lru_cache
 from fleetscan.addresses import is_loopback
 from fleetscan.errors import CommandTimeout, TransportError, UnreachableError
 from fleetscan.model import Target
-from fleetscan.transports.base import DEFAULT_MAX_STDERR, CommandResult, ConnectSettings
+from fleetscan.transports.base import (
+    DEFAULT_MAX_STDERR,
+    READ_CHUNK,
+    CommandResult,
+    ConnectSettings,
+    read_capped,
+)
 
-_READ_CHUNK = 256 * 1024
 SHELL = "/bin/sh"
 
 
@@ -113,26 +118,17 @@ async def _feed(proc: asyncio.subprocess.Process, stdin: str | None) -> None:
 async def _read_capped(
     proc: asyncio.subprocess.Process, stream: asyncio.StreamReader, cap: int
 ) -> tuple[bytes, bool]:
-    """Read a stream to EOF, keeping at most ``cap`` bytes; True when cut.
-
-    A cut kills the command at once: it would block on the pipe nobody reads
+    """A cut kills the command at once: it would block on the pipe nobody reads
     any more, and keep the other stream open until the timeout."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = await stream.read(_READ_CHUNK)
-        if not chunk:
-            return b"".join(chunks), False
-        if size + len(chunk) > cap:
-            chunks.append(chunk[: cap - size])
-            _kill_group(proc)
-            # drain what the dead command left in the pipe: a pipe that never
-            # reaches EOF keeps asyncio's subprocess transport open forever
-            while await stream.read(_READ_CHUNK):
-                pass
-            return b"".join(chunks), True
-        chunks.append(chunk)
-        size += len(chunk)
+
+    async def cut() -> None:
+        _kill_group(proc)
+        # drain what the dead command left in the pipe: a pipe that never
+        # reaches EOF keeps asyncio's subprocess transport open forever
+        while await stream.read(READ_CHUNK):
+            pass
+
+    return await read_capped(stream.read, cap, cut)
 
 
 def _kill_group(proc: asyncio.subprocess.Process) -> None:

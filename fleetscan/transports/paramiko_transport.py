@@ -63,6 +63,7 @@ from fleetscan.errors import (
 from fleetscan.model import Target
 from fleetscan.transports.base import (
     DEFAULT_MAX_STDERR,
+    READ_CHUNK,
     CommandResult,
     ConnectSettings,
     target_password,
@@ -73,7 +74,6 @@ _log.addHandler(logging.NullHandler())
 if _log.level == logging.NOTSET:
     _log.setLevel(logging.WARNING)
 
-_READ_CHUNK = 256 * 1024
 #: how often a blocked worker wakes to notice it was abandoned
 _POLL = 0.5
 #: threads for the whole fleet; created on demand, each host uses one at a time
@@ -552,9 +552,9 @@ def _run_blocking(
                 raise CommandTimeout(f"command did not finish within {timeout:.0f}s")
             select.select([ready], [], [], min(left(), _POLL))
             while chan.recv_ready() and not out.cut:
-                out.add(chan.recv(_READ_CHUNK))
+                out.add(chan.recv(READ_CHUNK))
             while chan.recv_stderr_ready() and not err.cut:
-                err.add(chan.recv_stderr(_READ_CHUNK))
+                err.add(chan.recv_stderr(READ_CHUNK))
             drained = not chan.recv_ready() and not chan.recv_stderr_ready()
             if drained and (chan.eof_received or chan.closed):
                 break
