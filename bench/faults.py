@@ -2,7 +2,7 @@
 
 Run from the repository root (never in CI)::
 
-    .venv/bin/python -m bench.faults                      # 200 hosts, concurrency 50, 64 MiB
+    .venv/bin/python -m bench.faults                      # 200 hosts, concurrency 50, 16 MiB (the default cap)
     .venv/bin/python -m bench.faults --hosts 40 --max-output-mib 16 --host-timeout 30
 
 Three processes, so each figure measures one thing:
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.faults", description=__doc__.split("\n")[0])
     ap.add_argument("--hosts", type=int, default=200, help="hosts per scenario")
     ap.add_argument("--concurrency", type=int, default=50)
-    ap.add_argument("--max-output-mib", type=int, default=64, help="per-command cap")
+    ap.add_argument("--max-output-mib", type=int, default=16, help="per-command cap (the default)")
     ap.add_argument("--host-timeout", type=float, default=120.0)
     ap.add_argument("--connect-timeout", type=float, default=10.0)
     ap.add_argument("--memory-limit-gib", type=float, default=16.0, help="scanner RLIMIT_AS")

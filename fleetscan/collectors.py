@@ -169,6 +169,13 @@ class Collected:
     listeners: tuple[Listener, ...] = ()
     unparsed: tuple[UnparsedLine, ...] = ()
 
+    def degraded(self, reason: str) -> Collected:
+        """This result with one more thing missing: ok becomes partial, the
+        reason goes first in the message (other statuses stay as they are)."""
+        status = Status.PARTIAL if self.status is Status.OK else self.status
+        message = "; ".join(x for x in (reason, self.message) if x)
+        return replace(self, status=status, message=message)
+
 
 _SECTION = re.compile(
     r"^(?P<m>@@FLEETSCAN-[0-9a-f]+) (?P<what>begin|end|uid|none)(?: (?P<rest>.*))?$"

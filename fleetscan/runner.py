@@ -166,33 +166,7 @@ class HostScanner:
             # output cannot stall the other hosts' I/O and deadlines
             got = await asyncio.to_thread(collectors.interpret_windows, netstat, tasklist)
         elif platform in collectors.POSIX_PLATFORMS:
-            nonce = collectors.new_nonce()
-            script = collectors.posix_script(platform, nonce)
-            label = f"sh -s <fleetscan {platform} collector>"
-            result = await self._run(
-                session,
-                collectors.posix_command(target.become),
-                evidence,
-                stdin=script,
-                label=("sudo -n " if target.become else "") + label,
-            )
-            sudo_problem = collectors.sudo_refused(result, nonce) if target.become else None
-            if sudo_problem:
-                result = await self._run(session, "sh -s", evidence, stdin=script, label=label)
-            got = await asyncio.to_thread(collectors.interpret_posix, platform, result, nonce)
-            if sudo_problem and got.status is Status.OK:
-                got = collectors.Collected(
-                    Status.PARTIAL, "", got.collector, got.listeners, got.unparsed
-                )
-            if sudo_problem:
-                msg = f"sudo -n refused ({sudo_problem}); scanned without privileges"
-                got = collectors.Collected(
-                    got.status,
-                    "; ".join(x for x in (msg, got.message) if x),
-                    got.collector,
-                    got.listeners,
-                    got.unparsed,
-                )
+            got = await self._collect_posix(target, platform, session, evidence)
         else:
             return done(Status.NO_COLLECTOR, f"no collector for platform {platform!r}")
         return done(
@@ -203,6 +177,28 @@ class HostScanner:
             listeners=got.listeners,
             unparsed=got.unparsed,
         )
+
+    async def _collect_posix(
+        self, target: Target, platform: str, session: Session, evidence: list[CommandEvidence]
+    ) -> collectors.Collected:
+        """One exec channel: the chain script on stdin, under ``sudo -n`` when the
+        target asks for it. A sudo that refuses (password needed, not in
+        sudoers) fails fast; the host is then scanned unprivileged and can be
+        no better than partial."""
+        nonce = collectors.new_nonce()
+        script = collectors.posix_script(platform, nonce)
+        label = f"sh -s <fleetscan {platform} collector>"
+        command = collectors.posix_command(target.become)
+        result = await self._run(
+            session, command, evidence, stdin=script, label=command.replace("sh -s", label)
+        )
+        refused = collectors.sudo_refused(result, nonce) if target.become else None
+        if refused:
+            result = await self._run(session, "sh -s", evidence, stdin=script, label=label)
+        got = await asyncio.to_thread(collectors.interpret_posix, platform, result, nonce)
+        if refused:
+            got = got.degraded(f"sudo -n refused ({refused}); scanned without privileges")
+        return got
 
 
 async def scan_stream(
