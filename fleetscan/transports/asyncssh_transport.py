@@ -81,10 +81,12 @@ class AsyncSSHSession:
     """An open asyncssh connection; each :meth:`run` is one exec channel."""
 
     def __init__(
-        self, conn: asyncssh.SSHClientConnection, jump: asyncssh.SSHClientConnection | None = None
+        self,
+        conn: asyncssh.SSHClientConnection,
+        jumps: list[asyncssh.SSHClientConnection] | None = None,
     ) -> None:
         self._conn = conn
-        self._jump = jump
+        self._jumps = jumps or []
 
     async def run(
         self, command: str, *, stdin: str | None = None, timeout: float, max_output: int
@@ -133,9 +135,7 @@ class AsyncSSHSession:
         )
 
     async def close(self) -> None:
-        for conn in (self._conn, self._jump):
-            if conn is None:
-                continue
+        for conn in (self._conn, *reversed(self._jumps)):
             conn.close()
             try:
                 async with asyncio.timeout(5):
@@ -167,10 +167,11 @@ class AsyncSSHTransport:
             kwargs["password_auth"] = False
         # connect_timeout bounds TCP + banner + key exchange + auth (per hop); the
         # outer timeout is a safety net in case a stage ignores it
-        hops = 2 if target.jump_host else 1
+        jump_spec = target.jump_host or _config_jump(options, kwargs["config"], target.address)
+        hops = 1 + (len(jump_spec.split(",")) if jump_spec else 0)
         try:
-            conn, jump = await _establish(
-                target, options, kwargs, hops * settings.connect_timeout + 1
+            conn, jumps = await _establish(
+                target.address, jump_spec, kwargs, hops * settings.connect_timeout + 1
             )
         except asyncssh.HostKeyNotVerifiable as exc:
             raise HostKeyError(_hostkey_message(target, exc)) from None
@@ -193,32 +194,49 @@ class AsyncSSHTransport:
             raise TransportError(f"SSH error: {exc}") from None
         except ValueError as exc:  # asyncssh raises it for bad config values
             raise TransportError(f"SSH configuration error: {exc}") from None
-        return AsyncSSHSession(conn, jump)
+        return AsyncSSHSession(conn, jumps)
+
+
+def _config_jump(
+    options: asyncssh.SSHClientConnectionOptions, config: list[str], host: str
+) -> str | None:
+    """ProxyJump from ssh_config for ``host``, so the bastions are opened with
+    the fleet's options too (asyncssh would open a config ProxyJump with its
+    defaults, which skip host-key checks when ~/.ssh/known_hosts is missing)."""
+    if not config:
+        return None
+    try:
+        resolved = asyncssh.SSHClientConnectionOptions(options=options, config=config, host=host)
+    except (ValueError, OSError, asyncssh.Error):
+        return None  # asyncssh.connect reports the bad config itself
+    tunnel = resolved.tunnel
+    if isinstance(tunnel, str) and tunnel.strip().lower() not in ("", "none"):
+        return tunnel
+    return None
 
 
 async def _establish(
-    target: Target,
-    options: asyncssh.SSHClientConnectionOptions,
-    kwargs: dict[str, Any],
-    timeout: float,
-) -> tuple[asyncssh.SSHClientConnection, asyncssh.SSHClientConnection | None]:
-    """Connect (through the jump host when there is one); never leaks the jump."""
-    jump: asyncssh.SSHClientConnection | None = None
+    address: str, jump_spec: str | None, kwargs: dict[str, Any], timeout: float
+) -> tuple[asyncssh.SSHClientConnection, list[asyncssh.SSHClientConnection]]:
+    """Connect through the jump hosts (``a,b``: a, then b through a) when there
+    are any; never leaks a hop."""
+    jumps: list[asyncssh.SSHClientConnection] = []
     try:
         async with asyncio.timeout(timeout):
-            if target.jump_host:
-                jump = await _open_jump(target.jump_host, options, kwargs)
-                kwargs["tunnel"] = jump
-            conn = await asyncssh.connect(target.address, **kwargs)
-        return conn, jump
+            for hop in (jump_spec or "").split(",") if jump_spec else ():
+                jumps.append(await _open_jump(hop.strip(), kwargs, jumps[-1] if jumps else None))
+            if jumps:
+                kwargs["tunnel"] = jumps[-1]
+            conn = await asyncssh.connect(address, **kwargs)
+        return conn, jumps
     except BaseException:
-        if jump is not None:
+        for jump in reversed(jumps):
             jump.close()
         raise
 
 
 async def _open_jump(
-    spec: str, options: asyncssh.SSHClientConnectionOptions, kwargs: dict[str, Any]
+    spec: str, kwargs: dict[str, Any], via: asyncssh.SSHClientConnection | None
 ) -> asyncssh.SSHClientConnection:
     """Connect to the jump host ``[user@]host[:port]`` with the fleet's own
     options — the same known_hosts and keys. (asyncssh's string tunnels would
@@ -229,7 +247,9 @@ async def _open_jump(
     if hostport.count(":") == 1:
         host, _, port_text = hostport.partition(":")
         port = int(port_text) if port_text.isdigit() else None
-    jump_kwargs: dict[str, Any] = {"options": options, "config": kwargs["config"]}
+    jump_kwargs: dict[str, Any] = {"options": kwargs["options"], "config": kwargs["config"]}
+    if via is not None:
+        jump_kwargs["tunnel"] = via
     if user:
         jump_kwargs["username"] = user
     if port is not None:

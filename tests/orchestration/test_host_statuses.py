@@ -4,9 +4,14 @@ other hosts of the same run (in-process asyncssh servers, real transport)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import subprocess
 import time
 from dataclasses import replace
 from pathlib import Path
+
+import pytest
 
 from fleetscan.demo import render_ss
 from fleetscan.model import HostScan, Status, Target
@@ -254,3 +259,80 @@ def test_jump_host_is_used_and_checked_against_known_hosts(tmp_path: Path) -> No
     assert_good_listeners(scan)
     blocked = asyncio.run(main(False))
     assert blocked.status is Status.HOSTKEY_MISMATCH
+
+
+def test_proxyjump_from_ssh_config_uses_the_fleets_known_hosts(tmp_path: Path) -> None:
+    """A ProxyJump in ssh_config is opened by fleetscan with the fleet's
+    known_hosts: a bastion whose key is wrong stops the scan."""
+
+    async def main(bastion_key_ok: bool) -> HostScan:
+        hosts = [SimHost("bastion", jump=True), good("inner")]
+        wrong = [] if bastion_key_ok else ["bastion"]
+        async with sim_fleet(tmp_path, hosts, wrong_key=wrong) as fleet:
+            bastion, inner = fleet.running
+            config = tmp_path / "ssh_config"
+            config.write_text(
+                f"Host inner-alias\n  HostName 127.0.0.1\n  Port {inner.port}\n"
+                f"  ProxyJump tester@127.0.0.1:{bastion.port}\n"
+            )
+            settings = fleet.settings()
+            connect = replace(settings.connect, ssh_config=(str(config),))
+            target = replace(fleet.target("inner"), address="inner-alias", port=None)
+            return (await scan_all([target], replace(settings, connect=connect)))[0]
+
+    scan = asyncio.run(main(True))
+    assert scan.status is Status.OK, scan.message
+    assert_good_listeners(scan)
+    assert asyncio.run(main(False)).status is Status.HOSTKEY_MISMATCH
+
+
+def test_two_jump_hosts_in_a_chain(tmp_path: Path) -> None:
+    async def main() -> HostScan:
+        hosts = [SimHost("b1", jump=True), SimHost("b2", jump=True), good("deep")]
+        async with sim_fleet(tmp_path, hosts) as fleet:
+            b1, b2, _ = fleet.running
+            chain = f"tester@127.0.0.1:{b1.port},tester@127.0.0.1:{b2.port}"
+            target = replace(fleet.target("deep"), jump_host=chain)
+            scan = (await scan_all([target], fleet.settings()))[0]
+            # each bastion really carried a hop: b1 saw the connection to b2
+            assert b1.host.usernames == ["tester"] and b2.host.usernames == ["tester"]
+            return scan
+
+    scan = asyncio.run(main())
+    assert scan.status is Status.OK, scan.message
+    assert_good_listeners(scan)
+
+
+def test_key_from_a_real_ssh_agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No key file in the inventory: the key is offered by a real ssh-agent."""
+    if not shutil.which("ssh-agent") or not shutil.which("ssh-add"):
+        pytest.skip("openssh-client (ssh-agent, ssh-add) is not installed")
+    sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if sock.exists():
+                break
+            time.sleep(0.05)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+
+        async def main() -> HostScan:
+            async with sim_fleet(tmp_path, [good("agented")]) as fleet:
+                subprocess.run(
+                    ["ssh-add", str(fleet.key)],
+                    check=True,
+                    capture_output=True,
+                    env={**os.environ, "SSH_AUTH_SOCK": str(sock)},
+                    timeout=10,
+                )
+                settings = fleet.settings()
+                connect = replace(settings.connect, use_agent=True)
+                target = replace(fleet.target("agented"), key_files=())
+                return (await scan_all([target], replace(settings, connect=connect)))[0]
+
+        scan = asyncio.run(main())
+    finally:
+        agent.terminate()
+        agent.wait(timeout=10)
+    assert scan.status is Status.OK, scan.message
+    assert_good_listeners(scan)
