@@ -81,6 +81,9 @@ def normalise_address(host: str, family_hint: int | None = None) -> Address:
     if ip.version == 4 and family_hint == 6:
         # Linux netstat strips ::ffff: from mapped addresses on tcp6 rows
         return Address(str(ip), 6, zone)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        # Python < 3.13 writes ::ffff:a00:20f; everyone reads ::ffff:10.0.2.15
+        return Address(f"::ffff:{ip.ipv4_mapped}", 6, zone)
     return Address(str(ip), ip.version, zone)
 
 

@@ -72,7 +72,7 @@ def test_captured_output_gives_the_checked_listeners() -> None:
             "little",
             "tcp6",
             "0000000000000000FFFF00000100007F:0050",
-            "tcp6 ::ffff:7f00:1 80",
+            "tcp6 ::ffff:127.0.0.1 80",
         ),
         (
             "little",

@@ -359,3 +359,11 @@ def test_real_ss_output_lists_our_sockets_with_our_pid(
     for key in own_sockets:
         listener = by_key[key]
         assert Process(name=_comm(), pid=os.getpid()) in listener.processes
+
+
+def test_ipv4_mapped_address_keeps_its_dotted_form() -> None:
+    """Python 3.11 would print ::ffff:a00:20f; reports must say ::ffff:10.0.2.15."""
+    from fleetscan.addresses import normalise_address
+
+    assert normalise_address("::ffff:10.0.2.15").address == "::ffff:10.0.2.15"
+    assert normalise_address("[::ffff:a00:20f]").address == "::ffff:10.0.2.15"
