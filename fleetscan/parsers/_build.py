@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import re
+
 from fleetscan.parsers.base import merge_duplicates, unique_processes
 from fleetscan.parsers.services import port_of
 
@@ -30,4 +32,19 @@ def port_number(text: str) -> int | None:
     return _BSD_EXTRA.get(text.lower())
 
 
-__all__ = ["merge_duplicates", "port_number", "unique_processes"]
+__all__ = ["bsd_family_hint", "merge_duplicates", "port_number", "unique_processes"]
+
+
+_BSD_PROTO = re.compile(r"^(tcp|udp)(4|6|46)?$")
+
+
+def bsd_family_hint(proto_word: str, host: str) -> int:
+    """BSD protocol words carry the family: tcp4, tcp6, tcp46 (dual-stack:
+    written as IPv6); a bare tcp/udp falls back to the address's shape."""
+    match = _BSD_PROTO.match(proto_word)
+    version = match.group(2) if match else None
+    if version in ("6", "46"):
+        return 6
+    if version == "4":
+        return 4
+    return 6 if ":" in host else 4

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
+from fleetscan.addresses import normalise_address
 from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
 
 ParseFn = Callable[[str], ParseResult]
@@ -117,3 +118,29 @@ def merge_duplicates(listeners: Iterable[Listener]) -> tuple[Listener, ...]:
         merged = tuple(p for p in merged if p.name or p.pid is None or (p.pid, p.user) not in named)
         out.append(replace(item, processes=merged, raw="\n".join(raws[k])))
     return tuple(out)
+
+
+def make_listener(
+    *,
+    tcp: bool,
+    host: str,
+    family_hint: int | None,
+    port: int,
+    processes: Iterable[Process],
+    raw: str,
+    line: int,
+) -> Listener:
+    """The one way a parser builds a Listener: address normalised (brackets,
+    zone, wildcards), TCP listeners ``LISTEN`` and bound UDP sockets ``UNCONN``."""
+    address = normalise_address(host, family_hint)
+    return Listener(
+        proto="tcp" if tcp else "udp",
+        family=6 if address.family == 6 else 4,
+        address=address.address,
+        port=port,
+        state="LISTEN" if tcp else "UNCONN",
+        processes=tuple(processes),
+        zone=address.zone,
+        raw=raw,
+        line=line,
+    )

@@ -40,10 +40,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from fleetscan.addresses import normalise_address, split_bsd_host_port
-from fleetscan.model import Family, Listener, ParseResult, Process, Proto, UnparsedLine
-from fleetscan.parsers._build import merge_duplicates, port_number
-from fleetscan.parsers.base import ParserSpec, never_raises, split_lines
+from fleetscan.addresses import split_bsd_host_port
+from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
+from fleetscan.parsers._build import bsd_family_hint, merge_duplicates, port_number
+from fleetscan.parsers.base import ParserSpec, make_listener, never_raises, split_lines
 
 NAME = "bsd-netstat"
 
@@ -176,20 +176,12 @@ def _read_row(line: str, number: int, layout: _Layout) -> Listener | str:
     processes = _owner(line, spans[rest_at:], layout)
     if processes is None:
         return "unreadable"
-    suffix = _PROTO.match(proto_word)
-    version = suffix.group(2) if suffix else None
-    hint = 6 if version in ("6", "46") else 4 if version == "4" else (6 if ":" in host else 4)
-    address = normalise_address(host, hint)
-    family: Family = 6 if address.family == 6 else 4
-    proto: Proto = "tcp" if is_tcp else "udp"
-    return Listener(
-        proto=proto,
-        family=family,
-        address=address.address,
+    return make_listener(
+        tcp=is_tcp,
+        host=host,
+        family_hint=bsd_family_hint(proto_word, host),
         port=port,
-        state="LISTEN" if is_tcp else "UNCONN",
         processes=processes,
-        zone=address.zone,
         raw=line,
         line=number,
     )

@@ -28,15 +28,14 @@ from __future__ import annotations
 
 import re
 
-from fleetscan.addresses import normalise_address, split_host_port
-from fleetscan.model import Family, Listener, ParseResult, Process, Proto, UnparsedLine
-from fleetscan.parsers._build import merge_duplicates, port_number
-from fleetscan.parsers.base import ParserSpec, never_raises, split_lines
+from fleetscan.addresses import split_host_port
+from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
+from fleetscan.parsers._build import bsd_family_hint, merge_duplicates, port_number
+from fleetscan.parsers.base import ParserSpec, make_listener, never_raises, split_lines
 
 NAME = "freebsd-sockstat"
 
 _HEADER = re.compile(r"^\s*USER\s+COMMAND\s+PID\s+FD\s+PROTO\s+LOCAL ADDRESS\s+FOREIGN ADDRESS")
-_PROTO = re.compile(r"^(tcp|udp)(4|6|46)?$")
 _OTHER_PROTO = re.compile(r"^(sctp|udplite|div|raw|icmp)\w*$|^(stream|dgram|seqpac\w*)$")
 _TOKEN = re.compile(r"\S+")
 _TCP_STATES = frozenset(
@@ -124,20 +123,12 @@ def _read_row(line: str, number: int, known: set[str]) -> Listener | str:
     port = port_number(port_text)
     if port is None:
         return "unreadable"
-    version = _PROTO.match(proto_word)
-    suffix = version.group(2) if version else None
-    hint = 6 if suffix in ("6", "46") else 4 if suffix == "4" else (6 if ":" in host else 4)
-    address = normalise_address(host, hint)
-    family: Family = 6 if address.family == 6 else 4
-    proto: Proto = "tcp" if is_tcp else "udp"
-    return Listener(
-        proto=proto,
-        family=family,
-        address=address.address,
+    return make_listener(
+        tcp=is_tcp,
+        host=host,
+        family_hint=bsd_family_hint(proto_word, host),
         port=port,
-        state="LISTEN" if is_tcp else "UNCONN",
         processes=(owner,) if isinstance(owner, Process) else (),
-        zone=address.zone,
         raw=line,
         line=number,
     )
