@@ -36,6 +36,7 @@ from fleetscan.parsers.base import ParserSpec, make_listener, never_raises, spli
 NAME = "freebsd-sockstat"
 
 _HEADER = re.compile(r"^\s*USER\s+COMMAND\s+PID\s+FD\s+PROTO\s+LOCAL ADDRESS\s+FOREIGN ADDRESS")
+_PROTO = re.compile(r"^(tcp|udp)(4|6|46)?$")
 _OTHER_PROTO = re.compile(r"^(sctp|udplite|div|raw|icmp)\w*$|^(stream|dgram|seqpac\w*)$")
 _TOKEN = re.compile(r"\S+")
 _TCP_STATES = frozenset(
