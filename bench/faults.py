@@ -2,7 +2,7 @@
 
 Run from the repository root (never in CI)::
 
-    .venv/bin/python -m bench.faults                      # 200 hosts, concurrency 50, 16 MiB (the default cap)
+    .venv/bin/python -m bench.faults          # 200 hosts, concurrency 50, 16 MiB cap
     .venv/bin/python -m bench.faults --hosts 40 --max-output-mib 16 --host-timeout 30
 
 Three processes, so each figure measures one thing:
@@ -175,8 +175,8 @@ def bound_note(opts: dict[str, Any]) -> str:
     return (
         f"bound: max_output {cap} MiB x concurrency {conc} = {raw:.1f} GiB of raw stdout held at "
         f"once; the join, the decoded str and the parsed rows add about 4-5x that per "
-        f"flooding host at its peak, and every cut flood keeps its parsed rows (one Listener "
-        f"per row) in its HostScan until the run ends, whatever the concurrency"
+        f"flooding host at its peak; what a host keeps after parsing is one Listener per "
+        f"socket address (a flood of one row repeated is one listener)"
     )
 
 
