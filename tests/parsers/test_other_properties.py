@@ -11,9 +11,10 @@ import ipaddress
 from collections.abc import Callable
 from pathlib import Path
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from fleetscan.addresses import normalise_address
 from fleetscan.model import ParseResult
 from fleetscan.parsers import bsd_netstat, freebsd_sockstat, lsof, windows_netstat
 from fleetscan.parsers.base import split_lines
@@ -28,7 +29,16 @@ PARSERS: list[Callable[[str], ParseResult]] = [
 ]
 
 ipv4 = st.builds(lambda n: str(ipaddress.IPv4Address(n)), st.integers(1, 2**32 - 1))
-ipv6 = st.builds(lambda n: str(ipaddress.IPv6Address(n)), st.integers(1, 2**128 - 1))
+# IPv4-mapped addresses are written in their dotted form (::ffff:10.0.0.1), as
+# fleetscan.addresses normalises them
+ipv6 = st.builds(
+    lambda n: normalise_address(str(ipaddress.IPv6Address(n)), 6).address,
+    st.integers(1, 2**128 - 1),
+)
+
+
+#: IPv4-mapped IPv6 sockets, whose dotted form every format must carry through
+MAPPED = [("tcp", 6, "::ffff:0.0.0.0", 1, 100), ("udp", 6, "::ffff:10.0.2.15", 9200, 7)]
 
 
 @st.composite
@@ -67,6 +77,7 @@ def keys(result: ParseResult) -> list[tuple[object, ...]]:
 
 @SETTINGS
 @given(sockets)
+@example(MAPPED)
 def test_windows_netstat_ano_round_trip(items: list[tuple[str, int, str, int, int]]) -> None:
     rows = ["", "Active Connections", "", "  Proto  Local Address  Foreign Address  State  PID"]
     for proto, family, address, port, pid in items:
@@ -85,6 +96,7 @@ def test_windows_netstat_ano_round_trip(items: list[tuple[str, int, str, int, in
 
 @SETTINGS
 @given(sockets)
+@example(MAPPED)
 def test_bsd_netstat_anW_round_trip(items: list[tuple[str, int, str, int, int]]) -> None:
     rows = [
         "Active Internet connections (including servers)",
@@ -118,6 +130,7 @@ users = st.from_regex(r"[a-z_][a-z0-9_-]{0,15}", fullmatch=True)
 
 @SETTINGS
 @given(sockets, names, users)
+@example(MAPPED, "nginx", "www")
 def test_lsof_table_round_trip(
     items: list[tuple[str, int, str, int, int]], name: str, user: str
 ) -> None:
@@ -144,6 +157,7 @@ short_users = st.from_regex(r"[a-z_][a-z0-9_]{0,7}", fullmatch=True)
 
 @SETTINGS
 @given(sockets, commands, short_users)
+@example(MAPPED, "nginx", "www")
 def test_sockstat_round_trip(
     items: list[tuple[str, int, str, int, int]], command: str, user: str
 ) -> None:
