@@ -14,6 +14,13 @@ in it is read as one Ansible inventory (a host may appear in several of its
 files, as Ansible allows). Separate paths are separate inventories: the same
 host defined in two of them is an error naming both places.
 
+Ansible's ``group_vars/`` and ``host_vars/`` (:mod:`.ansible_vars`) are read
+next to an Ansible inventory file, or inside an Ansible inventory directory,
+and take precedence over the inventory's inline variables as in Ansible. The
+files read count in :attr:`Inventory.files` and :attr:`Inventory.digest`.
+Each path's folders apply to that path's hosts only (Ansible applies every
+source's folders to all hosts; fleetscan keeps separate paths separate).
+
 Every problem is a :class:`~fleetscan.errors.ConfigError` naming file, line
 and field — never a traceback. Inline passwords (``ansible_password``,
 ``ansible_ssh_pass``, nornir ``password``) are discouraged: they are kept only
@@ -34,6 +41,7 @@ from fleetscan.errors import ConfigError
 from fleetscan.inventory import limit as _limit
 from fleetscan.inventory.ansible_graph import AnsibleGraph
 from fleetscan.inventory.ansible_ini import parse_ini
+from fleetscan.inventory.ansible_vars import load_adjacent_vars
 from fleetscan.inventory.ansible_yaml import looks_like_ansible_yaml, parse_yaml_inventory
 from fleetscan.inventory.fields import json_safe
 from fleetscan.inventory.nornir import looks_like_nornir_hosts, parse_nornir
@@ -160,7 +168,7 @@ def _load_path(path: Path, companions: dict[str, Path], default_user: str | None
         parse_yaml_inventory(doc, graph)
     else:
         parse_ini(str(path), text, graph)
-    return _ansible_unit(graph, [str(path)], default_user)
+    return _ansible_unit(graph, [str(path)], default_user, path.parent)
 
 
 def _detect(path: Path, text: str) -> tuple[str, YamlDoc | None]:
@@ -274,14 +282,17 @@ def _load_dir(folder: Path, default_user: str | None) -> _Unit:
         files.append(str(p))
     if not files:
         raise ConfigError("no hosts: no inventory file in directory", file=str(folder))
-    return _ansible_unit(graph, files, default_user)
+    return _ansible_unit(graph, files, default_user, folder)
 
 
-def _ansible_unit(graph: AnsibleGraph, files: list[str], default_user: str | None) -> _Unit:
-    targets = graph.targets(default_user=default_user)  # checks cycles first
+def _ansible_unit(
+    graph: AnsibleGraph, files: list[str], default_user: str | None, basedir: Path
+) -> _Unit:
+    adjacent = load_adjacent_vars(basedir, [*graph.groups, "all", "ungrouped"], graph.hosts)
+    targets = graph.targets(default_user=default_user, adjacent=adjacent)  # checks cycles first
     if not targets:
         raise ConfigError("no hosts: the inventory defines no host", file=files[0])
-    return _Unit(targets, dict(graph.members()), files)
+    return _Unit(targets, dict(graph.members()), [*files, *adjacent.files])
 
 
 def _merge(units: list[_Unit]) -> Inventory:

@@ -10,6 +10,11 @@ then resolves it the way Ansible does:
 * variable precedence: groups ordered by depth (``all`` = 0, a child is one
   deeper than its deepest parent), then ``ansible_group_priority``, then name;
   later (deeper) groups win, host variables win over all groups;
+* files beside the inventory (:mod:`.ansible_vars`) come on top of the
+  inventory's own variables, as in Ansible's variable precedence: inline group
+  vars < ``group_vars/all`` < ``group_vars/<group>`` (same group order) <
+  inline host vars < ``host_vars/<host>``. ``ansible_group_priority`` is read
+  from the inventory only (Ansible needs it before it reads ``group_vars``);
 * ``children`` must not form a cycle (Ansible would recurse forever).
 """
 
@@ -20,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from fleetscan.errors import ConfigError
+from fleetscan.inventory.ansible_vars import AdjacentVars
 from fleetscan.inventory.fields import (
     MAX_HOSTS,
     Origin,
@@ -176,8 +182,12 @@ class AnsibleGraph:
             direct = ["ungrouped"]
         return self._ancestors(direct) - {"all"}
 
-    def targets(self, *, default_user: str | None) -> list[Target]:
-        """Resolve every host into a Target (in order of first definition)."""
+    def targets(
+        self, *, default_user: str | None, adjacent: AdjacentVars | None = None
+    ) -> list[Target]:
+        """Resolve every host into a Target (in order of first definition);
+        ``adjacent`` holds the variables of ``group_vars/`` and ``host_vars/``."""
+        adjacent = adjacent or AdjacentVars()
         self._check_cycles()
         depth = self._depths()
         priority = {name: _priority(g) for name, g in self.groups.items()}
@@ -192,7 +202,11 @@ class AnsibleGraph:
             for g in ordered:
                 if g in self.groups:
                     merged.update(self.groups[g].vars)
+            # group_vars/all applies even when the inventory never names 'all'
+            for g in ("all", *(g for g in ordered if g != "all")):
+                merged.update(adjacent.groups.get(g, {}))
             merged.update(host.vars)
+            merged.update(adjacent.hosts.get(host.name, {}))
             visible = tuple(sorted(groups))
             out.append(build_target(host, merged, visible, default_user))
         return out
