@@ -203,7 +203,7 @@ def _execute(
     if not quiet:
         render_summary(run, console)
         files = ", ".join(str(p) for paths in written.values() for p in paths)
-        console.print(f"reports: {files}", markup=False, highlight=False)
+        console.print(f"reports: {files}", markup=False, highlight=False, soft_wrap=True)
     return exit_code(run)
 
 
@@ -324,6 +324,7 @@ def demo(
                 f"demo fleet: {len(fleet.hosts)} SSH servers on 127.0.0.1 "
                 f"(+1 that does not answer); inventory {fleet.inventory}",
                 markup=False,
+                soft_wrap=True,
             )
 
             def in_thread() -> int:
@@ -351,7 +352,7 @@ def demo(
             loop.run_until_complete(fleet.stop())
         finally:
             loop.close()
-    console.print(f"open {output / 'report.html'} in a browser", markup=False)
+    console.print(f"open {output / 'report.html'} in a browser", markup=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

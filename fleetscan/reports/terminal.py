@@ -47,7 +47,8 @@ def _listener_text(f: Finding) -> Text:
     if f.listener is None:
         return Text("—", style="dim")
     x = f.listener
-    text = safe(f"{x.proto} {x.address}:{x.port}")
+    host = f"[{x.address}]" if x.family == 6 else x.address
+    text = safe(f"{x.proto} {host}:{x.port}")
     if x.process_names:
         text.append(" ")
         text.append_text(safe(",".join(x.process_names), 40))
@@ -166,8 +167,45 @@ def _verdict_line(run: ScanRun) -> Text:
     return Text(f"exit {code}: {summary.EXIT_MEANINGS.get(code, '')}", style=style)
 
 
+#: findings listed in the plain (non-terminal) summary; the reports hold all
+MAX_PLAIN_FINDINGS = 50
+
+
+def _plain_lines(run: ScanRun) -> list[str]:
+    """The summary as plain lines, one fact per line, for logs and pipes."""
+    c = summary.counts(run)
+    text = [_header(run).plain, *(w.plain for w in _warnings(run))]
+    statuses = ", ".join(f"{st.value} {n}" for st, n in c.by_status.items())
+    text.append(f"hosts: {len(run.scans)} ({statuses})")
+    verdicts = ", ".join(f"{summary.VERDICT_LABELS[v]} {n}" for v, n in c.by_verdict.items())
+    text.append(f"verdicts: {verdicts}")
+    severities = ", ".join(f"{sev} {n}" for sev, n in c.active_by_severity.items())
+    text.append(f"active findings: {severities}; waived {c.waived}")
+    active = [f for f in summary.sort_findings(run.findings) if not f.waived and f.kind != "host"]
+    for f in active[:MAX_PLAIN_FINDINGS]:
+        where = _listener_text(f).plain if f.listener else "-"
+        text.append(
+            f"finding {f.severity} {safe(f.host, 60).plain} {safe(f.rule_id, 60).plain} "
+            f"{where}: {safe(f.message, 300).plain}"
+        )
+    if len(active) > MAX_PLAIN_FINDINGS:
+        text.append(f"... {len(active) - MAX_PLAIN_FINDINGS} more findings in the reports")
+    for s in run.incomplete_hosts():
+        text.append(
+            f"not fully scanned {safe(s.host, 60).plain} {s.status.value}: "
+            f"{safe(s.message or '-', 300).plain}"
+        )
+    text.append(_verdict_line(run).plain)
+    return text
+
+
 def render_summary(run: ScanRun, console: Console) -> None:
-    """Print the one-screen summary of ``run`` on ``console``."""
+    """Print the summary of ``run`` on ``console``: a one-screen panel on a
+    terminal, plain lines (one fact each, never wrapped) in a log or a pipe."""
+    if not console.is_terminal:
+        for line in _plain_lines(run):
+            console.print(line, markup=False, highlight=False, soft_wrap=True, emoji=False)
+        return
     parts: list[Text | Table | Group] = [_header(run), *_warnings(run), _counts_table(run)]
     for section in (_findings_table(run), _incomplete_table(run)):
         if section is not None:

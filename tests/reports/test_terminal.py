@@ -74,3 +74,19 @@ def test_summary_stays_one_screen_for_big_fleets(realistic_run: ScanRun, hosts: 
     assert f"hosts not fully scanned (10 of {hosts})" in text
     assert "h0009" in text and "h0010" not in text
     assert len(text.splitlines()) < 40
+
+
+def test_summary_in_a_pipe_is_plain_lines_with_controls_visible(hostile_run: ScanRun) -> None:
+    """Not a terminal (CI logs, pipes): one fact per line, no box, never wrapped,
+    and hostile text still inert."""
+
+    buf = io.StringIO()
+    render_summary(hostile_run, Console(file=buf, width=60, force_terminal=False))
+    out = buf.getvalue()
+    assert "╭" not in out and "│" not in out
+    assert "\x1b" not in out
+    lines = out.splitlines()
+    assert lines[0].startswith("fleetscan ")
+    assert any(line.startswith("hosts: ") for line in lines)
+    assert lines[-1].startswith("exit ")
+    assert any(len(line) > 60 for line in lines)  # long facts are not wrapped
