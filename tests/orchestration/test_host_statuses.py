@@ -50,7 +50,12 @@ def assert_good_listeners(scan: HostScan) -> None:
     assert [(p.pid, p.user) for p in nginx.processes] == [(1200, "root"), (1201, "www-data")]
 
 
-def test_every_failure_gets_its_own_status_and_good_hosts_complete(tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", ["asyncssh", "paramiko"])
+def test_every_failure_gets_its_own_status_and_good_hosts_complete(
+    tmp_path: Path, transport: str
+) -> None:
+    """Both SSH transports map every fault to the same status."""
+
     async def main() -> tuple[dict[str, HostScan], float]:
         hosts = [
             good("good-1"),
@@ -70,9 +75,8 @@ def test_every_failure_gets_its_own_status_and_good_hosts_complete(tmp_path: Pat
                 Target("no-banner", "127.0.0.1", port=silent_port, key_files=(str(fleet.key),)),
             ]
             start = time.monotonic()
-            scans = await scan_all(
-                targets, fleet.settings(connect_timeout=2.0, host_timeout=4.0, concurrency=10)
-            )
+            settings = fleet.settings(connect_timeout=2.0, host_timeout=4.0, concurrency=10)
+            scans = await scan_all(targets, replace(settings, transport=transport))
             return by_name(scans), time.monotonic() - start
 
     scans, elapsed = asyncio.run(main())
@@ -92,6 +96,10 @@ def test_every_failure_gets_its_own_status_and_good_hosts_complete(tmp_path: Pat
     assert "known_hosts" in scans["changed-key"].message
     assert "handshake" in scans["no-banner"].message
     assert "deadline" in scans["hangs"].message or "within" in scans["hangs"].message
+    assert "authentication refused for tester" in scans["auth-fail"].message
+    if transport == "paramiko":  # paramiko can tell a changed key from an unknown one
+        assert "changed" in scans["changed-key"].message
+        assert "unknown host" in scans["unknown-key"].message
     # nothing waits for the slowest host serially: bounded by the per-host deadline
     assert elapsed < 4.0 * 3, f"run took {elapsed:.1f}s"
     for s in scans.values():

@@ -21,7 +21,7 @@ from fleetscan.simulate import known_hosts_line
 from fleetscan.transports import get_transport
 from fleetscan.transports.base import ConnectSettings
 from fleetscan.transports.paramiko_transport import known_hosts_name, parse_jump, resolve_hop
-from tests.orchestration.simfleet import SimFleet, free_port, silent_tcp_server, sim_fleet
+from tests.orchestration.simfleet import SimFleet, sim_fleet
 from tests.orchestration.test_host_statuses import assert_good_listeners, by_name, good
 
 
@@ -31,51 +31,6 @@ def paramiko_settings(fleet: SimFleet, **kw: object) -> ScanSettings:
 
 def test_registry_returns_the_paramiko_transport() -> None:
     assert get_transport("paramiko").name == "paramiko"
-
-
-def test_every_failure_gets_the_same_status_as_with_asyncssh(tmp_path: Path) -> None:
-    async def main() -> dict[str, HostScan]:
-        hosts = [
-            good("good-1"),
-            good("auth-fail", behaviour="auth_fail"),
-            good("changed-key"),
-            good("unknown-key"),
-            good("hangs", behaviour="hang"),
-            good("good-2"),
-        ]
-        async with (
-            sim_fleet(tmp_path, hosts, wrong_key=["changed-key"], unknown=["unknown-key"]) as fleet,
-            silent_tcp_server() as silent_port,
-        ):
-            targets = [
-                *fleet.targets,
-                Target("refused", "127.0.0.1", port=free_port(), key_files=(str(fleet.key),)),
-                Target("no-banner", "127.0.0.1", port=silent_port, key_files=(str(fleet.key),)),
-            ]
-            settings = paramiko_settings(
-                fleet, connect_timeout=2.0, host_timeout=4.0, concurrency=10
-            )
-            return by_name(await scan_all(targets, settings))
-
-    scans = asyncio.run(main())
-    assert {name: s.status for name, s in scans.items()} == {
-        "good-1": Status.OK,
-        "good-2": Status.OK,
-        "auth-fail": Status.AUTH_FAILED,
-        "changed-key": Status.HOSTKEY_MISMATCH,
-        "unknown-key": Status.HOSTKEY_MISMATCH,
-        "hangs": Status.TIMEOUT,
-        "refused": Status.UNREACHABLE,
-        "no-banner": Status.TIMEOUT,
-    }
-    assert_good_listeners(scans["good-1"])
-    assert_good_listeners(scans["good-2"])
-    assert "refused" in scans["refused"].message
-    assert "changed" in scans["changed-key"].message
-    assert "unknown host" in scans["unknown-key"].message
-    assert "known_hosts" in scans["unknown-key"].message
-    assert "handshake" in scans["no-banner"].message
-    assert "authentication refused for tester" in scans["auth-fail"].message
 
 
 def test_sudo_that_wants_a_password_gives_partial_with_the_reason(tmp_path: Path) -> None:
