@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -286,38 +285,20 @@ def _argv0_base() -> str:
 
 
 @pytest.mark.skipif(shutil.which("netstat") is None, reason="net-tools netstat not installed")
-def test_real_netstat_output_lists_our_sockets_with_our_pid() -> None:
-    made = []
-    wanted = []
-    for family, kind, host in [
-        (socket.AF_INET, socket.SOCK_STREAM, "127.0.0.1"),
-        (socket.AF_INET6, socket.SOCK_STREAM, "::1"),
-        (socket.AF_INET, socket.SOCK_DGRAM, "0.0.0.0"),
-        (socket.AF_INET6, socket.SOCK_DGRAM, "::1"),
-    ]:
-        sock = socket.socket(family, kind)
-        sock.bind((host, 0))
-        if kind == socket.SOCK_STREAM:
-            sock.listen()
-        made.append(sock)
-        proto = "tcp" if kind == socket.SOCK_STREAM else "udp"
-        fam = 4 if family == socket.AF_INET else 6
-        wanted.append((proto, fam, host, sock.getsockname()[1]))
-    try:
-        run = subprocess.run(
-            ["netstat", "-tulnp"],
-            capture_output=True,
-            text=True,
-            check=True,
-            env={**os.environ, "LC_ALL": "C"},
-        )
-    finally:
-        for sock in made:
-            sock.close()
+def test_real_netstat_output_lists_our_sockets_with_our_pid(
+    own_sockets: list[tuple[str, int, str, int]],
+) -> None:
+    run = subprocess.run(
+        ["netstat", "-tulnp"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "LC_ALL": "C"},
+    )
     result = parse(run.stdout)
     assert result.unparsed == ()
     by_key = {(x.proto, x.family, x.address, x.port): x for x in result.listeners}
-    for key in wanted:
+    for key in own_sockets:
         (owner,) = by_key[key].processes
         assert owner.pid == os.getpid()
         # net-tools shows argv[0]'s base name, cut to fit its column

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -176,32 +174,6 @@ def test_detect_recognises_the_script_output() -> None:
 
 
 # --------------------------------------------------------- the script, run
-
-
-@pytest.fixture
-def own_sockets() -> Iterator[list[tuple[str, int, str, int]]]:
-    made: list[socket.socket] = []
-    found: list[tuple[str, int, str, int]] = []
-    for family, kind, host in [
-        (socket.AF_INET, socket.SOCK_STREAM, "127.0.0.1"),
-        (socket.AF_INET, socket.SOCK_STREAM, "0.0.0.0"),
-        (socket.AF_INET6, socket.SOCK_STREAM, "::1"),
-        (socket.AF_INET6, socket.SOCK_STREAM, "::"),
-        (socket.AF_INET, socket.SOCK_DGRAM, "127.0.0.1"),
-        (socket.AF_INET6, socket.SOCK_DGRAM, "::"),
-    ]:
-        sock = socket.socket(family, kind)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind((host, 0))
-        if kind == socket.SOCK_STREAM:
-            sock.listen()
-        made.append(sock)
-        proto = "tcp" if kind == socket.SOCK_STREAM else "udp"
-        found.append((proto, 4 if family == socket.AF_INET else 6, host, sock.getsockname()[1]))
-    yield found
-    for sock in made:
-        sock.close()
 
 
 def _run_script(**kwargs: object) -> subprocess.CompletedProcess[str]:

@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -309,32 +307,6 @@ def test_registry_finds_ss_by_command_and_by_content() -> None:
 
 
 # ----------------------------------------------------------------- real ss
-
-
-@pytest.fixture
-def own_sockets() -> Iterator[list[tuple[str, int, str, int]]]:
-    """TCP listeners and bound UDP sockets of this process: (proto, family, address, port)."""
-    made: list[socket.socket] = []
-    found: list[tuple[str, int, str, int]] = []
-    for family, kind, host in [
-        (socket.AF_INET, socket.SOCK_STREAM, "127.0.0.1"),
-        (socket.AF_INET, socket.SOCK_STREAM, "0.0.0.0"),
-        (socket.AF_INET6, socket.SOCK_STREAM, "::1"),
-        (socket.AF_INET, socket.SOCK_DGRAM, "127.0.0.1"),
-        (socket.AF_INET6, socket.SOCK_DGRAM, "::"),
-    ]:
-        sock = socket.socket(family, kind)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind((host, 0))
-        if kind == socket.SOCK_STREAM:
-            sock.listen()
-        made.append(sock)
-        proto = "tcp" if kind == socket.SOCK_STREAM else "udp"
-        found.append((proto, 4 if family == socket.AF_INET else 6, host, sock.getsockname()[1]))
-    yield found
-    for sock in made:
-        sock.close()
 
 
 def _comm() -> str:
