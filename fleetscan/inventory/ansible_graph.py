@@ -34,6 +34,7 @@ from fleetscan.inventory.fields import (
     check_text,
     check_user,
     fail,
+    find_cycle,
     normalise_platform,
     parse_become_method,
     parse_bool,
@@ -104,31 +105,10 @@ class AnsibleGraph:
     # ----- resolution -------------------------------------------------------------
 
     def _check_cycles(self) -> None:
-        state: dict[str, int] = {}  # 1 = on the path, 2 = done
-        for root in sorted(self.groups):
-            if state.get(root):
-                continue
-            path: list[str] = [root]
-            iters = [iter(self.groups[root].children.items())]
-            state[root] = 1
-            while iters:
-                step = next(iters[-1], None)
-                if step is None:
-                    state[path.pop()] = 2
-                    iters.pop()
-                    continue
-                child, origin = step
-                if state.get(child) == 1:
-                    cycle = [*path[path.index(child) :], child]
-                    raise fail(
-                        origin,
-                        "children",
-                        "cyclic group children: " + " -> ".join(cycle),
-                    )
-                if not state.get(child):
-                    state[child] = 1
-                    path.append(child)
-                    iters.append(iter(self.groups[child].children.items()))
+        found = find_cycle(sorted(self.groups), lambda g: self.groups[g].children.items())
+        if found:
+            cycle, origin = found
+            raise fail(origin, "children", "cyclic group children: " + " -> ".join(cycle))
 
     def _depths(self) -> dict[str, int]:
         """Longest distance from ``all`` (groups without parents hang off ``all``).

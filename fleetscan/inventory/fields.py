@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -245,3 +245,32 @@ def json_safe(value: Any, *, mask: bool = False, depth: int = 0) -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         return [json_safe(v, mask=mask, depth=depth + 1) for v in value]
     return str(value)
+
+
+def find_cycle(
+    roots: Iterable[str], edges: Callable[[str], Iterable[tuple[str, Origin]]]
+) -> tuple[list[str], Origin] | None:
+    """The first cycle in a group graph, as ``([a, b, …, a], origin of the
+    closing edge)``, or None. Iterative depth-first search, so a hostile, very
+    deep chain of groups cannot blow the stack."""
+    state: dict[str, int] = {}  # 1 = on the path, 2 = done
+    for root in roots:
+        if state.get(root):
+            continue
+        path: list[str] = [root]
+        iters = [iter(edges(root))]
+        state[root] = 1
+        while iters:
+            step = next(iters[-1], None)
+            if step is None:
+                state[path.pop()] = 2
+                iters.pop()
+                continue
+            child, origin = step
+            if state.get(child) == 1:
+                return [*path[path.index(child) :], child], origin
+            if not state.get(child):
+                state[child] = 1
+                path.append(child)
+                iters.append(iter(edges(child)))
+    return None

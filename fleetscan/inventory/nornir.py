@@ -37,6 +37,7 @@ from fleetscan.inventory.fields import (
     check_host_name,
     check_text,
     check_user,
+    find_cycle,
     normalise_platform,
     parse_become_method,
     parse_bool,
@@ -194,32 +195,15 @@ class _Resolver:
         return out
 
     def check_cycles(self) -> None:
-        state: dict[str, int] = {}
-        for root in self.groups:
-            if state.get(root):
-                continue
-            path = [root]
-            iters = [iter(self.groups[root].groups)]
-            state[root] = 1
-            while iters:
-                step = next(iters[-1], None)
-                if step is None:
-                    state[path.pop()] = 2
-                    iters.pop()
-                    continue
-                child, origin = step
-                if state.get(child) == 1:
-                    cycle = " -> ".join([*path[path.index(child) :], child])
-                    raise ConfigError(
-                        f"cyclic group inheritance: {cycle}",
-                        file=origin.file,
-                        line=origin.line,
-                        field=f"{path[-1]}.groups",
-                    )
-                if not state.get(child):
-                    state[child] = 1
-                    path.append(child)
-                    iters.append(iter(self.groups[child].groups))
+        found = find_cycle(list(self.groups), lambda g: self.groups[g].groups)
+        if found:
+            path, origin = found
+            raise ConfigError(
+                f"cyclic group inheritance: {' -> '.join(path)}",
+                file=origin.file,
+                line=origin.line,
+                field=f"{path[-2]}.groups",
+            )
 
 
 def _first_attr(chain: list[_Element], key: str) -> Var | None:
