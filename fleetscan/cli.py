@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -83,10 +84,12 @@ def _severity(text: str) -> Severity:
 
 
 class _Progress:
-    """A progress bar on a terminal; silence otherwise (machine-friendly)."""
+    """A progress bar on a terminal; silence otherwise (machine-friendly).
+    With ``--verbose``, one line per host on stderr as each finishes."""
 
-    def __init__(self, total: int, enabled: bool) -> None:
+    def __init__(self, total: int, enabled: bool, verbose: bool = False) -> None:
         self.failed = 0
+        self.verbose = verbose
         self._progress: Progress | None = None
         if enabled:
             self._progress = Progress(
@@ -112,8 +115,23 @@ class _Progress:
     def update(self, scan: HostScan) -> None:
         if not scan.status.complete:
             self.failed += 1
+        if self.verbose:
+            console = self._progress.console if self._progress else err_console
+            console.print(host_line(scan), markup=False, highlight=False, soft_wrap=True)
         if self._progress:
             self._progress.update(self._task, advance=1, failed=self.failed)
+
+
+def host_line(scan: HostScan) -> str:
+    """One line per finished host (``--verbose``); host text is shown inert."""
+    from fleetscan.reports.sanitize import clip, visible_controls
+
+    parts = [f"{scan.host}: {scan.status.value}", f"{scan.duration:.1f}s"]
+    if scan.status.scanned:
+        parts.append(f"{len(scan.listeners)} listeners via {scan.collector}")
+    if scan.message:
+        parts.append(scan.message)
+    return visible_controls(clip(" | ".join(parts), 500))
 
 
 def _execute(
@@ -134,6 +152,7 @@ def _execute(
     transport: str | None,
     quiet: bool,
     console: Console,
+    verbose: int = 0,
 ) -> int:
     from fleetscan.app import RunInputs, run_with_signals
     from fleetscan.inventory import load_inventory
@@ -195,8 +214,11 @@ def _execute(
             "[bold red]WARNING:[/] host-key checking is OFF (--no-host-key-check): "
             "this run cannot detect a man-in-the-middle; every report says so."
         )
+    if verbose >= 2:  # the SSH library's own connection log (never holds secrets)
+        logging.basicConfig(stream=sys.stderr, format="%(name)s: %(message)s")
+        logging.getLogger("asyncssh").setLevel(logging.INFO)
     show = not quiet and err_console.is_terminal
-    with _Progress(len(targets), show) as progress:
+    with _Progress(len(targets), show, verbose=verbose >= 1) as progress:
         run = run_with_signals(inputs, on_result=progress.update)
     outdir = output if output is not None else Path("fleetscan-reports") / run.id
     written = write_reports(run, outdir, fmt)
@@ -277,6 +299,12 @@ def scan(
         str | None, typer.Option(help="Force a transport: asyncssh, paramiko, local.")
     ] = None,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No summary.")] = False,
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "-v", "--verbose", count=True, help="-v: a line per host; -vv: also the SSH log."
+        ),
+    ] = 0,
 ) -> None:
     """Scan every host of the inventory and check policy."""
     code = _execute(
@@ -296,6 +324,7 @@ def scan(
         transport=transport,
         quiet=quiet,
         console=Console(highlight=False),
+        verbose=verbose,
     )
     raise typer.Exit(code)
 
@@ -309,6 +338,9 @@ def demo(
         "demo-report"
     ),
     fail_on: Annotated[str, typer.Option(help="Lowest severity that fails the run.")] = "high",
+    verbose: Annotated[
+        int, typer.Option("-v", "--verbose", count=True, help="A line per host.")
+    ] = 0,
 ) -> None:
     """Scan the embedded demo fleet (SSH servers on 127.0.0.1, nothing outside)."""
     from fleetscan.demo import start_demo_fleet
@@ -345,6 +377,7 @@ def demo(
                     transport=None,
                     quiet=False,
                     console=console,
+                    verbose=verbose,
                 )
 
             # the servers run on this loop in a thread while the scan runs its own loop
