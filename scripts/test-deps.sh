@@ -21,5 +21,12 @@ if [ "$(id -u)" != 0 ]; then
   exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# a mirror hiccup must not fail CI: three tries, a short pause between them
+for try in 1 2 3; do
+  if apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; then
+    exit 0
+  fi
+  echo "test-deps: apt-get failed (try $try of 3)" >&2
+  sleep 5
+done
+exit 1
