@@ -87,15 +87,22 @@ LOGIN_CASES = {
 }
 
 
+@pytest.mark.parametrize("transport", ["asyncssh", "paramiko"])
 @pytest.mark.parametrize("case", LOGIN_CASES.values(), ids=LOGIN_CASES.keys())
 def test_scan_of_this_machine_reports_the_sockets_the_test_opened(
-    case: LoginCase, sshd_server: SshdServer, own_sockets: OpenSockets, tmp_path: Path
+    case: LoginCase,
+    transport: str,
+    sshd_server: SshdServer,
+    own_sockets: OpenSockets,
+    tmp_path: Path,
 ) -> None:
+    """Both SSH transports against real OpenSSH give the same host result."""
     inventory = sshd_server.write_inventory(
         tmp_path / "hosts.ini", user=case.user, become=case.become
     )
     out = tmp_path / "out"
-    proc = run_cli(scan_args(inventory, out, sshd_server.known_hosts), cwd=tmp_path)
+    args = [*scan_args(inventory, out, sshd_server.known_hosts), "--transport", transport]
+    proc = run_cli(args, cwd=tmp_path)
     report = load_report(out, proc)
     host = host_entry(report, "local")
 
