@@ -178,6 +178,7 @@ class Target:
     jump_host: str | None = None
     known_hosts: str | None = None
     password_env: str | None = None  # name of an env var holding the password; never the value
+    passphrase_env: str | None = None  # name of an env var holding the private keys' passphrase
     source: str = ""  # "file:line" the host was defined at
 
     def public_vars(self) -> dict[str, Any]:

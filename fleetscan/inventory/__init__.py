@@ -352,6 +352,7 @@ def format_inventory(targets: Sequence[Target]) -> list[dict[str, object]]:
                 "jump_host": t.jump_host,
                 "known_hosts": t.known_hosts,
                 "password_env": t.password_env,
+                "key_passphrase_env": t.passphrase_env,
                 "source": t.source,
                 "vars": public,
             }

@@ -320,6 +320,9 @@ def build_target(
     password_env = None
     if found := _first(merged, "fleetscan_password_env"):
         password_env = check_text(found[1].value, found[1].origin, found[0])
+    passphrase_env = None
+    if found := _first(merged, "fleetscan_key_passphrase_env"):
+        passphrase_env = check_text(found[1].value, found[1].origin, found[0])
 
     return Target(
         name=name,
@@ -336,6 +339,7 @@ def build_target(
         jump_host=jump_host,
         known_hosts=known_hosts,
         password_env=password_env,
+        passphrase_env=passphrase_env,
         source=str(host.origin),
     )
 

@@ -14,7 +14,8 @@ fleetscan reads the options of the first plugin that is set anywhere, in the
 order ``fleetscan``, the target's transport, ``asyncssh``, ``paramiko``,
 ``netmiko``; their ``extras`` may carry ``key_files`` (or ``key_file``,
 ``key_filename``, ``client_keys``), ``known_hosts``, ``jump_host`` (or
-``tunnel``, ``proxy_jump``), ``become``, ``password_env`` and ``transport``.
+``tunnel``, ``proxy_jump``), ``become``, ``password_env``, ``key_passphrase_env``
+and ``transport``.
 
 Unlike nornir, unknown keys are errors (with the nearest valid key), and
 ``groups`` naming a group that ``groups.yaml`` does not define is an error
@@ -384,6 +385,9 @@ def _target(el: _Element, chain: list[_Element], default_user: str | None) -> Ta
     password_env = None
     if o := option(("password_env",), "fleetscan_password_env"):
         password_env = check_text(*o)
+    passphrase_env = None
+    if o := option(("key_passphrase_env",), "fleetscan_key_passphrase_env"):
+        passphrase_env = check_text(*o)
 
     groups = tuple(c.name for c in chain[1:-1])
     return Target(
@@ -401,5 +405,6 @@ def _target(el: _Element, chain: list[_Element], default_user: str | None) -> Ta
         jump_host=jump_host,
         known_hosts=known_hosts,
         password_env=password_env,
+        passphrase_env=passphrase_env,
         source=str(el.origin),
     )

@@ -42,6 +42,7 @@ from fleetscan.transports.base import (
     CommandResult,
     ConnectSettings,
     read_capped,
+    target_passphrase,
     target_password,
 )
 
@@ -53,9 +54,30 @@ def _load_known_hosts(files: list[str]) -> asyncssh.SSHKnownHosts:
     return asyncssh.read_known_hosts([str(Path(f).expanduser()) for f in existing])
 
 
-@lru_cache(maxsize=16)
+def _stamp(files: list[str]) -> tuple[tuple[str, int, int], ...]:
+    """Identity of the files' current contents (path, mtime, size)."""
+    out = []
+    for f in files:
+        try:
+            st = Path(f).expanduser().stat()
+            out.append((f, st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append((f, -1, -1))
+    return tuple(out)
+
+
 def build_options(settings: ConnectSettings) -> asyncssh.SSHClientConnectionOptions:
-    """The one options object for the fleet (cached per settings)."""
+    """The one options object for the fleet: cached per settings AND per the
+    current state of known_hosts / ssh_config, so a long-lived process (a
+    scheduler) sees an edited known_hosts instead of trusting stale keys."""
+    stamp = _stamp(settings.known_hosts_files() + settings.ssh_config_files())
+    return _build_options(settings, stamp)
+
+
+@lru_cache(maxsize=16)
+def _build_options(
+    settings: ConnectSettings, stamp: tuple[tuple[str, int, int], ...]
+) -> asyncssh.SSHClientConnectionOptions:
     kwargs: dict[str, Any] = {
         "config": settings.ssh_config_files(),
         "connect_timeout": settings.connect_timeout,
@@ -160,6 +182,9 @@ class AsyncSSHTransport:
             kwargs["client_keys"] = [str(Path(k).expanduser()) for k in target.key_files]
         if target.known_hosts and settings.hostkey_checking:
             kwargs["known_hosts"] = _load_known_hosts([target.known_hosts])
+        passphrase = target_passphrase(target)
+        if passphrase is not None:
+            kwargs["passphrase"] = passphrase  # decrypts encrypted key files
         password = target_password(target)
         if password is not None:
             kwargs["password"] = password
@@ -254,7 +279,7 @@ async def _open_jump(
         jump_kwargs["username"] = user
     if port is not None:
         jump_kwargs["port"] = port
-    for key in ("client_keys", "password", "password_auth"):
+    for key in ("client_keys", "passphrase", "password", "password_auth"):
         if key in kwargs:
             jump_kwargs[key] = kwargs[key]
     return await asyncssh.connect(host, **jump_kwargs)

@@ -67,6 +67,14 @@ class ConnectSettings:
         return [str(default)] if default.is_file() else []
 
 
+def target_passphrase(target: Target) -> str | None:
+    """The passphrase of the target's encrypted private keys, from the
+    environment variable the inventory names (never asked for, never logged)."""
+    if target.passphrase_env:
+        return os.environ.get(target.passphrase_env)
+    return None
+
+
 def target_password(target: Target) -> str | None:
     """The password for ``target`` from the environment variable the inventory
     names (never from the inventory itself, never logged)."""

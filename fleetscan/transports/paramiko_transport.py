@@ -66,6 +66,7 @@ from fleetscan.transports.base import (
     READ_CHUNK,
     CommandResult,
     ConnectSettings,
+    target_passphrase,
     target_password,
 )
 
@@ -325,6 +326,7 @@ class Plan:
     hops: tuple[Hop, ...]
     known: paramiko.HostKeys | None
     password: str | None
+    passphrase: str | None = None
 
 
 def plan_connection(target: Target, settings: ConnectSettings) -> Plan:
@@ -347,7 +349,7 @@ def plan_connection(target: Target, settings: ConnectSettings) -> Plan:
     if settings.hostkey_checking:
         files = [target.known_hosts] if target.known_hosts else settings.known_hosts_files()
         known = _host_keys(tuple(files))
-    return Plan((*jumps, hop), known, target_password(target))
+    return Plan((*jumps, hop), known, target_password(target), target_passphrase(target))
 
 
 def _connect_blocking(
@@ -360,12 +362,18 @@ def _connect_blocking(
     *jumps, hop = plan.hops
     for i, jump in enumerate(jumps):
         via = f"{jump.alias} (ProxyJump)"
-        clients.append(_login(jump, sock, settings, plan.known, None, attempt, via=via))
+        clients.append(
+            _login(
+                jump, sock, settings, plan.known, None, attempt, via=via, passphrase=plan.passphrase
+            )
+        )
         sock = _open_tunnel(clients[-1], plan.hops[i + 1], via, settings, attempt)
     if sock is None and hop.proxy_command:
         sock = paramiko.ProxyCommand(hop.proxy_command)
         attempt.keep(sock)
-    clients.append(_login(hop, sock, settings, plan.known, plan.password, attempt))
+    clients.append(
+        _login(hop, sock, settings, plan.known, plan.password, attempt, passphrase=plan.passphrase)
+    )
     return clients
 
 
@@ -402,6 +410,7 @@ def _login(
     password: str | None,
     attempt: _Attempt,
     via: str | None = None,
+    passphrase: str | None = None,
 ) -> paramiko.SSHClient:
     """TCP (unless tunnelled) + handshake + host key + auth for one hop."""
     where = f"jump host {via}: " if via else ""
@@ -437,7 +446,9 @@ def _login(
             channel_timeout=timeout,
             allow_agent=settings.use_agent,
             look_for_keys=hop.look_for_keys,
-            passphrase=None,  # encrypted keys are skipped, never asked for
+            # from the inventory's fleetscan_key_passphrase_env; without it encrypted
+            # keys are skipped, never asked for
+            passphrase=passphrase,
             sock=sock,
             transport_factory=_preferring_known_types(known, hop.hostkey_name),
         )

@@ -274,3 +274,10 @@ def test_inline_password_is_only_in_masked_vars(write: Writer) -> None:
     assert t.public_vars()["ansible_password"] == "***"
     printable = [t.name, t.address, t.user, t.source, t.jump_host, t.known_hosts, t.password_env]
     assert not any("s3cr3t" in str(v) for v in printable)
+
+
+def test_key_passphrase_comes_from_a_named_environment_variable(write: Writer) -> None:
+    path = write("hosts", "[g]\nh1\n[g:vars]\nfleetscan_key_passphrase_env=FS_KEY_PASS\n")
+    target = load(path).targets[0]
+    assert target.passphrase_env == "FS_KEY_PASS"
+    assert target.password_env is None

@@ -110,3 +110,13 @@ def test_unknown_host_key_suggests_the_nearest(write: Writer) -> None:
         load(path)
     msg = str(err.value)
     assert "hosts.yaml:4" in msg and "h2.hostnme" in msg and "did you mean 'hostname'" in msg
+
+
+def test_key_passphrase_env_from_connection_options_extras(write: Writer) -> None:
+    hosts = write(
+        "hosts.yaml",
+        "h1:\n  hostname: 127.0.0.1\n  connection_options:\n    fleetscan:\n"
+        "      extras:\n        key_passphrase_env: FS_KEY_PASS\n",
+    )
+    (target,) = load(hosts).targets
+    assert target.passphrase_env == "FS_KEY_PASS"

@@ -11,12 +11,13 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import asyncssh
 import pytest
 
 from fleetscan.demo import render_ss
 from fleetscan.model import HostScan, Status, Target
 from fleetscan.runner import scan_all
-from fleetscan.simulate import ConnectionCounter, SimHost
+from fleetscan.simulate import ConnectionCounter, SimHost, known_hosts_line
 from tests.orchestration.simfleet import free_port, silent_tcp_server, sim_fleet
 
 GOOD_SS = render_ss(
@@ -344,3 +345,56 @@ def test_key_from_a_real_ssh_agent(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         agent.wait(timeout=10)
     assert scan.status is Status.OK, scan.message
     assert_good_listeners(scan)
+
+
+@pytest.mark.parametrize("transport", ["asyncssh", "paramiko"])
+def test_encrypted_key_is_unlocked_by_the_passphrase_env_var_never_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, transport: str
+) -> None:
+    """An encrypted private key works when the inventory names an environment
+    variable with its passphrase; without it the key is skipped (auth_failed),
+    never a prompt; the passphrase appears in no result."""
+    secret = "Kp-passphrase-9Zq"
+    monkeypatch.setenv("FS_TEST_KEY_PASS", secret)
+
+    async def main(with_env: bool) -> HostScan:
+        async with sim_fleet(tmp_path, [good("locked")]) as fleet:
+            key = asyncssh.read_private_key(str(fleet.key))
+            locked = tmp_path / "id_locked"
+            key.write_private_key(str(locked), passphrase=secret)
+            locked.chmod(0o600)
+            target = replace(
+                fleet.target("locked"),
+                key_files=(str(locked),),
+                passphrase_env="FS_TEST_KEY_PASS" if with_env else None,
+            )
+            settings = replace(fleet.settings(), transport=transport)
+            return (await scan_all([target], settings))[0]
+
+    scan = asyncio.run(main(True))
+    assert scan.status is Status.OK, scan.message
+    assert_good_listeners(scan)
+    refused = asyncio.run(main(False))
+    assert refused.status is Status.AUTH_FAILED
+    for result in (scan, refused):
+        assert secret not in repr(result)
+
+
+def test_an_edited_known_hosts_is_seen_by_the_next_scan_in_the_same_process(
+    tmp_path: Path,
+) -> None:
+    """A scheduler runs many scans in one process: a key removed from (or
+    changed in) known_hosts must stop the next scan, not be trusted from a cache."""
+
+    async def main() -> tuple[HostScan, HostScan]:
+        async with sim_fleet(tmp_path, [good("rekeyed")]) as fleet:
+            first = (await scan_all(fleet.targets, fleet.settings()))[0]
+            other = asyncssh.generate_private_key("ssh-ed25519")
+            port = fleet.running[0].port
+            fleet.known_hosts.write_text(known_hosts_line("127.0.0.1", port, other) + "\n")
+            second = (await scan_all(fleet.targets, fleet.settings()))[0]
+            return first, second
+
+    first, second = asyncio.run(main())
+    assert first.status is Status.OK, first.message
+    assert second.status is Status.HOSTKEY_MISMATCH
