@@ -1,7 +1,8 @@
 """Secrets never leave the process: not on the terminal, not in a report, not in a log.
 
 A fleet inventory may hold passwords three ways: the *name* of an
-environment variable (``fleetscan_password_env``, the supported way), inline
+environment variable (``fleetscan_password_env`` and, for encrypted keys,
+``fleetscan_key_passphrase_env``: the supported way), inline
 Ansible variables (``ansible_password``, ``ansible_become_password``,
 ``ansible_ssh_private_key_passphrase`` — read, never used, masked), and
 secrets nested in ordinary variables. Each test below runs the real CLI
@@ -24,6 +25,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncssh
 import pytest
 
 from tests.cli import cli_env, linux_host, run_cli
@@ -85,19 +87,32 @@ def output_leaks(
 def env_with_passwords(cwd: Path) -> dict[str, str]:
     return cli_env(
         cwd,
-        {"FS_TEST_PW": ENV_PASSWORD, "FS_TEST_PW_WRONG": WRONG_PASSWORD, "COLUMNS": "10000"},
+        {
+            "FS_TEST_PW": ENV_PASSWORD,
+            "FS_TEST_PW_WRONG": WRONG_PASSWORD,
+            "FS_TEST_KEY_PASS": KEY_PASSPHRASE,
+            "COLUMNS": "10000",
+        },
     )
 
 
 def write_inventory(sim: SimProcess, cwd: Path) -> Path:
     """An Ansible INI inventory with every kind of secret a real one may carry."""
-    p = {name: sim.port(name) for name in ("pw-01", "pw-02", "key-01")}
+    p = {name: sim.port(name) for name in ("pw-01", "pw-02", "key-01", "enc-01")}
+    # the client key, encrypted with the passphrase the environment holds
+    locked = cwd / "id_locked"
+    asyncssh.read_private_key(str(sim.client_key)).write_private_key(
+        str(locked), passphrase=KEY_PASSPHRASE
+    )
+    locked.chmod(0o600)
     text = f"""\
 [web]
 pw-01 ansible_host=127.0.0.1 ansible_port={p["pw-01"]} fleetscan_password_env=FS_TEST_PW
 pw-02 ansible_host=127.0.0.1 ansible_port={p["pw-02"]} fleetscan_password_env=FS_TEST_PW_WRONG
 key-01 ansible_host=127.0.0.1 ansible_port={p["key-01"]} ansible_password={INLINE_PASSWORD} \
 ansible_ssh_private_key_file={sim.client_key}
+enc-01 ansible_host=127.0.0.1 ansible_port={p["enc-01"]} ansible_ssh_private_key_file={locked} \
+fleetscan_key_passphrase_env=FS_TEST_KEY_PASS
 
 [web:vars]
 ansible_user=tester
@@ -116,6 +131,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimProcess]:
         linux_host("pw-01", password=ENV_PASSWORD),
         linux_host("pw-02", password="the-right-one-is-not-in-the-env"),
         linux_host("key-01"),
+        linux_host("enc-01"),
     ]
     with sim_process(tmp_path_factory.mktemp("sim"), hosts) as sim:
         yield sim
@@ -144,6 +160,7 @@ def test_scan_with_passwords_leaks_no_secret(
     status = {h["name"]: h for h in report["hosts"]}
     assert status["pw-01"]["status"] == "ok"  # the password from the environment worked
     assert status["key-01"]["status"] == "ok"
+    assert status["enc-01"]["status"] == "ok"  # the passphrase from the environment worked
     assert status["pw-02"]["status"] == "auth_failed"
     assert not leaks(status["pw-02"]["message"])
     assert {p.name for p in (tmp_path / "out").iterdir()} >= {
