@@ -68,8 +68,6 @@ _IGNORED_EXTS = (
     ".j2",
     ".example",
 )
-_IGNORED_DIRS = ("group_vars", "host_vars")
-#: a YAML file whose aliases expand beyond this many nodes is refused ("billion laughs")
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,6 @@ import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from fleetscan.errors import ConfigError
 from fleetscan.inventory.ansible_vars import AdjacentVars
 from fleetscan.inventory.fields import (
     MAX_HOSTS,
@@ -357,7 +356,3 @@ def _platform(merged: dict[str, Var]) -> str | None:
     if found := _first(merged, "ansible_system", "ansible_os_family", "ansible_network_os"):
         return normalise_platform(found[1].value, found[1].origin, found[0])
     return None
-
-
-def no_hosts(file: str) -> ConfigError:
-    return ConfigError("no hosts: the inventory defines no host", file=file)

@@ -66,9 +66,6 @@ def parse_policy_text(text: str, name: str = "<policy>") -> PolicyFile:
     return _validate(load_yaml(name, text))
 
 
-_DATE_LIKE = re.compile(r"(?<![\w.-])(\d{4})-(\d{1,2})-(\d{1,2})(?![\w.:-])")
-
-
 # --- one file ----------------------------------------------------------------
 
 

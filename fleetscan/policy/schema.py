@@ -368,7 +368,3 @@ class Policy(_Frozen):
         """Ids a waiver may name: every rule plus the waivable built-ins."""
         rules: list[AnyRule] = [*self.forbidden, *self.bind, *self.owner]
         return (*(r.id for r in rules), *WAIVABLE_BUILTINS)
-
-
-def field_names(model: type[BaseModel]) -> tuple[str, ...]:
-    return tuple(model.model_fields)
