@@ -20,6 +20,7 @@ from fleetscan.model import HostScan, ScanRun, Severity, Target
 from fleetscan.policy import Policy, evaluate
 from fleetscan.runner import ScanSettings, interrupted_scan, scan_stream
 from fleetscan.transports.base import Transport
+from fleetscan.transports.hostkeys import learned_keys
 
 ProgressFn = Callable[[HostScan], None]
 
@@ -45,6 +46,9 @@ async def run_scan(
     SIGTERM), the scans still running are cancelled, their connections
     closed, and those hosts end as ``interrupted``; the run is marked so."""
     started = datetime.now(UTC)
+    connect = inputs.settings.connect
+    accept_new = connect.accept_new_file()
+    journal, _ = learned_keys(accept_new or "")
     done: dict[str, HostScan] = {}
     interrupted = False
 
@@ -79,7 +83,10 @@ async def run_scan(
         policy_digest=inputs.policy.digest,
         policy_files=tuple(inputs.policy.files),
         inventory_files=inputs.inventory_files,
-        hostkey_checking=inputs.settings.connect.hostkey_checking,
+        hostkey_checking=connect.hostkey_checking,
+        inventory_known_hosts_trusted=connect.trust_inventory_known_hosts,
+        accept_new_file=accept_new,
+        keys_learned=learned_keys(accept_new, journal)[1] if accept_new else (),
         interrupted=interrupted,
         fail_on=inputs.fail_on,
         tool_version=__version__,

@@ -153,12 +153,16 @@ def _execute(
     quiet: bool,
     console: Console,
     verbose: int = 0,
+    allow_secret_env: Sequence[str] = (),
+    trust_inventory_known_hosts: bool = False,
+    accept_new: bool = False,
 ) -> int:
     from fleetscan.app import RunInputs, run_with_signals
     from fleetscan.inventory import load_inventory
     from fleetscan.policy import load_policies
     from fleetscan.reports import exit_code, render_summary, write_reports
     from fleetscan.runner import ScanSettings
+    from fleetscan.transports import trust
     from fleetscan.transports.base import ConnectSettings
 
     with config_errors():
@@ -170,8 +174,8 @@ def _execute(
             ("--connect-timeout", connect_timeout),
             ("--host-timeout", host_timeout),
         ):
-            if not value > 0:
-                raise ConfigError(f"must be a positive number of seconds, got {value}", field=name)
+            trust.check_seconds(value, name)  # finite and positive: inf/nan refused
+        secret_env = trust.check_env_names(allow_secret_env, "--allow-secret-env")
         if max_output_mb < 1:
             raise ConfigError(
                 f"must be at least 1 (MiB), got {max_output_mb}", field="--max-output-mb"
@@ -186,6 +190,9 @@ def _execute(
         inv = load_inventory(inventory)
         targets = inv.select(limit)
         _check_key_files(targets)
+        trust.check_targets(
+            targets, allowed_env=secret_env, trust_known_hosts=trust_inventory_known_hosts
+        )
         policy = load_policies(policies)
         if output is not None:
             _prepare_output(output)  # last check, so a config error writes nothing
@@ -195,6 +202,9 @@ def _execute(
                 hostkey_checking=not no_hostkey_check,
                 connect_timeout=connect_timeout,
                 ssh_config=tuple(str(p) for p in ssh_config) if ssh_config is not None else None,
+                allowed_secret_env=secret_env,
+                trust_inventory_known_hosts=trust_inventory_known_hosts,
+                accept_new=accept_new,
             ),
             concurrency=concurrency,
             host_timeout=host_timeout,
@@ -305,6 +315,31 @@ def scan(
             "-v", "--verbose", count=True, help="-v: a line per host; -vv: also the SSH log."
         ),
     ] = 0,
+    allow_secret_env: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-secret-env",
+            metavar="NAME",
+            help="Let the inventory read this environment variable as a password or key "
+            "passphrase (repeatable; FLEETSCAN_* names are always allowed).",
+        ),
+    ] = None,
+    trust_inventory_known_hosts: Annotated[
+        bool,
+        typer.Option(
+            "--trust-inventory-known-hosts",
+            help="Let known_hosts files named in the inventory decide host keys. "
+            "Printed in every report.",
+        ),
+    ] = False,
+    accept_new: Annotated[
+        bool,
+        typer.Option(
+            "--accept-new",
+            help="Record unknown host keys in the --known-hosts file and scan those hosts "
+            "(OpenSSH accept-new); changed keys are still refused. Printed in every report.",
+        ),
+    ] = False,
 ) -> None:
     """Scan every host of the inventory and check policy."""
     code = _execute(
@@ -325,6 +360,9 @@ def scan(
         quiet=quiet,
         console=Console(highlight=False),
         verbose=verbose,
+        allow_secret_env=allow_secret_env or (),
+        trust_inventory_known_hosts=trust_inventory_known_hosts,
+        accept_new=accept_new,
     )
     raise typer.Exit(code)
 
