@@ -57,6 +57,7 @@ from fleetscan.transports.base import (
 from fleetscan.transports.hostkeys import (
     Entry,
     KnownHosts,
+    LookupName,
     Verdict,
     decide,
     hostkey_message,
@@ -175,7 +176,7 @@ class _HostKeyCheck:
     plus what the handshake reached, for precise error messages."""
 
     def __init__(
-        self, known: KnownHosts | None, name: str, accept_new: str | None, host: str
+        self, known: KnownHosts | None, name: LookupName, accept_new: str | None, host: str
     ) -> None:
         self.known = known
         self.name = name
@@ -197,7 +198,7 @@ class _HostKeyCheck:
         name only; plain keys go through :meth:`accept` (never by peer IP)."""
         if self.known is None:
             return None
-        ca_entries = self.known.for_name(self.name, "cert-authority")
+        ca_entries = self.known.for_name(self.name.name, "cert-authority")
         # plain keys, revoked ones included, are decided by accept(); asyncssh
         # needs the revoked list only to refuse a certificate's key
         revoked = [e for e in self.known.entries if e.marker == "revoked"] if ca_entries else []
@@ -211,7 +212,7 @@ class _HostKeyCheck:
         defaults = [a.decode() for a in get_default_public_key_algs()]
         wanted: list[str] = []
         if self.known is not None:
-            if self.known.for_name(self.name, "cert-authority"):
+            if self.known.for_name(self.name.name, "cert-authority"):
                 wanted += [a.decode() for a in get_default_certificate_algs()]
             for ktype in self.known.key_types(self.name):
                 wanted += ["rsa-sha2-512", "rsa-sha2-256", ktype] if ktype == "ssh-rsa" else [ktype]

@@ -7,8 +7,10 @@ client agree host by host:
 * The key is looked up under the *name and port connected to* — ``host`` for
   port 22, ``[host]:port`` otherwise — or under ``HostKeyAlias`` (no port) when
   ssh_config sets one. Never under the peer's IP address (OpenSSH's
-  ``CheckHostIP`` is off by default since 8.5) and never under a port-less
-  entry for another port.
+  ``CheckHostIP`` is off by default since 8.5). Like OpenSSH (checked against
+  the real client in tests/real/test_hostkey_agreement.py), a port-less entry
+  for the host can confirm the key of another port only when nothing at all is
+  recorded under ``[host]:port``; it can never make a key "changed".
 * Host patterns as OpenSSH matches them: comma lists, ``*`` and ``?``
   wildcards, ``!`` negation, hashed names (``|1|salt|hash``), case-insensitive.
 * ``@revoked`` keys are refused whatever else the file says. ``@cert-authority``
@@ -64,9 +66,25 @@ def known_hosts_name(host: str, port: int) -> str:
     return host if port == SSH_PORT else f"[{host}]:{port}"
 
 
-def lookup_name(host: str, port: int, alias: str | None = None) -> str:
-    """What OpenSSH looks up: the HostKeyAlias as is, else host / [host]:port."""
-    return alias if alias else known_hosts_name(host, port)
+@dataclass(frozen=True, slots=True)
+class LookupName:
+    """What OpenSSH looks a server up under: ``name`` (the HostKeyAlias as is,
+    else host / [host]:port), and for another port than 22 the bare host as a
+    ``fallback`` that may only *confirm* a key when nothing is recorded under
+    ``[host]:port`` ("found matching key w/out port" in ``ssh -v``)."""
+
+    name: str
+    fallback: str | None = None
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def lookup_name(host: str, port: int, alias: str | None = None) -> LookupName:
+    if alias:
+        return LookupName(alias)
+    name = known_hosts_name(host, port)
+    return LookupName(name, host if name != host else None)
 
 
 def fingerprint(blob: bytes) -> str:
@@ -162,9 +180,14 @@ class KnownHosts:
     def for_name(self, name: str, marker: str | None = None) -> list[Entry]:
         return [e for e in self.entries if e.marker == marker and e.matches(name)]
 
-    def key_types(self, name: str) -> list[str]:
-        """Key types recorded for ``name``, first seen first (asked for first)."""
-        return list(dict.fromkeys(e.key_type for e in self.for_name(name)))
+    def key_types(self, lookup: LookupName | str) -> list[str]:
+        """Key types recorded for the server, first seen first (asked for first)."""
+        if isinstance(lookup, str):
+            lookup = LookupName(lookup)
+        entries = self.for_name(lookup.name)
+        if not entries and lookup.fallback:
+            entries = self.for_name(lookup.fallback)
+        return list(dict.fromkeys(e.key_type for e in entries))
 
     def revoked(self, blob: bytes) -> bool:
         return any(e.marker == "revoked" and e.blob == blob for e in self.entries)
@@ -206,8 +229,11 @@ def _parse(stamp: tuple[tuple[str, int, int], ...]) -> KnownHosts:
     return KnownHosts(tuple(entries))
 
 
-def verdict(known: KnownHosts, name: str, blob: bytes) -> tuple[Verdict, str]:
-    """Is the plain key ``blob`` the one recorded for ``name``? With the reason."""
+def verdict(known: KnownHosts, lookup: LookupName | str, blob: bytes) -> tuple[Verdict, str]:
+    """Is the plain key ``blob`` the one recorded for ``lookup``? With the reason."""
+    if isinstance(lookup, str):
+        lookup = LookupName(lookup)
+    name = lookup.name
     offered = blob_type(blob)
     if known.revoked(blob):
         return Verdict.REVOKED, (
@@ -215,6 +241,9 @@ def verdict(known: KnownHosts, name: str, blob: bytes) -> tuple[Verdict, str]:
         )
     entries = known.for_name(name)
     if any(e.blob == blob for e in entries):
+        return Verdict.TRUSTED, ""
+    fallback = known.for_name(lookup.fallback) if lookup.fallback and not entries else []
+    if any(e.blob == blob for e in fallback):
         return Verdict.TRUSTED, ""
     same_type = [e for e in entries if e.key_type == offered]
     if same_type:
@@ -269,14 +298,20 @@ def append_lines(path: str, lines: list[str]) -> None:
 
 
 def decide(
-    known: KnownHosts, name: str, blob: bytes, *, accept_new: str | None = None, host: str = ""
+    known: KnownHosts,
+    lookup: LookupName,
+    blob: bytes,
+    *,
+    accept_new: str | None = None,
+    host: str = "",
 ) -> tuple[Verdict, str]:
     """:func:`verdict`, with OpenSSH's ``StrictHostKeyChecking=accept-new`` when
     ``accept_new`` names a file: an unknown key is recorded there and trusted;
     a changed or revoked key is still refused."""
-    outcome = verdict(known, name, blob)
+    outcome = verdict(known, lookup, blob)
     if outcome[0] is not Verdict.UNKNOWN or accept_new is None:
         return outcome
+    name = lookup.name
     with _journal_lock:
         append_lines(accept_new, [known_hosts_line(name, blob)])
         _journal.append(

@@ -285,11 +285,11 @@ def test_inventory_values_win_over_ssh_config_and_config_over_defaults(tmp_path:
     )
     assert from_config.key_files == (str(key),)
     assert from_config.jump == ("ops@bastion:2222",)
-    assert from_config.hostkey_name == "db-cluster"
+    assert str(from_config.hostkey_name) == "db-cluster"
     explicit = resolve_hop("db-07", settings, port=22, user="inv", key_files=(), jump="none")
     assert (explicit.port, explicit.user, explicit.jump) == (22, "inv", ())
     plain = resolve_hop("web-01", settings)
-    assert (plain.hostname, plain.port, plain.hostkey_name) == ("web-01", 22, "web-01")
+    assert (plain.hostname, plain.port, str(plain.hostkey_name)) == ("web-01", 22, "web-01")
     assert plain.look_for_keys  # no key given anywhere: ~/.ssh/id_* like OpenSSH
 
 

@@ -14,7 +14,13 @@ from typing import Any
 import paramiko
 
 from fleetscan.errors import HostKeyError, HostKeyUnknown
-from fleetscan.transports.hostkeys import KnownHosts, Verdict, decide, hostkey_message
+from fleetscan.transports.hostkeys import (
+    KnownHosts,
+    LookupName,
+    Verdict,
+    decide,
+    hostkey_message,
+)
 
 
 class HostKeyRejected(paramiko.SSHException):  # type: ignore[misc]
@@ -35,7 +41,7 @@ class HostKeyCheck(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]
 
     def __init__(
         self,
-        name: str,
+        name: LookupName,
         known: KnownHosts | None,
         on_key: Callable[[], None],
         accept_new: str | None = None,
@@ -59,7 +65,7 @@ class HostKeyCheck(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]
 
 
 def preferring_known_types(
-    known: KnownHosts | None, name: str
+    known: KnownHosts | None, name: LookupName
 ) -> Callable[..., paramiko.Transport]:
     """A transport factory that asks the server for the key type known_hosts
     holds (OpenSSH does the same), so a host with both an RSA and an ed25519

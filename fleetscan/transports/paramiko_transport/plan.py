@@ -16,7 +16,13 @@ from fleetscan.errors import TransportError
 from fleetscan.model import Target
 from fleetscan.transports import sshconfig
 from fleetscan.transports.base import ConnectSettings, target_passphrase, target_password
-from fleetscan.transports.hostkeys import SSH_PORT, KnownHosts, load_known_hosts, lookup_name
+from fleetscan.transports.hostkeys import (
+    SSH_PORT,
+    KnownHosts,
+    LookupName,
+    load_known_hosts,
+    lookup_name,
+)
 from fleetscan.transports.sshconfig import full_chain, parse_jump, split_jumps
 
 
@@ -38,7 +44,7 @@ class Hop:
     hostname: str
     port: int
     user: str
-    hostkey_name: str  # known_hosts name (HostKeyAlias or host/[host]:port)
+    hostkey_name: LookupName  # known_hosts name (HostKeyAlias or host/[host]:port)
     key_files: tuple[str, ...]
     missing_keys: tuple[str, ...]
     look_for_keys: bool
