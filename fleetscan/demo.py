@@ -21,13 +21,19 @@ Hosts (see policies/demo.yaml for what the policy says about them):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import contextlib
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncssh
 import yaml
 
+from fleetscan.model import Severity
+from fleetscan.options import RunOptions
 from fleetscan.simulate import (
     RunningHost,
     SimHost,
@@ -269,3 +275,42 @@ async def start_demo_fleet(workdir: Path) -> DemoFleet:
         + yaml.safe_dump(inventory, sort_keys=False)
     )
     return DemoFleet(running, inv_path, known_hosts, key_path)
+
+
+@contextlib.contextmanager
+def running_demo_fleet() -> Iterator[DemoFleet]:
+    """The demo fleet, served from a background thread's event loop (so the
+    scan runs in the main thread, signals included), in a temporary folder."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="demo-fleet", daemon=True)
+    thread.start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="fleetscan-demo-") as tmp:
+            fleet = asyncio.run_coroutine_threadsafe(start_demo_fleet(Path(tmp)), loop).result()
+            try:
+                yield fleet
+            finally:
+                asyncio.run_coroutine_threadsafe(fleet.stop(), loop).result()
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
+
+
+def demo_options(fleet: DemoFleet, *, output: Path, fail_on: Severity) -> RunOptions:
+    """What ``fleetscan demo`` runs: the shipped baseline + demo policies, the
+    fleet's own known_hosts, no ssh config or agent of the user's."""
+    from fleetscan.policy import builtin_policy_path
+
+    return RunOptions(
+        inventory=(fleet.inventory,),
+        policies=(builtin_policy_path("baseline"), builtin_policy_path("demo")),
+        output=output,
+        fail_on=fail_on,
+        concurrency=10,
+        connect_timeout=5.0,
+        host_timeout=30.0,
+        known_hosts=fleet.known_hosts,
+        ssh_config=(),
+        use_agent=False,
+    )
