@@ -86,9 +86,12 @@ class RunOptions:
         return self.max_output_mb * MIB
 
 
+_FLAGS = {"formats": "--format", "policies": "--policy", "hostkey_checking": "--no-host-key-check"}
+
+
 def option_flag(name: str) -> str:
     """The command-line spelling of a RunOptions field (``fail_on`` → ``--fail-on``)."""
-    return "--" + name.replace("_", "-")
+    return _FLAGS.get(name, "--" + name.replace("_", "-"))
 
 
 def _positive(value: float) -> str | None:
