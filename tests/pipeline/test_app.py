@@ -14,8 +14,8 @@ from fleetscan import app, collectors
 from fleetscan.errors import ConfigError
 from fleetscan.model import Status
 from fleetscan.options import RunOptions, parse_formats
-from fleetscan.simulate import SimHost, frame_posix
 from fleetscan.testing.mock import MockCall, MockReply, MockTransport
+from fleetscan.testing.simhost import SimHost, frame_posix
 
 POLICY = "version: 1\nforbidden:\n  - id: irc\n    ports: 6667\n    severity: high\n"
 SS = (
