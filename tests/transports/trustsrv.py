@@ -15,7 +15,7 @@ from typing import Any
 import asyncssh
 
 from fleetscan.model import Target
-from fleetscan.simulate import known_hosts_line
+from fleetscan.testing.simhost import known_hosts_line
 from fleetscan.transports import get_transport
 from fleetscan.transports.base import ConnectSettings
 
