@@ -26,6 +26,7 @@ from rich.console import Console
 
 from fleetscan import __version__
 from fleetscan.commands.common import config_errors, err_console
+from fleetscan.commands.hostkeys import hostkeys_app
 from fleetscan.commands.inventory import inventory_app
 from fleetscan.commands.parse import parse
 from fleetscan.commands.policy import policy_app
@@ -48,6 +49,7 @@ app = typer.Typer(
 )
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(policy_app, name="policy")
+app.add_typer(hostkeys_app, name="hostkeys")
 app.command()(parse)
 
 

@@ -176,8 +176,14 @@ class _HostKeyCheck:
     plus what the handshake reached, for precise error messages."""
 
     def __init__(
-        self, known: KnownHosts | None, name: LookupName, accept_new: str | None, host: str
+        self,
+        known: KnownHosts | None,
+        name: LookupName,
+        accept_new: str | None,
+        host: str,
+        collect: list[bytes] | None = None,
     ) -> None:
+        self.collect = collect
         self.known = known
         self.name = name
         self.accept_new = accept_new
@@ -186,6 +192,9 @@ class _HostKeyCheck:
         self.outcome: tuple[Verdict, str] | None = None
 
     def accept(self, key: asyncssh.SSHKey) -> bool:
+        if self.collect is not None:  # fetching keys (hostkeys scan): record, refuse
+            self.collect.append(key.public_data)
+            return False
         if self.known is None:
             return True
         self.outcome = decide(
@@ -197,7 +206,7 @@ class _HostKeyCheck:
         """asyncssh's known_hosts argument: the CA and revoked keys for this
         name only; plain keys go through :meth:`accept` (never by peer IP)."""
         if self.known is None:
-            return None
+            return None if self.collect is None else ([], [], [])
         ca_entries = self.known.for_name(self.name.name, "cert-authority")
         # plain keys, revoked ones included, are decided by accept(); asyncssh
         # needs the revoked list only to refuse a certificate's key
@@ -269,73 +278,113 @@ class _Creds:
         return out
 
 
-class AsyncSSHTransport:
-    name = "asyncssh"
+class _Route:
+    """One target's way in: the fleet's options, the filtered ssh_config, the
+    known_hosts that decide, the whole ProxyJump chain and who gets which
+    credentials (the target's password: the target only)."""
 
-    async def connect(self, target: Target, settings: ConnectSettings) -> AsyncSSHSession:
-        options = build_options(settings)
-        config = sshconfig.filtered_files(settings.ssh_config_files())
-        known = (
+    def __init__(self, target: Target, settings: ConnectSettings) -> None:
+        self.target = target
+        self.settings = settings
+        self.options = build_options(settings)
+        self.config = sshconfig.filtered_files(settings.ssh_config_files())
+        self.known = (
             load_known_hosts(settings.host_keys_for(target)) if settings.hostkey_checking else None
         )
         keys = [str(Path(k).expanduser()) for k in target.key_files] or None
         passphrase = target_passphrase(target, settings)
-        target_creds = _Creds(keys, passphrase, target_password(target, settings))
-        jump_creds = _Creds(keys, passphrase, None)
-
-        def resolve(host: str, port: int | None, user: str | None) -> Any:
-            given: dict[str, Any] = {"port": port} if port is not None else {}
-            if user:
-                given["username"] = user
-            try:
-                return asyncssh.SSHClientConnectionOptions(
-                    options=options, config=config, host=host, **given
-                )
-            except (ValueError, OSError, asyncssh.Error) as exc:
-                raise TransportError(f"SSH configuration error for {host}: {exc}") from None
-
-        def config_jumps(spec: str) -> list[str]:
-            user, host, port = parse_jump(spec)
-            tunnel = resolve(host, port, user).tunnel
-            return split_jumps(tunnel) if isinstance(tunnel, str) else []
-
+        self.target_creds = _Creds(keys, passphrase, target_password(target, settings))
+        self.jump_creds = _Creds(keys, passphrase, None)
         if target.jump_host is not None:
             jumps = split_jumps(target.jump_host)
         else:
-            tunnel = resolve(target.address, target.port, target.user).tunnel
-            jumps = split_jumps(tunnel) if isinstance(tunnel, str) else []
-        chain = full_chain(jumps, config_jumps)
-        # connect_timeout bounds TCP + banner + key exchange + auth per hop; the
-        # outer timeout is a safety net in case a stage ignores it
+            jumps = self._config_jumps(target.address, target.port, target.user)
+        self.chain = full_chain(jumps, lambda spec: self._config_jumps(*_host_port_user(spec)))
+
+    def resolve(self, host: str, port: int | None, user: str | None) -> Any:
+        given: dict[str, Any] = {"port": port} if port is not None else {}
+        if user:
+            given["username"] = user
+        try:
+            return asyncssh.SSHClientConnectionOptions(
+                options=self.options, config=self.config, host=host, **given
+            )
+        except (ValueError, OSError, asyncssh.Error) as exc:
+            raise TransportError(f"SSH configuration error for {host}: {exc}") from None
+
+    def _config_jumps(self, host: str, port: int | None, user: str | None) -> list[str]:
+        tunnel = self.resolve(host, port, user).tunnel
+        return split_jumps(tunnel) if isinstance(tunnel, str) else []
+
+    def timeout(self) -> float:
+        """connect_timeout bounds each hop; this bounds the chain (a safety net)."""
+        return (len(self.chain) + 1) * self.settings.connect_timeout + 1
+
+    async def open_jumps(self) -> list[asyncssh.SSHClientConnection]:
         conns: list[asyncssh.SSHClientConnection] = []
         try:
-            async with asyncio.timeout((len(chain) + 1) * settings.connect_timeout + 1):
-                for spec in chain:
-                    user, host, port = parse_jump(spec)
-                    conns.append(
-                        await _open_hop(
-                            resolve(host, port, user),
-                            host,
-                            known,
-                            conns[-1] if conns else None,
-                            config,
-                            jump_creds,
-                            settings,
-                            f"jump host {host} (ProxyJump): ",
-                            f"{target.name} (jump host {host})",
-                        )
+            for spec in self.chain:
+                host, port, user = _host_port_user(spec)
+                conns.append(
+                    await _open_hop(
+                        self.resolve(host, port, user),
+                        host,
+                        self.known,
+                        conns[-1] if conns else None,
+                        self.config,
+                        self.jump_creds,
+                        self.settings,
+                        f"jump host {host} (ProxyJump): ",
+                        f"{self.target.name} (jump host {host})",
                     )
-                conn = await _open_hop(
-                    resolve(target.address, target.port, target.user),
-                    target.address,
-                    known,
-                    conns[-1] if conns else None,
-                    config,
-                    target_creds,
-                    settings,
-                    "",
-                    target.name,
                 )
+        except BaseException:
+            _close_all(conns)
+            raise
+        return conns
+
+    async def open_target(
+        self,
+        via: asyncssh.SSHClientConnection | None,
+        collect: list[bytes] | None = None,
+        algs: list[str] | None = None,
+    ) -> asyncssh.SSHClientConnection:
+        t = self.target
+        return await _open_hop(
+            self.resolve(t.address, t.port, t.user),
+            t.address,
+            self.known,
+            via,
+            self.config,
+            self.target_creds if collect is None else _Creds(None, None, None),
+            self.settings,
+            "",
+            t.name,
+            collect=collect,
+            algs=algs,
+        )
+
+    def target_name(self) -> LookupName:
+        t = self.target
+        resolved = self.resolve(t.address, t.port, t.user)
+        return lookup_name(str(resolved.host), int(resolved.port), resolved.host_key_alias)
+
+
+def _host_port_user(spec: str) -> tuple[str, int | None, str | None]:
+    user, host, port = parse_jump(spec)
+    return host, port, user
+
+
+class AsyncSSHTransport:
+    name = "asyncssh"
+
+    async def connect(self, target: Target, settings: ConnectSettings) -> AsyncSSHSession:
+        route = _Route(target, settings)
+        conns: list[asyncssh.SSHClientConnection] = []
+        try:
+            async with asyncio.timeout(route.timeout()):
+                conns = await route.open_jumps()
+                conn = await route.open_target(conns[-1] if conns else None)
         except TimeoutError:
             _close_all(conns)
             raise HandshakeTimeout(
@@ -345,6 +394,35 @@ class AsyncSSHTransport:
             _close_all(conns)
             raise
         return AsyncSSHSession(conn, conns)
+
+    async def host_keys(
+        self, target: Target, settings: ConnectSettings, algs: list[str]
+    ) -> tuple[LookupName, list[bytes]]:
+        """The target's host keys, one handshake per algorithm in ``algs``,
+        through its jump chain (opened with the fleet's host-key rules).
+        Nothing is authenticated to the target and no command runs: each
+        handshake stops at the host-key check."""
+        route = _Route(target, settings)
+        keys: list[bytes] = []
+        conns: list[asyncssh.SSHClientConnection] = []
+        try:
+            async with asyncio.timeout(route.timeout() + len(algs) * settings.connect_timeout):
+                conns = await route.open_jumps()
+                for alg in algs:
+                    try:
+                        conn = await route.open_target(conns[-1] if conns else None, keys, [alg])
+                        conn.close()  # the collecting check never lets one through
+                    except HostKeyError:
+                        continue  # refused on purpose, key recorded
+                    except (TransportError, asyncssh.Error):
+                        continue  # the host has no key of this type (key exchange failed)
+            return route.target_name(), list(dict.fromkeys(keys))
+        except TimeoutError:
+            raise HandshakeTimeout(
+                f"no host key within {settings.connect_timeout:.0f}s per hop"
+            ) from None
+        finally:
+            _close_all(conns)
 
 
 def _close_all(conns: list[asyncssh.SSHClientConnection]) -> None:
@@ -362,20 +440,25 @@ async def _open_hop(
     settings: ConnectSettings,
     where: str,
     host: str,
+    *,
+    collect: list[bytes] | None = None,
+    algs: list[str] | None = None,
 ) -> asyncssh.SSHClientConnection:
     """Log into one hop (the target or a jump host) with the fleet's options
-    and host-key check; every failure becomes a fleetscan error naming the hop."""
+    and host-key check; every failure becomes a fleetscan error naming the hop.
+    With ``collect``, the server's key is recorded there and refused (no
+    authentication happens), asking only for ``algs``."""
     name = lookup_name(str(resolved.host), int(resolved.port), resolved.host_key_alias)
-    check = _HostKeyCheck(known, name, settings.accept_new_file(), host)
+    check = _HostKeyCheck(known, name, settings.accept_new_file(), host, collect)
     kwargs: dict[str, Any] = {
         "options": resolved,
         "config": config,
         "client_factory": lambda: _Client(check),
         **creds.kwargs(),
     }
-    if known is not None:
+    if known is not None or collect is not None:
         kwargs["known_hosts"] = check.known_hosts_arg()
-        kwargs["server_host_key_algs"] = check.host_key_algs()
+        kwargs["server_host_key_algs"] = algs or check.host_key_algs()
     # the chain is opened here hop by hop (None: no ssh_config ProxyJump either;
     # full_chain already put those hops in front)
     kwargs["tunnel"] = via

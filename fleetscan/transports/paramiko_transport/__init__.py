@@ -49,10 +49,10 @@ from fleetscan.transports.base import (
     handshake_timeout_message,
     tcp_timeout_message,
 )
-from fleetscan.transports.hostkeys import known_hosts_name
+from fleetscan.transports.hostkeys import LookupName, known_hosts_name
 from fleetscan.transports.paramiko_transport.attempt import Aborted, Attempt, close_quietly
 from fleetscan.transports.paramiko_transport.channel import run_blocking
-from fleetscan.transports.paramiko_transport.connect import connect_blocking
+from fleetscan.transports.paramiko_transport.connect import connect_blocking, fetch_keys_blocking
 from fleetscan.transports.paramiko_transport.plan import Hop, Plan, plan_connection, resolve_hop
 from fleetscan.transports.sshconfig import parse_jump
 
@@ -189,3 +189,26 @@ class ParamikoTransport:
             attempt,
         )
         return ParamikoSession(clients, self._pool)
+
+    async def host_keys(
+        self, target: Target, settings: ConnectSettings, algs: list[str]
+    ) -> tuple[LookupName, list[bytes]]:
+        """The target's host keys, one handshake per algorithm in ``algs``,
+        through its jump chain (opened with the fleet's host-key rules);
+        nothing is authenticated to the target and no command runs."""
+        loop = asyncio.get_running_loop()
+        plan = await loop.run_in_executor(self._pool, plan_connection, target, settings)
+        attempt = Attempt()
+        timeout = settings.connect_timeout
+        keys = await _in_worker(
+            self._pool,
+            attempt,
+            (len(plan.hops) + len(algs)) * timeout + 1,
+            lambda: HandshakeTimeout(f"no host key within {timeout:.0f}s per hop"),
+            fetch_keys_blocking,
+            plan,
+            settings,
+            attempt,
+            algs,
+        )
+        return plan.hops[-1].hostkey_name, keys

@@ -36,21 +36,88 @@ def connect_blocking(
 ) -> list[paramiko.SSHClient]:
     """Log into every hop of ``plan``, each through a direct-tcpip channel of
     the one before; the clients, outermost first."""
+    clients = _open_jumps(plan, settings, attempt)
+    hop = plan.hops[-1]
+    clients.append(
+        _login(hop, _target_sock(clients, plan, settings, attempt), settings, plan, attempt)
+    )
+    return clients
+
+
+def fetch_keys_blocking(
+    plan: Plan, settings: ConnectSettings, attempt: Attempt, algs: list[str]
+) -> list[bytes]:
+    """The target's host keys, one handshake per algorithm, through its jump
+    chain; no authentication to the target, no command."""
+    clients = _open_jumps(plan, settings, attempt)
+    keys: list[bytes] = []
+    try:
+        for alg in algs:
+            sock = _target_sock(clients, plan, settings, attempt)
+            if sock is None:
+                sock = _tcp(plan.hops[-1], settings.connect_timeout, "")
+                attempt.keep(sock)
+            transport = paramiko.Transport(sock)
+            attempt.keep(transport)
+            options = transport.get_security_options()
+            if alg not in options.key_types:
+                transport.close()
+                continue
+            options.key_types = [alg]
+            try:
+                transport.start_client(timeout=settings.connect_timeout)
+                keys.append(transport.get_remote_server_key().asbytes())
+            except (paramiko.SSHException, EOFError, OSError):
+                continue  # no key of this type (or the host hung up)
+            finally:
+                transport.close()
+    finally:
+        for client in reversed(clients):
+            client.close()
+    return list(dict.fromkeys(keys))
+
+
+def _open_jumps(
+    plan: Plan, settings: ConnectSettings, attempt: Attempt
+) -> list[paramiko.SSHClient]:
     clients: list[paramiko.SSHClient] = []
     sock: Any = None
-    *jumps, hop = plan.hops
-    for i, jump in enumerate(jumps):
+    for i, jump in enumerate(plan.hops[:-1]):
         via = f"{jump.alias} (ProxyJump)"
         if i == 0 and jump.proxy_command:
             sock = paramiko.ProxyCommand(jump.proxy_command)  # argv split, no shell
             attempt.keep(sock)
         clients.append(_login(jump, sock, settings, plan, attempt, via=via))
-        sock = _open_tunnel(clients[-1], plan.hops[i + 1], via, settings, attempt)
-    if sock is None and hop.proxy_command:
+        if i + 2 < len(plan.hops):
+            sock = _open_tunnel(clients[-1], plan.hops[i + 1], via, settings, attempt)
+    return clients
+
+
+def _target_sock(
+    clients: list[paramiko.SSHClient], plan: Plan, settings: ConnectSettings, attempt: Attempt
+) -> Any:
+    """A tunnel to the target through the last jump host, its ProxyCommand, or
+    None (a direct TCP connection)."""
+    hop = plan.hops[-1]
+    if clients:
+        via = f"{plan.hops[-2].alias} (ProxyJump)"
+        return _open_tunnel(clients[-1], hop, via, settings, attempt)
+    if hop.proxy_command:
         sock = paramiko.ProxyCommand(hop.proxy_command)  # argv split, no shell
         attempt.keep(sock)
-    clients.append(_login(hop, sock, settings, plan, attempt))
-    return clients
+        return sock
+    return None
+
+
+def _tcp(hop: Hop, timeout: float, where: str) -> socket.socket:
+    try:
+        return socket.create_connection((hop.hostname, hop.port), timeout=timeout)
+    except socket.gaierror as exc:
+        raise UnreachableError(f"{where}name does not resolve: {exc.strerror}") from None
+    except TimeoutError:
+        raise HandshakeTimeout(tcp_timeout_message(timeout, where)) from None
+    except OSError as exc:
+        raise UnreachableError(where + os_error_text(exc)) from None
 
 
 def _open_tunnel(
@@ -96,14 +163,7 @@ def _login(
     started = time.monotonic()
     attempt.stage = "tcp"
     if sock is None:
-        try:
-            sock = socket.create_connection((hop.hostname, hop.port), timeout=timeout)
-        except socket.gaierror as exc:
-            raise UnreachableError(f"{where}name does not resolve: {exc.strerror}") from None
-        except TimeoutError:
-            raise HandshakeTimeout(tcp_timeout_message(timeout, where)) from None
-        except OSError as exc:
-            raise UnreachableError(where + os_error_text(exc)) from None
+        sock = _tcp(hop, timeout, where)
         attempt.keep(sock)
     attempt.stage = "handshake"
     client = paramiko.SSHClient()
