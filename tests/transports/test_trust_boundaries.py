@@ -297,3 +297,27 @@ def test_key_type_mismatch_is_a_host_key_outcome_naming_both_types(
     assert "ssh-ed25519" in text and "ecdsa-sha2-nistp256" in text, text
     assert "reset" not in text.lower()
     assert host.log.usernames == []
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_host_certificate_signed_by_a_trusted_ca(
+    tmp_path: Path, srv: Servers, transport: str
+) -> None:
+    """``@cert-authority`` as OpenSSH: asyncssh verifies the host certificate;
+    paramiko cannot, and refuses the host with a message saying why."""
+    key_path, key = client_key(tmp_path)
+    ca = asyncssh.generate_private_key("ssh-ed25519")
+    host = srv.start(Host("t", client_keys=[key], host_ca=ca))
+    known = tmp_path / "known_hosts"
+    ca_pub = ca.export_public_key().decode().strip()
+    known.write_text(f"@cert-authority [127.0.0.1]:{host.port} {ca_pub}\n")
+    if transport == "asyncssh":
+        assert _connect(transport, host, known, key_path) == "hello\n"
+        # a CA trusted for other names only does not vouch for this host
+        known.write_text(f"@cert-authority *.corp.example {ca_pub}\n")
+        with pytest.raises(HostKeyUnknown):
+            _connect(transport, host, known, key_path)
+        return
+    with pytest.raises(HostKeyUnknown, match="cert-authority"):
+        _connect(transport, host, known, key_path)
+    assert host.log.usernames == []

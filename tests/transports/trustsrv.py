@@ -40,6 +40,8 @@ class Host:
     jump: bool = False
     key_type: str = "ssh-ed25519"
     host_key: asyncssh.SSHKey | None = None
+    #: a CA that signs the host key: the server then also offers the certificate
+    host_ca: asyncssh.SSHKey | None = None
     log: Log = field(default_factory=Log)
     port: int = 0
 
@@ -105,11 +107,17 @@ class Servers:
     def start(self, host: Host) -> Host:
         async def go() -> None:
             host.host_key = host.host_key or asyncssh.generate_private_key(host.key_type)
+            keys: list[Any] = [host.host_key]
+            if host.host_ca is not None:
+                cert = host.host_ca.generate_host_certificate(
+                    host.host_key, "h", principals=["127.0.0.1"]
+                )
+                keys = [(host.host_key, cert)]  # offers the certificate and the plain key
             acceptor = await asyncssh.create_server(
                 lambda: _Server(host),
                 "127.0.0.1",
                 0,
-                server_host_keys=[host.host_key],
+                server_host_keys=keys,
                 process_factory=_process(host),
                 encoding="utf-8",
                 agent_forwarding=True,
