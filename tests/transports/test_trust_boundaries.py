@@ -18,7 +18,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from fleetscan.errors import ConfigError, HostKeyError, HostKeyUnknown
+from fleetscan.errors import ConfigError, HostKeyError, HostKeyUnknown, TransportError
 from fleetscan.model import Target
 from fleetscan.transports.base import ConnectSettings
 from tests.transports.trustsrv import Host, Servers, client_key, connect_and_run, servers
@@ -71,6 +71,11 @@ def test_match_exec_in_ssh_config_is_never_evaluated(
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("pwned")) == []
     # and no Match exec block applied (the user came from the target)
     assert host.log.usernames == ["tester"]
+    # the attack of the issue: a host name that is a shell payload (the
+    # inventory refuses it; through the Python API it only fails to resolve)
+    hostile = Target("h", f"127.0.0.1;touch${{IFS}}{pwned}-name;true", port=host.port)
+    with pytest.raises(TransportError):
+        asyncio.run(connect_and_run(transport, hostile, settings(known, config)))
     # the control: the same command in a shell does create the file
     subprocess.run(["sh", "-c", f"touch {pwned}-control"], check=True, timeout=10)
     assert (tmp_path / "pwned-control").exists()
@@ -218,7 +223,6 @@ def test_nested_proxyjump_opens_every_hop_with_the_fleet_host_keys(
 
 
 def test_a_proxyjump_loop_is_refused_clearly(tmp_path: Path) -> None:
-    from fleetscan.errors import TransportError
     from fleetscan.transports.sshconfig import full_chain
 
     loop = {"a": ["b"], "b": ["a"]}
