@@ -16,7 +16,7 @@ import json
 import logging
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -28,7 +28,7 @@ from rich.table import Table
 
 from fleetscan import __version__
 from fleetscan.errors import ConfigError
-from fleetscan.model import HostScan, ParseResult, Severity, Target
+from fleetscan.model import HostScan, ParseResult, Severity
 
 EXIT_HELP = (
     "Exit codes: 0 compliant; 1 findings at or above --fail-on; 2 usage/config error; "
@@ -48,6 +48,10 @@ app.add_typer(inventory_app, name="inventory")
 app.add_typer(policy_app, name="policy")
 
 err_console = Console(stderr=True, highlight=False)
+
+ALLOW_EXEC_HELP = (
+    "Run an executable inventory script given with -i (SCRIPT --list). It is code: off by default."
+)
 
 
 @contextmanager
@@ -153,8 +157,10 @@ def _execute(
     quiet: bool,
     console: Console,
     verbose: int = 0,
+    allow_exec_inventory: bool = False,
 ) -> int:
     from fleetscan.app import RunInputs, run_with_signals
+    from fleetscan.configfile import check_config_file
     from fleetscan.inventory import load_inventory
     from fleetscan.policy import load_policies
     from fleetscan.reports import exit_code, render_summary, write_reports
@@ -177,15 +183,11 @@ def _execute(
                 f"must be at least 1 (MiB), got {max_output_mb}", field="--max-output-mb"
             )
         for path in ssh_config or []:
-            if not path.exists():
-                raise ConfigError("ssh config file not found", file=str(path), field="--ssh-config")
-        if known_hosts is not None and not known_hosts.exists():
-            raise ConfigError(
-                "known_hosts file not found", file=str(known_hosts), field="--known-hosts"
-            )
-        inv = load_inventory(inventory)
+            check_config_file(path, field="--ssh-config")
+        if known_hosts is not None:
+            check_config_file(known_hosts, field="--known-hosts")
+        inv = load_inventory(inventory, allow_exec=allow_exec_inventory)
         targets = inv.select(limit)
-        _check_key_files(targets)
         policy = load_policies(policies)
         if output is not None:
             _prepare_output(output)  # last check, so a config error writes nothing
@@ -229,21 +231,6 @@ def _execute(
     return exit_code(run)
 
 
-def _check_key_files(targets: Sequence[Target]) -> None:
-    """A private key named in the inventory must exist: a typo is a config
-    error for the whole run, not an 'unreachable' host found after connecting."""
-    for target in targets:
-        for key in target.key_files:
-            if not Path(key).expanduser().exists():
-                file, _, line = target.source.rpartition(":")
-                raise ConfigError(
-                    f"host {target.name}: private key file {key!r} not found",
-                    file=file or None,
-                    line=int(line) if line.isdigit() else None,
-                    field="key file",
-                )
-
-
 def _prepare_output(output: Path) -> None:
     """Create the report folder now: a bad --output must fail before any connection."""
     if output.exists() and not output.is_dir():
@@ -259,7 +246,10 @@ def _prepare_output(output: Path) -> None:
 @app.command()
 def scan(
     inventory: Annotated[
-        list[Path], typer.Option("-i", "--inventory", help="Inventory file or folder (repeatable).")
+        list[Path],
+        typer.Option(
+            "-i", "--inventory", help="Inventory file or folder (repeatable); '-' for stdin."
+        ),
     ],
     policy: Annotated[
         list[Path], typer.Option("-p", "--policy", help="Policy YAML file (repeatable).")
@@ -305,6 +295,9 @@ def scan(
             "-v", "--verbose", count=True, help="-v: a line per host; -vv: also the SSH log."
         ),
     ] = 0,
+    allow_exec_inventory: Annotated[
+        bool, typer.Option("--allow-exec-inventory", help=ALLOW_EXEC_HELP)
+    ] = False,
 ) -> None:
     """Scan every host of the inventory and check policy."""
     code = _execute(
@@ -325,6 +318,7 @@ def scan(
         quiet=quiet,
         console=Console(highlight=False),
         verbose=verbose,
+        allow_exec_inventory=allow_exec_inventory,
     )
     raise typer.Exit(code)
 
@@ -492,9 +486,14 @@ def _print_table(result: ParseResult) -> None:
 
 @inventory_app.command("show")
 def inventory_show(
-    inventory: Annotated[list[Path], typer.Option("-i", "--inventory", help="Inventory file(s).")],
+    inventory: Annotated[
+        list[Path], typer.Option("-i", "--inventory", help="Inventory file(s); '-' for stdin.")
+    ],
     limit: Annotated[str | None, typer.Option("-l", "--limit")] = None,
     format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    allow_exec_inventory: Annotated[
+        bool, typer.Option("--allow-exec-inventory", help=ALLOW_EXEC_HELP)
+    ] = False,
 ) -> None:
     """Print the resolved hosts with their effective variables."""
     from fleetscan.inventory import format_inventory, load_inventory
@@ -503,7 +502,8 @@ def inventory_show(
     with config_errors():
         if format not in ("table", "json"):
             raise ConfigError(f"choose table or json, got {format!r}", field="--format")
-        targets = load_inventory(inventory).select(limit)
+        inv = load_inventory(inventory, allow_exec=allow_exec_inventory)
+        targets = inv.select(limit, check_files=False)
     rows = format_inventory(targets)
     if format == "json":
         sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")

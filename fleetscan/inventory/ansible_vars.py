@@ -32,9 +32,11 @@ from typing import Any
 
 import yaml
 
+from fleetscan.configfile import read_config_text
 from fleetscan.errors import ConfigError
-from fleetscan.inventory.fields import Origin, Var, show
-from fleetscan.yamlsrc import PathKey, format_path, load_yaml, read_text
+from fleetscan.inventory.values import Var, show
+from fleetscan.model import Origin
+from fleetscan.yamlsrc import PathKey, format_path, load_yaml
 
 __all__ = ["AdjacentVars", "load_adjacent_vars", "load_vars_file"]
 
@@ -141,7 +143,7 @@ def _dir_files(folder: Path, depth: int, seen: set[Path]) -> list[Path]:
 def load_vars_file(path: Path) -> dict[str, Var]:
     """One variables file as ``name → Var`` (empty file: nothing)."""
     name = str(path)
-    text = read_text(path)
+    text = read_config_text(path)
     if text.lstrip().startswith(_VAULT_HEADER):
         raise ConfigError(
             f"file is encrypted with Ansible Vault: {_VAULT_ADVICE}", file=name, line=1

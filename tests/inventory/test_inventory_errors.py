@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetscan import yamlsrc
+from fleetscan import configfile
 from fleetscan.errors import ConfigError
 
 from .helpers import Writer, load
@@ -211,7 +211,7 @@ def test_unusable_files(
 def test_huge_file_is_refused_before_reading(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(yamlsrc, "MAX_CONFIG_BYTES", 1000)
+    monkeypatch.setattr(configfile, "MAX_CONFIG_BYTES", 1000)
     path = tmp_path / "huge.ini"
     path.write_text("h1\n" * 1000)
     assert_names(error_of(path), path, None, None, "larger than the 1000 byte limit")
