@@ -78,6 +78,7 @@ def read_config_bytes(
     """The bytes of a regular file, at most ``limit`` of them (more is an error)."""
     name = str(path)
     limit = _limit(limit)
+    check_config_file(name, field=field, limit=limit)  # opening a socket or FIFO is the harm
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     try:
         fd = os.open(name, flags | getattr(os, "O_CLOEXEC", 0))

@@ -107,9 +107,9 @@ def _find(folder: Path, entries: set[str], name: str) -> list[Path]:
         path = folder / name
         if path.is_dir():
             return _dir_files(path, 0, set())
-        return [path] if path.is_file() else []
+        return [path]  # a FIFO or device here is refused by the reader, not skipped
     for ext in VARS_EXTS:
-        if name + ext in entries and (folder / (name + ext)).is_file():
+        if name + ext in entries and not (folder / (name + ext)).is_dir():
             return [folder / (name + ext)]
     return []
 
@@ -135,7 +135,7 @@ def _dir_files(folder: Path, depth: int, seen: set[Path]) -> list[Path]:
         path = folder / entry
         if path.is_dir() and not ext:
             found.extend(_dir_files(path, depth + 1, seen))
-        elif path.is_file() and (not ext or ext in VARS_EXTS):
+        elif not path.is_dir() and (not ext or ext in VARS_EXTS):
             found.append(path)
     return found
 
