@@ -70,7 +70,7 @@ _SCHEME_TOKEN = re.compile(
     r"(?i)(?P<name>\b(?:bearer|basic|token))(?P<sep>\s+)(?P<value>[A-Za-z0-9._~+/=-]{8,})"
 )
 
-_TEXT_PATTERNS = (_URL_USERINFO, _SSHPASS, _LONG_OPTION, _ASSIGN, _SCHEME_TOKEN)
+_TEXT_PATTERNS = (_URL_USERINFO, _SSHPASS, _SCHEME_TOKEN, _LONG_OPTION, _ASSIGN)
 
 
 def looks_secret(name: str) -> bool:
