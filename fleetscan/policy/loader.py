@@ -149,11 +149,14 @@ def _to_config_error(doc: YamlDoc, exc: ValidationError) -> ConfigError:
     errors = sorted((_one_error(doc, e) for e in exc.errors()), key=lambda e: e.line or 0)
     first = errors[0]
     if len(errors) > 1:
-        more = [f"  also {e}" for e in errors[1:MAX_REPORTED_ERRORS]]
-        if len(errors) > MAX_REPORTED_ERRORS:
-            more.append(f"  … and {len(errors) - MAX_REPORTED_ERRORS} more")
-        detail = "\n".join([first.detail, *more])
-        return ConfigError(detail, file=first.file, line=first.line, field=first.field)
+        return ConfigError(
+            first.detail,
+            file=first.file,
+            line=first.line,
+            field=first.field,
+            more=tuple(errors[1:MAX_REPORTED_ERRORS]),
+            omitted=max(0, len(errors) - MAX_REPORTED_ERRORS),
+        )
     return first
 
 

@@ -100,7 +100,7 @@ def test_example_inventory_resolves_groups_vars_and_children() -> None:
         True,
         "sudo",
     )
-    assert dbc.password_env == "FLEETSCAN_DB_SUDO_PASSWORD"
+    assert dbc.password_env == "FLEETSCAN_DB_SSH_PASSWORD"
     assert t["app01.example.com"].key_files == ("~/.ssh/app_ed25519",)
     assert inv.groups["prod"] == tuple(n for n in t if n != "bastion.example.com")
     assert web4.source is not None
