@@ -53,11 +53,10 @@ from fleetscan.errors import ConfigError
 from fleetscan.inventory import limit as _limit
 from fleetscan.inventory import script as _script
 from fleetscan.inventory.ansible_graph import AnsibleGraph
-from fleetscan.inventory.ansible_ini import parse_ini
-from fleetscan.inventory.ansible_json import looks_like_ansible_json, parse_ansible_json
 from fleetscan.inventory.ansible_vars import load_adjacent_vars
-from fleetscan.inventory.ansible_yaml import looks_like_ansible_yaml, parse_yaml_inventory
-from fleetscan.inventory.nornir import looks_like_nornir_hosts, parse_nornir
+from fleetscan.inventory.ansible_yaml import looks_like_ansible_yaml
+from fleetscan.inventory.detect import IGNORED_EXTS, YAML_EXTS, detect, parse_ansible
+from fleetscan.inventory.nornir import parse_nornir
 from fleetscan.masking import env_secret_values, mask_value, redact
 from fleetscan.model import Target
 from fleetscan.yamlsrc import YamlDoc, load_yaml
@@ -65,25 +64,6 @@ from fleetscan.yamlsrc import YamlDoc, load_yaml
 STDIN = "-"
 
 __all__ = ["Inventory", "format_inventory", "load_inventory"]
-
-_YAML_EXTS = (".yaml", ".yml", ".json")
-# files an Ansible inventory directory may hold that are not inventories
-# (Ansible's INVENTORY_IGNORE_EXTS, plus documentation)
-_IGNORED_EXTS = (
-    ".md",
-    ".txt",
-    ".rst",
-    ".cfg",
-    ".retry",
-    ".orig",
-    ".bak",
-    ".swp",
-    ".pyc",
-    ".pyo",
-    ".rpm",
-    ".j2",
-    ".example",
-)
 
 
 @dataclass(frozen=True)
@@ -242,7 +222,7 @@ def _load_data(
     text = decode_config(raw, name)
     doc: YamlDoc | None
     if kind is None:
-        kind, doc = _detect(path, text)
+        kind, doc = detect(path, text)
     else:
         doc = load_yaml(name, text)
     if kind == "nornir":
@@ -251,74 +231,11 @@ def _load_data(
             raise ConfigError("a Nornir inventory must be given as a file or folder", file=name)
         return _load_nornir(doc, basedir, companions, opts.default_user)
     graph = AnsibleGraph()
-    _parse_ansible(kind, name, text, doc, graph)
+    parse_ansible(kind, name, text, doc, graph)
     unit = _ansible_unit(graph, [name], opts.default_user, basedir)
     if basedir is None:
         unit.blobs[name] = raw
     return unit
-
-
-def _parse_ansible(
-    kind: str, name: str, text: str, doc: YamlDoc | None, graph: AnsibleGraph
-) -> None:
-    if kind == "ansible-ini":
-        parse_ini(name, text, graph)
-        return
-    assert doc is not None
-    if kind == "ansible-json":
-        if not looks_like_ansible_json(doc.data):
-            raise doc.error((), "not the JSON of 'ansible-inventory --list' (no _meta or all)")
-        parse_ansible_json(doc, graph)
-    else:
-        parse_yaml_inventory(doc, graph)
-
-
-def _detect(path: Path, text: str) -> tuple[str, YamlDoc | None]:
-    """``nornir``, ``ansible-json``, ``ansible-yaml`` or ``ansible-ini``, by content first."""
-    name = str(path)
-    if not _has_content(text):
-        raise ConfigError("no hosts: the inventory file is empty", file=name)
-    ext = path.suffix.lower()
-    if ext == ".ini":
-        return "ansible-ini", None
-    if ext in _YAML_EXTS:
-        doc = load_yaml(path, text)
-        if looks_like_ansible_json(doc.data):
-            return "ansible-json", doc
-        if looks_like_ansible_yaml(doc.data):
-            return "ansible-yaml", doc
-        if isinstance(doc.data, Mapping):
-            return "nornir", doc
-        raise doc.error(
-            (),
-            "not an inventory: expected a mapping (Ansible 'all:' or Nornir host entries), "
-            f"got {type(doc.data).__name__}",
-        )
-    first = next(
-        (s.strip() for s in text.splitlines() if s.strip() and s.strip()[0] not in "#;"), ""
-    )
-    if first.startswith("[") and first.endswith("]"):
-        return "ansible-ini", None
-    try:
-        doc = load_yaml(path, text)
-    except ConfigError:
-        return "ansible-ini", None
-    if looks_like_ansible_json(doc.data):
-        return "ansible-json", doc
-    if looks_like_ansible_yaml(doc.data):
-        return "ansible-yaml", doc
-    if looks_like_nornir_hosts(doc.data):
-        return "nornir", doc
-    return "ansible-ini", None
-
-
-def _has_content(text: str) -> bool:
-    """False for a file of blank lines, comments and YAML document markers only."""
-    for raw in text.splitlines():
-        s = raw.strip()
-        if s and s not in ("---", "...") and s[0] not in "#;":
-            return True
-    return False
 
 
 def _sibling(folder: Path, stem: str) -> Path | None:
@@ -351,7 +268,7 @@ def _load_dir(folder: Path, opts: _Options) -> _Unit:
     hosts = _sibling(folder, "hosts")
     if hosts is not None:
         text = decode_config(_read(hosts), str(hosts))
-        kind, doc = _detect(hosts, text)
+        kind, doc = detect(hosts, text)
         if kind == "nornir":
             assert doc is not None
             return _load_nornir(doc, folder, {}, opts.default_user)
@@ -364,11 +281,11 @@ def _load_dir(folder: Path, opts: _Options) -> _Unit:
     for p in entries:
         if p.name.startswith(".") or p.name.endswith("~") or p.is_dir():
             continue  # group_vars/, host_vars/ and hidden files are not inventories
-        if p.suffix.lower() in _IGNORED_EXTS:
+        if p.suffix.lower() in IGNORED_EXTS:
             continue
         raw = _read(p)
         if _script.is_script(p, raw[:2]) or (
-            os.access(p, os.X_OK) and p.suffix.lower() not in (".ini", *_YAML_EXTS, "")
+            os.access(p, os.X_OK) and p.suffix.lower() not in (".ini", *YAML_EXTS, "")
         ):
             raise ConfigError(
                 "executable inventory script in an inventory folder: fleetscan runs a "
@@ -377,14 +294,14 @@ def _load_dir(folder: Path, opts: _Options) -> _Unit:
                 file=str(p),
             )
         text = decode_config(raw, str(p))
-        kind, doc = _detect(p, text)
+        kind, doc = detect(p, text)
         if kind == "nornir":
             raise ConfigError(
                 "a Nornir hosts file must be named hosts.yaml (with groups.yaml and "
                 "defaults.yaml beside it), or given directly",
                 file=str(p),
             )
-        _parse_ansible(kind, str(p), text, doc, graph)
+        parse_ansible(kind, str(p), text, doc, graph)
         files.append(str(p))
     if not files:
         raise ConfigError("no hosts: no inventory file in directory", file=str(folder))
