@@ -87,23 +87,37 @@ class Inventory:
 def check_key_files(targets: Sequence[Target]) -> None:
     """A private key named in the inventory must be a regular file: a typo is a
     config error for the whole run, not an 'unreachable' host found after
-    connecting (and a FIFO would hang the SSH library)."""
+    connecting (and a FIFO would hang the SSH library). A known_hosts file the
+    inventory names may be missing (no keys), but never a FIFO or a device."""
     for target in targets:
         for key in target.key_files:
-            path = Path(key).expanduser()
-            try:
-                mode = path.stat().st_mode
-            except OSError:
-                mode = None
-            if mode is None or not stat.S_ISREG(mode):
-                src = target.source
-                what = "not found" if mode is None else "is not a regular file"
-                raise ConfigError(
-                    f"host {target.name}: private key file {key!r} {what}",
-                    file=src.file if src else None,
-                    line=src.line if src else None,
-                    field="key file",
+            problem = _file_problem(Path(key).expanduser(), missing_ok=False)
+            if problem:
+                raise _target_error(target, f"private key file {key!r} {problem}", "key file")
+        if target.known_hosts:
+            problem = _file_problem(Path(target.known_hosts).expanduser(), missing_ok=True)
+            if problem:
+                raise _target_error(
+                    target, f"known_hosts file {target.known_hosts!r} {problem}", "known_hosts"
                 )
+
+
+def _file_problem(path: Path, *, missing_ok: bool) -> str | None:
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None if missing_ok else "not found"
+    return None if stat.S_ISREG(mode) else "is not a regular file"
+
+
+def _target_error(target: Target, message: str, field_name: str) -> ConfigError:
+    src = target.source
+    return ConfigError(
+        f"host {target.name}: {message}",
+        file=src.file if src else None,
+        line=src.line if src else None,
+        field=field_name,
+    )
 
 
 @dataclass

@@ -111,6 +111,17 @@ def test_key_file_that_is_a_fifo_is_refused(tmp_path: Path) -> None:
         load_inventory([ini]).select(None)
 
 
+def test_known_hosts_named_by_the_inventory_must_not_be_a_device(tmp_path: Path) -> None:
+    ini = tmp_path / "inv.ini"
+    ini.write_text("h1 fleetscan_known_hosts=/dev/zero\nh2 fleetscan_known_hosts=missing/kh\n")
+    inv = load_inventory([ini])
+    with pytest.raises(ConfigError) as info:
+        inv.select("h1")
+    assert (info.value.line, info.value.field) == (1, "known_hosts")
+    assert "is not a regular file" in info.value.detail
+    assert inv.select("h2") == (inv.targets[1],)  # a missing file only means: no keys
+
+
 def test_duplicate_host_error_names_both_origins(tmp_path: Path) -> None:
     a, b = tmp_path / "a.ini", tmp_path / "b.ini"
     a.write_text("h1\n")
