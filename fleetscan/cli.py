@@ -25,7 +25,7 @@ import typer
 from rich.console import Console
 
 from fleetscan import __version__
-from fleetscan.commands.common import config_errors, err_console
+from fleetscan.commands.common import ALLOW_EXEC_HELP, config_errors, err_console
 from fleetscan.commands.hostkeys import hostkeys_app
 from fleetscan.commands.inventory import inventory_app
 from fleetscan.commands.parse import parse
@@ -84,7 +84,10 @@ def scan(
     inventory: Annotated[
         list[Path],
         typer.Option(
-            "-i", "--inventory", metavar="PATH", help="Inventory file or folder (repeatable)."
+            "-i",
+            "--inventory",
+            metavar="PATH",
+            help="Inventory file or folder (repeatable); '-' reads standard input.",
         ),
     ],
     policy: Annotated[
@@ -169,6 +172,7 @@ def scan(
         bool,
         typer.Option(
             "--trust-inventory-known-hosts",
+            metavar="",
             help="Let known_hosts files named in the inventory decide host keys. "
             "Printed in every report.",
         ),
@@ -177,9 +181,13 @@ def scan(
         bool,
         typer.Option(
             "--accept-new",
+            metavar="",
             help="Record unknown host keys in the --known-hosts file and scan those hosts "
             "(OpenSSH accept-new); changed keys are still refused. Printed in every report.",
         ),
+    ] = False,
+    allow_exec_inventory: Annotated[
+        bool, typer.Option("--allow-exec-inventory", metavar="", help=ALLOW_EXEC_HELP)
     ] = False,
 ) -> None:
     """Scan every host of the inventory and check policy."""
@@ -202,6 +210,7 @@ def scan(
             allowed_secret_env=tuple(allow_secret_env or ()),
             trust_inventory_known_hosts=trust_inventory_known_hosts,
             accept_new=accept_new,
+            allow_exec_inventory=allow_exec_inventory,
         )
     code = scan_and_print(options, console=Console(highlight=False), quiet=quiet, verbose=verbose)
     raise typer.Exit(code)

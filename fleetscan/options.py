@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from fleetscan.configfile import check_config_file
 from fleetscan.errors import ConfigError
 from fleetscan.model import Severity
 from fleetscan.reports import FORMATS
@@ -55,6 +56,8 @@ class RunOptions:
     #: None: ~/.ssh/config when it exists; () reads no config
     ssh_config: tuple[Path, ...] | None = None
     use_agent: bool = True
+    #: run an executable inventory script given as inventory (it is code: off by default)
+    allow_exec_inventory: bool = False
     #: environment variables the inventory may name as secrets (FLEETSCAN_* always)
     allowed_secret_env: tuple[str, ...] = ()
     #: let known_hosts files named in the inventory decide (printed in every report)
@@ -69,13 +72,10 @@ class RunOptions:
             problem = check(getattr(self, f.name)) if check else None
             if problem:
                 raise ConfigError(problem, field=option_flag(f.name))
-        for path in self.ssh_config or ():
-            if not path.exists():
-                raise ConfigError("ssh config file not found", file=str(path), field="--ssh-config")
-        if self.known_hosts is not None and not self.known_hosts.exists():
-            raise ConfigError(
-                "known_hosts file not found", file=str(self.known_hosts), field="--known-hosts"
-            )
+        for path in self.ssh_config or ():  # regular files, size-bounded (no FIFO, no device)
+            check_config_file(path, field="--ssh-config")
+        if self.known_hosts is not None:
+            check_config_file(self.known_hosts, field="--known-hosts")
         self.connect_settings()  # secret-variable names, --accept-new needs
 
     def connect_settings(self) -> ConnectSettings:

@@ -42,7 +42,7 @@ def scan_keys(
         typer.Option("-o", "--output", metavar="FILE", help="Write known_hosts lines for review."),
     ] = None,
     hashed: Annotated[
-        bool, typer.Option("--hash", help="Hash host names in the written lines.")
+        bool, typer.Option("--hash", metavar="", help="Hash host names in the written lines.")
     ] = False,
     append: Annotated[
         Path | None,
