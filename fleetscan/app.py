@@ -14,12 +14,16 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from fleetscan import __version__
 from fleetscan.model import HostScan, ScanRun, Severity, Target
 from fleetscan.policy import Policy, evaluate
 from fleetscan.runner import ScanSettings, interrupted_scan, scan_stream
 from fleetscan.transports.base import Transport
+
+if TYPE_CHECKING:
+    from fleetscan.store import History
 
 ProgressFn = Callable[[HostScan], None]
 
@@ -40,10 +44,13 @@ async def run_scan(
     on_result: ProgressFn | None = None,
     transports: dict[str, Transport] | None = None,
     stop: asyncio.Event | None = None,
+    history: History | None = None,
 ) -> ScanRun:
     """Scan every target and evaluate policy. When ``stop`` is set (Ctrl-C,
     SIGTERM), the scans still running are cancelled, their connections
-    closed, and those hosts end as ``interrupted``; the run is marked so."""
+    closed, and those hosts end as ``interrupted``; the run is marked so.
+    With ``history``, each host is compared with its reference scan first
+    (drift), and the changes go through the policy's drift rules."""
     started = datetime.now(UTC)
     done: dict[str, HostScan] = {}
     interrupted = False
@@ -68,7 +75,9 @@ async def run_scan(
         await worker
     scans = tuple(done.get(t.name) or interrupted_scan(t) for t in inputs.targets)
     finished = datetime.now(UTC)
-    findings = evaluate(inputs.policy, scans, now=finished)
+    # store/drift: compare with each host's reference scan before policy
+    changes, compared_to = history.compare(scans) if history is not None else ((), None)
+    findings = evaluate(inputs.policy, scans, now=finished, changes=changes)
     return ScanRun(
         id=started.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8],
         started=started,
@@ -83,6 +92,8 @@ async def run_scan(
         interrupted=interrupted,
         fail_on=inputs.fail_on,
         tool_version=__version__,
+        changes=changes,
+        compared_to=compared_to,
     )
 
 
@@ -91,6 +102,7 @@ def run_with_signals(
     *,
     on_result: ProgressFn | None = None,
     transports: dict[str, Transport] | None = None,
+    history: History | None = None,
 ) -> ScanRun:
     """Run :func:`run_scan` in a fresh event loop; SIGINT/SIGTERM stop it cleanly."""
 
@@ -103,7 +115,9 @@ def run_with_signals(
                 loop.add_signal_handler(sig, stop.set)
                 installed.append(sig)
         try:
-            return await run_scan(inputs, on_result=on_result, transports=transports, stop=stop)
+            return await run_scan(
+                inputs, on_result=on_result, transports=transports, stop=stop, history=history
+            )
         finally:
             for sig in installed:
                 loop.remove_signal_handler(sig)

@@ -153,8 +153,12 @@ def _execute(
     quiet: bool,
     console: Console,
     verbose: int = 0,
+    db: str | None = None,
+    no_history: bool = False,
+    compare_to: str = "previous",
 ) -> int:
     from fleetscan.app import RunInputs, run_with_signals
+    from fleetscan.cli_history import history_summary, history_url, open_history, record_run
     from fleetscan.inventory import load_inventory
     from fleetscan.policy import load_policies
     from fleetscan.reports import exit_code, render_summary, write_reports
@@ -187,6 +191,7 @@ def _execute(
         targets = inv.select(limit)
         _check_key_files(targets)
         policy = load_policies(policies)
+        db_url = None if no_history else history_url(db, compare_to)
         if output is not None:
             _prepare_output(output)  # last check, so a config error writes nothing
         settings = ScanSettings(
@@ -217,13 +222,21 @@ def _execute(
     if verbose >= 2:  # the SSH library's own connection log (never holds secrets)
         logging.basicConfig(stream=sys.stderr, format="%(name)s: %(message)s")
         logging.getLogger("asyncssh").setLevel(logging.INFO)
+    history = open_history(db_url, compare_to) if db_url is not None else None
     show = not quiet and err_console.is_terminal
-    with _Progress(len(targets), show, verbose=verbose >= 1) as progress:
-        run = run_with_signals(inputs, on_result=progress.update)
+    try:
+        with _Progress(len(targets), show, verbose=verbose >= 1) as progress:
+            run = run_with_signals(inputs, on_result=progress.update, history=history)
+        if history is not None:
+            run = record_run(history, run)
+    finally:
+        if history is not None:
+            history.close()
     outdir = output if output is not None else Path("fleetscan-reports") / run.id
     written = write_reports(run, outdir, fmt)
     if not quiet:
         render_summary(run, console)
+        history_summary(run, console, db_url)
         files = ", ".join(str(p) for paths in written.values() for p in paths)
         console.print(f"reports: {files}", markup=False, highlight=False, soft_wrap=True)
     return exit_code(run)
@@ -254,6 +267,25 @@ def _prepare_output(output: Path) -> None:
         raise ConfigError(
             f"cannot create the report folder: {exc.strerror}", file=str(output), field="--output"
         ) from None
+
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="History database URL (sqlite:///PATH, postgresql://USER@HOST/DB); "
+        "default $FLEETSCAN_DB, else ~/.local/share/fleetscan/history.sqlite.",
+    ),
+]
+NoHistoryOption = Annotated[
+    bool, typer.Option("--no-history", help="Do not record this run nor compare it.")
+]
+CompareToOption = Annotated[
+    str,
+    typer.Option(
+        "--compare-to", help="Changes since each host's previous complete scan, or its baseline."
+    ),
+]
 
 
 @app.command()
@@ -305,6 +337,9 @@ def scan(
             "-v", "--verbose", count=True, help="-v: a line per host; -vv: also the SSH log."
         ),
     ] = 0,
+    db: DbOption = None,
+    no_history: NoHistoryOption = False,
+    compare_to: CompareToOption = "previous",
 ) -> None:
     """Scan every host of the inventory and check policy."""
     code = _execute(
@@ -325,6 +360,9 @@ def scan(
         quiet=quiet,
         console=Console(highlight=False),
         verbose=verbose,
+        db=db,
+        no_history=no_history,
+        compare_to=compare_to,
     )
     raise typer.Exit(code)
 
@@ -341,6 +379,9 @@ def demo(
     verbose: Annotated[
         int, typer.Option("-v", "--verbose", count=True, help="A line per host.")
     ] = 0,
+    db: DbOption = None,
+    no_history: NoHistoryOption = False,
+    compare_to: CompareToOption = "previous",
 ) -> None:
     """Scan the embedded demo fleet (SSH servers on 127.0.0.1, nothing outside)."""
     from fleetscan.demo import start_demo_fleet
@@ -378,6 +419,9 @@ def demo(
                     quiet=False,
                     console=console,
                     verbose=verbose,
+                    db=db,
+                    no_history=no_history,
+                    compare_to=compare_to,
                 )
 
             # the servers run on this loop in a thread while the scan runs its own loop
@@ -543,6 +587,16 @@ def policy_check(
 def version() -> None:
     """Print the version."""
     print(__version__)
+
+
+def _register_history_commands() -> None:
+    # history, diff, report, baseline: their own module (it imports this one)
+    from fleetscan.cli_history import register
+
+    register(app)
+
+
+_register_history_commands()
 
 
 def main() -> None:

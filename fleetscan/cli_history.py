@@ -1,0 +1,380 @@
+"""The history commands (``history``, ``history prune``, ``diff``, ``report``,
+``baseline set|show``) and the history stage of ``scan``/``demo``.
+
+Every command takes ``--db URL`` (else ``FLEETSCAN_DB``, else the default
+SQLite file). A bad URL or an unusable database is exit 2 with one clear line;
+host-sourced text is printed inert (control characters made visible).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from fleetscan.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
+    from fleetscan.model import Change, ScanRun
+    from fleetscan.store import History, Store
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="History database URL (default $FLEETSCAN_DB or the SQLite file)."),
+]
+FormatOption = Annotated[str, typer.Option("--format", help="table or json.")]
+
+history_app = typer.Typer(
+    help="Recorded runs, newest first (and `history prune`).", invoke_without_command=True
+)
+baseline_app = typer.Typer(
+    help="Pin or show the runs hosts are compared with.", no_args_is_help=True
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(history_app, name="history")
+    app.add_typer(baseline_app, name="baseline")
+    app.command("diff")(diff)
+    app.command("report")(report)
+
+
+# --- the history stage of a scan ---------------------------------------------------------
+
+
+def history_url(db: str | None, compare_to: str) -> URL:
+    """Validate ``--compare-to`` and the database URL (ConfigError, before connecting)."""
+    from fleetscan.store import COMPARE_MODES, resolve
+
+    if compare_to not in COMPARE_MODES:
+        raise ConfigError(
+            f"choose {' or '.join(COMPARE_MODES)}, got {compare_to!r}", field="--compare-to"
+        )
+    return resolve(db)
+
+
+def open_history(url: URL, mode: str = "previous") -> History:
+    """Open the store before the scan starts: an unusable database is exit 2."""
+    from fleetscan.store import History, StoreError
+
+    try:
+        return History.open(url, mode)
+    except StoreError as exc:
+        _fail(str(exc))
+        raise  # unreachable: _fail exits
+
+
+def record_run(history: History, run: ScanRun) -> ScanRun:
+    """Record the finished run; a database failure now is reported but never
+    loses the scan (the reports are still written, the exit code unchanged)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from fleetscan.reports.sanitize import visible_controls
+
+    try:
+        return history.record(run)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        sys.stderr.write(
+            f"fleetscan: warning: run {run.id} NOT recorded in the history: "
+            f"{visible_controls(reason[0] if reason else type(exc).__name__)}\n"
+        )
+        return run
+
+
+def history_summary(run: ScanRun, console: Console, url: URL | None) -> None:
+    """One or two lines after the scan summary: what changed, where it is recorded."""
+    from fleetscan.store import shown
+
+    c = run.compared_to
+    if c is None:
+        console.print("history: off (--no-history)", markup=False, highlight=False)
+        return
+    parts = []
+    if run.changes:
+        kinds: dict[str, int] = {}
+        for ch in run.changes:
+            kinds[ch.kind] = kinds.get(ch.kind, 0) + 1
+        what = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+        parts.append(f"{len(run.changes)} changes since {c.run} ({what})")
+    elif c.run:
+        parts.append(f"no changes since {c.run}")
+    if c.baseline_hosts:
+        parts.append(f"{len(c.baseline_hosts)} hosts at their first complete scan (baseline)")
+    if c.unknown_hosts:
+        parts.append(f"{len(c.unknown_hosts)} not fully scanned (changes unknown)")
+    if run.trend and run.trend[-1].run == run.id and url is not None:
+        parts.append(f"recorded in {shown(url)}")
+    console.print("history: " + "; ".join(parts), markup=False, highlight=False, soft_wrap=True)
+
+
+# --- commands -----------------------------------------------------------------------
+
+
+def _fail(message: str) -> None:
+    from fleetscan.reports.sanitize import visible_controls
+
+    sys.stderr.write(f"fleetscan: error: {visible_controls(message)}\n")
+    raise typer.Exit(2)
+
+
+def _open(db: str | None) -> Store:
+    from fleetscan.cli import config_errors
+    from fleetscan.store import Store, StoreError, resolve
+
+    with config_errors():
+        url = resolve(db)
+    try:
+        return Store.open(url)
+    except StoreError as exc:
+        _fail(str(exc))
+        raise
+
+
+def _console() -> Console:
+    """Tables for a terminal, or wide enough not to fold ids in a pipe or a log."""
+    probe = Console(highlight=False)
+    return probe if probe.is_terminal else Console(highlight=False, width=240)
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in ("table", "json"):
+        _fail(f"--format: choose table or json, got {fmt!r}")
+
+
+@history_app.callback()
+def history(
+    ctx: typer.Context,
+    db: DbOption = None,
+    host: Annotated[str | None, typer.Option(help="Only runs that scanned this host.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many runs.")] = 20,
+    format: FormatOption = "table",
+) -> None:
+    """Recorded runs, newest first: hosts, status counts, active findings, changes."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from fleetscan.reports.sanitize import visible_controls
+    from fleetscan.store import StoreError
+
+    _check_format(format)
+    if limit < 1:
+        _fail("--limit: must be at least 1")
+    store = _open(db)
+    try:
+        rows = store.list_runs(limit, host)
+    except StoreError as exc:
+        _fail(str(exc))
+    finally:
+        store.close()
+    if format == "json":
+        sys.stdout.write(json.dumps([r.to_dict() for r in rows], indent=2) + "\n")
+        return
+    table = Table()
+    for col in ("id", "started", "hosts", "by status", "active findings", "listeners", "changes"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r.id + (" (interrupted)" if r.interrupted else ""),
+            r.started[:19].replace("T", " "),
+            str(r.hosts),
+            ", ".join(f"{k} {v}" for k, v in r.by_status.items()),
+            ", ".join(f"{k} {v}" for k, v in r.active_by_severity.items() if v) or "none",
+            str(r.listeners),
+            str(r.changes),
+        )
+    out = _console()
+    if not rows:
+        out.print("no runs recorded yet", markup=False)
+        return
+    out.print(table)
+    if host is not None:
+        out.print(f"(runs that scanned {visible_controls(host)})", markup=False)
+
+
+@history_app.command("prune")
+def prune(
+    older_than: Annotated[str, typer.Option(help="Age like 90d, 12h, 2w.")],
+    db: DbOption = None,
+) -> None:
+    """Delete runs older than --older-than (pinned baselines are kept)."""
+    age = _age(older_than)
+    store = _open(db)
+    try:
+        n = store.prune(datetime.now(UTC) - age)
+    finally:
+        store.close()
+    print(f"pruned {n} run{'s' if n != 1 else ''} older than {older_than}")
+
+
+_AGE_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def _age(text: str) -> timedelta:
+    m = _AGE_RE.match(text)
+    if not m:
+        _fail(f"--older-than: {text!r} is not an age like 90d, 12h or 2w")
+        raise AssertionError
+    return timedelta(**{_AGE_UNITS[m.group(2)]: int(m.group(1))})
+
+
+def diff(
+    run_a: Annotated[
+        str | None, typer.Argument(help="From run (default: the one before the last).")
+    ] = None,
+    run_b: Annotated[str | None, typer.Argument(help="To run (default: the last).")] = None,
+    db: DbOption = None,
+    host: Annotated[str | None, typer.Option(help="Only this host.")] = None,
+    format: FormatOption = "table",
+) -> None:
+    """Changes between two recorded runs (default the last two)."""
+    from fleetscan.store import StoreError
+
+    _check_format(format)
+    store = _open(db)
+    try:
+        if run_a is None:
+            a, b = store.last_two()
+        else:
+            a = store.resolve(run_a)
+            b = store.resolve(run_b or "latest")
+        found = store.diff(a, b, host)
+    except StoreError as exc:
+        _fail(str(exc))
+        raise
+    finally:
+        store.close()
+    if format == "json":
+        doc = {"from": a, "to": b, "changes": [_change_dict(c) for c in found]}
+        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        return
+    _print_changes(found, f"changes from {a} to {b}")
+
+
+def _change_dict(c: Change) -> dict[str, Any]:
+    from fleetscan.reports.json import change_to_dict
+
+    return change_to_dict(c)
+
+
+def _print_changes(found: tuple[Change, ...], title: str) -> None:
+    from fleetscan.reports.sanitize import visible_controls as safe
+
+    out = _console()
+    if not found:
+        out.print(f"{title}: none", markup=False)
+        return
+    table = Table(title=title)
+    for col in ("host", "kind", "proto", "address", "port", "before", "after"):
+        table.add_column(col)
+
+    def owners(x: Any) -> str:
+        if x is None:
+            return ""
+        return f"{x.address}:{x.port} " + ", ".join(
+            f"{p.name}({p.user or '?'})" for p in x.processes
+        )
+
+    for c in found:
+        table.add_row(
+            safe(c.host),
+            c.kind,
+            c.proto,
+            safe(c.address),
+            str(c.port),
+            safe(owners(c.before)),
+            safe(owners(c.after)),
+        )
+    out.print(table)
+
+
+def report(
+    run: Annotated[str, typer.Argument(help="Run id (or a unique prefix, or 'latest').")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Report folder.")],
+    db: DbOption = None,
+    format: Annotated[
+        str, typer.Option("--format", help="Report formats: html,csv,json,junit.")
+    ] = "html,csv,json,junit",
+) -> None:
+    """Re-render a recorded run's reports (same content as the originals)."""
+    from fleetscan.cli import _formats, _prepare_output, config_errors
+    from fleetscan.reports import write_reports
+    from fleetscan.store import StoreError
+
+    with config_errors():
+        fmt = _formats(format)
+        _prepare_output(output)
+    store = _open(db)
+    try:
+        stored = store.load(store.resolve(run))
+    except StoreError as exc:
+        _fail(str(exc))
+        raise
+    finally:
+        store.close()
+    written = write_reports(stored, output, fmt)
+    print("reports: " + ", ".join(str(p) for paths in written.values() for p in paths))
+
+
+@baseline_app.command("set")
+def baseline_set(
+    run: Annotated[str, typer.Argument(help="Run id (or a unique prefix, or 'latest').")],
+    db: DbOption = None,
+    limit: Annotated[
+        str | None, typer.Option("-l", "--limit", help="Only these hosts/groups/globs.")
+    ] = None,
+) -> None:
+    """Pin RUN as the baseline of its completely scanned hosts (--compare-to baseline)."""
+    from fleetscan.cli import config_errors
+    from fleetscan.reports.sanitize import visible_controls
+    from fleetscan.store import StoreError
+
+    store = _open(db)
+    try:
+        run_id = store.resolve(run)
+        with config_errors():
+            pinned = store.set_baseline(run_id, limit)
+    except StoreError as exc:
+        _fail(str(exc))
+        raise
+    finally:
+        store.close()
+    print(
+        f"baseline {run_id} pinned for {len(pinned)} hosts: " + visible_controls(", ".join(pinned))
+    )
+
+
+@baseline_app.command("show")
+def baseline_show(db: DbOption = None, format: FormatOption = "table") -> None:
+    """The pinned baseline of every host that has one."""
+    from fleetscan.reports.sanitize import visible_controls
+
+    _check_format(format)
+    store = _open(db)
+    try:
+        rows = store.list_baselines()
+    finally:
+        store.close()
+    if format == "json":
+        doc = [{"host": h, "run": r, "pinned_at": at} for h, r, at in rows]
+        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        return
+    out = _console()
+    if not rows:
+        out.print("no baseline pinned (hosts are compared with their first complete scan)")
+        return
+    table = Table()
+    for col in ("host", "baseline run", "pinned at"):
+        table.add_column(col)
+    for h, r, at in rows:
+        table.add_row(visible_controls(h), r, at[:19].replace("T", " "))
+    out.print(table)
