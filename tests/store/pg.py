@@ -154,7 +154,9 @@ def start_cluster() -> PgCluster:
         try:
             pwd.getpwnam("postgres")
         except KeyError:
-            raise RuntimeError("running as root and there is no 'postgres' user to run the server")
+            raise RuntimeError(
+                "running as root and there is no postgres user to run the server"
+            ) from None
         owner = "postgres"
     root = Path(tempfile.mkdtemp(prefix="fleetscan-pg-"))
     root.chmod(0o755)
