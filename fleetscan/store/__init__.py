@@ -4,7 +4,7 @@ read back for ``history``, ``diff``, ``report`` and ``baseline``.
 
 The pipeline uses exactly this API::
 
-    history = History.open(resolve(cli_db_value), mode="previous")  # before any connection
+    history = History.open(resolve(options.db), mode="previous")  # before any connection
     changes, compared_to = history.compare(scans)                   # before policy evaluation
     run = history.record(run)                                        # after; adds the trend
 
@@ -45,11 +45,12 @@ class History:
 
     store: Store
     mode: str = "previous"
+    url: URL | None = None
 
     @classmethod
     def open(cls, url: URL, mode: str = "previous") -> History:
         """Open (and migrate) the database; StoreError when it cannot be used."""
-        return cls(Store.open(url), mode)
+        return cls(Store.open(url), mode, url)
 
     def compare(self, scans: Iterable[HostScan]) -> tuple[tuple[Change, ...], ComparedTo]:
         scans = tuple(scans)
@@ -59,6 +60,10 @@ class History:
         """Store ``run`` in one transaction; return it with its trend."""
         self.store.save(run)
         return self.store.with_trend(run)
+
+    def mark_interrupted(self, run_id: str) -> None:
+        """A stop signal arrived after the run was recorded (policy, reports)."""
+        self.store.mark_interrupted(run_id)
 
     def close(self) -> None:
         self.store.close()

@@ -191,6 +191,10 @@ class Store:
                     ],
                 )
 
+    def mark_interrupted(self, run_id: str) -> None:
+        with write_transaction(self.engine) as conn:
+            conn.execute(runs.update().where(runs.c.run_id == run_id).values(interrupted=True))
+
     def _host_pks(self, conn: Connection, names: Sequence[str], create: bool) -> dict[str, int]:
         if create:
             _insert_ignore(conn, hosts, [{"name": n} for n in dict.fromkeys(names)])

@@ -45,7 +45,7 @@ BAD_DB = [
     pytest.param(
         ("--db", "postgresql://u:s3cret@/x?host=/nonexistent-fleetscan-socket"),
         {},
-        "cannot open the history database postgresql+psycopg://u:***@/x",
+        "--db: cannot open the history database postgresql+psycopg://u:***@/x",
         id="postgres-unreachable",
     ),
     pytest.param(("--compare-to", "yesterday"), {}, "--compare-to: choose", id="compare-to"),

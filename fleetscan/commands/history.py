@@ -1,5 +1,5 @@
 """The history commands (``history``, ``history prune``, ``diff``, ``report``,
-``baseline set|show``) and the history stage of ``scan``/``demo``.
+``baseline set|show``) and the history line of the ``scan``/``demo`` summary.
 
 Every command takes ``--db URL`` (else ``FLEETSCAN_DB``, else the default
 SQLite file). A bad URL or an unusable database is exit 2 with one clear line;
@@ -19,13 +19,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from fleetscan.errors import ConfigError
-
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
     from fleetscan.model import Change, ScanRun
-    from fleetscan.store import History, Store
+    from fleetscan.store import Store
 
 DbOption = Annotated[
     str | None,
@@ -48,51 +46,11 @@ def register(app: typer.Typer) -> None:
     app.command("report")(report)
 
 
-# --- the history stage of a scan ---------------------------------------------------------
-
-
-def history_url(db: str | None, compare_to: str) -> URL:
-    """Validate ``--compare-to`` and the database URL (ConfigError, before connecting)."""
-    from fleetscan.store import COMPARE_MODES, resolve
-
-    if compare_to not in COMPARE_MODES:
-        raise ConfigError(
-            f"choose {' or '.join(COMPARE_MODES)}, got {compare_to!r}", field="--compare-to"
-        )
-    return resolve(db)
-
-
-def open_history(url: URL, mode: str = "previous") -> History:
-    """Open the store before the scan starts: an unusable database is exit 2."""
-    from fleetscan.store import History, StoreError
-
-    try:
-        return History.open(url, mode)
-    except StoreError as exc:
-        _fail(str(exc))
-        raise  # unreachable: _fail exits
-
-
-def record_run(history: History, run: ScanRun) -> ScanRun:
-    """Record the finished run; a database failure now is reported but never
-    loses the scan (the reports are still written, the exit code unchanged)."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from fleetscan.reports.sanitize import visible_controls
-
-    try:
-        return history.record(run)
-    except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        sys.stderr.write(
-            f"fleetscan: warning: run {run.id} NOT recorded in the history: "
-            f"{visible_controls(reason[0] if reason else type(exc).__name__)}\n"
-        )
-        return run
+# --- the history lines of a scan summary ------------------------------------------------
 
 
 def history_summary(run: ScanRun, console: Console, url: URL | None) -> None:
-    """One or two lines after the scan summary: what changed, where it is recorded."""
+    """One line after the scan summary: what changed, where the run is recorded."""
     from fleetscan.store import shown
 
     c = run.compared_to
@@ -128,7 +86,7 @@ def _fail(message: str) -> None:
 
 
 def _open(db: str | None) -> Store:
-    from fleetscan.cli import config_errors
+    from fleetscan.commands.common import config_errors
     from fleetscan.store import Store, StoreError, resolve
 
     with config_errors():
@@ -306,13 +264,15 @@ def report(
     ] = "html,csv,json,junit",
 ) -> None:
     """Re-render a recorded run's reports (same content as the originals)."""
-    from fleetscan.cli import _formats, _prepare_output, config_errors
+    from fleetscan.app import prepare_output
+    from fleetscan.commands.common import config_errors
+    from fleetscan.options import parse_formats
     from fleetscan.reports import write_reports
     from fleetscan.store import StoreError
 
     with config_errors():
-        fmt = _formats(format)
-        _prepare_output(output)
+        fmt = parse_formats(format)
+        prepare_output(output)
     store = _open(db)
     try:
         stored = store.load(store.resolve(run))
@@ -334,7 +294,7 @@ def baseline_set(
     ] = None,
 ) -> None:
     """Pin RUN as the baseline of its completely scanned hosts (--compare-to baseline)."""
-    from fleetscan.cli import config_errors
+    from fleetscan.commands.common import config_errors
     from fleetscan.reports.sanitize import visible_controls
     from fleetscan.store import StoreError
 
