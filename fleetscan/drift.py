@@ -64,6 +64,8 @@ def host_changes(
     host: str, before: Sequence[Listener], after: Sequence[Listener], since_run: str
 ) -> list[Change]:
     """The changes of one host between two complete scans, sorted by port."""
+    if before is after:  # the store found the very same listener set
+        return []
     old = _index(before)
     now = _index(after)
     out: list[Change] = []

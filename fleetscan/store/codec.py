@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import lru_cache
 from typing import Any
 
 from fleetscan.model import (
@@ -72,6 +73,14 @@ def listeners_doc(listeners: tuple[Listener, ...]) -> list[dict[str, Any]]:
 
 def listeners_from(doc: list[dict[str, Any]]) -> tuple[Listener, ...]:
     return tuple(listener_from(d) for d in doc)
+
+
+@lru_cache(maxsize=65_536)
+def listener_set(listeners: tuple[Listener, ...]) -> tuple[str, str]:
+    """(digest, body) of a host's listener set — computed once per run and
+    shared by the comparison (an equal digest needs no comparison) and the save."""
+    body = canonical(listeners_doc(listeners))
+    return digest(body), body
 
 
 # --- targets, findings, host details -----------------------------------------------

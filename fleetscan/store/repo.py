@@ -8,12 +8,13 @@ written; a run stopped by Ctrl-C/SIGTERM is stored whole with
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, and_, delete, func, or_, select, union
+from sqlalchemy import Connection, Engine, Select, and_, delete, func, select, union
 from sqlalchemy.engine import URL
 
 from fleetscan import drift
@@ -127,12 +128,17 @@ class Store:
             new_blobs[key] = body
             return key
 
+        def keep_listeners(s: HostScan) -> str:
+            key, body = codec.listener_set(s.listeners)
+            new_blobs[key] = body
+            return key
+
         rows: list[dict[str, Any]] = [
             {
                 "position": i,
                 "status": s.status.value,
                 "target": keep(codec.target_doc(s.target)),
-                "listeners": keep(codec.listeners_doc(s.listeners)),
+                "listeners": keep_listeners(s),
                 "detail": keep(codec.detail_doc(s, by_host.get(s.host, []))),
                 "timings": codec.timings_doc(s),
                 "_host": s.host,
@@ -196,14 +202,15 @@ class Store:
             conn.execute(runs.update().where(runs.c.run_id == run_id).values(interrupted=True))
 
     def _host_pks(self, conn: Connection, names: Sequence[str], create: bool) -> dict[str, int]:
-        if create:
-            _insert_ignore(conn, hosts, [{"name": n} for n in dict.fromkeys(names)])
+        wanted = list(dict.fromkeys(names))
         out: dict[str, int] = {}
-        for part in _chunks(list(dict.fromkeys(names))):
-            for pk, name in conn.execute(
-                select(hosts.c.pk, hosts.c.name).where(hosts.c.name.in_(part))
-            ):
-                out[name] = pk
+        for part in _chunks(wanted):
+            query = select(hosts.c.pk, hosts.c.name).where(hosts.c.name.in_(part))
+            out.update((name, pk) for pk, name in conn.execute(query))
+        missing = [n for n in wanted if n not in out]
+        if create and missing:
+            _insert_ignore(conn, hosts, [{"name": n} for n in missing])
+            out.update(self._host_pks(conn, missing, create=False))
         return out
 
     def _put_blobs(self, conn: Connection, docs: dict[str, str]) -> None:
@@ -220,53 +227,64 @@ class Store:
     ) -> dict[str, drift.Reference]:
         """Per host of ``scans``: its previous complete scan (``previous``), or its
         pinned baseline, else its first complete scan (``baseline``). Hosts with
-        no complete scan in the history are left out (they are at their baseline)."""
-        names = [s.host for s in scans]
+        no complete scan in the history are left out (they are at their baseline).
+
+        A reference whose listener set has the digest of the host's current one
+        is the current listeners themselves: nothing to decode or compare."""
+        current = {s.host: s.listeners for s in scans}
         out: dict[str, drift.Reference] = {}
         with self.engine.connect() as conn:
-            pks = self._host_pks(conn, names, create=False)
+            pks = self._host_pks(conn, list(current), create=False)
             by_pk = {pk: name for name, pk in pks.items()}
-            for part in _chunks(list(by_pk)):
-                for host_pk, run_id, listeners in self._reference_rows(
-                    conn, part, mode, before_run
-                ):
-                    out[by_pk[host_pk]] = drift.Reference(run_id, listeners)
+            found = list(self._reference_rows(conn, list(by_pk), mode, before_run))
+            changed: dict[str, list[tuple[int, str]]] = {}
+            for host_pk, run_id, key in found:
+                name = by_pk[host_pk]
+                if key == codec.listener_set(current[name])[0]:
+                    out[name] = drift.Reference(run_id, current[name])
+                else:
+                    changed.setdefault(key, []).append((host_pk, run_id))
+            for part in _chunks(list(changed)):
+                query = select(blobs.c.digest, blobs.c.body).where(blobs.c.digest.in_(part))
+                for key, body in conn.execute(query):
+                    listeners = codec.listeners_from(json.loads(body))
+                    for host_pk, run_id in changed[key]:
+                        out[by_pk[host_pk]] = drift.Reference(run_id, listeners)
         return out
 
     def _reference_rows(
         self, conn: Connection, host_pks: Sequence[int], mode: str, before_run: int | None
-    ) -> Iterator[tuple[int, str, Any]]:
-        ok = and_(host_scans.c.status == "ok", host_scans.c.host_pk.in_(host_pks))
-        if before_run is not None:
-            ok = and_(ok, host_scans.c.run_pk < before_run)
+    ) -> Iterator[tuple[int, str, str]]:
+        """(host pk, run id, listener-set digest) of each host's reference scan."""
+        chosen: dict[int, int] = {}
         pick = func.min if mode == "baseline" else func.max
-        chosen: dict[int, int] = dict(
-            conn.execute(
+        for part in _chunks(host_pks):
+            ok = and_(host_scans.c.status == "ok", host_scans.c.host_pk.in_(part))
+            if before_run is not None:
+                ok = and_(ok, host_scans.c.run_pk < before_run)
+            query = (
                 select(host_scans.c.host_pk, pick(host_scans.c.run_pk))
                 .where(ok)
                 .group_by(host_scans.c.host_pk)
-            ).all()
-        )
-        if mode == "baseline":
-            pinned = select(baselines.c.host_pk, baselines.c.run_pk).where(
-                baselines.c.host_pk.in_(host_pks)
             )
-            chosen.update(dict(conn.execute(pinned).all()))
-        if not chosen:
-            return
-        wanted = or_(
-            *(and_(host_scans.c.host_pk == h, host_scans.c.run_pk == r) for h, r in chosen.items())
-        )
-        query = (
-            select(host_scans.c.host_pk, runs.c.run_id, blobs.c.body)
-            .join(runs, runs.c.pk == host_scans.c.run_pk)
-            .join(blobs, blobs.c.digest == host_scans.c.listeners)
-            .where(wanted)
-        )
-        import json
-
-        for host_pk, run_id, body in conn.execute(query):
-            yield host_pk, run_id, codec.listeners_from(json.loads(body))
+            chosen.update(dict(conn.execute(query).all()))
+            if mode == "baseline":
+                pinned = select(baselines.c.host_pk, baselines.c.run_pk).where(
+                    baselines.c.host_pk.in_(part)
+                )
+                chosen.update(dict(conn.execute(pinned).all()))
+        by_run: dict[int, list[int]] = {}
+        for host_pk, run_pk in chosen.items():
+            by_run.setdefault(run_pk, []).append(host_pk)
+        for run_pk, host_group in by_run.items():  # usually one run: the last one
+            for part in _chunks(host_group):
+                query = (
+                    select(host_scans.c.host_pk, runs.c.run_id, host_scans.c.listeners)
+                    .join(runs, runs.c.pk == host_scans.c.run_pk)
+                    .where(host_scans.c.run_pk == run_pk, host_scans.c.host_pk.in_(part))
+                )
+                for row in conn.execute(query):
+                    yield int(row[0]), str(row[1]), str(row[2])
 
     # --- reading runs back -------------------------------------------------------------
 
@@ -314,7 +332,6 @@ class Store:
 
     def load(self, run_id: str) -> ScanRun:
         """A stored run as the model, as it was when recorded (with its trend)."""
-        import json
 
         with self.engine.connect() as conn:
             row = conn.execute(select(runs).where(runs.c.run_id == run_id)).one_or_none()
