@@ -177,10 +177,10 @@ _AGE_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-def _age(text: str) -> timedelta:
+def _age(text: str, option: str = "--older-than") -> timedelta:
     m = _AGE_RE.match(text)
     if not m:
-        _fail(f"--older-than: {text!r} is not an age like 90d, 12h or 2w")
+        _fail(f"{option}: {text!r} is not an age like 90d, 12h or 2w")
         raise AssertionError
     return timedelta(**{_AGE_UNITS[m.group(2)]: int(m.group(1))})
 
@@ -192,15 +192,25 @@ def diff(
     run_b: Annotated[str | None, typer.Argument(help="To run (default: the last).")] = None,
     db: DbOption = None,
     host: Annotated[str | None, typer.Option(help="Only this host.")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="From the newest run at least this old (24h, 7d) to the last."),
+    ] = None,
     format: FormatOption = "table",
 ) -> None:
     """Changes between two recorded runs (default the last two)."""
     from fleetscan.store import StoreError
 
     _check_format(format)
+    if since is not None and run_a is not None:
+        _fail("--since: give either --since or RUN_A, not both")
+    age = _age(since, "--since") if since is not None else None
     store = _open(db)
     try:
-        if run_a is None:
+        if age is not None:
+            a = store.run_before(datetime.now(UTC) - age)
+            b = store.resolve("latest")
+        elif run_a is None:
             a, b = store.last_two()
         else:
             a = store.resolve(run_a)

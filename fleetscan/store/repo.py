@@ -323,6 +323,19 @@ class Store:
         with self.engine.connect() as conn:
             return [_run_row(r) for r in conn.execute(query)]
 
+    def run_before(self, when: datetime) -> str:
+        """The newest run that started at or before ``when``."""
+        with self.engine.connect() as conn:
+            found = conn.scalar(
+                select(runs.c.run_id)
+                .where(runs.c.started <= _iso(when))
+                .order_by(runs.c.started.desc(), runs.c.pk.desc())
+                .limit(1)
+            )
+        if found is None:
+            raise StoreError(f"no run started before {_iso(when)[:19].replace('T', ' ')} UTC")
+        return str(found)
+
     def last_two(self) -> tuple[str, str]:
         with self.engine.connect() as conn:
             ids = list(conn.scalars(select(runs.c.run_id).order_by(runs.c.pk.desc()).limit(2)))

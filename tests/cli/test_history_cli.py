@@ -8,6 +8,7 @@ import json
 import socket
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -210,3 +211,17 @@ def test_baseline_set_show_and_prune(tmp_path: Path, recorded: tuple[str, Path])
     assert [r["id"] for r in left] == ["20261101T020000Z-r1"]  # the pinned baseline stays
     bad = run_cli(("history", "prune", "--db", url, "--older-than", "soon"), cwd=tmp_path)
     assert bad.returncode == 2 and "--older-than" in bad.stderr
+
+
+def test_diff_since_an_age(tmp_path: Path, recorded: tuple[str, Path]) -> None:
+    url, _ = recorded
+    r2_started = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # factory.T0 + 1 day
+    hours = int((datetime.now(UTC) - r2_started).total_seconds() // 3600)
+    result = run_cli(
+        ("diff", "--db", url, "--since", f"{hours}h", "--format", "json"), cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert (doc["from"], doc["to"]) == ("20261102T020000Z-r2", "20261103T020000Z-r3")
+    bad = run_cli(("diff", "--db", url, "--since", "yesterday"), cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.startswith("fleetscan: error: --since:")
