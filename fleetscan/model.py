@@ -303,6 +303,26 @@ class ComparedTo:
     baseline_hosts: tuple[str, ...] = ()
     unknown_hosts: tuple[str, ...] = ()
 
+    def to_dict(self) -> dict[str, Any]:
+        """``report.json`` ``run.compared_to`` (also how the store keeps it)."""
+        return {
+            "mode": self.mode,
+            "run": self.run,
+            "runs": list(self.runs),
+            "baseline_hosts": list(self.baseline_hosts),
+            "unknown_hosts": list(self.unknown_hosts),
+        }
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> ComparedTo:
+        return cls(
+            mode=doc["mode"],
+            run=doc["run"],
+            runs=tuple(doc["runs"]),
+            baseline_hosts=tuple(doc["baseline_hosts"]),
+            unknown_hosts=tuple(doc["unknown_hosts"]),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class TrendPoint:

@@ -18,7 +18,6 @@ from fleetscan.addresses import bind_class
 from fleetscan.model import (
     Change,
     CommandEvidence,
-    ComparedTo,
     Finding,
     HostScan,
     Listener,
@@ -114,18 +113,6 @@ def change_to_dict(change: Change) -> dict[str, Any]:
     }
 
 
-def compared_to_dict(c: ComparedTo | None) -> dict[str, Any] | None:
-    if c is None:
-        return None
-    return {
-        "mode": c.mode,
-        "run": c.run,
-        "runs": list(c.runs),
-        "baseline_hosts": list(c.baseline_hosts),
-        "unknown_hosts": list(c.unknown_hosts),
-    }
-
-
 def run_to_dict(run: ScanRun) -> dict[str, Any]:
     """The report document (pure; :func:`write_json` only serialises it)."""
     c = summary.counts(run)
@@ -157,7 +144,7 @@ def run_to_dict(run: ScanRun) -> dict[str, Any]:
                 "waived_findings": c.waived,
                 "gating_findings": c.gating,
             },
-            "compared_to": compared_to_dict(run.compared_to),
+            "compared_to": run.compared_to.to_dict() if run.compared_to else None,
         },
         "hosts": [host_to_dict(s, verdicts[s.host]) for s in run.scans],
         "findings": [finding_to_dict(f, run.fail_on) for f in summary.sort_findings(run.findings)],

@@ -21,7 +21,8 @@ from sqlalchemy.engine import URL
 
 from fleetscan import drift
 from fleetscan.model import Change, ComparedTo, HostScan, ScanRun
-from fleetscan.store.repo import RunRow, Store, StoreError
+from fleetscan.store.repo import Store
+from fleetscan.store.rows import RunRow, StoreError
 from fleetscan.store.url import ENV_VAR, default_path, resolve, shown
 
 COMPARE_MODES = ("previous", "baseline")

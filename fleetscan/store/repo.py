@@ -8,83 +8,23 @@ written; a run stopped by Ctrl-C/SIGTERM is stored whole with
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, and_, delete, func, select, union
+from sqlalchemy import Connection, Engine, and_, delete, func, select, union
 from sqlalchemy.engine import URL
 
 from fleetscan import drift
-from fleetscan.model import Change, ComparedTo, Finding, HostScan, ScanRun, Severity, TrendPoint
+from fleetscan.model import Finding, HostScan, ScanRun
 from fleetscan.store import codec
 from fleetscan.store.engine import make_engine, migrate, write_transaction
+from fleetscan.store.reading import Reading
+from fleetscan.store.rows import StoreError, blob_docs, chunks, insert_ignore, iso
 from fleetscan.store.schema import baselines, blobs, changes, host_scans, hosts, runs
 
-CHUNK = 500  # bound parameters per IN (...) list
-TREND_RUNS = 30
 
-
-class StoreError(Exception):
-    """The history database cannot be used (unreachable, locked, corrupt, unknown run)."""
-
-
-@dataclass(frozen=True)
-class RunRow:
-    """One line of ``fleetscan history``."""
-
-    id: str
-    started: str
-    finished: str
-    hosts: int
-    by_status: dict[str, int]
-    active_by_severity: dict[str, int]
-    listeners: int
-    changes: int
-    interrupted: bool
-    exit_code: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "started": self.started,
-            "finished": self.finished,
-            "hosts": self.hosts,
-            "by_status": self.by_status,
-            "active_findings_by_severity": self.active_by_severity,
-            "listeners": self.listeners,
-            "changes": self.changes,
-            "interrupted": self.interrupted,
-            "exit_code": self.exit_code,
-        }
-
-
-def _iso(when: datetime) -> str:
-    return when.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(items), CHUNK):
-        yield items[i : i + CHUNK]
-
-
-def _insert_ignore(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
-    """Insert rows whose key may already exist (a concurrent run, an equal blob)."""
-    if not rows:
-        return
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        conn.execute(pg_insert(table).on_conflict_do_nothing(), rows)
-    else:
-        from sqlalchemy.dialects.sqlite import insert as lite_insert
-
-        conn.execute(lite_insert(table).on_conflict_do_nothing(), rows)
-
-
-class Store:
+class Store(Reading):
     """A history database, migrated to the current schema on open."""
 
     def __init__(self, engine: Engine) -> None:
@@ -152,8 +92,8 @@ class Store:
                 runs.insert().returning(runs.c.pk),
                 {
                     "run_id": run.id,
-                    "started": _iso(run.started),
-                    "finished": _iso(run.finished),
+                    "started": iso(run.started),
+                    "finished": iso(run.finished),
                     "tool_version": run.tool_version,
                     "inventory_digest": run.inventory_digest,
                     "policy_digest": run.policy_digest,
@@ -169,7 +109,7 @@ class Store:
                     "active_by_severity": {
                         str(sev): n for sev, n in counts.active_by_severity.items()
                     },
-                    "compared_to": _compared_doc(run.compared_to),
+                    "compared_to": run.compared_to.to_dict() if run.compared_to else None,
                     "changes": len(run.changes),
                 },
             ).scalar_one()
@@ -204,21 +144,21 @@ class Store:
     def _host_pks(self, conn: Connection, names: Sequence[str], create: bool) -> dict[str, int]:
         wanted = list(dict.fromkeys(names))
         out: dict[str, int] = {}
-        for part in _chunks(wanted):
+        for part in chunks(wanted):
             query = select(hosts.c.pk, hosts.c.name).where(hosts.c.name.in_(part))
             out.update((name, pk) for pk, name in conn.execute(query))
         missing = [n for n in wanted if n not in out]
         if create and missing:
-            _insert_ignore(conn, hosts, [{"name": n} for n in missing])
+            insert_ignore(conn, hosts, [{"name": n} for n in missing])
             out.update(self._host_pks(conn, missing, create=False))
         return out
 
     def _put_blobs(self, conn: Connection, docs: dict[str, str]) -> None:
         keys = list(docs)
         have: set[str] = set()
-        for part in _chunks(keys):
+        for part in chunks(keys):
             have.update(conn.scalars(select(blobs.c.digest).where(blobs.c.digest.in_(part))))
-        _insert_ignore(conn, blobs, [{"digest": k, "body": docs[k]} for k in keys if k not in have])
+        insert_ignore(conn, blobs, [{"digest": k, "body": docs[k]} for k in keys if k not in have])
 
     # --- what to compare with -------------------------------------------------------
 
@@ -244,12 +184,10 @@ class Store:
                     out[name] = drift.Reference(run_id, current[name])
                 else:
                     changed.setdefault(key, []).append((host_pk, run_id))
-            for part in _chunks(list(changed)):
-                query = select(blobs.c.digest, blobs.c.body).where(blobs.c.digest.in_(part))
-                for key, body in conn.execute(query):
-                    listeners = codec.listeners_from(json.loads(body))
-                    for host_pk, run_id in changed[key]:
-                        out[by_pk[host_pk]] = drift.Reference(run_id, listeners)
+            for key, doc in blob_docs(conn, list(changed)):
+                listeners = codec.listeners_from(doc)
+                for host_pk, run_id in changed[key]:
+                    out[by_pk[host_pk]] = drift.Reference(run_id, listeners)
         return out
 
     def _reference_rows(
@@ -258,7 +196,7 @@ class Store:
         """(host pk, run id, listener-set digest) of each host's reference scan."""
         chosen: dict[int, int] = {}
         pick = func.min if mode == "baseline" else func.max
-        for part in _chunks(host_pks):
+        for part in chunks(host_pks):
             ok = and_(host_scans.c.status == "ok", host_scans.c.host_pk.in_(part))
             if before_run is not None:
                 ok = and_(ok, host_scans.c.run_pk < before_run)
@@ -277,7 +215,7 @@ class Store:
         for host_pk, run_pk in chosen.items():
             by_run.setdefault(run_pk, []).append(host_pk)
         for run_pk, host_group in by_run.items():  # usually one run: the last one
-            for part in _chunks(host_group):
+            for part in chunks(host_group):
                 query = (
                     select(host_scans.c.host_pk, runs.c.run_id, host_scans.c.listeners)
                     .join(runs, runs.c.pk == host_scans.c.run_pk)
@@ -285,153 +223,6 @@ class Store:
                 )
                 for row in conn.execute(query):
                     yield int(row[0]), str(row[1]), str(row[2])
-
-    # --- reading runs back -------------------------------------------------------------
-
-    def resolve(self, ref: str) -> str:
-        """A run id from an id, a unique prefix of one, or ``latest``."""
-        with self.engine.connect() as conn:
-            if ref == "latest":
-                found = conn.scalar(select(runs.c.run_id).order_by(runs.c.pk.desc()).limit(1))
-                if found is None:
-                    raise StoreError("the history is empty: no run recorded yet")
-                return str(found)
-            ids = list(
-                conn.scalars(
-                    select(runs.c.run_id)
-                    .where(runs.c.run_id.startswith(ref, autoescape=True))
-                    .limit(2)
-                )
-            )
-        if len(ids) == 1:
-            return str(ids[0])
-        if not ids:
-            raise StoreError(f"no run {ref!r} in the history (see: fleetscan history)")
-        raise StoreError(f"{ref!r} matches several runs; give more of the id")
-
-    def list_runs(self, limit: int = 20, host: str | None = None) -> list[RunRow]:
-        """Recorded runs, newest first (only those that scanned ``host``, if given)."""
-        query: Select[Any] = select(runs).order_by(runs.c.pk.desc()).limit(limit)
-        if host is not None:
-            query = query.where(
-                runs.c.pk.in_(
-                    select(host_scans.c.run_pk)
-                    .join(hosts, hosts.c.pk == host_scans.c.host_pk)
-                    .where(hosts.c.name == host)
-                )
-            )
-        with self.engine.connect() as conn:
-            return [_run_row(r) for r in conn.execute(query)]
-
-    def run_before(self, when: datetime) -> str:
-        """The newest run that started at or before ``when``."""
-        with self.engine.connect() as conn:
-            found = conn.scalar(
-                select(runs.c.run_id)
-                .where(runs.c.started <= _iso(when))
-                .order_by(runs.c.started.desc(), runs.c.pk.desc())
-                .limit(1)
-            )
-        if found is None:
-            raise StoreError(f"no run started before {_iso(when)[:19].replace('T', ' ')} UTC")
-        return str(found)
-
-    def last_two(self) -> tuple[str, str]:
-        with self.engine.connect() as conn:
-            ids = list(conn.scalars(select(runs.c.run_id).order_by(runs.c.pk.desc()).limit(2)))
-        if len(ids) < 2:
-            raise StoreError(f"diff needs two recorded runs; the history has {len(ids)}")
-        return str(ids[1]), str(ids[0])
-
-    def load(self, run_id: str) -> ScanRun:
-        """A stored run as the model, as it was when recorded (with its trend)."""
-
-        with self.engine.connect() as conn:
-            row = conn.execute(select(runs).where(runs.c.run_id == run_id)).one_or_none()
-            if row is None:
-                raise StoreError(f"no run {run_id!r} in the history")
-            scan_rows = conn.execute(
-                select(host_scans, hosts.c.name)
-                .join(hosts, hosts.c.pk == host_scans.c.host_pk)
-                .where(host_scans.c.run_pk == row.pk)
-                .order_by(host_scans.c.position)
-            ).all()
-            keys = list({k for r in scan_rows for k in (r.target, r.listeners, r.detail)})
-            docs: dict[str, Any] = {}
-            for part in _chunks(keys):
-                for k, body in conn.execute(
-                    select(blobs.c.digest, blobs.c.body).where(blobs.c.digest.in_(part))
-                ):
-                    docs[k] = json.loads(body)
-            change_rows = conn.execute(
-                select(changes, hosts.c.name)
-                .join(hosts, hosts.c.pk == changes.c.host_pk)
-                .where(changes.c.run_pk == row.pk)
-                .order_by(changes.c.pk)
-            ).all()
-            trend = self._trend(conn, row.pk)
-        scans: list[HostScan] = []
-        findings: list[Finding] = []
-        for r in scan_rows:
-            scan, found = codec.host_scan_from(
-                r.status, docs[r.target], docs[r.listeners], docs[r.detail], r.timings
-            )
-            scans.append(scan)
-            findings.extend(found)
-        from fleetscan.policy.engine import _sort_key
-
-        return ScanRun(
-            id=row.run_id,
-            started=datetime.fromisoformat(row.started),
-            finished=datetime.fromisoformat(row.finished),
-            scans=tuple(scans),
-            findings=tuple(sorted(findings, key=_sort_key)),
-            inventory_digest=row.inventory_digest,
-            policy_digest=row.policy_digest,
-            policy_files=tuple(row.policy_files),
-            inventory_files=tuple(row.inventory_files),
-            hostkey_checking=row.hostkey_checking,
-            interrupted=row.interrupted,
-            fail_on=Severity.parse(row.fail_on),
-            tool_version=row.tool_version,
-            changes=tuple(codec.change_from(r.name, r) for r in change_rows),
-            compared_to=_compared_from(row.compared_to),
-            trend=trend,
-        )
-
-    def with_trend(self, run: ScanRun) -> ScanRun:
-        """``run`` (just saved) with the trend of the runs up to it."""
-        with self.engine.connect() as conn:
-            pk = conn.scalar(select(runs.c.pk).where(runs.c.run_id == run.id))
-            return replace(run, trend=self._trend(conn, pk) if pk is not None else ())
-
-    def _trend(self, conn: Connection, upto_pk: int) -> tuple[TrendPoint, ...]:
-        rows = conn.execute(
-            select(runs).where(runs.c.pk <= upto_pk).order_by(runs.c.pk.desc()).limit(TREND_RUNS)
-        ).all()
-        return tuple(
-            TrendPoint(
-                run=r.run_id,
-                started=datetime.fromisoformat(r.started),
-                by_status=r.by_status,
-                active_by_severity=r.active_by_severity,
-                listeners=r.listeners,
-                changes=r.changes,
-            )
-            for r in reversed(rows)
-        )
-
-    def diff(self, run_a: str, run_b: str, host: str | None = None) -> tuple[Change, ...]:
-        """Changes from ``run_a`` to ``run_b`` for hosts complete in both (a host
-        not fully scanned in either has unknown changes and is left out)."""
-        a, b = self.load(run_a), self.load(run_b)
-        refs = {
-            s.host: drift.Reference(a.id, s.listeners)
-            for s in a.scans
-            if s.status.complete and (host is None or s.host == host)
-        }
-        found, _ = drift.compare([s for s in b.scans if s.host in refs], refs)
-        return found
 
     # --- baselines and retention ---------------------------------------------------
 
@@ -449,7 +240,7 @@ class Store:
             for g in t.groups:
                 groups.setdefault(g, []).append(t.name)
         chosen = [t.name for t in select_hosts(complete, groups, limit)]
-        now = _iso(datetime.now(UTC))
+        now = iso(datetime.now(UTC))
         with write_transaction(self.engine) as conn:
             run_pk = conn.scalar(select(runs.c.pk).where(runs.c.run_id == run_id))
             pks = self._host_pks(conn, chosen, create=False)
@@ -478,11 +269,11 @@ class Store:
             doomed = list(
                 conn.scalars(
                     select(runs.c.pk).where(
-                        runs.c.started < _iso(older_than), runs.c.pk.not_in(keep)
+                        runs.c.started < iso(older_than), runs.c.pk.not_in(keep)
                     )
                 )
             )
-            for part in _chunks(doomed):
+            for part in chunks(doomed):
                 conn.execute(delete(changes).where(changes.c.run_pk.in_(part)))
                 conn.execute(delete(host_scans).where(host_scans.c.run_pk.in_(part)))
                 conn.execute(delete(runs).where(runs.c.pk.in_(part)))
@@ -494,42 +285,3 @@ class Store:
                 )
                 conn.execute(delete(blobs).where(blobs.c.digest.not_in(used)))
         return len(doomed)
-
-
-def _run_row(r: Any) -> RunRow:
-    return RunRow(
-        id=r.run_id,
-        started=r.started,
-        finished=r.finished,
-        hosts=r.hosts,
-        by_status=r.by_status,
-        active_by_severity=r.active_by_severity,
-        listeners=r.listeners,
-        changes=r.changes,
-        interrupted=r.interrupted,
-        exit_code=r.exit_code,
-    )
-
-
-def _compared_doc(c: ComparedTo | None) -> dict[str, Any] | None:
-    if c is None:
-        return None
-    return {
-        "mode": c.mode,
-        "run": c.run,
-        "runs": list(c.runs),
-        "baseline_hosts": list(c.baseline_hosts),
-        "unknown_hosts": list(c.unknown_hosts),
-    }
-
-
-def _compared_from(doc: dict[str, Any] | None) -> ComparedTo | None:
-    if doc is None:
-        return None
-    return ComparedTo(
-        mode=doc["mode"],
-        run=doc["run"],
-        runs=tuple(doc["runs"]),
-        baseline_hosts=tuple(doc["baseline_hosts"]),
-        unknown_hosts=tuple(doc["unknown_hosts"]),
-    )
