@@ -26,7 +26,7 @@ import typer
 from rich.console import Console
 
 from fleetscan import __version__
-from fleetscan.commands.common import config_errors, err_console
+from fleetscan.commands.common import ALLOW_EXEC_HELP, config_errors, err_console
 from fleetscan.commands.history import history_summary
 from fleetscan.commands.history import register as register_history
 from fleetscan.commands.inventory import inventory_app
@@ -110,7 +110,10 @@ def scan(
     inventory: Annotated[
         list[Path],
         typer.Option(
-            "-i", "--inventory", metavar="PATH", help="Inventory file or folder (repeatable)."
+            "-i",
+            "--inventory",
+            metavar="PATH",
+            help="Inventory file or folder (repeatable); '-' reads standard input.",
         ),
     ],
     policy: Annotated[
@@ -185,6 +188,9 @@ def scan(
     db: DbOption = None,
     no_history: NoHistoryOption = False,
     compare_to: CompareToOption = "previous",
+    allow_exec_inventory: Annotated[
+        bool, typer.Option("--allow-exec-inventory", metavar="", help=ALLOW_EXEC_HELP)
+    ] = False,
 ) -> None:
     """Scan every host of the inventory and check policy."""
     with config_errors():
@@ -206,6 +212,7 @@ def scan(
             history=not no_history,
             db=db,
             compare_to=compare_to,
+            allow_exec_inventory=allow_exec_inventory,
         )
     code = scan_and_print(options, console=Console(highlight=False), quiet=quiet, verbose=verbose)
     raise typer.Exit(code)
