@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from functools import lru_cache
 from typing import Any
 
 from fleetscan.model import (
@@ -75,12 +74,25 @@ def listeners_from(doc: list[dict[str, Any]]) -> tuple[Listener, ...]:
     return tuple(listener_from(d) for d in doc)
 
 
-@lru_cache(maxsize=65_536)
-def listener_set(listeners: tuple[Listener, ...]) -> tuple[str, str]:
-    """(digest, body) of a host's listener set — computed once per run and
-    shared by the comparison (an equal digest needs no comparison) and the save."""
-    body = canonical(listeners_doc(listeners))
-    return digest(body), body
+class ListenerSets:
+    """(digest, body) of each host's listener set, computed once per run and
+    shared by the comparison (an equal digest needs no comparison) and the
+    save. Keyed by the tuple's identity (the tuple is held, so its id stays
+    unique): hashing every listener again would cost more than the JSON."""
+
+    def __init__(self) -> None:
+        self._seen: dict[int, tuple[tuple[Listener, ...], str, str]] = {}
+
+    def get(self, listeners: tuple[Listener, ...]) -> tuple[str, str]:
+        hit = self._seen.get(id(listeners))
+        if hit is None:
+            body = canonical(listeners_doc(listeners))
+            hit = (listeners, digest(body), body)
+            self._seen[id(listeners)] = hit
+        return hit[1], hit[2]
+
+    def clear(self) -> None:
+        self._seen.clear()
 
 
 # --- targets, findings, host details -----------------------------------------------

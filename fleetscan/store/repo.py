@@ -29,6 +29,7 @@ class Store(Reading):
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.sets = codec.ListenerSets()  # this run's listener-set digests
 
     @classmethod
     def open(cls, url: URL) -> Store:
@@ -54,6 +55,12 @@ class Store(Reading):
 
     def save(self, run: ScanRun) -> None:
         """Record ``run`` (scans, findings, changes) in one transaction."""
+        try:
+            self._save(run)
+        finally:
+            self.sets.clear()  # the digests were for this run only
+
+    def _save(self, run: ScanRun) -> None:
         from fleetscan.reports import summary
 
         counts = summary.counts(run)
@@ -69,7 +76,7 @@ class Store(Reading):
             return key
 
         def keep_listeners(s: HostScan) -> str:
-            key, body = codec.listener_set(s.listeners)
+            key, body = self.sets.get(s.listeners)
             new_blobs[key] = body
             return key
 
@@ -180,7 +187,7 @@ class Store(Reading):
             changed: dict[str, list[tuple[int, str]]] = {}
             for host_pk, run_id, key in found:
                 name = by_pk[host_pk]
-                if key == codec.listener_set(current[name])[0]:
+                if key == self.sets.get(current[name])[0]:
                     out[name] = drift.Reference(run_id, current[name])
                 else:
                     changed.setdefault(key, []).append((host_pk, run_id))
