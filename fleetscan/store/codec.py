@@ -17,6 +17,7 @@ from fleetscan.model import (
     Finding,
     HostScan,
     Listener,
+    Origin,
     Process,
     Severity,
     Status,
@@ -109,7 +110,7 @@ def target_doc(t: Target) -> dict[str, Any]:
         "groups": list(t.groups),
         "transport": t.transport,
         "become": t.become,
-        "source": t.source,
+        "source": [t.source.file, t.source.line] if t.source else None,
     }
 
 
@@ -123,7 +124,7 @@ def target_from(doc: dict[str, Any]) -> Target:
         groups=tuple(doc["groups"]),
         transport=doc["transport"],
         become=doc["become"],
-        source=doc["source"],
+        source=Origin(*doc["source"]) if doc["source"] else None,
     )
 
 

@@ -225,3 +225,17 @@ def test_diff_since_an_age(tmp_path: Path, recorded: tuple[str, Path]) -> None:
     assert (doc["from"], doc["to"]) == ("20261102T020000Z-r2", "20261103T020000Z-r3")
     bad = run_cli(("diff", "--db", url, "--since", "yesterday"), cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.startswith("fleetscan: error: --since:")
+
+
+def test_demo_records_in_the_default_sqlite_file(tmp_path: Path) -> None:
+    env = cli_env(tmp_path, {"XDG_DATA_HOME": str(tmp_path / "data")})
+    env.pop("FLEETSCAN_DB", None)
+    first = run_cli(("demo", "-o", "out1"), cwd=tmp_path, env=env, timeout=120)
+    assert first.returncode == 1, first.stderr  # the demo's critical finding
+    assert (tmp_path / "data" / "fleetscan" / "history.sqlite").is_file()
+    assert "first complete scan (baseline)" in first.stdout
+    second = run_cli(("demo", "-o", "out2"), cwd=tmp_path, env=env, timeout=120)
+    rows = json.loads(run_cli(("history", "--format", "json"), cwd=tmp_path, env=env).stdout)
+    assert len(rows) == 2 and rows[0]["changes"] == 0
+    # the demo's daemons are new processes each time: restarts are not changes
+    assert f"no changes since {rows[1]['id']}" in second.stdout

@@ -10,6 +10,8 @@ from datetime import timedelta
 from html import unescape
 from pathlib import Path
 
+import pytest
+
 from fleetscan.model import Change, ComparedTo, Process, ScanRun, TrendPoint
 from fleetscan.reports.csv import write_csv
 from fleetscan.reports.html import render_html
@@ -101,3 +103,18 @@ def test_changes_csv_one_row_per_change_formulas_neutralised(
     assert rows[0]["after_processes"].startswith("'=")  # not a formula
     assert rows[1]["before_address"] == "127.0.0.1" and rows[1]["after_address"] == "0.0.0.0"
     assert rows[0]["before_address"] == "" and rows[0]["since_run"] == "R2"
+
+
+@pytest.mark.browser
+def test_changes_and_trend_render_in_a_real_browser(tmp_path: Path, realistic_run: ScanRun) -> None:
+    from fleetscan.reports import write_reports
+
+    from .test_browser import png_size, run_chromium
+
+    (page,) = write_reports(_compared(realistic_run), tmp_path / "out", ["html"])["html"]
+    dom = run_chromium(tmp_path, "--virtual-time-budget=3000", "--dump-dom", page.as_uri()).stdout
+    assert dom.count('<svg class="trend"') == 3 and "Changes since" in dom
+    assert "<script>alert(1)" not in dom  # the hostile process name stayed text
+    shot = tmp_path / "changes.png"
+    run_chromium(tmp_path, f"--screenshot={shot}", "--window-size=1300,1100", page.as_uri())
+    assert png_size(shot) == (1300, 1100) and shot.stat().st_size > 50_000

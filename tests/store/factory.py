@@ -10,6 +10,7 @@ from fleetscan.model import (
     Finding,
     HostScan,
     Listener,
+    Origin,
     Process,
     ScanRun,
     Severity,
@@ -41,7 +42,13 @@ def scan(
     status: Status = Status.OK,
     groups: Sequence[str] = ("all",),
 ) -> HostScan:
-    target = Target(name=name, address="127.0.0.1", port=22, groups=tuple(groups))
+    target = Target(
+        name=name,
+        address="127.0.0.1",
+        port=22,
+        groups=tuple(groups),
+        source=Origin("inventories/fleet.ini", 3),
+    )
     evidence = (CommandEvidence("ss -H -tulnp", 0, "\n".join(x.raw for x in listeners), "", 0.2),)
     return HostScan(
         target=target,
