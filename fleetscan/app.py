@@ -14,7 +14,9 @@ or :func:`run` for both. The stages, in order (docs/architecture.md draws them):
 3. runner: connect, collect, parse, per-host status        (:mod:`fleetscan.runner`)
 4. [exposure probes plug in here: after the scans, before policy]
 5. policy engine: findings                                 (:mod:`fleetscan.policy`)
-6. [history store + drift plug in here: the finished ScanRun, before reports]
+6. history: each host compared with its reference scan (drift) before the
+   policy engine, so drift rules give findings; the finished run recorded in
+   one transaction before the reports                    (:mod:`fleetscan.store`)
 7. reports written, exit code                              (:mod:`fleetscan.reports`)
 8. [alerts and metrics plug in here: after reports]
 
@@ -36,6 +38,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from fleetscan import __version__
 from fleetscan.errors import ConfigError
@@ -47,6 +50,9 @@ from fleetscan.runner import ScanSettings, interrupted_scan, scan_stream
 from fleetscan.transports import check_transport, trust
 from fleetscan.transports.base import Transport
 from fleetscan.transports.hostkeys import learned_keys
+
+if TYPE_CHECKING:
+    from fleetscan.store import History
 
 ProgressFn = Callable[[HostScan], None]
 
@@ -63,6 +69,8 @@ class RunInputs:
     inventory_digest: str = ""
     formats: tuple[str, ...] = FORMATS
     output: Path | None = None  # None: fleetscan-reports/<run id>
+    #: the open history (None: --no-history); opened by prepare, closed by execute
+    history: History | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,7 @@ def prepare(options: RunOptions) -> RunInputs:
     )
     connect = options.connect_settings()
     policy = load_policies(options.policies)
+    history = open_history(options) if options.history else None
     if options.output is not None:
         prepare_output(options.output)  # last check, so a config error writes nothing
     return RunInputs(
@@ -117,7 +126,21 @@ def prepare(options: RunOptions) -> RunInputs:
         inventory_digest=inv.digest,
         formats=options.formats,
         output=options.output,
+        history=history,
     )
+
+
+def open_history(options: RunOptions) -> History:
+    """Resolve and open the history database (migrated to the current schema).
+    A bad URL or a database that cannot be used is a ConfigError: exit 2,
+    before any host is contacted."""
+    from fleetscan.store import History, StoreError, resolve
+
+    url = resolve(options.db)
+    try:
+        return History.open(url, options.compare_to)
+    except StoreError as exc:
+        raise ConfigError(str(exc), field="--db") from None
 
 
 def check_transports(targets: Sequence[Target], forced: str | None) -> None:
@@ -196,7 +219,10 @@ async def run_scan(
     scans = tuple(done.get(t.name) or interrupted_scan(t) for t in inputs.targets)
     # [exposure probes: connect to exactly the listeners found, before policy]
     finished = datetime.now(UTC)
-    findings = evaluate(inputs.policy, scans, now=finished)
+    # drift: each host against its reference scan, before policy (drift rules)
+    history = inputs.history
+    changes, compared_to = history.compare(scans) if history is not None else ((), None)
+    findings = evaluate(inputs.policy, scans, now=finished, changes=changes)
     return ScanRun(
         id=started.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8],
         started=started,
@@ -214,6 +240,8 @@ async def run_scan(
         interrupted=interrupted,
         fail_on=inputs.fail_on,
         tool_version=__version__,
+        changes=changes,
+        compared_to=compared_to,
     )
 
 
@@ -296,16 +324,45 @@ def execute(
             with signals.stopping(stop):
                 return await run_scan(inputs, on_result=on_result, transports=transports, stop=stop)
 
-        run = asyncio.run(scan())
-        # [history store + drift: record `run`, compare with the last/baseline run]
-        outdir = inputs.output if inputs.output is not None else Path("fleetscan-reports") / run.id
-        written = write_reports(run, outdir, inputs.formats)
-        if signals.received is not None and not run.interrupted:
-            # stopped while policy or reports ran: the same complete reports, marked so
-            run = replace(run, interrupted=True)
+        try:
+            run = asyncio.run(scan())
+            if inputs.history is not None:  # stage 6: one transaction, adds the trend
+                run = record_run(inputs.history, run)
+            outdir = (
+                inputs.output if inputs.output is not None else Path("fleetscan-reports") / run.id
+            )
             written = write_reports(run, outdir, inputs.formats)
+            if signals.received is not None and not run.interrupted:
+                # stopped while policy or reports ran: the same complete reports, marked so
+                run = replace(run, interrupted=True)
+                if inputs.history is not None:
+                    inputs.history.mark_interrupted(run.id)
+                written = write_reports(run, outdir, inputs.formats)
+        finally:
+            if inputs.history is not None:
+                inputs.history.close()
         # [alerts + metrics: from `run` and the store's drift, deduplicated via the store]
     return RunResult(run, outdir, written)
+
+
+def record_run(history: History, run: ScanRun) -> ScanRun:
+    """Record the finished run; a database failure now is reported on stderr
+    but never loses the scan (reports are written, the exit code unchanged)."""
+    import sys
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from fleetscan.reports.sanitize import visible_controls
+
+    try:
+        return history.record(run)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        sys.stderr.write(
+            f"fleetscan: warning: run {run.id} NOT recorded in the history: "
+            f"{visible_controls(reason[0] if reason else type(exc).__name__)}\n"
+        )
+        return run
 
 
 def run(

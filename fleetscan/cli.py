@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -26,6 +27,8 @@ from rich.console import Console
 
 from fleetscan import __version__
 from fleetscan.commands.common import ALLOW_EXEC_HELP, config_errors, err_console
+from fleetscan.commands.history import history_summary
+from fleetscan.commands.history import register as register_history
 from fleetscan.commands.hostkeys import hostkeys_app
 from fleetscan.commands.inventory import inventory_app
 from fleetscan.commands.parse import parse
@@ -51,6 +54,7 @@ app.add_typer(inventory_app, name="inventory")
 app.add_typer(policy_app, name="policy")
 app.add_typer(hostkeys_app, name="hostkeys")
 app.command()(parse)
+register_history(app)  # history, history prune, diff, report, baseline
 
 
 def scan_and_print(options: RunOptions, *, console: Console, quiet: bool, verbose: int) -> int:
@@ -74,9 +78,33 @@ def scan_and_print(options: RunOptions, *, console: Console, quiet: bool, verbos
         result = pipeline.execute(inputs, on_result=progress.update)
     if not quiet:
         render_summary(result.run, console)
+        history_summary(result.run, console, inputs.history.url if inputs.history else None)
         files = ", ".join(str(p) for paths in result.reports.values() for p in paths)
         console.print(f"reports: {files}", markup=False, highlight=False, soft_wrap=True)
     return result.exit_code
+
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        metavar="URL",
+        help="History database (sqlite:///PATH, postgresql://USER@HOST/DB); "
+        "default $FLEETSCAN_DB, else ~/.local/share/fleetscan/history.sqlite.",
+    ),
+]
+NoHistoryOption = Annotated[
+    bool,
+    typer.Option("--no-history", metavar="", help="Neither record this run nor compare it."),
+]
+CompareToOption = Annotated[
+    str,
+    typer.Option(
+        "--compare-to",
+        metavar="previous|baseline",
+        help="Changes since each host's previous complete scan, or since its baseline.",
+    ),
+]
 
 
 @app.command()
@@ -159,6 +187,12 @@ def scan(
             help="-v: a line per host; -vv: also the SSH log.",
         ),
     ] = 0,
+    db: DbOption = None,
+    no_history: NoHistoryOption = False,
+    compare_to: CompareToOption = "previous",
+    allow_exec_inventory: Annotated[
+        bool, typer.Option("--allow-exec-inventory", metavar="", help=ALLOW_EXEC_HELP)
+    ] = False,
     allow_secret_env: Annotated[
         list[str] | None,
         typer.Option(
@@ -186,9 +220,6 @@ def scan(
             "(OpenSSH accept-new); changed keys are still refused. Printed in every report.",
         ),
     ] = False,
-    allow_exec_inventory: Annotated[
-        bool, typer.Option("--allow-exec-inventory", metavar="", help=ALLOW_EXEC_HELP)
-    ] = False,
 ) -> None:
     """Scan every host of the inventory and check policy."""
     with config_errors():
@@ -207,10 +238,13 @@ def scan(
             known_hosts=known_hosts,
             hostkey_checking=not no_host_key_check,
             ssh_config=tuple(ssh_config) if ssh_config is not None else None,
+            history=not no_history,
+            db=db,
+            compare_to=compare_to,
+            allow_exec_inventory=allow_exec_inventory,
             allowed_secret_env=tuple(allow_secret_env or ()),
             trust_inventory_known_hosts=trust_inventory_known_hosts,
             accept_new=accept_new,
-            allow_exec_inventory=allow_exec_inventory,
         )
     code = scan_and_print(options, console=Console(highlight=False), quiet=quiet, verbose=verbose)
     raise typer.Exit(code)
@@ -230,6 +264,9 @@ def demo(
     verbose: Annotated[
         int, typer.Option("-v", "--verbose", count=True, metavar="", help="A line per host.")
     ] = 0,
+    db: DbOption = None,
+    no_history: NoHistoryOption = False,
+    compare_to: CompareToOption = "previous",
 ) -> None:
     """Scan the embedded demo fleet (SSH servers on 127.0.0.1, nothing outside)."""
     from fleetscan.demo import demo_options, running_demo_fleet
@@ -244,7 +281,12 @@ def demo(
             markup=False,
             soft_wrap=True,
         )
-        options = demo_options(fleet, output=output, fail_on=threshold)
+        options = replace(
+            demo_options(fleet, output=output, fail_on=threshold),
+            history=not no_history,
+            db=db,
+            compare_to=compare_to,
+        )
         code = scan_and_print(options, console=console, quiet=False, verbose=verbose)
     console.print(f"open {output / 'report.html'} in a browser", markup=False, soft_wrap=True)
     raise typer.Exit(code)

@@ -56,6 +56,12 @@ class RunOptions:
     #: None: ~/.ssh/config when it exists; () reads no config
     ssh_config: tuple[Path, ...] | None = None
     use_agent: bool = True
+    #: record the run in the history and compare it (False: --no-history)
+    history: bool = True
+    #: history database URL; None: $FLEETSCAN_DB, else the default SQLite file
+    db: str | None = None
+    #: each host's reference: its previous complete scan, or its baseline
+    compare_to: str = "previous"
     #: run an executable inventory script given as inventory (it is code: off by default)
     allow_exec_inventory: bool = False
     #: environment variables the inventory may name as secrets (FLEETSCAN_* always)
@@ -128,6 +134,9 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "host_timeout": _positive,
     "max_output_mb": lambda v: None if v >= 1 else f"must be at least 1 (MiB), got {v}",
     "formats": _formats,
+    "compare_to": lambda v: (
+        None if v in ("previous", "baseline") else f"choose previous or baseline, got {v!r}"
+    ),
 }
 
 

@@ -44,6 +44,7 @@ _SECTION_NOUN = {
     "forbidden": "rule",
     "bind": "rule",
     "owner": "rule",
+    "drift": "rule",
     "expected": "expected entry",
     "waivers": "waiver",
 }
@@ -133,7 +134,7 @@ def _check_keys_are_strings(doc: YamlDoc, node: Any, path: tuple[str | int, ...]
 def _apply_defaults(parsed: PolicyFile) -> PolicyFile:
     default = parsed.defaults.severity
     updates: dict[str, Any] = {}
-    for section in ("forbidden", "bind", "owner"):
+    for section in ("forbidden", "bind", "owner", "drift"):
         rules = getattr(parsed, section)
         updates[section] = tuple(
             r if r.severity is not None else r.model_copy(update={"severity": default})
@@ -274,6 +275,7 @@ def _merge(docs: list[tuple[YamlDoc, PolicyFile]], digest: str) -> Policy:
         expected=tuple(r for _, p in docs for r in p.expected),
         bind=tuple(r for _, p in docs for r in p.bind),
         owner=tuple(r for _, p in docs for r in p.owner),
+        drift=tuple(r for _, p in docs for r in p.drift),
         waivers=tuple(w for _, p in docs for w in p.waivers),
         undocumented=undocumented,
         scan_incomplete=scan_incomplete,

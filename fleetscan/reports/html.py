@@ -32,7 +32,7 @@ from markupsafe import Markup, escape
 import fleetscan
 from fleetscan.addresses import bind_class
 from fleetscan.model import Finding, Listener, ScanRun, Status
-from fleetscan.reports import summary
+from fleetscan.reports import summary, trend
 from fleetscan.reports.sanitize import clip, visible_controls
 
 FILENAME = "report.html"
@@ -102,7 +102,7 @@ def _sha256(text: str) -> str:
 def render_html(run: ScanRun) -> str:
     """The report as a string (pure apart from reading the templates)."""
     env = environment()
-    css = _static(env, "report.css")
+    css = _static(env, "report.css") + _static(env, "changes.css")
     js = _static(env, "report.js")
     csp = (
         "default-src 'none'; "
@@ -138,6 +138,7 @@ def render_html(run: ScanRun) -> str:
         "max_evidence": MAX_EVIDENCE_CHARS,
         "open_limit": OPEN_DETAILS_LIMIT,
         "hostkey_notes": summary.hostkey_trust_notes(run, include_off=False),
+        "trend_charts": trend.charts(run.trend),
     }
     return env.get_template(TEMPLATE).render(context)
 

@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from fleetscan.addresses import bind_class
-from fleetscan.model import CommandEvidence, Finding, HostScan, Listener, ScanRun, Severity
+from fleetscan.model import (
+    Change,
+    CommandEvidence,
+    Finding,
+    HostScan,
+    Listener,
+    ScanRun,
+    Severity,
+)
 from fleetscan.reports import summary
 from fleetscan.reports.sanitize import clip
 
@@ -91,6 +99,20 @@ def finding_to_dict(finding: Finding, fail_on: Severity) -> dict[str, Any]:
     }
 
 
+def change_to_dict(change: Change) -> dict[str, Any]:
+    """One ``changes[]`` entry (also ``fleetscan diff --format json``)."""
+    return {
+        "host": change.host,
+        "kind": change.kind,
+        "proto": change.proto,
+        "address": change.address,
+        "port": change.port,
+        "before": listener_to_dict(change.before) if change.before else None,
+        "after": listener_to_dict(change.after) if change.after else None,
+        "since_run": change.since_run,
+    }
+
+
 def run_to_dict(run: ScanRun) -> dict[str, Any]:
     """The report document (pure; :func:`write_json` only serialises it)."""
     c = summary.counts(run)
@@ -140,9 +162,11 @@ def run_to_dict(run: ScanRun) -> dict[str, Any]:
                 "waived_findings": c.waived,
                 "gating_findings": c.gating,
             },
+            "compared_to": run.compared_to.to_dict() if run.compared_to else None,
         },
         "hosts": [host_to_dict(s, verdicts[s.host]) for s in run.scans],
         "findings": [finding_to_dict(f, run.fail_on) for f in summary.sort_findings(run.findings)],
+        "changes": [change_to_dict(x) for x in run.changes],
     }
 
 
