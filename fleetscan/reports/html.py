@@ -138,6 +138,7 @@ def render_html(run: ScanRun) -> str:
         "max_evidence": MAX_EVIDENCE_CHARS,
         "open_limit": OPEN_DETAILS_LIMIT,
         "trend_charts": trend.charts(run.trend),
+        "hostkey_notes": summary.hostkey_trust_notes(run, include_off=False),
     }
     return env.get_template(TEMPLATE).render(context)
 

@@ -118,6 +118,7 @@ class Store(Reading):
                     },
                     "compared_to": run.compared_to.to_dict() if run.compared_to else None,
                     "changes": len(run.changes),
+                    "trust": codec.trust_doc(run),
                 },
             ).scalar_one()
             for row in rows:

@@ -82,6 +82,8 @@ runs = Table(
     # added by revision 0002 (drift)
     Column("compared_to", JsonText, nullable=True),
     Column("changes", Integer, nullable=False, server_default="0"),
+    # added by revision 0003: host-key trust (inventory known_hosts, --accept-new)
+    Column("trust", JsonText, nullable=True),
 )
 Index("ix_runs_started", runs.c.started)
 
