@@ -91,6 +91,7 @@ def prepare(options: RunOptions) -> RunInputs:
     targets = inv.select(options.limit)
     check_transports(targets, options.transport)
     check_key_files(targets)
+    check_become(targets)
     policy = load_policies(options.policies)
     if options.output is not None:
         prepare_output(options.output)  # last check, so a config error writes nothing
@@ -133,6 +134,33 @@ def check_transports(targets: Sequence[Target], forced: str | None) -> None:
                 field="transport",
             ) from None
         seen.add(target.transport)
+
+
+#: inventory variables that hold a sudo password (Ansible's names, old and new)
+BECOME_PASSWORD_VARS = (
+    "ansible_become_password",
+    "ansible_become_pass",
+    "ansible_sudo_password",
+    "ansible_sudo_pass",
+)
+
+
+def check_become(targets: Sequence[Target]) -> None:
+    """A sudo password is refused, never silently ignored: fleetscan runs
+    ``sudo -n`` only (a password on the scan's stdin would share the channel
+    with the collector script, and a prompt in a parallel run is a hang)."""
+    for target in targets:
+        given = [name for name in BECOME_PASSWORD_VARS if name in target.vars]
+        if given:
+            file, _, line = target.source.rpartition(":")
+            raise ConfigError(
+                f"host {target.name}: a sudo password is not supported (fleetscan runs "
+                "'sudo -n' only and never sends a password); grant the listing commands "
+                "without one: examples/sudoers.d/fleetscan",
+                file=file or None,
+                line=int(line) if line.isdigit() else None,
+                field=given[0],
+            )
 
 
 def check_key_files(targets: Sequence[Target]) -> None:

@@ -28,6 +28,11 @@ CLI_TIMEOUT = 60.0
 STOP_TIMEOUT = 5.0
 NO_SUDO_USER = "fsnosudo"  # a login without sudo
 SUDO_USER = "fssudo"  # a login with passwordless sudo
+#: a login whose only sudo right is the shipped examples/sudoers.d/fleetscan
+#: (through the group it names)
+LEAST_USER = "fsleast"
+LEAST_GROUP = "fleetscan"
+SHIPPED_SUDOERS = Path(__file__).resolve().parents[2] / "examples" / "sudoers.d" / "fleetscan"
 
 
 def in_ci() -> bool:
