@@ -43,7 +43,8 @@ app = typer.Typer(
     name="fleetscan",
     help="Agentless fleet scanner for listening network services. " + EXIT_HELP,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
 app.add_typer(inventory_app, name="inventory")
@@ -218,4 +219,6 @@ def version() -> None:
 
 
 def main() -> None:
-    app()
+    # one program name however started (console script or `python -m fleetscan`):
+    # usage lines and the shell-completion variable (_FLEETSCAN_COMPLETE) stay the same
+    app(prog_name="fleetscan")

@@ -166,7 +166,6 @@ def sshd_server(
         )
     )
     try:
-        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
         validate_sshd_config(sshd_binary, config)
         server = start_sshd(
             [sshd_binary, "-D", "-e", "-f", str(config)],

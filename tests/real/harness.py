@@ -154,7 +154,14 @@ class Sshd:
                 self.proc.wait(STOP_TIMEOUT)
 
 
+def ensure_sshd_runtime() -> None:
+    """What sshd needs before ``sshd -t`` accepts a config on a fresh Debian
+    machine (no sshd ever started there): the privilege separation directory."""
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+
+
 def validate_sshd_config(sshd: str, config: Path, prefix: Sequence[str] = ()) -> None:
+    ensure_sshd_runtime()
     proc = subprocess.run(
         [*prefix, sshd, "-t", "-f", str(config)],
         capture_output=True,
@@ -174,7 +181,7 @@ def start_sshd(
 ) -> Sshd:
     """Start ``argv`` (an sshd -D -e command, possibly wrapped by ``ip netns exec``)
     and wait until ``address:port`` answers with an SSH banner."""
-    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # privilege separation dir
+    ensure_sshd_runtime()
     with log.open("wb") as out:
         proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=out)
     server = Sshd(proc, address, port, log)
