@@ -150,6 +150,8 @@ def check_become(targets: Sequence[Target]) -> None:
     ``sudo -n`` only (a password on the scan's stdin would share the channel
     with the collector script, and a prompt in a parallel run is a hang)."""
     for target in targets:
+        if not target.become:
+            continue  # never used, so never sent: a shared group var is not an error
         given = [name for name in BECOME_PASSWORD_VARS if name in target.vars]
         if given:
             file, _, line = target.source.rpartition(":")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -26,11 +27,12 @@ from rich.console import Console
 
 from fleetscan import __version__
 from fleetscan.commands.common import config_errors, err_console
+from fleetscan.commands.config import config_app
 from fleetscan.commands.inventory import inventory_app
 from fleetscan.commands.parse import parse
 from fleetscan.commands.policy import policy_app
 from fleetscan.commands.progress import ScanProgress, host_line
-from fleetscan.options import RunOptions, parse_formats, parse_severity
+from fleetscan.options import RunOptions, parse_severity
 
 __all__ = ["app", "host_line", "main"]
 
@@ -49,6 +51,7 @@ app = typer.Typer(
 )
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(policy_app, name="policy")
+app.add_typer(config_app, name="config")
 app.command()(parse)
 
 
@@ -80,16 +83,25 @@ def scan_and_print(options: RunOptions, *, console: Console, quiet: bool, verbos
 
 @app.command()
 def scan(
+    ctx: typer.Context,
     inventory: Annotated[
-        list[Path],
+        list[Path] | None,
         typer.Option(
-            "-i", "--inventory", metavar="PATH", help="Inventory file or folder (repeatable)."
+            "-i",
+            "--inventory",
+            metavar="PATH",
+            help="Inventory file or folder (repeatable; default: inventory in the config).",
         ),
-    ],
+    ] = None,
     policy: Annotated[
-        list[Path],
-        typer.Option("-p", "--policy", metavar="FILE", help="Policy YAML file (repeatable)."),
-    ],
+        list[Path] | None,
+        typer.Option(
+            "-p",
+            "--policy",
+            metavar="FILE",
+            help="Policy YAML file (repeatable; default: policy in the config).",
+        ),
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("-o", "--output", metavar="DIR", help="Report folder.")
     ] = None,
@@ -157,23 +169,31 @@ def scan(
     ] = 0,
 ) -> None:
     """Scan every host of the inventory and check policy."""
+    from fleetscan import config
+
+    typed = {
+        "inventory": tuple(inventory or ()),
+        "policy": tuple(policy or ()),
+        "output": output,
+        "limit": limit,
+        "format": format,
+        "fail_on": fail_on,
+        "concurrency": concurrency,
+        "connect_timeout": connect_timeout,
+        "host_timeout": host_timeout,
+        "max_output_mb": max_output_mb,
+        "transport": transport,
+        "known_hosts": known_hosts,
+        "ssh_config": tuple(ssh_config) if ssh_config is not None else None,
+    }
+    given = {
+        key: value
+        for key, value in typed.items()
+        if getattr(ctx.get_parameter_source(key), "name", "") == "COMMANDLINE"
+    }
     with config_errors():
-        options = RunOptions(
-            inventory=tuple(inventory),
-            policies=tuple(policy),
-            limit=limit,
-            output=output,
-            formats=parse_formats(format),
-            fail_on=parse_severity(fail_on),
-            concurrency=concurrency,
-            connect_timeout=connect_timeout,
-            host_timeout=host_timeout,
-            max_output_mb=max_output_mb,
-            transport=transport,
-            known_hosts=known_hosts,
-            hostkey_checking=not no_host_key_check,
-            ssh_config=tuple(ssh_config) if ssh_config is not None else None,
-        )
+        options, _sources = config.resolve(given)
+    options = replace(options, hostkey_checking=not no_host_key_check)
     code = scan_and_print(options, console=Console(highlight=False), quiet=quiet, verbose=verbose)
     raise typer.Exit(code)
 

@@ -128,3 +128,10 @@ def test_a_sudo_password_is_refused_clearly_never_ignored_or_shown(
     assert text.startswith(f"{tmp_path / 'inv.ini'}:3: {name}: host h2:")
     assert "sudo -n" in text and "examples/sudoers.d/fleetscan" in text
     assert "Sup3rSecret" not in text
+
+
+def test_a_sudo_password_on_a_host_without_become_is_never_used_nor_an_error(
+    tmp_path: Path,
+) -> None:
+    options = write(tmp_path, "h1 ansible_host=127.0.0.1 ansible_become_password=x\n")
+    assert [t.name for t in app.prepare(options).targets] == ["h1"]
