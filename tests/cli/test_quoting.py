@@ -3,7 +3,7 @@
 Host names, groups and variables come from files people edit and tools
 generate; some are copied from the hosts themselves. fleetscan runs only its
 collectors' constant commands and never builds one from the inventory
-(DESIGN.md, "secure by default"). Two outcomes are acceptable for a string
+(docs/architecture.md, "Rules"). Two outcomes are acceptable for a string
 full of shell metacharacters:
 
 * it is refused — exit 2 naming file, line and field — when it would be used
