@@ -113,6 +113,17 @@ def prepare(options: RunOptions) -> RunInputs:
     )
 
 
+def host_error(target: Target, message: str, field: str) -> ConfigError:
+    """A config error about one host, pointing at where the inventory defined it."""
+    file, _, line = target.source.rpartition(":")
+    return ConfigError(
+        f"host {target.name}: {message}",
+        file=file or None,
+        line=int(line) if line.isdigit() else None,
+        field=field,
+    )
+
+
 def check_transports(targets: Sequence[Target], forced: str | None) -> None:
     """Every transport the run will use must exist (and its library import):
     a typo is a config error, not a fleet of ``internal_error`` hosts."""
@@ -123,16 +134,10 @@ def check_transports(targets: Sequence[Target], forced: str | None) -> None:
     for target in targets:
         if target.transport in seen:
             continue
-        file, _, line = target.source.rpartition(":")
         try:
             check_transport(target.transport)
         except ConfigError as exc:
-            raise ConfigError(
-                f"host {target.name}: {exc.detail}",
-                file=file or None,
-                line=int(line) if line.isdigit() else None,
-                field="transport",
-            ) from None
+            raise host_error(target, exc.detail, "transport") from None
         seen.add(target.transport)
 
 
@@ -154,14 +159,12 @@ def check_become(targets: Sequence[Target]) -> None:
             continue  # never used, so never sent: a shared group var is not an error
         given = [name for name in BECOME_PASSWORD_VARS if name in target.vars]
         if given:
-            file, _, line = target.source.rpartition(":")
-            raise ConfigError(
-                f"host {target.name}: a sudo password is not supported (fleetscan runs "
-                "'sudo -n' only and never sends a password); grant the listing commands "
-                "without one: examples/sudoers.d/fleetscan",
-                file=file or None,
-                line=int(line) if line.isdigit() else None,
-                field=given[0],
+            raise host_error(
+                target,
+                "a sudo password is not supported (fleetscan runs 'sudo -n' only and never "
+                "sends a password); grant the listing commands without one: "
+                "examples/sudoers.d/fleetscan",
+                given[0],
             )
 
 
@@ -171,13 +174,7 @@ def check_key_files(targets: Sequence[Target]) -> None:
     for target in targets:
         for key in target.key_files:
             if not Path(key).expanduser().exists():
-                file, _, line = target.source.rpartition(":")
-                raise ConfigError(
-                    f"host {target.name}: private key file {key!r} not found",
-                    file=file or None,
-                    line=int(line) if line.isdigit() else None,
-                    field="key file",
-                )
+                raise host_error(target, f"private key file {key!r} not found", "key file")
 
 
 def prepare_output(output: Path) -> None:
