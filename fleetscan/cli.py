@@ -16,8 +16,6 @@ Exit codes (the CI contract, also in README):
 
 from __future__ import annotations
 
-import logging
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -26,13 +24,13 @@ import typer
 from rich.console import Console
 
 from fleetscan import __version__
-from fleetscan.commands.common import config_errors, err_console
+from fleetscan.commands.common import config_errors
 from fleetscan.commands.config import config_app
+from fleetscan.commands.demo import demo
 from fleetscan.commands.inventory import inventory_app
 from fleetscan.commands.parse import parse
 from fleetscan.commands.policy import policy_app
-from fleetscan.commands.progress import ScanProgress, host_line
-from fleetscan.options import RunOptions, parse_severity
+from fleetscan.commands.progress import host_line, scan_and_print
 
 __all__ = ["app", "host_line", "main"]
 
@@ -52,33 +50,6 @@ app = typer.Typer(
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(policy_app, name="policy")
 app.add_typer(config_app, name="config")
-app.command()(parse)
-
-
-def scan_and_print(options: RunOptions, *, console: Console, quiet: bool, verbose: int) -> int:
-    """Prepare (config errors → exit 2), scan with progress, print the summary;
-    the exit code of the run."""
-    from fleetscan import app as pipeline
-    from fleetscan.reports import render_summary
-
-    with config_errors():
-        inputs = pipeline.prepare(options)
-    if not options.hostkey_checking:
-        err_console.print(
-            "[bold red]WARNING:[/] host-key checking is OFF (--no-host-key-check): "
-            "this run cannot detect a man-in-the-middle; every report says so."
-        )
-    if verbose >= 2:  # the SSH library's own connection log (never holds secrets)
-        logging.basicConfig(stream=sys.stderr, format="%(name)s: %(message)s")
-        logging.getLogger("asyncssh").setLevel(logging.INFO)
-    show = not quiet and err_console.is_terminal
-    with ScanProgress(len(inputs.targets), show, verbose=verbose >= 1) as progress:
-        result = pipeline.execute(inputs, on_result=progress.update)
-    if not quiet:
-        render_summary(result.run, console)
-        files = ", ".join(str(p) for paths in result.reports.values() for p in paths)
-        console.print(f"reports: {files}", markup=False, highlight=False, soft_wrap=True)
-    return result.exit_code
 
 
 @app.command()
@@ -199,37 +170,8 @@ def scan(
 
 
 scan.__doc__ = "Scan every host of the inventory and check policy. " + EXIT_HELP
-
-
-@app.command()
-def demo(
-    output: Annotated[
-        Path, typer.Option("-o", "--output", metavar="DIR", help="Report folder.")
-    ] = Path("demo-report"),
-    fail_on: Annotated[
-        str, typer.Option(metavar="SEVERITY", help="Lowest severity that fails the run.")
-    ] = "high",
-    verbose: Annotated[
-        int, typer.Option("-v", "--verbose", count=True, metavar="", help="A line per host.")
-    ] = 0,
-) -> None:
-    """Scan the embedded demo fleet (SSH servers on 127.0.0.1, nothing outside)."""
-    from fleetscan.demo import demo_options, running_demo_fleet
-
-    console = Console(highlight=False)
-    with config_errors():
-        threshold = parse_severity(fail_on)
-    with running_demo_fleet() as fleet:
-        console.print(
-            f"demo fleet: {len(fleet.hosts)} SSH servers on 127.0.0.1 "
-            f"(+1 that does not answer); inventory {fleet.inventory}",
-            markup=False,
-            soft_wrap=True,
-        )
-        options = demo_options(fleet, output=output, fail_on=threshold)
-        code = scan_and_print(options, console=console, quiet=False, verbose=verbose)
-    console.print(f"open {output / 'report.html'} in a browser", markup=False, soft_wrap=True)
-    raise typer.Exit(code)
+app.command()(demo)
+app.command()(parse)
 
 
 @app.command()
