@@ -98,18 +98,24 @@ def prepare(options: RunOptions) -> RunInputs:
     return RunInputs(
         targets=targets,
         policy=policy,
-        settings=ScanSettings(
-            connect=options.connect_settings(),
-            concurrency=options.concurrency,
-            host_timeout=options.host_timeout,
-            max_output=options.max_output,
-            transport=options.transport,
-        ),
+        settings=scan_settings(options),
         fail_on=options.fail_on,
         inventory_files=inv.files,
         inventory_digest=inv.digest,
         formats=options.formats,
         output=options.output,
+    )
+
+
+def scan_settings(options: RunOptions) -> ScanSettings:
+    """How the runner reaches hosts for these options (a worker scanning a
+    shard of targets uses exactly this)."""
+    return ScanSettings(
+        connect=options.connect_settings(),
+        concurrency=options.concurrency,
+        host_timeout=options.host_timeout,
+        max_output=options.max_output,
+        transport=options.transport,
     )
 
 
