@@ -84,6 +84,8 @@ class SimHost:
     #: inventory ever reaches a remote shell)
     commands: list[str] = field(default_factory=list)
     usernames: list[str] = field(default_factory=list)
+    #: the listing commands the collector script asked sudo to run, in order
+    sudo_commands: list[str] = field(default_factory=list)
     shell: str = "cmd"  # Windows OpenSSH default shell: cmd or powershell
     noise: str = "Welcome to Ubuntu 22.04 LTS\nLast login: Tue Nov 24 09:12:01 2026\n"
 
@@ -112,6 +114,8 @@ def frame_posix(host: SimHost, script: str) -> tuple[str, str]:
         if step.name not in host.outputs:
             continue  # the host does not have this tool: `command -v` fails
         out.append(f"{m} begin {step.name}")
+        if become and step.sudo:
+            host.sudo_commands.append(step.command)
         if become and step.sudo and host.sudo != "ok":
             err.append(
                 "sudo: a password is required\n"

@@ -283,7 +283,9 @@ def test_hostile_names_and_vars_reach_no_shell(
         assert set(host["commands"]) <= COLLECTOR_COMMANDS, (sim_name, host["commands"])
     # the hostile user name travelled as an SSH user name, verbatim, and nowhere else
     assert state["lin-03"]["usernames"] == [f"tester;touch${{IFS}}{pwned}-user"]
-    assert "sudo -n sh -s" in state["lin-03"]["commands"]
+    # become: sudo was asked for the listing command only, inside the one `sh -s`
+    assert "sh -s" in state["lin-03"]["commands"]
+    assert state["lin-03"]["sudo"] == ["ss -tulnp"]
     assert "netstat -ano" in state["win-01"]["commands"]
 
     # every host was scanned under its own (hostile) name, none lost or renamed
