@@ -8,7 +8,8 @@ Python user all go through the same two steps::
 
 or :func:`run` for both. The stages, in order (docs/architecture.md draws them):
 
-1. inventory → select (``--limit``) → transport names and key files checked
+1. inventory (values validated, safe reads) → select (``--limit``, key files
+   checked) → transport libraries checked
 2. policy loaded and validated, report folder created      — all before any connection
 3. runner: connect, collect, parse, per-host status        (:mod:`fleetscan.runner`)
 4. [exposure probes plug in here: after the scans, before policy]
@@ -43,8 +44,9 @@ from fleetscan.options import RunOptions
 from fleetscan.policy import Policy, evaluate, load_policies
 from fleetscan.reports import FORMATS
 from fleetscan.runner import ScanSettings, interrupted_scan, scan_stream
-from fleetscan.transports import check_transport
+from fleetscan.transports import check_transport, trust
 from fleetscan.transports.base import Transport
+from fleetscan.transports.hostkeys import learned_keys
 
 ProgressFn = Callable[[HostScan], None]
 
@@ -87,11 +89,16 @@ def prepare(options: RunOptions) -> RunInputs:
     from fleetscan.inventory import load_inventory
 
     options.validate()
-    inv = load_inventory(options.inventory)
-    targets = inv.select(options.limit)
+    inv = load_inventory(options.inventory, allow_exec=options.allow_exec_inventory)
+    targets = inv.select(options.limit)  # checks the selected hosts' key files too
     check_transports(targets, options.transport)
-    check_key_files(targets)
     check_become(targets)
+    # the inventory may not choose a secret variable or widen known_hosts trust
+    trust.check_targets(
+        targets,
+        allowed_env=options.allowed_secret_env,
+        trust_known_hosts=options.trust_inventory_known_hosts,
+    )
     policy = load_policies(options.policies)
     if options.output is not None:
         prepare_output(options.output)  # last check, so a config error writes nothing
@@ -121,11 +128,11 @@ def scan_settings(options: RunOptions) -> ScanSettings:
 
 def host_error(target: Target, message: str, field: str) -> ConfigError:
     """A config error about one host, pointing at where the inventory defined it."""
-    file, _, line = target.source.rpartition(":")
+    src = target.source
     return ConfigError(
         f"host {target.name}: {message}",
-        file=file or None,
-        line=int(line) if line.isdigit() else None,
+        file=src.file if src else None,
+        line=src.line if src else None,
         field=field,
     )
 
@@ -174,15 +181,6 @@ def check_become(targets: Sequence[Target]) -> None:
             )
 
 
-def check_key_files(targets: Sequence[Target]) -> None:
-    """A private key named in the inventory must exist: a typo is a config
-    error for the whole run, not an 'unreachable' host found after connecting."""
-    for target in targets:
-        for key in target.key_files:
-            if not Path(key).expanduser().exists():
-                raise host_error(target, f"private key file {key!r} not found", "key file")
-
-
 def prepare_output(output: Path) -> None:
     """Create the report folder now: a bad --output must fail before any connection."""
     if output.exists() and not output.is_dir():
@@ -209,6 +207,9 @@ async def run_scan(
     SIGTERM), the scans still running are cancelled, their connections
     closed, and those hosts end as ``interrupted``; the run is marked so."""
     started = datetime.now(UTC)
+    connect = inputs.settings.connect
+    accept_new = connect.accept_new_file()
+    journal, _ = learned_keys(accept_new or "")
     done: dict[str, HostScan] = {}
     interrupted = False
 
@@ -244,7 +245,10 @@ async def run_scan(
         policy_digest=inputs.policy.digest,
         policy_files=tuple(inputs.policy.files),
         inventory_files=inputs.inventory_files,
-        hostkey_checking=inputs.settings.connect.hostkey_checking,
+        hostkey_checking=connect.hostkey_checking,
+        inventory_known_hosts_trusted=connect.trust_inventory_known_hosts,
+        accept_new_file=accept_new,
+        keys_learned=learned_keys(accept_new, journal)[1] if accept_new else (),
         interrupted=interrupted,
         fail_on=inputs.fail_on,
         tool_version=__version__,

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from fleetscan.masking import mask_value
+
 Proto = Literal["tcp", "udp"]
 Family = Literal[4, 6]
 
@@ -33,7 +35,8 @@ class Status(enum.StrEnum):
     PARTIAL = "partial"  # scanned, but something is missing (e.g. process owners)
     UNREACHABLE = "unreachable"
     AUTH_FAILED = "auth_failed"
-    HOSTKEY_MISMATCH = "hostkey_mismatch"
+    HOSTKEY_MISMATCH = "hostkey_mismatch"  # a recorded key changed (or was revoked)
+    HOSTKEY_UNKNOWN = "hostkey_unknown"  # no key recorded for the host yet
     TIMEOUT = "timeout"
     NO_COLLECTOR = "no_collector"  # no usable socket-listing command on the host
     PARSE_ERROR = "parse_error"
@@ -160,6 +163,17 @@ class ParseResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Origin:
+    """Where something was written: file and 1-based line (None when unknown)."""
+
+    file: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+
+@dataclass(frozen=True, slots=True)
 class Target:
     """A host to scan, as resolved from the inventory (all variables merged)."""
 
@@ -179,19 +193,12 @@ class Target:
     known_hosts: str | None = None
     password_env: str | None = None  # name of an env var holding the password; never the value
     passphrase_env: str | None = None  # name of an env var holding the private keys' passphrase
-    source: str = ""  # "file:line" the host was defined at
+    source: Origin | None = None  # where the host was defined
 
     def public_vars(self) -> dict[str, Any]:
-        """Variables safe to print: anything that looks like a secret is masked."""
-        return {k: ("***" if _looks_secret(k) else v) for k, v in self.vars.items()}
-
-
-_SECRET_HINTS = ("pass", "secret", "token", "key_passphrase", "private_key_passphrase")
-
-
-def _looks_secret(name: str) -> bool:
-    low = name.lower()
-    return any(h in low for h in _SECRET_HINTS)
+        """Variables safe to print: secrets masked by name and inside values, at any depth."""
+        masked: dict[str, Any] = mask_value(dict(self.vars))
+        return masked
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +270,16 @@ class Finding:
 
 
 @dataclass(frozen=True, slots=True)
+class LearnedKey:
+    """A host key recorded by ``--accept-new`` (OpenSSH accept-new semantics)."""
+
+    host: str  # inventory name
+    name: str  # known_hosts name: host or [host]:port
+    key_type: str
+    fingerprint: str  # SHA256:...
+
+
+@dataclass(frozen=True, slots=True)
 class ScanRun:
     """A whole run: every host's scan and every finding, plus provenance."""
 
@@ -276,6 +293,11 @@ class ScanRun:
     policy_files: tuple[str, ...] = ()
     inventory_files: tuple[str, ...] = ()
     hostkey_checking: bool = True
+    #: the operator let inventory-named known_hosts files decide (--trust-inventory-known-hosts)
+    inventory_known_hosts_trusted: bool = False
+    #: --accept-new: the file unknown keys were recorded in, and the keys learned this run
+    accept_new_file: str | None = None
+    keys_learned: tuple[LearnedKey, ...] = ()
     interrupted: bool = False
     fail_on: Severity = Severity.HIGH
     tool_version: str = ""
