@@ -89,6 +89,14 @@ def prepare(options: RunOptions) -> RunInputs:
     from fleetscan.inventory import load_inventory
 
     options.validate()
+    if not options.inventory:
+        raise ConfigError(
+            "no inventory given (-i PATH, or inventory in fleetscan.toml)", field="--inventory"
+        )
+    if not options.policies:
+        raise ConfigError(
+            "no policy given (-p FILE, or policy in fleetscan.toml)", field="--policy"
+        )
     inv = load_inventory(options.inventory, allow_exec=options.allow_exec_inventory)
     targets = inv.select(options.limit)  # checks the selected hosts' key files too
     check_transports(targets, options.transport)

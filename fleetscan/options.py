@@ -68,14 +68,6 @@ class RunOptions:
 
     def validate(self) -> None:
         """Check every value; raise ConfigError naming the first bad option."""
-        if not self.inventory:
-            raise ConfigError(
-                "no inventory given (-i PATH, or inventory in fleetscan.toml)", field="--inventory"
-            )
-        if not self.policies:
-            raise ConfigError(
-                "no policy given (-p FILE, or policy in fleetscan.toml)", field="--policy"
-            )
         for f in fields(self):
             check = CHECKS.get(f.name)
             problem = check(getattr(self, f.name)) if check else None

@@ -141,3 +141,10 @@ def test_a_sudo_password_on_a_host_without_become_is_never_used_nor_an_error(
 ) -> None:
     options = write(tmp_path, "h1 ansible_host=127.0.0.1 ansible_become_password=x\n")
     assert [t.name for t in app.prepare(options).targets] == ["h1"]
+
+
+def test_a_scan_without_a_policy_is_a_config_error(tmp_path: Path) -> None:
+    options = dataclasses.replace(write(tmp_path, "h1 ansible_host=127.0.0.1\n"), policies=())
+    with pytest.raises(ConfigError, match="no policy given") as err:
+        app.prepare(options)
+    assert err.value.field == "--policy"
