@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fleetscan import __version__
-from fleetscan.model import HostScan, ScanRun, Severity, Target
+from fleetscan.exposure import ProbeSettings, probe_phase
+from fleetscan.model import HostScan, ProbeResult, ScanRun, Severity, Target
 from fleetscan.policy import Policy, evaluate
-from fleetscan.runner import ScanSettings, interrupted_scan, scan_stream
-from fleetscan.transports.base import Transport
+from fleetscan.runner import HostScanner, ScanSettings, interrupted_scan, scan_stream
+from fleetscan.transports.base import Session, Transport
 
 ProgressFn = Callable[[HostScan], None]
 
@@ -32,6 +33,7 @@ class RunInputs:
     fail_on: Severity = Severity.HIGH
     inventory_files: tuple[str, ...] = ()
     inventory_digest: str = ""
+    probe: ProbeSettings | None = None  # None: no exposure probes
 
 
 async def run_scan(
@@ -67,8 +69,11 @@ async def run_scan(
     else:
         await worker
     scans = tuple(done.get(t.name) or interrupted_scan(t) for t in inputs.targets)
+    exposure: tuple[ProbeResult, ...] = ()
+    if inputs.probe is not None and not interrupted:
+        exposure, interrupted = await _probe(inputs, scans, transports, stop)
     finished = datetime.now(UTC)
-    findings = evaluate(inputs.policy, scans, now=finished)
+    findings = evaluate(inputs.policy, scans, now=finished, exposure=exposure)
     return ScanRun(
         id=started.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8],
         started=started,
@@ -83,7 +88,37 @@ async def run_scan(
         interrupted=interrupted,
         fail_on=inputs.fail_on,
         tool_version=__version__,
+        exposure=exposure,
     )
+
+
+async def _probe(
+    inputs: RunInputs,
+    scans: tuple[HostScan, ...],
+    transports: dict[str, Transport] | None,
+    stop: asyncio.Event | None,
+) -> tuple[tuple[ProbeResult, ...], bool]:
+    """The exposure probe stage (after every host's listeners are known).
+    A stop request ends it like the scan: the run is marked interrupted and
+    nothing half-probed is reported. Returns (matrix, interrupted)."""
+    assert inputs.probe is not None
+    scanner = HostScanner(inputs.settings, transports)
+
+    async def connect(target: Target) -> Session:
+        return await scanner.transport_for(target).connect(target, inputs.settings.connect)
+
+    task = asyncio.create_task(probe_phase(scans, inputs.policy, inputs.probe, connect))
+    if stop is None:
+        return await task, False
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return (), True
+    return task.result(), False
 
 
 def run_with_signals(

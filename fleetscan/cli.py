@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -29,6 +29,9 @@ from rich.table import Table
 from fleetscan import __version__
 from fleetscan.errors import ConfigError
 from fleetscan.model import HostScan, ParseResult, Severity, Target
+
+if TYPE_CHECKING:
+    from fleetscan.exposure import ProbeSettings
 
 EXIT_HELP = (
     "Exit codes: 0 compliant; 1 findings at or above --fail-on; 2 usage/config error; "
@@ -153,6 +156,10 @@ def _execute(
     quiet: bool,
     console: Console,
     verbose: int = 0,
+    probe: bool = False,
+    probe_zones: str | None = None,
+    probe_timeout: float = 2.0,
+    probe_deadline: float = 300.0,
 ) -> int:
     from fleetscan.app import RunInputs, run_with_signals
     from fleetscan.inventory import load_inventory
@@ -187,6 +194,11 @@ def _execute(
         targets = inv.select(limit)
         _check_key_files(targets)
         policy = load_policies(policies)
+        probe_settings = _probe_settings(probe, probe_zones, probe_timeout, probe_deadline)
+        if probe_settings is not None:
+            from fleetscan.exposure import check_probe_config
+
+            check_probe_config(policy, probe_settings, targets)
         if output is not None:
             _prepare_output(output)  # last check, so a config error writes nothing
         settings = ScanSettings(
@@ -208,6 +220,7 @@ def _execute(
             fail_on=threshold,
             inventory_files=inv.files,
             inventory_digest=inv.digest,
+            probe=probe_settings,
         )
     if no_hostkey_check:
         err_console.print(
@@ -227,6 +240,23 @@ def _execute(
         files = ", ".join(str(p) for paths in written.values() for p in paths)
         console.print(f"reports: {files}", markup=False, highlight=False, soft_wrap=True)
     return exit_code(run)
+
+
+def _probe_settings(
+    probe: bool, zones: str | None, timeout: float, deadline: float
+) -> ProbeSettings | None:
+    """``--probe`` (scanner zone) / ``--probe-zones a,b`` → the probe phase's settings."""
+    from fleetscan.exposure import ProbeSettings
+
+    if not probe and zones is None:
+        return None
+    names = ["scanner"] if zones is None else [z.strip() for z in zones.split(",") if z.strip()]
+    if not names:
+        raise ConfigError("name at least one zone (e.g. scanner,office)", field="--probe-zones")
+    for name, value in (("--probe-timeout", timeout), ("--probe-deadline", deadline)):
+        if not value > 0:
+            raise ConfigError(f"must be a positive number of seconds, got {value}", field=name)
+    return ProbeSettings(zones=tuple(dict.fromkeys(names)), timeout=timeout, deadline=deadline)
 
 
 def _check_key_files(targets: Sequence[Target]) -> None:
@@ -305,6 +335,27 @@ def scan(
             "-v", "--verbose", count=True, help="-v: a line per host; -vv: also the SSH log."
         ),
     ] = 0,
+    probe: Annotated[
+        bool,
+        typer.Option(
+            "--probe",
+            help="Exposure probes from this machine (zone 'scanner'): connect to each "
+            "reported TCP listener once.",
+        ),
+    ] = False,
+    probe_zones: Annotated[
+        str | None,
+        typer.Option(
+            help="Zones to probe from, ',' separated: scanner and zones the policy "
+            "declares (implies --probe).",
+        ),
+    ] = None,
+    probe_timeout: Annotated[
+        float, typer.Option(help="Seconds a probe connection may take (then 'filtered').")
+    ] = 2.0,
+    probe_deadline: Annotated[
+        float, typer.Option(help="Seconds for the whole probe phase.")
+    ] = 300.0,
 ) -> None:
     """Scan every host of the inventory and check policy."""
     code = _execute(
@@ -325,6 +376,10 @@ def scan(
         quiet=quiet,
         console=Console(highlight=False),
         verbose=verbose,
+        probe=probe,
+        probe_zones=probe_zones,
+        probe_timeout=probe_timeout,
+        probe_deadline=probe_deadline,
     )
     raise typer.Exit(code)
 

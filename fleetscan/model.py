@@ -262,6 +262,39 @@ class Finding:
         return self.listener.raw if self.listener else ""
 
 
+#: outcomes of one exposure probe (see fleetscan.exposure)
+ProbeOutcome = Literal["open", "refused", "filtered", "unreachable", "not_probed"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """Whether one listener of ``host`` answered a TCP connect from ``zone``.
+
+    ``address`` is the address connected to (the inventory's, never the bind
+    address); ``probe_host`` is the inventory host the connection left from
+    (None for the ``scanner`` zone, or when nothing was probed). ``reason``
+    says why a listener was ``not_probed`` or what the probe saw (e.g.
+    "Connection refused"). ``rtt_ms`` is the connect time when measured.
+    """
+
+    host: str
+    listener: Listener
+    zone: str
+    address: str
+    result: ProbeOutcome
+    probe_host: str | None = None
+    reason: str = ""
+    rtt_ms: float | None = None
+
+    @property
+    def port(self) -> int:
+        return self.listener.port
+
+    @property
+    def proto(self) -> str:
+        return self.listener.proto
+
+
 @dataclass(frozen=True, slots=True)
 class ScanRun:
     """A whole run: every host's scan and every finding, plus provenance."""
@@ -279,6 +312,7 @@ class ScanRun:
     interrupted: bool = False
     fail_on: Severity = Severity.HIGH
     tool_version: str = ""
+    exposure: tuple[ProbeResult, ...] = ()  # empty when no probe phase ran
 
     def active_findings(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if not f.waived)

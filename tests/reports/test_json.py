@@ -3,11 +3,12 @@ hosts' strings kept exactly (it is the evidence format)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
-from fleetscan.model import ScanRun
+from fleetscan.model import ProbeResult, ScanRun
 from fleetscan.reports.json import SCHEMA_VERSION, write_json
 
 from .conftest import HOSTILE_NAMES, OSC, SCRIPT
@@ -22,7 +23,7 @@ def load(tmp_path: Path, run: ScanRun) -> dict[str, Any]:
 
 def test_document_has_the_versioned_envelope(tmp_path: Path, any_run: ScanRun) -> None:
     doc = load(tmp_path, any_run)
-    assert list(doc) == ["schema", "schema_version", "run", "hosts", "findings"]
+    assert list(doc) == ["schema", "schema_version", "run", "hosts", "findings", "exposure"]
     assert doc["schema"] == "fleetscan.report" and doc["schema_version"] == SCHEMA_VERSION == 1
     assert len(doc["hosts"]) == len(any_run.scans)
     assert len(doc["findings"]) == len(any_run.findings)
@@ -99,7 +100,9 @@ def documented_fields() -> dict[str, list[str]]:
 
 
 def test_schema_doc_lists_every_field(tmp_path: Path, realistic_run: ScanRun) -> None:
-    doc = load(tmp_path, realistic_run)
+    scan = realistic_run.scans[0]
+    cell = ProbeResult(scan.host, scan.listeners[0], "office", scan.target.address, "open", "jump")
+    doc = load(tmp_path, dataclasses.replace(realistic_run, exposure=(cell,)))
     web = doc["hosts"][0]
     waived = next(f for f in doc["findings"] if f["waived"])
     actual = {
@@ -113,6 +116,7 @@ def test_schema_doc_lists_every_field(tmp_path: Path, realistic_run: ScanRun) ->
         "evidence[]": web["evidence"][0],
         "findings[]": waived,
         "waiver": waived["waiver"],
+        "exposure[]": doc["exposure"][0],
     }
     documented = documented_fields()
     assert set(documented) == set(actual)
