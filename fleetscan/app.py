@@ -89,6 +89,7 @@ async def run_scan(
         fail_on=inputs.fail_on,
         tool_version=__version__,
         exposure=exposure,
+        probe_zones=inputs.probe.zones if inputs.probe is not None else (),
     )
 
 

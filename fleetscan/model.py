@@ -312,7 +312,8 @@ class ScanRun:
     interrupted: bool = False
     fail_on: Severity = Severity.HIGH
     tool_version: str = ""
-    exposure: tuple[ProbeResult, ...] = ()  # empty when no probe phase ran
+    exposure: tuple[ProbeResult, ...] = ()
+    probe_zones: tuple[str, ...] = ()  # zones of the probe phase; empty: it did not run
 
     def active_findings(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if not f.waived)

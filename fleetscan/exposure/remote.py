@@ -284,10 +284,10 @@ def read_answer(request: Request, stdout: str) -> Answer:
             reason = reason.strip()[:MAX_REASON]
             if result == "error":
                 outcomes[request.endpoints[int(index)]] = Outcome(
-                    "not_probed", f"probe failed: {reason or 'unknown error'}"
+                    "not_probed", f"{method or '?'}: probe failed: {reason or 'unknown error'}"
                 )
                 continue
             outcomes[request.endpoints[int(index)]] = Outcome(
-                result, reason, None if rtt == "-" else float(rtt)
+                result, f"{method or '?'}: {reason}", None if rtt == "-" else float(rtt)
             )
     return Answer(method, unavailable, outcomes)

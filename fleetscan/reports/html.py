@@ -31,7 +31,7 @@ from markupsafe import Markup, escape
 
 import fleetscan
 from fleetscan.addresses import bind_class
-from fleetscan.model import Finding, Listener, ScanRun, Status
+from fleetscan.model import Finding, Listener, ProbeResult, ScanRun, Status
 from fleetscan.reports import summary
 from fleetscan.reports.sanitize import clip, visible_controls
 
@@ -115,8 +115,12 @@ def render_html(run: ScanRun) -> str:
     for f in findings:
         if f.listener is not None:
             by_listener.setdefault((f.host, f.listener), []).append(f)
+    matrix: dict[str, dict[Listener, dict[str, ProbeResult]]] = {}
+    for r in run.exposure:
+        matrix.setdefault(r.host, {}).setdefault(r.listener, {})[r.zone] = r
     context = {
         "run": run,
+        "exposure_for": lambda host: list(matrix.get(host, {}).items()),
         "csp": csp,
         "css": Markup(css),
         "js": Markup(js),

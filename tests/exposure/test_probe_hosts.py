@@ -1,0 +1,171 @@
+"""Probe hosts end to end over SSH (in-process simulated hosts, real TCP
+connects on 127.0.0.1): each probe method, the fallbacks, a Windows probe
+host, a probe host that cannot probe, and the findings of the matrix."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from fleetscan.model import ScanRun, Status
+from fleetscan.simulate import SimHost
+from tests.exposure.simprobe import (
+    FIX,
+    closed_port,
+    listening,
+    matrix,
+    probe_run,
+    ss_output,
+    tool_dir,
+)
+from tests.orchestration.simfleet import sim_fleet
+
+CORPUS = FIX / "corpus"
+
+
+def _app_host(open_ports: list[int], refused: int) -> SimHost:
+    rows = [("tcp", "0.0.0.0", p) for p in open_ports]
+    rows += [("tcp", "0.0.0.0", refused), ("tcp", "127.0.0.1", 9), ("udp", "0.0.0.0", 5353)]
+    return SimHost("app-01", outputs={"ss": ss_output(rows)})
+
+
+POLICY = """
+version: 1
+zones:
+  lab:
+    probe_hosts: [{probes}]
+    skip_hosts: [probe-*]
+exposure:
+  - id: nothing-from-lab
+    not_reachable_from: [lab]
+    except_ports: [{allowed}]
+    severity: critical
+  - id: refused-port-needed-from-lab
+    ports: [{refused}]
+    reachable_from: [lab]
+    severity: medium
+"""
+
+
+def _scan(tmp: Path, probes: list[SimHost], open_ports: list[int], refused: int) -> ScanRun:
+    text = POLICY.format(
+        probes=", ".join(p.name for p in probes), allowed=open_ports[0], refused=refused
+    )
+
+    async def main() -> ScanRun:
+        async with sim_fleet(tmp, [_app_host(open_ports, refused), *probes]) as fleet:
+            return await probe_run(fleet, tmp, text, ["lab"])
+
+    return asyncio.run(main())
+
+
+def _expect_app_matrix(run: ScanRun, open_ports: list[int], refused: int, via: str) -> None:
+    got = {k: v for k, v in matrix(run).items() if k[0] == "app-01"}
+    want = {("app-01", "0.0.0.0", p, "lab"): "open" for p in open_ports}
+    want[("app-01", "0.0.0.0", refused, "lab")] = "refused"
+    want[("app-01", "127.0.0.1", 9, "lab")] = "not_probed"
+    want[("app-01", "0.0.0.0", 5353, "lab")] = "not_probed"
+    assert got == want
+    probed = [r for r in run.exposure if r.host == "app-01" and r.result != "not_probed"]
+    assert {r.probe_host for r in probed} == {via}
+    assert all(r.address == "127.0.0.1" for r in probed)
+
+
+@pytest.mark.parametrize(
+    ("method", "tools"),
+    [
+        ("bash", ["bash", "timeout"]),
+        ("nc", ["nc"]),
+        ("python3", ["python3"]),
+        ("nc", ["bash", "nc"]),  # bash without timeout cannot bound a connect: next method
+    ],
+)
+def test_posix_probe_host_uses_the_first_tool_it_has(
+    tmp_path: Path, method: str, tools: list[str]
+) -> None:
+    probe = SimHost(
+        "probe-1", outputs={"ss": ss_output([])}, probe_path=tool_dir(tmp_path, method, tools)
+    )
+    with listening(2) as ports:
+        refused = closed_port()
+        run = _scan(tmp_path, [probe], ports, refused)
+    _expect_app_matrix(run, ports, refused, "probe-1")
+    probe_cmds = [c for c in probe.commands if c == "sh -s"]
+    assert len(probe_cmds) == 2  # the collector, then ONE probe program for all endpoints
+    # the second open port is forbidden from lab; the refused one is required from lab
+    rules = sorted(
+        (f.rule_id, f.listener.port) for f in run.findings if f.listener and f.host == "app-01"
+    )
+    assert rules == sorted(
+        [
+            ("nothing-from-lab", ports[1]),
+            ("refused-port-needed-from-lab", refused),
+            ("exposure-wide-bind-filtered", refused),
+        ]
+    )
+    reasons = {r.reason for r in run.exposure if r.host == "app-01" and r.result != "not_probed"}
+    assert reasons and all(x.startswith(f"{method}: ") for x in reasons), reasons
+
+
+def test_probe_host_without_any_tool_falls_back_to_the_next_probe_host(tmp_path: Path) -> None:
+    bare = SimHost(
+        "probe-bare", outputs={"ss": ss_output([])}, probe_path=tool_dir(tmp_path, "bare", [])
+    )
+    good = SimHost(
+        "probe-py", outputs={"ss": ss_output([])}, probe_path=tool_dir(tmp_path, "py", ["python3"])
+    )
+    with listening(1) as ports:
+        refused = closed_port()
+        run = _scan(tmp_path, [bare, good], ports, refused)
+    _expect_app_matrix(run, ports, refused, "probe-py")
+
+
+def test_zone_whose_probe_hosts_cannot_probe_is_not_probed_with_the_reason(tmp_path: Path) -> None:
+    bare = SimHost(
+        "probe-bare", outputs={"ss": ss_output([])}, probe_path=tool_dir(tmp_path, "bare", [])
+    )
+    down = SimHost("probe-down", outputs={"ss": ss_output([])}, behaviour="auth_fail")
+    with listening(1) as ports:
+        refused = closed_port()
+        run = _scan(tmp_path, [bare, down], ports, refused)
+    cells = [r for r in run.exposure if r.host == "app-01"]
+    assert {r.result for r in cells} == {"not_probed"}
+    probed_rows = [
+        r for r in cells if r.listener.proto == "tcp" and r.listener.address == "0.0.0.0"
+    ]
+    for r in probed_rows:
+        assert "probe-bare: no bash 5 with timeout, no nc and no python3" in r.reason
+        assert "probe host probe-down was not scanned (auth_failed)" in r.reason
+    # probing never changes a host's scan status, and nothing is judged from not_probed
+    statuses = {s.host: s.status for s in run.scans}
+    assert statuses["app-01"] is Status.OK and statuses["probe-down"] is Status.AUTH_FAILED
+    assert not [f for f in run.findings if f.rule_id.startswith(("nothing", "refused"))]
+
+
+def test_windows_probe_host_probes_with_powershell(tmp_path: Path) -> None:
+    win = SimHost(
+        "probe-win",
+        platform="windows",
+        shell="powershell",
+        outputs={
+            "netstat-ano": (CORPUS / "windows/netstat-ano/jc_windows-10_netstat-aon.out").read_text(
+                encoding="utf-8"
+            ),
+            "tasklist": (FIX / "windows/tasklist-fo-csv-nh.txt").read_text(encoding="utf-8"),
+        },
+    )
+    with listening(2) as ports:
+        refused = closed_port()
+        run = _scan(tmp_path, [win], ports, refused)
+    _expect_app_matrix(run, ports, refused, "probe-win")
+    from fleetscan.exposure.remote import POWERSHELL_COMMAND
+
+    assert POWERSHELL_COMMAND in win.commands
+    # the probe host's own listeners are excluded from the zone by policy (skip_hosts)
+    own = [r for r in run.exposure if r.host == "probe-win"]
+    assert own and {r.result for r in own} == {"not_probed"}
+    assert {
+        r.reason for r in own if r.listener.proto == "tcp" and r.listener.address == "0.0.0.0"
+    } == {"host excluded from this zone by policy"}
