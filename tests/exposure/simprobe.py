@@ -69,13 +69,18 @@ def tool_dir(base: Path, name: str, tools: Sequence[str]) -> str:
 
 
 async def probe_run(
-    fleet: SimFleet, tmp: Path, policy_text: str, zones: Sequence[str], timeout: float = 2.0
+    fleet: SimFleet,
+    tmp: Path,
+    policy_text: str,
+    zones: Sequence[str],
+    timeout: float = 2.0,
+    deadline: float = 60.0,
 ) -> ScanRun:
     """Scan ``fleet`` and probe from ``zones`` under the policy ``policy_text``."""
     path = tmp / "exposure-policy.yaml"
     path.write_text(policy_text)
     pol = load_policies([path])
-    settings = ProbeSettings(zones=tuple(zones), timeout=timeout, deadline=60.0)
+    settings = ProbeSettings(zones=tuple(zones), timeout=timeout, deadline=deadline)
     check_probe_config(pol, settings, fleet.targets)
     inputs = RunInputs(
         targets=tuple(fleet.targets), policy=pol, settings=fleet.settings(), probe=settings

@@ -169,3 +169,29 @@ def test_windows_probe_host_probes_with_powershell(tmp_path: Path) -> None:
     assert {
         r.reason for r in own if r.listener.proto == "tcp" and r.listener.address == "0.0.0.0"
     } == {"host excluded from this zone by policy"}
+
+
+def test_probe_phase_has_its_own_deadline_and_keeps_what_finished(tmp_path: Path) -> None:
+    stuck = tmp_path / "bin-stuck"
+    stuck.mkdir()
+    (stuck / "python3").write_text("#!/bin/sh\nexec /bin/sleep 60\n")
+    (stuck / "python3").chmod(0o755)
+    for tool in ("cat",):
+        (stuck / tool).symlink_to(f"/bin/{tool}")
+    probe = SimHost("probe-stuck", outputs={"ss": ss_output([])}, probe_path=str(stuck))
+    text = "version: 1\nzones:\n  lab: {probe_hosts: [probe-stuck]}\n"
+
+    async def main() -> ScanRun:
+        with listening(1) as ports:
+            app = _app_host(ports, closed_port())
+            async with sim_fleet(tmp_path, [app, probe]) as fleet:
+                return await probe_run(fleet, tmp_path, text, ["scanner", "lab"], deadline=3.0)
+
+    run = asyncio.run(main())
+    lab = [r for r in run.exposure if r.zone == "lab" and r.host == "app-01"]
+    assert {(r.result, r.reason) for r in lab if r.listener.proto == "tcp"} >= {
+        ("not_probed", "probe phase deadline (3s) reached")
+    }
+    scanner = {r.result for r in run.exposure if r.zone == "scanner" and r.host == "app-01"}
+    assert scanner == {"open", "refused", "not_probed"}
+    assert {s.status for s in run.scans} == {Status.OK, Status.PARTIAL}  # ss without owners
