@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from fleetscan import __version__
 from fleetscan.exposure import ProbeSettings, probe_phase
+from fleetscan.exposure.firewall import add_rulesets
 from fleetscan.model import HostScan, ProbeResult, ScanRun, Severity, Target
 from fleetscan.policy import Policy, evaluate
 from fleetscan.runner import HostScanner, ScanSettings, interrupted_scan, scan_stream
@@ -71,7 +72,7 @@ async def run_scan(
     scans = tuple(done.get(t.name) or interrupted_scan(t) for t in inputs.targets)
     exposure: tuple[ProbeResult, ...] = ()
     if inputs.probe is not None and not interrupted:
-        exposure, interrupted = await _probe(inputs, scans, transports, stop)
+        scans, exposure, interrupted = await _probe(inputs, scans, transports, stop)
     finished = datetime.now(UTC)
     findings = evaluate(inputs.policy, scans, now=finished, exposure=exposure)
     return ScanRun(
@@ -98,19 +99,31 @@ async def _probe(
     scans: tuple[HostScan, ...],
     transports: dict[str, Transport] | None,
     stop: asyncio.Event | None,
-) -> tuple[tuple[ProbeResult, ...], bool]:
-    """The exposure probe stage (after every host's listeners are known).
-    A stop request ends it like the scan: the run is marked interrupted and
-    nothing half-probed is reported. Returns (matrix, interrupted)."""
-    assert inputs.probe is not None
+) -> tuple[tuple[HostScan, ...], tuple[ProbeResult, ...], bool]:
+    """The exposure stage (after every host's listeners are known): the probe
+    matrix and, when asked, each host's firewall ruleset as evidence. A stop
+    request ends it like the scan: the run is marked interrupted and nothing
+    half-probed is reported. Returns (scans, matrix, interrupted)."""
+    probe = inputs.probe
+    assert probe is not None
     scanner = HostScanner(inputs.settings, transports)
 
     async def connect(target: Target) -> Session:
         return await scanner.transport_for(target).connect(target, inputs.settings.connect)
 
-    task = asyncio.create_task(probe_phase(scans, inputs.policy, inputs.probe, connect))
+    async def stage() -> tuple[tuple[HostScan, ...], tuple[ProbeResult, ...]]:
+        matrix = probe_phase(scans, inputs.policy, probe, connect)
+        if not probe.firewall_evidence:
+            return scans, await matrix
+        rulesets = add_rulesets(
+            scans, connect, concurrency=probe.evidence_concurrency, timeout=probe.deadline
+        )
+        got_matrix, got_scans = await asyncio.gather(matrix, rulesets)
+        return got_scans, got_matrix
+
+    task = asyncio.create_task(stage())
     if stop is None:
-        return await task, False
+        return (*await task, False)
     stopper = asyncio.create_task(stop.wait())
     await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
     stopper.cancel()
@@ -118,8 +131,8 @@ async def _probe(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        return (), True
-    return task.result(), False
+        return scans, (), True
+    return (*task.result(), False)
 
 
 def run_with_signals(

@@ -160,6 +160,7 @@ def _execute(
     probe_zones: str | None = None,
     probe_timeout: float = 2.0,
     probe_deadline: float = 300.0,
+    firewall_evidence: bool = False,
 ) -> int:
     from fleetscan.app import RunInputs, run_with_signals
     from fleetscan.inventory import load_inventory
@@ -194,7 +195,9 @@ def _execute(
         targets = inv.select(limit)
         _check_key_files(targets)
         policy = load_policies(policies)
-        probe_settings = _probe_settings(probe, probe_zones, probe_timeout, probe_deadline)
+        probe_settings = _probe_settings(
+            probe, probe_zones, probe_timeout, probe_deadline, firewall_evidence
+        )
         if probe_settings is not None:
             from fleetscan.exposure import check_probe_config
 
@@ -243,20 +246,29 @@ def _execute(
 
 
 def _probe_settings(
-    probe: bool, zones: str | None, timeout: float, deadline: float
+    probe: bool, zones: str | None, timeout: float, deadline: float, firewall: bool
 ) -> ProbeSettings | None:
-    """``--probe`` (scanner zone) / ``--probe-zones a,b`` → the probe phase's settings."""
+    """``--probe`` (scanner zone) / ``--probe-zones a,b`` / ``--firewall-evidence``
+    → the exposure stage's settings (None: no such stage)."""
     from fleetscan.exposure import ProbeSettings
 
-    if not probe and zones is None:
+    if not probe and zones is None and not firewall:
         return None
-    names = ["scanner"] if zones is None else [z.strip() for z in zones.split(",") if z.strip()]
-    if not names:
+    if zones is not None:
+        names = [z.strip() for z in zones.split(",") if z.strip()]
+    else:
+        names = ["scanner"] if probe else []
+    if zones is not None and not names:
         raise ConfigError("name at least one zone (e.g. scanner,office)", field="--probe-zones")
     for name, value in (("--probe-timeout", timeout), ("--probe-deadline", deadline)):
         if not value > 0:
             raise ConfigError(f"must be a positive number of seconds, got {value}", field=name)
-    return ProbeSettings(zones=tuple(dict.fromkeys(names)), timeout=timeout, deadline=deadline)
+    return ProbeSettings(
+        zones=tuple(dict.fromkeys(names)),
+        timeout=timeout,
+        deadline=deadline,
+        firewall_evidence=firewall,
+    )
 
 
 def _check_key_files(targets: Sequence[Target]) -> None:
@@ -356,6 +368,14 @@ def scan(
     probe_deadline: Annotated[
         float, typer.Option(help="Seconds for the whole probe phase.")
     ] = 300.0,
+    firewall_evidence: Annotated[
+        bool,
+        typer.Option(
+            "--firewall-evidence",
+            help="Also collect each host's firewall ruleset (nft, iptables-save, pfctl, "
+            "netsh) as evidence in its report detail.",
+        ),
+    ] = False,
 ) -> None:
     """Scan every host of the inventory and check policy."""
     code = _execute(
@@ -380,6 +400,7 @@ def scan(
         probe_zones=probe_zones,
         probe_timeout=probe_timeout,
         probe_deadline=probe_deadline,
+        firewall_evidence=firewall_evidence,
     )
     raise typer.Exit(code)
 

@@ -12,9 +12,10 @@ transports — and the matrix listener × zone is judged by the policy's
 * :mod:`~fleetscan.exposure.remote` — the constant probe programs for probe
   hosts (POSIX sh: bash ``/dev/tcp`` → ``nc -z`` → ``python3``; PowerShell
   ``TcpClient``) and how their answers are read;
-* :mod:`~fleetscan.exposure.phase` — the phase itself, with its deadline.
+* :mod:`~fleetscan.exposure.phase` — the phase itself, with its deadline;
+* :mod:`~fleetscan.exposure.firewall` — optional ruleset evidence per host.
 """
 
-from fleetscan.exposure.phase import ProbeSettings, check_probe_config, probe_phase
+from fleetscan.exposure.phase import Connector, ProbeSettings, check_probe_config, probe_phase
 
-__all__ = ["ProbeSettings", "check_probe_config", "probe_phase"]
+__all__ = ["Connector", "ProbeSettings", "check_probe_config", "probe_phase"]

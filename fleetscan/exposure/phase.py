@@ -34,6 +34,8 @@ class ProbeSettings:
     zone_concurrency: int = 64  # connections at once from one zone
     host_concurrency: int = 4  # connections at once to one address (scanner zone)
     remote_parallel: int = 32  # connections at once on a probe host
+    firewall_evidence: bool = False  # also collect each host's ruleset (firewall.py)
+    evidence_concurrency: int = 50  # hosts asked for their ruleset at once
 
 
 def check_probe_config(policy: Policy, settings: ProbeSettings, targets: Sequence[Target]) -> None:

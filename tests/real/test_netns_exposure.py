@@ -175,7 +175,7 @@ def probed(ssh_keys: KeyMaterial, tmp_path_factory: pytest.TempPathFactory) -> I
         out = tmp / "out"
         args = scan_args(inventory, out, known_hosts, policy)
         args += ["--format", "json,csv,html", "--probe-zones", ",".join(ZONES)]
-        args += ["--probe-timeout", "1"]
+        args += ["--probe-timeout", "1", "--firewall-evidence"]
         proc = run_cli(args, cwd=tmp, timeout=120)
         yield Probed(topo, proc, load_report(out, proc), out)
 
@@ -289,3 +289,19 @@ def test_exposure_csv_and_html_carry_the_matrix(probed: Probed) -> None:
     html = (probed.out / "report.html").read_text(encoding="utf-8")
     assert html.count('class="data compact exposure"') == len(probed.topo.hosts)
     assert "probe-unreachable" in html and "probe-filtered" in html
+
+
+def test_firewall_ruleset_is_shown_as_evidence_of_each_host(probed: Probed) -> None:
+    def ruleset(name: str) -> dict[str, Any]:
+        host = next(h for h in probed.report["hosts"] if h["name"] == name)
+        (ev,) = [e for e in host["evidence"] if e["command"].startswith("firewall ruleset")]
+        return dict(ev)
+
+    db = ruleset("db")
+    assert "### nft list ruleset" in db["stdout"] and "table inet fsx" in db["stdout"]
+    assert "tcp dport 6379 drop" in db["stdout"]
+    office = ruleset("office")  # no rules there: the listing is empty, not an error
+    assert "### nft list ruleset" in office["stdout"] and "table inet fsx" not in office["stdout"]
+    html = (probed.out / "report.html").read_text(encoding="utf-8")
+    assert html.count('<pre class="ruleset"') == len(probed.topo.hosts)
+    assert "tcp dport 8080 ip saddr" in html
