@@ -162,7 +162,11 @@ async def _run_remote(
     connect: Connector,
     end: float,
 ) -> remote.Answer:
-    request = remote.new_request(work, settings.timeout, settings.remote_parallel)
+    # the window of parallel probes spans interleaved addresses (plan.endpoints);
+    # capping it keeps at most ~host_concurrency connections on one address
+    addresses = len({ep.address for ep in work})
+    parallel = min(settings.remote_parallel, settings.host_concurrency * addresses)
+    request = remote.new_request(work, settings.timeout, parallel)
     if scan.platform == "windows":
         command, stdin = remote.POWERSHELL_COMMAND, remote.powershell_stdin(request)
     else:
