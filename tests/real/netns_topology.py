@@ -27,13 +27,11 @@ import os
 import re
 import secrets
 import shutil
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .harness import Sshd, keygen, run, sshd_config, start_sshd, validate_sshd_config
-from .test_netns_fleet import LISTENER_SCRIPT, _finish, _quiet, _stop
+from .test_netns_fleet import _quiet, start_listeners
 
 #: the PATH sshd gives root's sessions (where the probe program looks for tools)
 SSHD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -202,7 +200,7 @@ def _add_host(
         stack, host, sshd=sshd, workdir=workdir, keys_dir=keys_dir, hidden=hidden, passwd=passwd
     )
     if host.socks:
-        _start_listeners(stack, host)
+        start_listeners(stack, host.netns, [f"{s.proto},{s.address},{s.port}" for s in host.socks])
 
 
 def _start_sshd(
@@ -254,23 +252,6 @@ def _start_sshd(
         argv += [sshd, "-D", "-e", "-f", str(cfg)]
     host.sshd = start_sshd(argv, address=host.address, port=22, log=d / "sshd.log")
     stack.callback(host.sshd.stop)
-
-
-def _start_listeners(stack: contextlib.ExitStack, host: Host) -> None:
-    specs = [f"{s.proto},{s.address},{s.port}" for s in host.socks]
-    proc = subprocess.Popen(
-        ["ip", "netns", "exec", host.netns, sys.executable, "-c", LISTENER_SCRIPT, *specs],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    stack.callback(_finish, proc)
-    line = proc.stdout.readline() if proc.stdout else ""
-    if not line.strip().isdigit():
-        _stop(proc)
-        err = proc.stderr.read() if proc.stderr else ""
-        raise RuntimeError(f"listeners in {host.netns} did not start ({specs}): {err}")
 
 
 def have_tools() -> list[str]:
