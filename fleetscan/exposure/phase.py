@@ -201,7 +201,7 @@ def _result(
         row.listener,
         zone,
         row.address,
-        outcome.result,  # type: ignore[arg-type]
+        outcome.result,
         source,
         outcome.reason,
         outcome.rtt_ms,

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 from fleetscan.exposure.plan import Endpoint, usable_address
 from fleetscan.exposure.scanner import Outcome
+from fleetscan.model import ProbeOutcome
 
 POSIX_COMMAND = "sh -s"
 END = "FLEETSCAN_PROBE_REQUEST_END"
@@ -95,33 +96,30 @@ wait
 # python3: threads, errno-exact classification
 _PYTHON = r"""
 import errno, socket, sys, threading, time
+from concurrent.futures import ThreadPoolExecutor
 m, t, j = sys.stdin.readline().split()
 t, j = float(t), int(j)
-lines = [x.split() for x in sys.stdin.read().splitlines() if x.strip()]
-gate = threading.Semaphore(j)
+lines = [x.split() for x in sys.stdin.read().splitlines() if len(x.split()) == 3]
 out = threading.Lock()
 UNREACH = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN, errno.EACCES}
 def probe(i, a, p):
-    with gate:
-        s = time.monotonic()
-        try:
-            socket.create_connection((a, int(p)), timeout=t).close()
-            res, why = "open", "handshake completed"
-        except socket.timeout:
-            res, why = "filtered", "no answer within %gs" % t
-        except ConnectionRefusedError:
-            res, why = "refused", "connection refused"
-        except OSError as e:
-            res = "unreachable" if e.errno in UNREACH else "error"
-            why = e.strerror or str(e)
-        rtt = "-" if res == "filtered" else "%.3f" % ((time.monotonic() - s) * 1000)
-        with out:
-            print(m, "r", i, res, rtt, " ".join(why.split()), flush=True)
-threads = [threading.Thread(target=probe, args=x) for x in lines if len(x) == 3]
-for th in threads:
-    th.start()
-for th in threads:
-    th.join()
+    s = time.monotonic()
+    try:
+        socket.create_connection((a, int(p)), timeout=t).close()
+        res, why = "open", "handshake completed"
+    except socket.timeout:
+        res, why = "filtered", "no answer within %gs" % t
+    except ConnectionRefusedError:
+        res, why = "refused", "connection refused"
+    except OSError as e:
+        res = "unreachable" if e.errno in UNREACH else "error"
+        why = e.strerror or str(e)
+    rtt = "-" if res == "filtered" else "%.3f" % ((time.monotonic() - s) * 1000)
+    with out:
+        print(m, "r", i, res, rtt, " ".join(why.split()), flush=True)
+with ThreadPoolExecutor(max_workers=j) as pool:
+    for x in lines:
+        pool.submit(probe, *x)
 """
 
 
@@ -259,6 +257,12 @@ class Answer:
     outcomes: dict[Endpoint, Outcome]
 
 
+_RESULT: dict[str, ProbeOutcome] = {
+    "open": "open",
+    "refused": "refused",
+    "filtered": "filtered",
+    "unreachable": "unreachable",
+}
 _LINE = re.compile(r"^r (\d+) (open|refused|filtered|unreachable|error) (-|[\d.]+) ?(.*)$")
 MAX_REASON = 200
 
@@ -288,6 +292,6 @@ def read_answer(request: Request, stdout: str) -> Answer:
                 )
                 continue
             outcomes[request.endpoints[int(index)]] = Outcome(
-                result, f"{method or '?'}: {reason}", None if rtt == "-" else float(rtt)
+                _RESULT[result], f"{method or '?'}: {reason}", None if rtt == "-" else float(rtt)
             )
     return Answer(method, unavailable, outcomes)

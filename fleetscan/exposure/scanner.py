@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fleetscan.exposure.plan import Endpoint
+from fleetscan.model import ProbeOutcome
 
 #: connect() errors that mean "no way there" (ICMP unreachable, no route, a
 #: firewall's reject-with-icmp admin-prohibited maps to EHOSTUNREACH)
@@ -27,7 +28,7 @@ UNREACHABLE_ERRNOS = frozenset(
 class Outcome:
     """What one connection attempt gave: a matrix result, why, how fast."""
 
-    result: str  # open | refused | filtered | unreachable | not_probed
+    result: ProbeOutcome
     reason: str = ""
     rtt_ms: float | None = None
 

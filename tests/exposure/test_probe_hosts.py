@@ -195,3 +195,42 @@ def test_probe_phase_has_its_own_deadline_and_keeps_what_finished(tmp_path: Path
     scanner = {r.result for r in run.exposure if r.zone == "scanner" and r.host == "app-01"}
     assert scanner == {"open", "refused", "not_probed"}
     assert {s.status for s in run.scans} == {Status.OK, Status.PARTIAL}  # ss without owners
+
+
+def test_stop_during_the_probe_phase_marks_the_run_interrupted(tmp_path: Path) -> None:
+    from fleetscan.app import RunInputs, run_scan
+    from fleetscan.exposure import ProbeSettings
+    from fleetscan.policy import load_policies
+
+    stuck = tmp_path / "bin-stuck"
+    stuck.mkdir()
+    (stuck / "python3").write_text("#!/bin/sh\nexec /bin/sleep 60\n")
+    (stuck / "python3").chmod(0o755)
+    (stuck / "cat").symlink_to("/bin/cat")
+    probe = SimHost("probe-stuck", outputs={"ss": ss_output([])}, probe_path=str(stuck))
+    policy = tmp_path / "p.yaml"
+    policy.write_text("version: 1\nzones:\n  lab: {probe_hosts: [probe-stuck]}\n")
+
+    async def main() -> ScanRun:
+        with listening(1) as ports:
+            app = _app_host(ports, closed_port())
+            async with sim_fleet(tmp_path, [app, probe]) as fleet:
+                stop = asyncio.Event()
+                seen: list[str] = []
+
+                def on_result(scan: object) -> None:
+                    seen.append("x")
+                    if len(seen) == 2:  # every host scanned: stop while probing
+                        asyncio.get_running_loop().call_later(1.0, stop.set)
+
+                inputs = RunInputs(
+                    targets=tuple(fleet.targets),
+                    policy=load_policies([policy]),
+                    settings=fleet.settings(),
+                    probe=ProbeSettings(zones=("scanner", "lab"), deadline=60.0),
+                )
+                return await asyncio.wait_for(run_scan(inputs, on_result=on_result, stop=stop), 30)
+
+    run = asyncio.run(main())
+    assert run.interrupted and run.exposure == ()
+    assert {s.host: s.status for s in run.scans}["app-01"] is Status.OK
