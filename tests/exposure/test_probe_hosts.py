@@ -234,3 +234,33 @@ def test_stop_during_the_probe_phase_marks_the_run_interrupted(tmp_path: Path) -
     run = asyncio.run(main())
     assert run.interrupted and run.exposure == ()
     assert {s.host: s.status for s in run.scans}["app-01"] is Status.OK
+
+
+def test_zone_probes_the_address_its_address_var_names(tmp_path: Path) -> None:
+    import dataclasses
+
+    probe = SimHost(
+        "probe-1", outputs={"ss": ss_output([])}, probe_path=tool_dir(tmp_path, "b", ["python3"])
+    )
+    text = (
+        "version: 1\nzones:\n  lab: {probe_hosts: [probe-1], address_var: lab_ip, "
+        "skip_hosts: [probe-*]}\n"
+    )
+
+    async def main() -> ScanRun:
+        with listening(1) as ports:  # bound to 127.0.0.1 only: 127.0.0.2 refuses
+            app = _app_host(ports, closed_port())
+            async with sim_fleet(tmp_path, [app, probe]) as fleet:
+                fleet.targets = [
+                    dataclasses.replace(t, vars={"lab_ip": "127.0.0.2"})
+                    if t.name == "app-01"
+                    else t
+                    for t in fleet.targets
+                ]
+                return await probe_run(fleet, tmp_path, text, ["scanner", "lab"])
+
+    run = asyncio.run(main())
+    probed = [r for r in run.exposure if r.host == "app-01" and r.result != "not_probed"]
+    assert {(r.zone, r.address) for r in probed} == {("scanner", "127.0.0.1"), ("lab", "127.0.0.2")}
+    assert {r.result for r in probed if r.zone == "lab"} == {"refused"}
+    assert "open" in {r.result for r in probed if r.zone == "scanner"}
