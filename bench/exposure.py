@@ -8,7 +8,7 @@ Run from the repository root (never in CI)::
 Two processes, like ``bench.faults``:
 
 * a *server* process runs the fleet: N simulated Linux hosts
-  (:mod:`fleetscan.simulate`, real asyncssh servers), host *i* on its own
+  (:mod:`fleetscan.testing.simhost`, real asyncssh servers), host *i* on its own
   loopback address ``127.0.(10 + i // 250).(i % 250 + 1)`` (the addressing of
   the shared fleet benchmark, ``bench/fleet.py``; Linux routes all of
   127.0.0.0/8 to ``lo``), each reporting six listeners: its SSH port, two
@@ -50,7 +50,7 @@ from fleetscan.exposure import ProbeSettings, probe_phase
 from fleetscan.model import HostScan, Target
 from fleetscan.policy import load_policies
 from fleetscan.runner import HostScanner, ScanSettings, scan_all
-from fleetscan.simulate import SimHost, known_hosts_line, start_host, stop_hosts
+from fleetscan.testing.simhost import SimHost, known_hosts_line, start_host, stop_hosts
 from fleetscan.transports.base import ConnectSettings, Session
 
 SSH_PORT = 2222

@@ -18,7 +18,8 @@ import dataclasses
 import time
 from collections.abc import Sequence
 
-from fleetscan import collectors
+from fleetscan.collectors.base import evidence
+from fleetscan.collectors.posix_script import posix_command
 from fleetscan.errors import TransportError
 from fleetscan.exposure.phase import Connector
 from fleetscan.model import CommandEvidence, HostScan
@@ -63,7 +64,7 @@ async def add_rulesets(
 
 async def _collect(scan: HostScan, connect: Connector, timeout: float) -> CommandEvidence:
     windows = scan.platform == "windows"
-    command = WINDOWS_COMMAND if windows else collectors.posix_command(scan.target.become)
+    command = WINDOWS_COMMAND if windows else posix_command(scan.target.become)
     label = f"{LABEL}: {WINDOWS_COMMAND if windows else command + ' <nft / iptables-save / pfctl>'}"
     started = time.monotonic()
     try:
@@ -81,4 +82,4 @@ async def _collect(scan: HostScan, connect: Connector, timeout: float) -> Comman
     except (TransportError, TimeoutError) as exc:
         why = str(exc) or f"no answer within {timeout:g}s"
         return CommandEvidence(label, None, "", f"not collected: {why}", time.monotonic() - started)
-    return collectors.evidence(result, label)
+    return evidence(result, label)

@@ -15,7 +15,7 @@ from fleetscan.app import RunInputs, run_scan
 from fleetscan.exposure import ProbeSettings, check_probe_config
 from fleetscan.model import ScanRun
 from fleetscan.policy import load_policies
-from tests.orchestration.simfleet import SimFleet
+from fleetscan.testing.fleet import SimFleet
 
 REPO = Path(__file__).resolve().parents[2]
 FIX = REPO / "tests" / "fixtures"

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from fleetscan.model import ScanRun, Status
-from fleetscan.simulate import SimHost
+from fleetscan.testing.fleet import sim_fleet
+from fleetscan.testing.simhost import SimHost
 from tests.exposure.simprobe import (
     FIX,
     closed_port,
@@ -20,7 +21,6 @@ from tests.exposure.simprobe import (
     ss_output,
     tool_dir,
 )
-from tests.orchestration.simfleet import sim_fleet
 
 CORPUS = FIX / "corpus"
 

@@ -1,4 +1,4 @@
-"""How the simulated hosts (:mod:`fleetscan.simulate`) answer the probe programs.
+"""How the simulated hosts (:mod:`fleetscan.testing.simhost`) answer the probe programs.
 
 Not a stub: a simulated probe host really probes. A Windows host answers
 :data:`~fleetscan.exposure.remote.POWERSHELL_COMMAND` the way the PowerShell
