@@ -252,7 +252,11 @@ async def _probe(
         if not probe.firewall_evidence:
             return scans, await matrix
         rulesets = add_rulesets(
-            scans, connect, concurrency=probe.evidence_concurrency, timeout=probe.deadline
+            scans,
+            connect,
+            concurrency=probe.evidence_concurrency,
+            timeout=inputs.settings.host_timeout,
+            deadline=probe.deadline,
         )
         got_matrix, got_scans = await asyncio.gather(matrix, rulesets)
         return got_scans, got_matrix

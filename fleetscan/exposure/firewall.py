@@ -47,16 +47,28 @@ def is_ruleset(ev: CommandEvidence) -> bool:
 
 
 async def add_rulesets(
-    scans: Sequence[HostScan], connect: Connector, *, concurrency: int, timeout: float
+    scans: Sequence[HostScan],
+    connect: Connector,
+    *,
+    concurrency: int,
+    timeout: float,
+    deadline: float,
 ) -> tuple[HostScan, ...]:
-    """``scans`` with the ruleset evidence of every scanned host appended."""
+    """``scans`` with the ruleset evidence of every scanned host appended: at
+    most ``timeout`` seconds per host, and nothing after ``deadline`` seconds."""
     gate = asyncio.Semaphore(max(1, concurrency))
+    end = time.monotonic() + deadline
 
     async def one(scan: HostScan) -> HostScan:
         if not scan.status.scanned:
             return scan
         async with gate:
-            ev = await _collect(scan, connect, timeout)
+            left = min(timeout, end - time.monotonic())
+            if left > 0:
+                ev = await _collect(scan, connect, left)
+            else:
+                why = f"not collected: the probe phase deadline ({deadline:g}s) was reached"
+                ev = CommandEvidence(LABEL, None, "", why, 0.0)
         return dataclasses.replace(scan, evidence=(*scan.evidence, ev))
 
     return tuple(await asyncio.gather(*(one(s) for s in scans)))

@@ -264,3 +264,55 @@ def test_zone_probes_the_address_its_address_var_names(tmp_path: Path) -> None:
     assert {(r.zone, r.address) for r in probed} == {("scanner", "127.0.0.1"), ("lab", "127.0.0.2")}
     assert {r.result for r in probed if r.zone == "lab"} == {"refused"}
     assert "open" in {r.result for r in probed if r.zone == "scanner"}
+
+
+def test_firewall_evidence_is_one_more_evidence_per_scanned_host_and_changes_no_status(
+    tmp_path: Path,
+) -> None:
+    from fleetscan.app import RunInputs, run_scan
+    from fleetscan.exposure import ProbeSettings
+    from fleetscan.policy import load_policies
+
+    hosts = [
+        SimHost("lin", outputs={"ss": ss_output([("tcp", "0.0.0.0", 22)])}),
+        SimHost(
+            "win",
+            platform="windows",
+            outputs={
+                "netstat-ano": (
+                    CORPUS / "windows/netstat-ano/jc_windows-10_netstat-aon.out"
+                ).read_text(encoding="utf-8"),
+                "tasklist": (FIX / "windows/tasklist-fo-csv-nh.txt").read_text(encoding="utf-8"),
+            },
+        ),
+        SimHost("down", behaviour="auth_fail"),
+    ]
+    policy = tmp_path / "p.yaml"
+    policy.write_text("version: 1\n")
+
+    async def main() -> ScanRun:
+        async with sim_fleet(tmp_path, hosts) as fleet:
+            inputs = RunInputs(
+                targets=tuple(fleet.targets),
+                policy=load_policies([policy]),
+                settings=fleet.settings(),
+                probe=ProbeSettings(zones=(), firewall_evidence=True),
+            )
+            return await run_scan(inputs)
+
+    run = asyncio.run(main())
+    by_host = {s.host: s for s in run.scans}
+    assert {h: s.status for h, s in by_host.items()} == {
+        "lin": Status.OK,
+        "win": Status.OK,
+        "down": Status.AUTH_FAILED,
+    }
+    rulesets = {
+        h: [e for e in s.evidence if e.command.startswith("firewall ruleset")]
+        for h, s in by_host.items()
+    }
+    assert [e.command for e in rulesets["win"]] == [
+        "firewall ruleset: netsh advfirewall firewall show rule name=all"
+    ]
+    assert len(rulesets["lin"]) == 1 and rulesets["down"] == []
+    assert run.exposure == () and run.probe_zones == ()
