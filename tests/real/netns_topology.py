@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .harness import Sshd, keygen, run, sshd_config, start_sshd, validate_sshd_config
-from .test_netns_fleet import _quiet, start_listeners
+from .test_netns_fleet import Sock, _quiet, start_listeners
 
 #: the PATH sshd gives root's sessions (where the probe program looks for tools)
 SSHD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -41,13 +41,6 @@ HIDE_THEN_SSHD = (
     'for t in "$@"; do mount --bind "$hidden" "$t" || exit 1; done; '
     'exec "$sshd" -D -e -f "$cfg"'
 )
-
-
-@dataclass(frozen=True)
-class Sock:
-    proto: str
-    address: str
-    port: int
 
 
 @dataclass
@@ -149,32 +142,25 @@ def build(
     passwd.write_text(
         re.sub(r"^(root:.*:)[^:\n]*$", r"\1/bin/sh", Path("/etc/passwd").read_text(), flags=re.M)
     )
+    files = _Files(sshd, workdir, keys_dir, hidden_file, passwd)
     for host in hosts:
-        _add_host(
-            stack,
-            topo,
-            host,
-            sshd=sshd,
-            workdir=workdir,
-            keys_dir=keys_dir,
-            hidden=hidden_file,
-            passwd=passwd,
-        )
+        _add_host(stack, topo, host, files)
         topo.hosts[host.name] = host
     return topo
 
 
-def _add_host(
-    stack: contextlib.ExitStack,
-    topo: Topology,
-    host: Host,
-    *,
-    sshd: str,
-    workdir: Path,
-    keys_dir: Path,
-    hidden: Path,
-    passwd: Path,
-) -> None:
+@dataclass(frozen=True)
+class _Files:
+    """What every host's sshd needs: the binary and the test's files."""
+
+    sshd: str
+    workdir: Path
+    keys_dir: Path
+    hidden: Path  # the non-executable file mounted over hidden tools
+    passwd: Path  # /etc/passwd with root's shell set to /bin/sh
+
+
+def _add_host(stack: contextlib.ExitStack, topo: Topology, host: Host, files: _Files) -> None:
     B, k = topo.octet, host.segment
     host.netns = f"fsx{topo.suffix}{host.name}"
     host.address = f"10.{B}.{k}.2"
@@ -193,27 +179,17 @@ def _add_host(
     run([*ns, "ip", "link", "set", "eth0", "up"])
     run([*ns, "ip", "route", "add", "default", "via", f"10.{B}.{k}.1"])
     if host.nft:
-        rules = workdir / f"{host.name}.nft"
+        rules = files.workdir / f"{host.name}.nft"
         rules.write_text(host.nft.replace("{B}", str(B)))
         run([*ns, "nft", "-f", str(rules)])
-    _start_sshd(
-        stack, host, sshd=sshd, workdir=workdir, keys_dir=keys_dir, hidden=hidden, passwd=passwd
-    )
+    _start_sshd(stack, host, files)
     if host.socks:
         start_listeners(stack, host.netns, [f"{s.proto},{s.address},{s.port}" for s in host.socks])
 
 
-def _start_sshd(
-    stack: contextlib.ExitStack,
-    host: Host,
-    *,
-    sshd: str,
-    workdir: Path,
-    keys_dir: Path,
-    hidden: Path,
-    passwd: Path,
-) -> None:
-    d = workdir / host.name
+def _start_sshd(stack: contextlib.ExitStack, host: Host, files: _Files) -> None:
+    sshd = files.sshd
+    d = files.workdir / host.name
     d.mkdir()
     host.host_key = keygen(d / "host_ed25519", f"fleetscan-exposure-{host.name}")
     cfg = d / "sshd_config"
@@ -223,7 +199,7 @@ def _start_sshd(
             listen=host.address,
             host_key=host.host_key,
             pid_file=d / "sshd.pid",
-            keys_dir=keys_dir,
+            keys_dir=files.keys_dir,
         )
     )
     validate_sshd_config(sshd, cfg)
@@ -242,8 +218,8 @@ def _start_sshd(
             "-c",
             HIDE_THEN_SSHD,
             "sh",
-            str(hidden),
-            str(passwd),
+            str(files.hidden),
+            str(files.passwd),
             sshd,
             str(cfg),
             *paths,
