@@ -146,9 +146,7 @@ async def _remote_zone(
             reasons.append(f"probe host {name}: {exc}")
             continue
         if answer.method is None:
-            reasons.append(
-                f"probe host {name}: {answer.unavailable or 'the probe program gave no answer'}"
-            )
+            reasons.append(f"probe host {name}: {answer.unavailable}")
             continue
         into.update(answer.outcomes)
         return name, f"probe host {name} ({answer.method}) gave no answer for it"
@@ -181,7 +179,12 @@ async def _run_remote(
         )
     finally:
         await session.close()
-    return remote.read_answer(request, result.stdout.decode("utf-8", "replace"))
+    answer = remote.read_answer(request, result.stdout.decode("utf-8", "replace"))
+    if answer.method is None and not answer.unavailable:
+        err = " ".join(result.stderr.decode("utf-8", "replace").split())[: remote.MAX_REASON]
+        detail = f"exit {result.exit_status}" + (f": {err}" if err else "")
+        return remote.Answer(None, f"the probe program gave no answer ({detail})", {})
+    return answer
 
 
 def _result(
