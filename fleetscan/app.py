@@ -8,7 +8,8 @@ Python user all go through the same two steps::
 
 or :func:`run` for both. The stages, in order (docs/architecture.md draws them):
 
-1. inventory → select (``--limit``) → transport names and key files checked
+1. inventory (values validated, safe reads) → select (``--limit``, key files
+   checked) → transport libraries checked
 2. policy loaded and validated, report folder created      — all before any connection
 3. runner: connect, collect, parse, per-host status        (:mod:`fleetscan.runner`)
 4. exposure probes and firewall evidence (optional)       (:mod:`fleetscan.exposure`)
@@ -90,10 +91,9 @@ def prepare(options: RunOptions) -> RunInputs:
     from fleetscan.inventory import load_inventory
 
     options.validate()
-    inv = load_inventory(options.inventory)
-    targets = inv.select(options.limit)
+    inv = load_inventory(options.inventory, allow_exec=options.allow_exec_inventory)
+    targets = inv.select(options.limit)  # checks the selected hosts' key files too
     check_transports(targets, options.transport)
-    check_key_files(targets)
     policy = load_policies(options.policies)
     probe = options.probe_settings()
     if probe is not None:
@@ -129,32 +129,17 @@ def check_transports(targets: Sequence[Target], forced: str | None) -> None:
     for target in targets:
         if target.transport in seen:
             continue
-        file, _, line = target.source.rpartition(":")
         try:
             check_transport(target.transport)
         except ConfigError as exc:
+            src = target.source
             raise ConfigError(
                 f"host {target.name}: {exc.detail}",
-                file=file or None,
-                line=int(line) if line.isdigit() else None,
+                file=src.file if src else None,
+                line=src.line if src else None,
                 field="transport",
             ) from None
         seen.add(target.transport)
-
-
-def check_key_files(targets: Sequence[Target]) -> None:
-    """A private key named in the inventory must exist: a typo is a config
-    error for the whole run, not an 'unreachable' host found after connecting."""
-    for target in targets:
-        for key in target.key_files:
-            if not Path(key).expanduser().exists():
-                file, _, line = target.source.rpartition(":")
-                raise ConfigError(
-                    f"host {target.name}: private key file {key!r} not found",
-                    file=file or None,
-                    line=int(line) if line.isdigit() else None,
-                    field="key file",
-                )
 
 
 def prepare_output(output: Path) -> None:

@@ -25,7 +25,7 @@ import typer
 from rich.console import Console
 
 from fleetscan import __version__
-from fleetscan.commands.common import config_errors, err_console
+from fleetscan.commands.common import ALLOW_EXEC_HELP, config_errors, err_console
 from fleetscan.commands.inventory import inventory_app
 from fleetscan.commands.parse import parse
 from fleetscan.commands.policy import policy_app
@@ -82,7 +82,10 @@ def scan(
     inventory: Annotated[
         list[Path],
         typer.Option(
-            "-i", "--inventory", metavar="PATH", help="Inventory file or folder (repeatable)."
+            "-i",
+            "--inventory",
+            metavar="PATH",
+            help="Inventory file or folder (repeatable); '-' reads standard input.",
         ),
     ],
     policy: Annotated[
@@ -186,6 +189,9 @@ def scan(
             "netsh) as evidence in its report detail.",
         ),
     ] = False,
+    allow_exec_inventory: Annotated[
+        bool, typer.Option("--allow-exec-inventory", metavar="", help=ALLOW_EXEC_HELP)
+    ] = False,
 ) -> None:
     """Scan every host of the inventory and check policy."""
     with config_errors():
@@ -209,6 +215,7 @@ def scan(
             probe_timeout=probe_timeout,
             probe_deadline=probe_deadline,
             firewall_evidence=firewall_evidence,
+            allow_exec_inventory=allow_exec_inventory,
         )
     code = scan_and_print(options, console=Console(highlight=False), quiet=quiet, verbose=verbose)
     raise typer.Exit(code)

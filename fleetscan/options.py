@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fleetscan.configfile import check_config_file
 from fleetscan.errors import ConfigError
 from fleetscan.model import Severity
 from fleetscan.reports import FORMATS
@@ -65,6 +66,8 @@ class RunOptions:
     probe_deadline: float = 300.0
     #: also collect each host's firewall ruleset as evidence
     firewall_evidence: bool = False
+    #: run an executable inventory script given as inventory (it is code: off by default)
+    allow_exec_inventory: bool = False
 
     def validate(self) -> None:
         """Check every value; raise ConfigError naming the first bad option."""
@@ -73,13 +76,10 @@ class RunOptions:
             problem = check(getattr(self, f.name)) if check else None
             if problem:
                 raise ConfigError(problem, field=option_flag(f.name))
-        for path in self.ssh_config or ():
-            if not path.exists():
-                raise ConfigError("ssh config file not found", file=str(path), field="--ssh-config")
-        if self.known_hosts is not None and not self.known_hosts.exists():
-            raise ConfigError(
-                "known_hosts file not found", file=str(self.known_hosts), field="--known-hosts"
-            )
+        for path in self.ssh_config or ():  # regular files, size-bounded (no FIFO, no device)
+            check_config_file(path, field="--ssh-config")
+        if self.known_hosts is not None:
+            check_config_file(self.known_hosts, field="--known-hosts")
 
     def connect_settings(self) -> ConnectSettings:
         return ConnectSettings(
