@@ -174,6 +174,10 @@ def probed(ssh_keys: KeyMaterial, tmp_path_factory: pytest.TempPathFactory) -> I
         tmp = tmp_path_factory.mktemp("exposure-scan")
         out = tmp / "out"
         args = scan_args(inventory, out, known_hosts, policy)
+        # an empty ssh_config as a regular file (fleetscan refuses devices such as /dev/null)
+        empty = workdir / "ssh_config"
+        empty.write_text("")
+        args = [str(empty) if a == "/dev/null" else a for a in args]
         args += ["--format", "json,csv,html", "--probe-zones", ",".join(ZONES)]
         args += ["--probe-timeout", "1", "--firewall-evidence"]
         proc = run_cli(args, cwd=tmp, timeout=120)
