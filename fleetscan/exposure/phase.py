@@ -7,6 +7,7 @@ the reason, and never changes any host's scan status.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -63,8 +64,14 @@ def check_probe_config(policy: Policy, settings: ProbeSettings, targets: Sequenc
                     line=int(line) if line.isdigit() else None,
                     field=f"zones.{zone_name}.probe_hosts",
                 )
-    if not settings.timeout > 0:
-        raise ConfigError("must be a positive number of seconds", field="--probe-timeout")
+    for flag, value in (
+        ("--probe-timeout", settings.timeout),
+        ("--probe-deadline", settings.deadline),
+    ):
+        if not (math.isfinite(value) and value > 0):
+            raise ConfigError(
+                f"must be a finite, positive number of seconds, got {value}", field=flag
+            )
 
 
 class Connector(Protocol):

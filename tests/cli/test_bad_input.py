@@ -475,7 +475,7 @@ BAD_BEFORE_CONNECT = [
     pytest.param(
         {"pol.yaml": GOOD_POLICY},
         ("-p", "pol.yaml", "--probe", "--probe-timeout", "0"),
-        "--probe-timeout: must be a positive number of seconds, got 0.0",
+        "--probe-timeout: must be a finite, positive number of seconds, got 0.0",
         id="probe-timeout-zero",
     ),
     pytest.param(
