@@ -12,7 +12,7 @@ or :func:`run` for both. The stages, in order (docs/architecture.md draws them):
    checked) → transport libraries checked
 2. policy loaded and validated, report folder created      — all before any connection
 3. runner: connect, collect, parse, per-host status        (:mod:`fleetscan.runner`)
-4. [exposure probes plug in here: after the scans, before policy]
+4. exposure probes and firewall evidence (optional)       (:mod:`fleetscan.exposure`)
 5. policy engine: findings                                 (:mod:`fleetscan.policy`)
 6. history: each host compared with its reference scan (drift) before the
    policy engine, so drift rules give findings; the finished run recorded in
@@ -42,13 +42,15 @@ from typing import TYPE_CHECKING
 
 from fleetscan import __version__
 from fleetscan.errors import ConfigError
-from fleetscan.model import HostScan, ScanRun, Severity, Target
+from fleetscan.exposure import ProbeSettings, check_probe_config, probe_phase
+from fleetscan.exposure.firewall import add_rulesets
+from fleetscan.model import HostScan, ProbeResult, ScanRun, Severity, Target
 from fleetscan.options import RunOptions
 from fleetscan.policy import Policy, evaluate, load_policies
 from fleetscan.reports import FORMATS
-from fleetscan.runner import ScanSettings, interrupted_scan, scan_stream
+from fleetscan.runner import HostScanner, ScanSettings, interrupted_scan, scan_stream
 from fleetscan.transports import check_transport, trust
-from fleetscan.transports.base import Transport
+from fleetscan.transports.base import Session, Transport
 from fleetscan.transports.hostkeys import learned_keys
 
 if TYPE_CHECKING:
@@ -71,6 +73,7 @@ class RunInputs:
     output: Path | None = None  # None: fleetscan-reports/<run id>
     #: the open history (None: --no-history); opened by prepare, closed by execute
     history: History | None = field(default=None, compare=False)
+    probe: ProbeSettings | None = None  # None: no exposure stage
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,9 @@ def prepare(options: RunOptions) -> RunInputs:
     connect = options.connect_settings()
     policy = load_policies(options.policies)
     history = open_history(options) if options.history else None
+    probe = options.probe_settings()
+    if probe is not None:
+        check_probe_config(policy, probe, targets)
     if options.output is not None:
         prepare_output(options.output)  # last check, so a config error writes nothing
     return RunInputs(
@@ -127,6 +133,7 @@ def prepare(options: RunOptions) -> RunInputs:
         formats=options.formats,
         output=options.output,
         history=history,
+        probe=probe,
     )
 
 
@@ -217,12 +224,15 @@ async def run_scan(
     else:
         await worker
     scans = tuple(done.get(t.name) or interrupted_scan(t) for t in inputs.targets)
-    # [exposure probes: connect to exactly the listeners found, before policy]
+    # exposure probes: connect to exactly the listeners found, before policy
+    exposure: tuple[ProbeResult, ...] = ()
+    if inputs.probe is not None and not interrupted:
+        scans, exposure, interrupted = await _probe(inputs, scans, transports, stop)
     finished = datetime.now(UTC)
     # drift: each host against its reference scan, before policy (drift rules)
     history = inputs.history
     changes, compared_to = history.compare(scans) if history is not None else ((), None)
-    findings = evaluate(inputs.policy, scans, now=finished, changes=changes)
+    findings = evaluate(inputs.policy, scans, now=finished, changes=changes, exposure=exposure)
     return ScanRun(
         id=started.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8],
         started=started,
@@ -242,7 +252,54 @@ async def run_scan(
         tool_version=__version__,
         changes=changes,
         compared_to=compared_to,
+        exposure=exposure,
+        probe_zones=inputs.probe.zones if inputs.probe is not None else (),
     )
+
+
+async def _probe(
+    inputs: RunInputs,
+    scans: tuple[HostScan, ...],
+    transports: dict[str, Transport] | None,
+    stop: asyncio.Event | None,
+) -> tuple[tuple[HostScan, ...], tuple[ProbeResult, ...], bool]:
+    """The exposure stage (after every host's listeners are known): the probe
+    matrix and, when asked, each host's firewall ruleset as evidence. A stop
+    request ends it like the scan: the run is marked interrupted and nothing
+    half-probed is reported. Returns (scans, matrix, interrupted)."""
+    probe = inputs.probe
+    assert probe is not None
+    scanner = HostScanner(inputs.settings, transports)
+
+    async def connect(target: Target) -> Session:
+        return await scanner.transport_for(target).connect(target, inputs.settings.connect)
+
+    async def stage() -> tuple[tuple[HostScan, ...], tuple[ProbeResult, ...]]:
+        matrix = probe_phase(scans, inputs.policy, probe, connect)
+        if not probe.firewall_evidence:
+            return scans, await matrix
+        rulesets = add_rulesets(
+            scans,
+            connect,
+            concurrency=probe.evidence_concurrency,
+            timeout=inputs.settings.host_timeout,
+            deadline=probe.deadline,
+        )
+        got_matrix, got_scans = await asyncio.gather(matrix, rulesets)
+        return got_scans, got_matrix
+
+    task = asyncio.create_task(stage())
+    if stop is None:
+        return (*await task, False)
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return scans, (), True
+    return (*task.result(), False)
 
 
 class StopSignals:

@@ -34,7 +34,7 @@ from fleetscan.commands.inventory import inventory_app
 from fleetscan.commands.parse import parse
 from fleetscan.commands.policy import policy_app
 from fleetscan.commands.progress import ScanProgress, host_line
-from fleetscan.options import RunOptions, parse_formats, parse_severity
+from fleetscan.options import RunOptions, parse_formats, parse_severity, parse_zones
 
 __all__ = ["app", "host_line", "main"]
 
@@ -190,6 +190,38 @@ def scan(
     db: DbOption = None,
     no_history: NoHistoryOption = False,
     compare_to: CompareToOption = "previous",
+    probe: Annotated[
+        bool,
+        typer.Option(
+            "--probe",
+            metavar="",
+            help="Exposure probes from this machine (zone 'scanner'): connect once to each "
+            "TCP listener a host reported.",
+        ),
+    ] = False,
+    probe_zones: Annotated[
+        str | None,
+        typer.Option(
+            metavar="LIST",
+            help="Zones to probe from, ',' separated: scanner and zones the policy declares.",
+        ),
+    ] = None,
+    probe_timeout: Annotated[
+        float,
+        typer.Option(metavar="SECONDS", help="Seconds a probe connect may take (else filtered)."),
+    ] = 2.0,
+    probe_deadline: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Seconds for the whole probe phase.")
+    ] = 300.0,
+    firewall_evidence: Annotated[
+        bool,
+        typer.Option(
+            "--firewall-evidence",
+            metavar="",
+            help="Also collect each host's firewall ruleset (nft, iptables-save, pfctl, "
+            "netsh) as evidence in its report detail.",
+        ),
+    ] = False,
     allow_exec_inventory: Annotated[
         bool, typer.Option("--allow-exec-inventory", metavar="", help=ALLOW_EXEC_HELP)
     ] = False,
@@ -239,6 +271,11 @@ def scan(
             history=not no_history,
             db=db,
             compare_to=compare_to,
+            probe=probe,
+            probe_zones=parse_zones(probe_zones) if probe_zones is not None else None,
+            probe_timeout=probe_timeout,
+            probe_deadline=probe_deadline,
+            firewall_evidence=firewall_evidence,
             allow_exec_inventory=allow_exec_inventory,
             allowed_secret_env=tuple(allow_secret_env or ()),
             trust_inventory_known_hosts=trust_inventory_known_hosts,

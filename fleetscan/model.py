@@ -343,6 +343,39 @@ class TrendPoint:
     changes: int
 
 
+#: outcomes of one exposure probe (see fleetscan.exposure)
+ProbeOutcome = Literal["open", "refused", "filtered", "unreachable", "not_probed"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """Whether one listener of ``host`` answered a TCP connect from ``zone``.
+
+    ``address`` is the address connected to (the inventory's, never the bind
+    address); ``probe_host`` is the inventory host the connection left from
+    (None for the ``scanner`` zone, or when nothing was probed). ``reason``
+    says why a listener was ``not_probed`` or what the probe saw (e.g.
+    "Connection refused"). ``rtt_ms`` is the connect time when measured.
+    """
+
+    host: str
+    listener: Listener
+    zone: str
+    address: str
+    result: ProbeOutcome
+    probe_host: str | None = None
+    reason: str = ""
+    rtt_ms: float | None = None
+
+    @property
+    def port(self) -> int:
+        return self.listener.port
+
+    @property
+    def proto(self) -> str:
+        return self.listener.proto
+
+
 @dataclass(frozen=True, slots=True)
 class LearnedKey:
     """A host key recorded by ``--accept-new`` (OpenSSH accept-new semantics)."""
@@ -379,6 +412,8 @@ class ScanRun:
     changes: tuple[Change, ...] = ()
     compared_to: ComparedTo | None = None
     trend: tuple[TrendPoint, ...] = ()
+    exposure: tuple[ProbeResult, ...] = ()
+    probe_zones: tuple[str, ...] = ()  # zones of the probe phase; empty: it did not run
 
     def active_findings(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if not f.waived)
