@@ -14,12 +14,16 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from fleetscan import __version__
 from fleetscan.model import HostScan, ScanRun, Severity, Target
 from fleetscan.policy import Policy, evaluate
 from fleetscan.runner import ScanSettings, interrupted_scan, scan_stream
 from fleetscan.transports.base import Transport
+
+if TYPE_CHECKING:
+    from fleetscan.distributed.coordinator import DistributedOptions
 
 ProgressFn = Callable[[HostScan], None]
 
@@ -32,6 +36,8 @@ class RunInputs:
     fail_on: Severity = Severity.HIGH
     inventory_files: tuple[str, ...] = ()
     inventory_digest: str = ""
+    #: set: the hosts are scanned by workers of their site (``--distributed``)
+    distributed: DistributedOptions | None = None
 
 
 async def run_scan(
@@ -47,9 +53,17 @@ async def run_scan(
     started = datetime.now(UTC)
     done: dict[str, HostScan] = {}
     interrupted = False
+    hostkey_checking = inputs.settings.connect.hostkey_checking
+    if inputs.distributed is not None:
+        from fleetscan.distributed.coordinator import Coordinator
+
+        coordinator = Coordinator(inputs.distributed)
+        source = coordinator.stream(inputs.targets, inputs.settings)
+    else:
+        source = scan_stream(inputs.targets, inputs.settings, transports=transports)
 
     async def consume() -> None:
-        async for scan in scan_stream(inputs.targets, inputs.settings, transports=transports):
+        async for scan in source:
             done[scan.target.name] = scan
             if on_result:
                 on_result(scan)
@@ -66,6 +80,8 @@ async def run_scan(
             await worker
     else:
         await worker
+    if inputs.distributed is not None:  # the workers decided host-key checking
+        hostkey_checking = coordinator.hostkey_checking
     scans = tuple(done.get(t.name) or interrupted_scan(t) for t in inputs.targets)
     finished = datetime.now(UTC)
     findings = evaluate(inputs.policy, scans, now=finished)
@@ -79,7 +95,7 @@ async def run_scan(
         policy_digest=inputs.policy.digest,
         policy_files=tuple(inputs.policy.files),
         inventory_files=inputs.inventory_files,
-        hostkey_checking=inputs.settings.connect.hostkey_checking,
+        hostkey_checking=hostkey_checking,
         interrupted=interrupted,
         fail_on=inputs.fail_on,
         tool_version=__version__,

@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -29,6 +29,9 @@ from rich.table import Table
 from fleetscan import __version__
 from fleetscan.errors import ConfigError
 from fleetscan.model import HostScan, ParseResult, Severity, Target
+
+if TYPE_CHECKING:
+    from fleetscan.distributed.coordinator import DistributedOptions
 
 EXIT_HELP = (
     "Exit codes: 0 compliant; 1 findings at or above --fail-on; 2 usage/config error; "
@@ -153,6 +156,9 @@ def _execute(
     quiet: bool,
     console: Console,
     verbose: int = 0,
+    distributed: str | None = None,
+    shard_size: int = 50,
+    run_deadline: float | None = None,
 ) -> int:
     from fleetscan.app import RunInputs, run_with_signals
     from fleetscan.inventory import load_inventory
@@ -183,9 +189,13 @@ def _execute(
             raise ConfigError(
                 "known_hosts file not found", file=str(known_hosts), field="--known-hosts"
             )
+        spread = _distributed_options(
+            distributed, shard_size, run_deadline, no_hostkey_check, known_hosts, ssh_config
+        )
         inv = load_inventory(inventory)
         targets = inv.select(limit)
-        _check_key_files(targets)
+        if spread is None:  # distributed: the keys live with the workers
+            _check_key_files(targets)
         policy = load_policies(policies)
         if output is not None:
             _prepare_output(output)  # last check, so a config error writes nothing
@@ -208,6 +218,7 @@ def _execute(
             fail_on=threshold,
             inventory_files=inv.files,
             inventory_digest=inv.digest,
+            distributed=spread,
         )
     if no_hostkey_check:
         err_console.print(
@@ -227,6 +238,46 @@ def _execute(
         files = ", ".join(str(p) for paths in written.values() for p in paths)
         console.print(f"reports: {files}", markup=False, highlight=False, soft_wrap=True)
     return exit_code(run)
+
+
+def _distributed_options(
+    url: str | None,
+    shard_size: int,
+    run_deadline: float | None,
+    no_hostkey_check: bool,
+    known_hosts: Path | None,
+    ssh_config: list[Path] | None,
+) -> DistributedOptions | None:
+    """``--distributed`` checked before any connection. Trust material is the
+    workers' own: a coordinator-side host-key option would be silently
+    meaningless, so it is refused."""
+    if url is None:
+        return None
+    from fleetscan.distributed.coordinator import DistributedOptions
+    from fleetscan.distributed.engine import broker_url
+
+    for given, name in (
+        (no_hostkey_check, "--no-host-key-check"),
+        (known_hosts is not None, "--known-hosts"),
+        (ssh_config is not None, "--ssh-config"),
+    ):
+        if given:
+            raise ConfigError(
+                "workers use their own known_hosts, ssh_config and keys: give this option "
+                "to `fleetscan worker`",
+                field=f"{name} with --distributed",
+            )
+    if shard_size < 1:
+        raise ConfigError("must be at least 1", field="--shard-size")
+    if run_deadline is not None and not run_deadline > 0:
+        raise ConfigError(
+            f"must be a positive number of seconds, got {run_deadline}", field="--run-deadline"
+        )
+    return DistributedOptions(
+        broker=broker_url(url, field="--distributed"),
+        shard_size=shard_size,
+        deadline=run_deadline,
+    )
 
 
 def _check_key_files(targets: Sequence[Target]) -> None:
@@ -305,6 +356,21 @@ def scan(
             "-v", "--verbose", count=True, help="-v: a line per host; -vv: also the SSH log."
         ),
     ] = 0,
+    distributed: Annotated[
+        str | None,
+        typer.Option(
+            help="Broker URL (redis://host:6379/0): hosts are scanned by `fleetscan worker`s "
+            "of their fleetscan_site. Password from $FLEETSCAN_BROKER_PASSWORD.",
+        ),
+    ] = None,
+    shard_size: Annotated[int, typer.Option(help="With --distributed: most hosts per shard.")] = 50,
+    run_deadline: Annotated[
+        float | None,
+        typer.Option(
+            help="With --distributed: seconds until hosts without a result end not_scanned "
+            "(default: derived from the shards and the workers)."
+        ),
+    ] = None,
 ) -> None:
     """Scan every host of the inventory and check policy."""
     code = _execute(
@@ -325,6 +391,9 @@ def scan(
         quiet=quiet,
         console=Console(highlight=False),
         verbose=verbose,
+        distributed=distributed,
+        shard_size=shard_size,
+        run_deadline=run_deadline,
     )
     raise typer.Exit(code)
 
@@ -537,6 +606,79 @@ def policy_check(
     with config_errors():
         pol = load_policies(policy)
     Console(highlight=False).print(f"ok: {', '.join(pol.files)} (digest {pol.digest[:12]})")
+
+
+@app.command()
+def worker(
+    site: Annotated[str, typer.Option(help="The site (fleetscan_site) whose hosts it scans.")],
+    broker: Annotated[
+        str | None,
+        typer.Option(
+            help="Broker URL (default $FLEETSCAN_BROKER_URL); password from "
+            "$FLEETSCAN_BROKER_PASSWORD, never on the command line."
+        ),
+    ] = None,
+    concurrency: Annotated[int, typer.Option(help="Shards scanned at once.")] = 2,
+    host_concurrency: Annotated[int, typer.Option(help="Hosts at once within a shard.")] = 50,
+    known_hosts: Annotated[
+        Path | None, typer.Option(help="This zone's known_hosts (default ~/.ssh/known_hosts).")
+    ] = None,
+    ssh_config: Annotated[
+        list[Path] | None, typer.Option(help="This zone's ssh_config file(s).")
+    ] = None,
+    key: Annotated[
+        list[Path] | None, typer.Option(help="Private key offered to every host (repeatable).")
+    ] = None,
+    no_host_key_check: Annotated[
+        bool, typer.Option("--no-host-key-check", help="Accept any host key. Insecure.")
+    ] = False,
+    allow_password_env: Annotated[
+        list[str] | None,
+        typer.Option(help="Password variable a shard may name (repeatable); others refused."),
+    ] = None,
+    visibility_timeout: Annotated[
+        float,
+        typer.Option(help="Seconds before a shard of a lost worker goes to another worker."),
+    ] = 300.0,
+    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+) -> None:
+    """Run a scan worker for one site (a Celery worker); it blocks until stopped."""
+    from fleetscan.distributed.engine import broker_url
+    from fleetscan.distributed.worker import WorkerConfig, run_worker
+    from fleetscan.inventory.fields import Origin, parse_site
+
+    with config_errors():
+        name = parse_site(site, Origin("command line", None), "--site")
+        url = broker_url(broker, field="--broker")
+        for opt, value in (
+            ("--concurrency", concurrency),
+            ("--host-concurrency", host_concurrency),
+        ):
+            if value < 1:
+                raise ConfigError("must be at least 1", field=opt)
+        if not visibility_timeout > 0:
+            raise ConfigError("must be a positive number of seconds", field="--visibility-timeout")
+        for path, opt in (
+            [(known_hosts, "--known-hosts")]
+            + [(p, "--ssh-config") for p in ssh_config or []]
+            + [(p, "--key") for p in key or []]
+        ):
+            if path is not None and not path.exists():
+                raise ConfigError("file not found", file=str(path), field=opt)
+        config = WorkerConfig(
+            site=name,
+            concurrency=concurrency,
+            host_concurrency=host_concurrency,
+            known_hosts=str(known_hosts) if known_hosts else None,
+            ssh_config=tuple(str(p) for p in ssh_config) if ssh_config is not None else None,
+            client_keys=tuple(str(p) for p in key or []),
+            hostkey_checking=not no_host_key_check,
+            allow_password_env=tuple(allow_password_env or []),
+            visibility_timeout=visibility_timeout,
+        )
+    if no_host_key_check:
+        err_console.print("[bold red]WARNING:[/] host-key checking is OFF on this worker.")
+    run_worker(url, config, loglevel=loglevel)
 
 
 @app.command()

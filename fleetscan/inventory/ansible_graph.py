@@ -39,6 +39,7 @@ from fleetscan.inventory.fields import (
     parse_bool,
     parse_key_files,
     parse_port,
+    parse_site,
     parse_transport,
 )
 from fleetscan.model import Target
@@ -322,6 +323,9 @@ def build_target(
     passphrase_env = None
     if found := _first(merged, "fleetscan_key_passphrase_env"):
         passphrase_env = check_text(found[1].value, found[1].origin, found[0])
+    site = "default"
+    if found := _first(merged, "fleetscan_site"):
+        site = parse_site(found[1].value, found[1].origin, found[0])
 
     return Target(
         name=name,
@@ -339,6 +343,7 @@ def build_target(
         known_hosts=known_hosts,
         password_env=password_env,
         passphrase_env=passphrase_env,
+        site=site,
         source=str(host.origin),
     )
 

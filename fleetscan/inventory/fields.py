@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,9 @@ MAX_HOSTS = 200_000
 
 #: transports a target may ask for (``fleetscan_transport``)
 TRANSPORTS = ("asyncssh", "paramiko", "local", "simulated")
+
+#: what ``fleetscan_site`` may be (it becomes part of a broker queue name)
+SITE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
 #: become methods fleetscan can run non-interactively
 BECOME_METHODS = ("sudo",)
@@ -215,6 +219,14 @@ def parse_key_files(value: Any, origin: Origin, field: str) -> tuple[str, ...]:
         name = field if len(items) == 1 and not isinstance(value, list) else f"{field}[{i}]"
         out.append(check_text(item, origin, name))
     return tuple(out)
+
+
+def parse_site(value: Any, origin: Origin, field: str) -> str:
+    """A site (``fleetscan_site``): it names a broker queue, so letters, digits, ``._-`` only."""
+    text = check_text(value, origin, field).strip()
+    if not SITE_NAME.fullmatch(text):
+        raise fail(origin, field, f"site {show(field, text)} must match {SITE_NAME.pattern}")
+    return text
 
 
 def normalise_platform(value: Any, origin: Origin, field: str) -> str:

@@ -44,6 +44,7 @@ from fleetscan.inventory.fields import (
     parse_bool,
     parse_key_files,
     parse_port,
+    parse_site,
     parse_transport,
 )
 from fleetscan.model import Target
@@ -388,6 +389,10 @@ def _target(el: _Element, chain: list[_Element], default_user: str | None) -> Ta
     passphrase_env = None
     if o := option(("key_passphrase_env",), "fleetscan_key_passphrase_env"):
         passphrase_env = check_text(*o)
+    site = "default"
+    if "fleetscan_site" in data:
+        v = data["fleetscan_site"]
+        site = parse_site(v.value, v.origin, "data.fleetscan_site")
 
     groups = tuple(c.name for c in chain[1:-1])
     return Target(
@@ -406,5 +411,6 @@ def _target(el: _Element, chain: list[_Element], default_user: str | None) -> Ta
         known_hosts=known_hosts,
         password_env=password_env,
         passphrase_env=passphrase_env,
+        site=site,
         source=str(el.origin),
     )
