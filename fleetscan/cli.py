@@ -641,6 +641,9 @@ def worker(
         typer.Option(help="Seconds before a shard of a lost worker goes to another worker."),
     ] = 300.0,
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+    name: Annotated[
+        str | None, typer.Option(help="Node name (default fleetscan-<site>-<pid>@<host>).")
+    ] = None,
 ) -> None:
     """Run a scan worker for one site (a Celery worker); it blocks until stopped."""
     from fleetscan.distributed.engine import broker_url
@@ -675,6 +678,7 @@ def worker(
             hostkey_checking=not no_host_key_check,
             allow_password_env=tuple(allow_password_env or []),
             visibility_timeout=visibility_timeout,
+            name=name or "",
         )
     if no_host_key_check:
         err_console.print("[bold red]WARNING:[/] host-key checking is OFF on this worker.")

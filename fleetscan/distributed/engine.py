@@ -109,7 +109,6 @@ def make_app(url: str, *, visibility_timeout: float = DEFAULT_VISIBILITY_TIMEOUT
         worker_prefetch_multiplier=1,
         result_expires=RESULT_EXPIRES,
         result_extended=False,
-        worker_hijack_root_logger=False,
         worker_send_task_events=False,
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=SOCKET_TIMEOUT,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import os
 import socket
 import time
@@ -32,6 +33,8 @@ from fleetscan.distributed.plan import queue_name
 from fleetscan.model import HostScan, Status, Target
 from fleetscan.runner import ScanSettings, scan_all
 from fleetscan.transports.base import ConnectSettings
+
+log = logging.getLogger("fleetscan.worker")
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ def scan_shard(config: WorkerConfig, payload: object) -> str:
             raise codec.WireError(f"shard for site {shard.site!r} reached a {config.site} worker")
     except codec.WireError as exc:
         shard_id, site = _best_effort_ids(payload)
+        log.warning("refused a shard: %s", exc)
         return codec.encode_result(
             shard_id,
             site,
@@ -80,6 +84,7 @@ def scan_shard(config: WorkerConfig, payload: object) -> str:
             hostkey_checking=config.hostkey_checking,
             error=str(exc),
         )
+    log.info("shard %s: scanning %s", shard.id, ", ".join(t.name for t in shard.targets))
     refused = {t.name: _refusal(config, t) for t in shard.targets}
     allowed = [t for t in shard.targets if refused[t.name] is None]
     settings = ScanSettings(
@@ -97,6 +102,7 @@ def scan_shard(config: WorkerConfig, payload: object) -> str:
     )
     scans = asyncio.run(scan_all(allowed, settings)) if allowed else []
     scans += [_refused_scan(t, why) for t in shard.targets if (why := refused[t.name])]
+    log.info("shard %s: done", shard.id)
     return codec.encode_result(
         shard.id, shard.site, config.name, scans, hostkey_checking=config.hostkey_checking
     )

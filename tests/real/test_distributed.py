@@ -1,0 +1,312 @@
+"""Distributed scans with real parts: redis-server on loopback, real Celery
+worker processes (``fleetscan worker``) for two sites, a real OpenSSH fleet in
+network namespaces (two hosts per site).
+
+Each site's workers hold only their own site's host keys (their own
+known_hosts), so a shard reaching the wrong site could not pass host-key
+checking. The coordinator is the real CLI (``fleetscan scan --distributed``).
+
+Proved here:
+
+* the distributed run equals a local scan of the same fleet (report.json
+  compared field by field, timings, run ids and per-scan nonces aside);
+* a site with no worker → its hosts ``not_scanned`` "no worker for site …";
+* kill -9 of the worker holding a shard → the shard is redelivered to the
+  other worker of the site and completes there; every host once;
+* all workers of a site killed mid-shard → its hosts ``not_scanned``
+  "worker lost" before the run's deadline, exit 3;
+* the broker killed mid-run → exit 3, report of what finished, the rest
+  ``not_scanned``.
+
+Slow hosts are "tarpits": a loopback socket that accepts TCP but never sends
+an SSH banner, so a scan of it lasts exactly the connect timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .cluster import Cluster, Redis, find_redis, start_redis, wait_for_log
+from .harness import (
+    BASELINE,
+    KeyMaterial,
+    describe,
+    find_sshd,
+    forbidden_rule_for,
+    known_hosts_entry,
+    load_report,
+    require,
+    run_cli,
+)
+from .test_netns_fleet import NsHost, Sock, _free_octets, _link, _start_listeners, _start_sshd
+
+pytestmark = [pytest.mark.netns, pytest.mark.slow, pytest.mark.timeout(240)]
+
+SITES = {"dc1": ("dc1-a", "dc1-b"), "dc2": ("dc2-c", "dc2-d")}
+FORBIDDEN_PORT = 4444
+NONCE = re.compile(r"@@FLEETSCAN-[0-9a-f]+")
+# the machine's process list (pid -> user, for sockets' owners): the namespaces
+# share the pid namespace, so it changes between any two scans
+PS_SECTION = re.compile(r"(@@FLEETSCAN-N begin ps\n).*?(@@FLEETSCAN-N end ps)", re.DOTALL)
+
+
+@dataclass
+class SiteFleet:
+    hosts: list[NsHost]
+    site_of: dict[str, str]
+    known_hosts: dict[str, Path]  # per site: only that site's host keys
+    all_known_hosts: Path
+    key: Path
+    workdir: Path
+
+
+@pytest.fixture(scope="module")
+def redis_binary() -> str:
+    binary = find_redis()
+    require(binary is not None, "no redis-server (scripts/test-deps.sh installs it)")
+    assert binary is not None
+    return binary
+
+
+@pytest.fixture(scope="module")
+def site_fleet(ssh_keys: KeyMaterial) -> Iterator[SiteFleet]:
+    require(os.geteuid() == 0, "network namespaces need root")
+    for tool in ("ip", "unshare", "mount"):
+        require(shutil.which(tool) is not None, f"{tool} is not installed")
+    sshd = find_sshd()
+    require(sshd is not None, "no sshd (install openssh-server: scripts/test-deps.sh does it)")
+    assert sshd is not None
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation dir
+    suffix = secrets.token_hex(3)
+    workdir = ssh_keys.tmp / f"distributed-{suffix}"
+    workdir.mkdir()
+    with contextlib.ExitStack() as stack:
+        try:
+            octets = _free_octets(4)
+            names = [n for hosts in SITES.values() for n in hosts]
+            hosts = []
+            for i, (name, octet) in enumerate(zip(names, octets, strict=True)):
+                addr = f"10.213.{octet}.2"
+                socks = (Sock("tcp", "0.0.0.0", 8000 + i), Sock("udp", addr, 5300 + i))
+                if name == "dc2-d":  # a forbidden port: the runs must agree on a finding
+                    socks += (Sock("tcp", "0.0.0.0", FORBIDDEN_PORT),)
+                hosts.append(NsHost(name, f"fs-{suffix}-{name[-1]}", addr, False, socks))
+            for host, octet in zip(hosts, octets, strict=True):
+                _link(stack, host, octet, suffix)
+                _start_sshd(stack, host, sshd, workdir, ssh_keys.keys_dir, workdir / "unused")
+                _start_listeners(stack, host)
+        except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+            require(False, f"could not build the namespace fleet: {exc}")
+            raise
+        site_of = {n: site for site, hs in SITES.items() for n in hs}
+        per_site = {}
+        for site in SITES:
+            f = workdir / f"known_hosts-{site}"
+            f.write_text(
+                "".join(
+                    known_hosts_entry(h.address, 22, h.host_key)
+                    for h in hosts
+                    if site_of[h.name] == site and h.host_key
+                )
+            )
+            per_site[site] = f
+        everything = workdir / "known_hosts"
+        everything.write_text("".join(p.read_text() for p in per_site.values()))
+        yield SiteFleet(hosts, site_of, per_site, everything, ssh_keys.client_key, workdir)
+
+
+def write_inventory(
+    path: Path, fleet: SiteFleet, extra: Mapping[str, Mapping[str, object]] = ()
+) -> Path:
+    """YAML inventory: one group per site carrying ``fleetscan_site`` as a group var."""
+    import yaml
+
+    children: dict[str, Any] = {
+        site: {
+            "vars": {"fleetscan_site": site},
+            "hosts": {h.name: {"ansible_host": h.address} for h in fleet.hosts if h.name in hs},
+        }
+        for site, hs in SITES.items()
+    }
+    for name, hostvars in dict(extra).items():
+        children.setdefault("extra", {"hosts": {}})["hosts"][name] = dict(hostvars)
+    doc = {
+        "all": {
+            "vars": {"ansible_user": "root", "ansible_ssh_private_key_file": str(fleet.key)},
+            "children": children,
+        }
+    }
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+@pytest.fixture(scope="module")
+def redis(redis_binary: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Redis]:
+    try:
+        server = start_redis(redis_binary, tmp_path_factory.mktemp("redis"))
+    except (RuntimeError, OSError) as exc:
+        require(False, f"could not start redis-server: {exc}")
+        raise
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    redis: Redis, site_fleet: SiteFleet, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cluster]:
+    """Two workers for dc1, one for dc2, each with its own site's known_hosts."""
+    c = Cluster(redis, tmp_path_factory.mktemp("workers"))
+    try:
+        for site in ("dc1", "dc1", "dc2"):
+            c.start_worker(site, known_hosts=site_fleet.known_hosts[site], key=site_fleet.key)
+        yield c
+    finally:
+        c.stop()
+
+
+@contextlib.contextmanager
+def tarpit() -> Iterator[int]:
+    """A loopback port that completes TCP handshakes but never speaks SSH."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(64)
+        yield int(s.getsockname()[1])
+
+
+def scan(
+    inventory: Path,
+    out: Path,
+    *,
+    distributed: Redis | None = None,
+    known_hosts: Path | None = None,
+    extra: tuple[str, ...] = (),
+    timeout: float = 120.0,
+) -> subprocess.CompletedProcess[str]:
+    args = ["scan", "-i", str(inventory), "-p", str(BASELINE), "-o", str(out)]
+    args += ["--format", "json,csv,junit,html", "--connect-timeout", "10", "--host-timeout", "30"]
+    args += extra
+    if distributed is None:
+        assert known_hosts is not None
+        args += ["--known-hosts", str(known_hosts), "--ssh-config", "/dev/null"]
+        return run_cli(args, cwd=out.parent, timeout=timeout)
+    args += ["--distributed", distributed.url]
+    return subprocess.run(
+        [sys.executable, "-m", "fleetscan", *args],
+        cwd=out.parent,
+        env=distributed.env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def start_scan(inventory: Path, out: Path, redis: Redis, *extra: str) -> subprocess.Popen[str]:
+    args = ["scan", "-i", str(inventory), "-p", str(BASELINE), "-o", str(out)]
+    args += ["--format", "json,csv,junit,html", "--distributed", redis.url, *extra]
+    return subprocess.Popen(
+        [sys.executable, "-m", "fleetscan", *args],
+        cwd=out.parent,
+        env=redis.env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+    out, err = proc.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def hosts_by_name(report: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    names = [h["name"] for h in report["hosts"]]
+    assert len(names) == len(set(names)), f"a host appears twice: {names}"
+    return {h["name"]: h for h in report["hosts"]}
+
+
+def comparable(report: Mapping[str, Any]) -> dict[str, Any]:
+    """The report without what differs between any two runs: ids, clocks,
+    nonces and the machine-wide process list."""
+    doc = json.loads(NONCE.sub("@@FLEETSCAN-N", json.dumps(report)))
+    for key in ("id", "started", "finished", "duration_seconds"):
+        doc["run"].pop(key)
+    for host in doc["hosts"]:
+        host.pop("duration_seconds")
+        for ev in host["evidence"]:
+            ev.pop("duration_seconds")
+            ev["stdout"] = PS_SECTION.sub(r"\1(process list)\n\2", ev["stdout"])
+    return dict(doc)
+
+
+# --- equality ------------------------------------------------------------------------------
+
+
+def test_distributed_run_equals_local_scan(
+    site_fleet: SiteFleet, cluster: Cluster, tmp_path: Path
+) -> None:
+    inventory = write_inventory(tmp_path / "fleet.yaml", site_fleet)
+    local = scan(inventory, tmp_path / "local", known_hosts=site_fleet.all_known_hosts)
+    spread = scan(inventory, tmp_path / "spread", distributed=cluster.redis)
+    local_doc = load_report(tmp_path / "local", local)
+    spread_doc = load_report(tmp_path / "spread", spread)
+    assert set(hosts_by_name(spread_doc)) == set(site_fleet.site_of), describe(spread)
+    statuses = {h["name"]: h["status"] for h in spread_doc["hosts"]}
+    assert set(statuses.values()) == {"ok"}, describe(spread)
+    a, b = comparable(local_doc), comparable(spread_doc)
+    assert a["run"] == b["run"]
+    for name in site_fleet.site_of:
+        assert hosts_by_name(a)[name] == hosts_by_name(b)[name], name
+    assert a["hosts"] == b["hosts"]  # same order too
+    assert a["findings"] == b["findings"]
+    rule = forbidden_rule_for(FORBIDDEN_PORT)
+    assert [(f["host"], f["rule_id"]) for f in b["findings"] if f["gating"]] == [("dc2-d", rule)]
+    assert (local.returncode, spread.returncode) == (1, 1)
+    # each site's hosts were scanned by that site's workers only
+    for w in cluster.workers:
+        mine = set(re.findall(r"shard \S+: scanning (.*)", w.log_text()))
+        for line in mine:
+            assert {n.strip() for n in line.split(",")} <= set(SITES[w.site]), (w.site, line)
+
+
+def test_site_without_worker_ends_not_scanned_at_once(
+    site_fleet: SiteFleet, cluster: Cluster, tmp_path: Path
+) -> None:
+    inventory = write_inventory(
+        tmp_path / "fleet.yaml",
+        site_fleet,
+        {"dc3-x": {"ansible_host": "127.0.0.1", "fleetscan_site": "dc3"}},
+    )
+    proc = scan(inventory, tmp_path / "out", distributed=cluster.redis)
+    report = load_report(tmp_path / "out", proc)
+    hosts = hosts_by_name(report)
+    assert hosts["dc3-x"]["status"] == "not_scanned", describe(proc)
+    assert hosts["dc3-x"]["message"] == "no worker for site dc3"
+    assert hosts["dc3-x"]["verdict"] == "not-scanned"
+    assert {hosts[n]["status"] for n in site_fleet.site_of} == {"ok"}
+    assert report["run"]["summary"]["by_status"]["not_scanned"] == 1
+    assert proc.returncode in (1, 3)  # the fleet has findings; dc3-x alone would be 3
+    csv = (tmp_path / "out" / "hosts.csv").read_text()
+    junit = (tmp_path / "out" / "junit.xml").read_text()
+    html = (tmp_path / "out" / "report.html").read_text()
+    for text in (csv, junit, html):
+        assert "not_scanned" in text and "no worker for site dc3" in text
