@@ -144,7 +144,7 @@ class Worker:
         self.proc.wait(10)
 
     def stop(self) -> None:
-        stop_process(self.proc)
+        stop_process(self.proc, timeout=4.0)  # one with no broker left never stops warmly
 
 
 @dataclass

@@ -310,3 +310,137 @@ def test_site_without_worker_ends_not_scanned_at_once(
     html = (tmp_path / "out" / "report.html").read_text()
     for text in (csv, junit, html):
         assert "not_scanned" in text and "no worker for site dc3" in text
+
+
+# --- faults --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_cluster(redis_binary: str, tmp_path: Path, site_fleet: SiteFleet) -> Iterator[Cluster]:
+    """A broker and workers of this test's own (so killing them harms no other test)."""
+    try:
+        server = start_redis(redis_binary, tmp_path / "redis")
+    except (RuntimeError, OSError) as exc:
+        require(False, f"could not start redis-server: {exc}")
+        raise
+    c = Cluster(server, tmp_path / "workers")
+    c.workdir.mkdir()
+    try:
+        yield c
+    finally:
+        c.stop()
+        server.stop()
+
+
+def _slow_host(port: int, site: str) -> dict[str, object]:
+    return {"ansible_host": "127.0.0.1", "ansible_port": port, "fleetscan_site": site}
+
+
+def _read_until(proc: subprocess.Popen[str], names: set[str]) -> list[str]:
+    """Read the coordinator's ``-v`` lines (one per finished host) until all of
+    ``names`` have finished."""
+    assert proc.stderr is not None
+    seen: list[str] = []
+    while names - {line.split(":", 1)[0] for line in seen}:
+        line = proc.stderr.readline()
+        if not line:
+            raise AssertionError(f"the scan ended early: {seen}")
+        seen.append(line)
+    return seen
+
+
+def test_worker_killed_mid_shard_its_shard_completes_on_the_other_worker(
+    site_fleet: SiteFleet, fresh_cluster: Cluster, tmp_path: Path
+) -> None:
+    workers = [
+        fresh_cluster.start_worker(
+            site, known_hosts=site_fleet.known_hosts[site], key=site_fleet.key
+        )
+        for site in ("dc1", "dc1", "dc2")
+    ]
+    with tarpit() as port:
+        inventory = write_inventory(
+            tmp_path / "fleet.yaml", site_fleet, {"dc1-slow": _slow_host(port, "dc1")}
+        )
+        out = tmp_path / "out"
+        proc = start_scan(
+            inventory, out, fresh_cluster.redis, "--shard-size", "1", "--connect-timeout", "6"
+        )
+        deadline = time.monotonic() + 60
+        holder = None
+        while holder is None and time.monotonic() < deadline:
+            holder = next((w for w in workers[:2] if "scanning dc1-slow" in w.log_text()), None)
+            time.sleep(0.05)
+        assert holder is not None, [w.log_text()[-2000:] for w in workers]
+        holder.kill()  # kill -9 the worker and its pool: mid-shard, never acknowledged
+        done = finish(proc)
+    other = next(w for w in workers[:2] if w is not holder)
+    report = load_report(out, done)
+    hosts = hosts_by_name(report)  # every host exactly once
+    assert set(hosts) == {*site_fleet.site_of, "dc1-slow"}
+    # redelivered: the surviving dc1 worker scanned it to its real end (the tarpit
+    # never speaks SSH, so the handshake times out)
+    assert "scanning dc1-slow" in other.log_text(), describe(done)
+    assert hosts["dc1-slow"]["status"] == "timeout", describe(done)
+    assert {hosts[n]["status"] for n in site_fleet.site_of} == {"ok"}, describe(done)
+
+
+def test_all_workers_of_a_site_lost_its_hosts_end_not_scanned_before_the_deadline(
+    site_fleet: SiteFleet, fresh_cluster: Cluster, tmp_path: Path
+) -> None:
+    for site in ("dc1", "dc2"):
+        fresh_cluster.start_worker(
+            site, known_hosts=site_fleet.known_hosts[site], key=site_fleet.key
+        )
+    dc2 = fresh_cluster.workers[1]
+    with tarpit() as port:
+        inventory = write_inventory(
+            tmp_path / "fleet.yaml", site_fleet, {"dc2-slow": _slow_host(port, "dc2")}
+        )
+        out = tmp_path / "out"
+        proc = start_scan(
+            inventory, out, fresh_cluster.redis, "--connect-timeout", "30", "--run-deadline", "200"
+        )
+        wait_for_log(dc2, "scanning dc2-c", 60)
+        dc2.kill()
+        done = finish(proc)
+    report = load_report(out, done)
+    hosts = hosts_by_name(report)
+    for name in ("dc2-c", "dc2-d", "dc2-slow"):
+        assert hosts[name]["status"] == "not_scanned", describe(done)
+        # found by the worker check, not by the 200 s deadline
+        assert hosts[name]["message"] == "worker lost: no worker left for site dc2"
+        assert hosts[name]["verdict"] == "not-scanned"
+    assert {hosts[n]["status"] for n in SITES["dc1"]} == {"ok"}
+    assert done.returncode == 3, describe(done)
+    assert report["run"]["exit_code"] == 3
+
+
+def test_broker_lost_mid_run_ends_with_what_finished_exit_3(
+    site_fleet: SiteFleet, fresh_cluster: Cluster, tmp_path: Path
+) -> None:
+    for site in ("dc1", "dc2"):
+        fresh_cluster.start_worker(
+            site, known_hosts=site_fleet.known_hosts[site], key=site_fleet.key
+        )
+    with tarpit() as port:
+        inventory = write_inventory(
+            tmp_path / "fleet.yaml", site_fleet, {"dc2-slow": _slow_host(port, "dc2")}
+        )
+        out = tmp_path / "out"
+        proc = start_scan(inventory, out, fresh_cluster.redis, "-v", "--connect-timeout", "30")
+        _read_until(proc, set(SITES["dc1"]))  # dc1's results are in the run
+        fresh_cluster.redis.kill()
+        done = finish(proc)
+    report = load_report(out, done)
+    hosts = hosts_by_name(report)
+    assert {hosts[n]["status"] for n in SITES["dc1"]} == {"ok"}, describe(done)
+    for name in ("dc2-c", "dc2-d", "dc2-slow"):
+        assert hosts[name]["status"] == "not_scanned", describe(done)
+        assert hosts[name]["message"].startswith(
+            "no answer from the broker redis://:***@127.0.0.1:"
+        )
+    assert done.returncode == 3, describe(done)
+    for f in out.iterdir():  # the broker password is in no report and no output
+        assert fresh_cluster.redis.password not in f.read_text(errors="replace"), f
+    assert fresh_cluster.redis.password not in done.stdout + done.stderr
