@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
 
 from fleetscan import __version__
 from fleetscan.errors import ConfigError
@@ -65,9 +65,25 @@ MAX_WIRE_TEXT = 256 * 1024
 MAX_SHORT = 4096
 MAX_LISTENERS = 1_000_000
 
+
+
+def _string(limit: int) -> Any:
+    """A text field checked in Python: pydantic's own ``str`` refuses the lone
+    surrogates fleetscan keeps for bytes a host printed that are not UTF-8."""
+
+    def check(value: object) -> str:
+        if not isinstance(value, str):
+            raise ValueError(f"expected text, got {type(value).__name__}")
+        if len(value) > limit:
+            raise ValueError(f"text of {len(value)} characters, more than {limit}")
+        return value
+
+    return PlainValidator(check)
+
+
 # clip() appends a short "… [N more characters not shown]" note, hence the slack
-Text = Annotated[str, Field(max_length=MAX_WIRE_TEXT + 128)]
-Short = Annotated[str, Field(max_length=MAX_SHORT + 128)]
+Text = Annotated[str, _string(MAX_WIRE_TEXT + 128)]
+Short = Annotated[str, _string(MAX_SHORT + 128)]
 Seconds = Annotated[float, Field(ge=0, le=1e11, allow_inf_nan=False)]
 
 
