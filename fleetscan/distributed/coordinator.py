@@ -161,6 +161,7 @@ class Coordinator:
                 self._revoke(abandoned)
 
     def _run(self, state: _RunState, settings: ScanSettings, stop: threading.Event) -> None:
+        self._check_broker()
         workers = self.site_workers()
         for site in state.sites():
             if not workers.get(site, SiteWorkers()).names:
@@ -219,6 +220,13 @@ class Coordinator:
                 self.hostkey_checking = self.hostkey_checking and state.last_hostkey_checking
             elif status in ("FAILURE", "REVOKED"):
                 state.take_failure(task_id, meta.get("result"))
+
+    def _check_broker(self) -> None:
+        """Fail fast (about a second, not kombu's retry schedule) when the
+        broker or the result store does not answer at all."""
+        with self.app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0.2, interval_step=0.2)
+        self.app.backend.client.ping()
 
     def site_workers(self) -> dict[str, SiteWorkers]:
         """Live workers by site, from one bounded remote-control broadcast."""
