@@ -66,7 +66,6 @@ MAX_SHORT = 4096
 MAX_LISTENERS = 1_000_000
 
 
-
 def _string(limit: int) -> Any:
     """A text field checked in Python: pydantic's own ``str`` refuses the lone
     surrogates fleetscan keeps for bytes a host printed that are not UTF-8."""
