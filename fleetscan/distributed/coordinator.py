@@ -220,6 +220,9 @@ class Coordinator:
                 self.hostkey_checking = self.hostkey_checking and state.last_hostkey_checking
             elif status in ("FAILURE", "REVOKED"):
                 state.take_failure(task_id, meta.get("result"))
+            else:
+                continue
+            backend.forget(task_id)  # host data does not wait in Redis once it is ours
 
     def _check_broker(self) -> None:
         """Fail fast (about a second, not kombu's retry schedule) when the

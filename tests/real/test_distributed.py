@@ -312,6 +312,34 @@ def test_site_without_worker_ends_not_scanned_at_once(
         assert "not_scanned" in text and "no worker for site dc3" in text
 
 
+def test_a_shard_delivered_twice_gives_each_host_once(
+    site_fleet: SiteFleet, cluster: Cluster, tmp_path: Path
+) -> None:
+    """The workers' visibility timeout (4 s) is shorter than this shard lasts
+    (a tarpit holds it for the 12 s connect timeout): Redis hands the shard to
+    the second dc1 worker while the first still scans it. Both answer; the
+    run holds every host once."""
+    dc1 = [w for w in cluster.workers if w.site == "dc1"]
+    before = [len(w.log_text()) for w in dc1]
+    with tarpit() as port:
+        inventory = write_inventory(
+            tmp_path / "fleet.yaml", site_fleet, {"dc1-slow": _slow_host(port, "dc1")}
+        )
+        proc = scan(
+            inventory,
+            tmp_path / "out",
+            distributed=cluster.redis,
+            extra=("--connect-timeout", "12"),
+        )
+    report = load_report(tmp_path / "out", proc)
+    hosts = hosts_by_name(report)  # asserts: no host twice
+    assert set(hosts) == {*site_fleet.site_of, "dc1-slow"}
+    assert hosts["dc1-slow"]["status"] == "timeout", describe(proc)
+    # both dc1 workers received the same shard
+    for w, offset in zip(dc1, before, strict=True):
+        assert re.search(r"shard \S+/dc1/0: scanning .*dc1-slow", w.log_text()[offset:]), w.name
+
+
 # --- faults --------------------------------------------------------------------------------
 
 
