@@ -143,9 +143,6 @@ class Worker:
         _killpg(self.proc, signal.SIGKILL)
         self.proc.wait(10)
 
-    def stop(self) -> None:
-        stop_process(self.proc, timeout=4.0)  # one with no broker left never stops warmly
-
 
 @dataclass
 class Cluster:
@@ -208,8 +205,10 @@ class Cluster:
         return worker
 
     def stop(self) -> None:
+        # kill -9 the process groups: nothing of a test's workers needs a warm
+        # shutdown, and one whose broker is gone would wait for it
         for w in self.workers:
-            w.stop()
+            w.kill()
 
 
 def wait_for_log(worker: Worker, text: str, timeout: float, count: int = 1) -> str:
