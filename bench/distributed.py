@@ -43,13 +43,8 @@ from pathlib import Path
 
 import asyncssh
 
-from fleetscan.simulate import (
-    SimHost,
-    known_hosts_line,
-    start_host,
-    stop_hosts,
-    write_client_key,
-)
+from fleetscan.testing.fleet import start_fleet
+from fleetscan.testing.simhost import SimHost
 
 SS = (
     "Netid State  Recv-Q Send-Q Local Address:Port Peer Address:Port Process\n"
@@ -63,26 +58,14 @@ POLICY = "version: 1\nforbidden:\n  - id: irc\n    ports: 6667\n"
 
 
 async def serve(work: Path, n: int) -> None:
-    client_pub = asyncssh.read_public_key(str(work / "id_ed25519.pub"))
-    host_key = asyncssh.generate_private_key("ssh-ed25519")
-    running = [
-        await start_host(
-            SimHost(f"h{i:04d}", outputs={"ss": SS}, ps=PS), [client_pub], host_key=host_key
-        )
-        for i in range(n)
-    ]
-    (work / "known_hosts").write_text(
-        "".join(known_hosts_line("127.0.0.1", r.port, host_key) + "\n" for r in running)
-    )
-    lines = ["[fleet]"] + [
-        f"h{i:04d} ansible_host=127.0.0.1 ansible_port={r.port} ansible_user=scan "
-        f"fleetscan_platform=linux ansible_ssh_private_key_file={work / 'id_ed25519'}"
-        for i, r in enumerate(running)
-    ]
-    (work / "hosts").write_text("\n".join(lines) + "\n")
+    hosts = [SimHost(f"h{i:04d}", outputs={"ss": SS}, ps=PS) for i in range(n)]
+    host_key = asyncssh.generate_private_key("ssh-ed25519")  # one key: cheaper to start
+    fleet = await start_fleet(work, hosts, host_key=host_key)
+    extra = {h.name: {"fleetscan_platform": "linux"} for h in hosts}
+    fleet.write_inventory(work / "hosts.yaml", extra=extra)
     print("ready", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-    await stop_hosts(running)
+    await fleet.stop()
 
 
 def tree_cpu(pid: int) -> float:
@@ -129,7 +112,7 @@ def statuses(out: Path) -> dict[str, int]:
 
 
 def base_args(work: Path, out: str) -> list[str]:
-    return ["scan", "-i", "hosts", "-p", "policy.yaml", "-o", out, "--format", "json", "-q"]
+    return ["scan", "-i", "hosts.yaml", "-p", "policy.yaml", "-o", out, "--format", "json", "-q"]
 
 
 def distributed(work: Path, k: int, n: int) -> dict[str, object]:
@@ -217,7 +200,6 @@ def main(argv: list[str] | None = None) -> int:
     n = opts.hosts
     with tempfile.TemporaryDirectory(prefix="fleetscan-bench-dist-") as tmp:
         work = Path(tmp)
-        write_client_key(work)
         (work / "policy.yaml").write_text(POLICY)
         fleet = subprocess.Popen(
             [

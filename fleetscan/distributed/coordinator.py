@@ -35,13 +35,17 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleetscan.distributed import codec
-from fleetscan.distributed.engine import INFO_COMMAND, TASK_NAME, make_app, redact
+from fleetscan.distributed.engine import INFO_COMMAND, TASK_NAME, broker_url, make_app, redact
 from fleetscan.distributed.plan import DEFAULT_SHARD_SIZE, plan_shards, queue_name
+from fleetscan.errors import ConfigError
 from fleetscan.model import HostScan, Status, Target
 from fleetscan.runner import ScanSettings
+
+if TYPE_CHECKING:
+    from fleetscan.options import RunOptions
 
 log = logging.getLogger("fleetscan.distributed")
 
@@ -60,6 +64,28 @@ class DistributedOptions:
     inspect_timeout: float = 1.5  # one bounded wait for workers to answer
     recheck_every: float = 4.0  # how often sites owing shards are checked for workers
     poll_every: float = 0.25
+
+
+def distributed_options(options: RunOptions) -> DistributedOptions:
+    """``--distributed`` and friends, checked before any connection. Trust
+    material is the workers' own: a coordinator-side known_hosts, ssh_config
+    or host-key switch would silently not apply, so it is refused."""
+    for given, flag in (
+        (not options.hostkey_checking, "--no-host-key-check"),
+        (options.known_hosts is not None, "--known-hosts"),
+        (options.ssh_config is not None, "--ssh-config"),
+    ):
+        if given:
+            raise ConfigError(
+                "workers use their own known_hosts, ssh_config and keys: give this option "
+                "to `fleetscan worker`",
+                field=f"{flag} with --distributed",
+            )
+    return DistributedOptions(
+        broker=broker_url(options.distributed, field="--distributed"),
+        shard_size=options.shard_size,
+        deadline=options.run_deadline,
+    )
 
 
 @dataclass

@@ -1,0 +1,38 @@
+"""Helpers every command shares: one-line config errors, safe terminal text."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+
+from fleetscan.errors import ConfigError
+
+err_console = Console(stderr=True, highlight=False)
+
+
+@contextmanager
+def config_errors() -> Iterator[None]:
+    """Turn ConfigError into one clear line and exit code 2 — never a traceback."""
+    try:
+        yield
+    except ConfigError as exc:
+        # one plain line (no wrapping, no markup); text from the bad file is escaped
+        from fleetscan.reports.sanitize import visible_controls
+
+        sys.stderr.write(f"fleetscan: error: {visible_controls(str(exc))}\n")
+        raise typer.Exit(2) from None
+
+
+def cell(value: object) -> str:
+    """A table cell for a value of any shape (lists and dicts flattened)."""
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    return str(value)

@@ -1,0 +1,91 @@
+"""``fleetscan worker``: scan the shards of one site (see docs/distributed.md).
+
+Only option checking lives here; the worker itself is
+:mod:`fleetscan.distributed.worker`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fleetscan.commands.common import config_errors, err_console
+from fleetscan.errors import ConfigError
+
+
+def worker(
+    site: Annotated[str, typer.Option(help="The site (fleetscan_site) whose hosts it scans.")],
+    broker: Annotated[
+        str | None,
+        typer.Option(
+            help="Broker URL (default $FLEETSCAN_BROKER_URL); password from "
+            "$FLEETSCAN_BROKER_PASSWORD, never on the command line."
+        ),
+    ] = None,
+    concurrency: Annotated[int, typer.Option(help="Shards scanned at once.")] = 2,
+    host_concurrency: Annotated[int, typer.Option(help="Hosts at once within a shard.")] = 50,
+    known_hosts: Annotated[
+        Path | None, typer.Option(help="This zone's known_hosts (default ~/.ssh/known_hosts).")
+    ] = None,
+    ssh_config: Annotated[
+        list[Path] | None, typer.Option(help="This zone's ssh_config file(s).")
+    ] = None,
+    key: Annotated[
+        list[Path] | None, typer.Option(help="Private key offered to every host (repeatable).")
+    ] = None,
+    no_host_key_check: Annotated[
+        bool, typer.Option("--no-host-key-check", help="Accept any host key. Insecure.")
+    ] = False,
+    allow_password_env: Annotated[
+        list[str] | None,
+        typer.Option(help="Password variable a shard may name (repeatable); others refused."),
+    ] = None,
+    visibility_timeout: Annotated[
+        float,
+        typer.Option(help="Seconds before a shard of a lost worker goes to another worker."),
+    ] = 300.0,
+    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+    name: Annotated[
+        str | None, typer.Option(help="Node name (default fleetscan-<site>-<pid>@<host>).")
+    ] = None,
+) -> None:
+    """Run a scan worker for one site (a Celery worker); it blocks until stopped."""
+    from fleetscan.distributed.engine import broker_url
+    from fleetscan.distributed.worker import WorkerConfig, run_worker
+    from fleetscan.inventory.fields import Origin, parse_site
+
+    with config_errors():
+        site_name = parse_site(site, Origin("command line", None), "--site")
+        url = broker_url(broker, field="--broker")
+        for opt, value in (
+            ("--concurrency", concurrency),
+            ("--host-concurrency", host_concurrency),
+        ):
+            if value < 1:
+                raise ConfigError("must be at least 1", field=opt)
+        if not visibility_timeout > 0:
+            raise ConfigError("must be a positive number of seconds", field="--visibility-timeout")
+        for path, opt in (
+            [(known_hosts, "--known-hosts")]
+            + [(p, "--ssh-config") for p in ssh_config or []]
+            + [(p, "--key") for p in key or []]
+        ):
+            if path is not None and not path.exists():
+                raise ConfigError("file not found", file=str(path), field=opt)
+        config = WorkerConfig(
+            site=site_name,
+            concurrency=concurrency,
+            host_concurrency=host_concurrency,
+            known_hosts=str(known_hosts) if known_hosts else None,
+            ssh_config=tuple(str(p) for p in ssh_config) if ssh_config is not None else None,
+            client_keys=tuple(str(p) for p in key or []),
+            hostkey_checking=not no_host_key_check,
+            allow_password_env=tuple(allow_password_env or []),
+            visibility_timeout=visibility_timeout,
+            name=name or "",
+        )
+    if no_host_key_check:
+        err_console.print("[bold red]WARNING:[/] host-key checking is OFF on this worker.")
+    run_worker(url, config, loglevel=loglevel)
