@@ -345,6 +345,7 @@ def format_inventory(targets: Sequence[Target]) -> list[dict[str, object]]:
                 "platform": t.platform,
                 "groups": list(t.groups),
                 "transport": t.transport,
+                "site": t.site,
                 "become": t.become,
                 "key_files": list(t.key_files),
                 "jump_host": t.jump_host,

@@ -30,6 +30,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -338,6 +339,32 @@ def test_a_shard_delivered_twice_gives_each_host_once(
     # both dc1 workers received the same shard
     for w, offset in zip(dc1, before, strict=True):
         assert re.search(r"shard \S+/dc1/0: scanning .*dc1-slow", w.log_text()[offset:]), w.name
+
+
+def test_ctrl_c_on_the_coordinator_ends_the_run_interrupted_exit_130(
+    site_fleet: SiteFleet, cluster: Cluster, tmp_path: Path
+) -> None:
+    dc1 = [w for w in cluster.workers if w.site == "dc1"]
+    offsets = [len(w.log_text()) for w in dc1]
+    with tarpit() as port:
+        inventory = write_inventory(
+            tmp_path / "fleet.yaml", site_fleet, {"dc1-slow": _slow_host(port, "dc1")}
+        )
+        out = tmp_path / "out"
+        proc = start_scan(inventory, out, cluster.redis, "--connect-timeout", "30")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(
+            "dc1-slow" in w.log_text()[n:] for w, n in zip(dc1, offsets, strict=True)
+        ):
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        done = finish(proc)
+    assert done.returncode == 130, describe(done)
+    report = load_report(out, done)
+    assert report["run"]["interrupted"] is True
+    hosts = hosts_by_name(report)
+    assert set(hosts) == {*site_fleet.site_of, "dc1-slow"}
+    assert hosts["dc1-slow"]["status"] == "interrupted"
 
 
 # --- faults --------------------------------------------------------------------------------
