@@ -26,11 +26,13 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
+from pydantic import ValidationError
 
 from fleetscan import __version__
+from fleetscan.distributed import wire as schema
+from fleetscan.distributed.wire import MAX_DOCUMENT, MAX_SHORT, MAX_WIRE_TEXT
 from fleetscan.errors import ConfigError
 from fleetscan.inventory.fields import (
     SITE_NAME,
@@ -57,134 +59,9 @@ PROTOCOL = 1
 SHARD_KIND = "fleetscan.shard"
 RESULT_KIND = "fleetscan.result"
 
-#: largest document either side accepts (a result of a full shard of busy hosts
-#: stays far below; a hostile one is refused before it is parsed)
-MAX_DOCUMENT = 256 * 1024 * 1024
-#: evidence text per command kept on the wire; reports show at most 64 KB of it
-MAX_WIRE_TEXT = 256 * 1024
-MAX_SHORT = 4096
-MAX_LISTENERS = 1_000_000
-
-
-def _string(limit: int) -> Any:
-    """A text field checked in Python: pydantic's own ``str`` refuses the lone
-    surrogates fleetscan keeps for bytes a host printed that are not UTF-8."""
-
-    def check(value: object) -> str:
-        if not isinstance(value, str):
-            raise ValueError(f"expected text, got {type(value).__name__}")
-        if len(value) > limit:
-            raise ValueError(f"text of {len(value)} characters, more than {limit}")
-        return value
-
-    return PlainValidator(check)
-
-
-# clip() appends a short "… [N more characters not shown]" note, hence the slack
-Text = Annotated[str, _string(MAX_WIRE_TEXT + 128)]
-Short = Annotated[str, _string(MAX_SHORT + 128)]
-Seconds = Annotated[float, Field(ge=0, le=1e11, allow_inf_nan=False)]
-
 
 class WireError(ValueError):
     """A document from the broker that fleetscan refuses (named, never a traceback)."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class _Process(_Strict):
-    name: Short
-    pid: Annotated[int, Field(ge=0, le=2**63)] | None = None
-    user: Short | None = None
-
-
-class _Listener(_Strict):
-    proto: Literal["tcp", "udp"]
-    family: Literal[4, 6]
-    address: Short
-    port: Annotated[int, Field(ge=0, le=65535)]
-    state: Short
-    processes: Annotated[list[_Process], Field(max_length=4096)]
-    zone: Short | None = None
-    raw: Text
-    line: Annotated[int, Field(ge=0)] | None = None
-
-
-class _Unparsed(_Strict):
-    line: Annotated[int, Field(ge=0)]
-    text: Text
-
-
-class _Evidence(_Strict):
-    command: Short
-    exit_status: int | None
-    stdout: Text
-    stderr: Text
-    duration: Seconds
-    truncated: bool
-
-
-class _Scan(_Strict):
-    name: Short
-    status: Annotated[Status, Field(strict=False)]  # its value, e.g. "ok"
-    message: Text
-    platform: Short | None
-    collector: Short | None
-    listeners: Annotated[list[_Listener], Field(max_length=MAX_LISTENERS)]
-    unparsed: Annotated[list[_Unparsed], Field(max_length=MAX_LISTENERS)]
-    evidence: Annotated[list[_Evidence], Field(max_length=64)]
-    started: Seconds
-    finished: Seconds
-
-
-class _Result(_Strict):
-    kind: Literal["fleetscan.result"]
-    protocol: int
-    version: Short
-    shard: Short
-    site: Short
-    worker: Short
-    hostkey_checking: bool
-    error: Short | None
-    scans: Annotated[list[_Scan], Field(max_length=100_000)]
-
-
-class _WireTarget(_Strict):
-    name: Short
-    address: Short
-    port: Annotated[int, Field(ge=1, le=65535)] | None
-    user: Short | None
-    platform: Short | None
-    groups: Annotated[list[Short], Field(max_length=10_000)]
-    transport: Short
-    become: bool
-    become_method: Short
-    key_files: Annotated[list[Short], Field(max_length=64)]
-    jump_host: Short | None
-    known_hosts: Short | None
-    password_env: Short | None
-    passphrase_env: Short | None
-    site: Short
-    source: Short
-
-
-class _Settings(_Strict):
-    connect_timeout: Annotated[float, Field(gt=0, le=86400, allow_inf_nan=False)]
-    host_timeout: Annotated[float, Field(gt=0, le=86400, allow_inf_nan=False)]
-    max_output: Annotated[int, Field(ge=1024, le=1024**3)]
-    transport: Short | None
-
-
-class _Shard(_Strict):
-    kind: Literal["fleetscan.shard"]
-    protocol: int
-    version: Short
-    shard: Short
-    site: Short
-    settings: _Settings
-    targets: Annotated[list[_WireTarget], Field(min_length=1, max_length=100_000)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,7 +186,7 @@ def decode_shard(text: object) -> Shard:
     too (the worker turns that into a result carrying the error)."""
     doc = _loads(text, "shard")
     try:
-        wire = _Shard.model_validate(doc)
+        wire = schema.Shard.model_validate(doc)
     except ValidationError as exc:
         raise _validation("shard", exc) from None
     why = compatible(wire.protocol, wire.version)
@@ -337,7 +214,7 @@ def decode_shard(text: object) -> Shard:
     )
 
 
-def _target_from_wire(t: _WireTarget, origin: Origin) -> Target:
+def _target_from_wire(t: schema.WireTarget, origin: Origin) -> Target:
     def opt(value: str | None, field: str) -> str | None:
         return None if value is None else check_text(value, origin, field)
 
@@ -444,7 +321,7 @@ def decode_result(text: object, shard: Shard) -> ShardResult:
     doc = _loads(text, f"result of shard {shard.id}")
     what = f"result of shard {shard.id}"
     try:
-        wire = _Result.model_validate(doc)
+        wire = schema.Result.model_validate(doc)
     except ValidationError as exc:
         raise _validation(what, exc) from None
     why = compatible(wire.protocol, wire.version)
@@ -473,7 +350,7 @@ def decode_result(text: object, shard: Shard) -> ShardResult:
     )
 
 
-def _scan_from_wire(s: _Scan, target: Target) -> HostScan:
+def _scan_from_wire(s: schema.Scan, target: Target) -> HostScan:
     return HostScan(
         target=target,
         status=s.status,

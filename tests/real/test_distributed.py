@@ -18,6 +18,9 @@ Proved here:
 * the broker killed mid-run → exit 3, report of what finished, the rest
   ``not_scanned``.
 
+One module (longer than most) so that the namespace fleet, the broker and
+the shared workers — module-scoped fixtures — are built once for all of these.
+
 Slow hosts are "tarpits": a loopback socket that accepts TCP but never sends
 an SSH banner, so a scan of it lasts exactly the connect timeout.
 """
