@@ -8,7 +8,8 @@ Python user all go through the same two steps::
 
 or :func:`run` for both. The stages, in order (docs/architecture.md draws them):
 
-1. inventory → select (``--limit``) → transport names and key files checked
+1. inventory (values validated, safe reads) → select (``--limit``, key files
+   checked) → transport libraries checked
 2. policy loaded and validated, report folder created      — all before any connection
 3. runner: connect, collect, parse, per-host status        (:mod:`fleetscan.runner`)
 4. [exposure probes plug in here: after the scans, before policy]
@@ -98,11 +99,10 @@ def prepare(options: RunOptions) -> RunInputs:
         from fleetscan.distributed.coordinator import distributed_options
 
         spread = distributed_options(options)
-    inv = load_inventory(options.inventory)
-    targets = inv.select(options.limit)
+    inv = load_inventory(options.inventory, allow_exec=options.allow_exec_inventory)
+    # checks the selected hosts' key files too (distributed: paths on the workers)
+    targets = inv.select(options.limit, check_files=spread is None)
     check_transports(targets, options.transport)
-    if spread is None:  # distributed: key files are paths on the workers
-        check_key_files(targets)
     policy = load_policies(options.policies)
     if options.output is not None:
         prepare_output(options.output)  # last check, so a config error writes nothing
@@ -135,32 +135,17 @@ def check_transports(targets: Sequence[Target], forced: str | None) -> None:
     for target in targets:
         if target.transport in seen:
             continue
-        file, _, line = target.source.rpartition(":")
         try:
             check_transport(target.transport)
         except ConfigError as exc:
+            src = target.source
             raise ConfigError(
                 f"host {target.name}: {exc.detail}",
-                file=file or None,
-                line=int(line) if line.isdigit() else None,
+                file=src.file if src else None,
+                line=src.line if src else None,
                 field="transport",
             ) from None
         seen.add(target.transport)
-
-
-def check_key_files(targets: Sequence[Target]) -> None:
-    """A private key named in the inventory must exist: a typo is a config
-    error for the whole run, not an 'unreachable' host found after connecting."""
-    for target in targets:
-        for key in target.key_files:
-            if not Path(key).expanduser().exists():
-                file, _, line = target.source.rpartition(":")
-                raise ConfigError(
-                    f"host {target.name}: private key file {key!r} not found",
-                    file=file or None,
-                    line=int(line) if line.isdigit() else None,
-                    field="key file",
-                )
 
 
 def prepare_output(output: Path) -> None:

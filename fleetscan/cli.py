@@ -25,7 +25,7 @@ import typer
 from rich.console import Console
 
 from fleetscan import __version__
-from fleetscan.commands.common import config_errors, err_console
+from fleetscan.commands.common import ALLOW_EXEC_HELP, config_errors, err_console
 from fleetscan.commands.inventory import inventory_app
 from fleetscan.commands.parse import parse
 from fleetscan.commands.policy import policy_app
@@ -84,7 +84,10 @@ def scan(
     inventory: Annotated[
         list[Path],
         typer.Option(
-            "-i", "--inventory", metavar="PATH", help="Inventory file or folder (repeatable)."
+            "-i",
+            "--inventory",
+            metavar="PATH",
+            help="Inventory file or folder (repeatable); '-' reads standard input.",
         ),
     ],
     policy: Annotated[
@@ -175,6 +178,9 @@ def scan(
             "(default: derived from the shards and the workers).",
         ),
     ] = None,
+    allow_exec_inventory: Annotated[
+        bool, typer.Option("--allow-exec-inventory", metavar="", help=ALLOW_EXEC_HELP)
+    ] = False,
 ) -> None:
     """Scan every host of the inventory and check policy."""
     with config_errors():
@@ -196,6 +202,7 @@ def scan(
             distributed=distributed,
             shard_size=shard_size,
             run_deadline=run_deadline,
+            allow_exec_inventory=allow_exec_inventory,
         )
     code = scan_and_print(options, console=Console(highlight=False), quiet=quiet, verbose=verbose)
     raise typer.Exit(code)

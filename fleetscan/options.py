@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from fleetscan.configfile import check_config_file
 from fleetscan.errors import ConfigError
 from fleetscan.model import Severity
 from fleetscan.reports import FORMATS
@@ -59,6 +60,8 @@ class RunOptions:
     shard_size: int = 50
     #: seconds for a distributed run; None: derived from shards and workers
     run_deadline: float | None = None
+    #: run an executable inventory script given as inventory (it is code: off by default)
+    allow_exec_inventory: bool = False
 
     def validate(self) -> None:
         """Check every value; raise ConfigError naming the first bad option."""
@@ -67,13 +70,10 @@ class RunOptions:
             problem = check(getattr(self, f.name)) if check else None
             if problem:
                 raise ConfigError(problem, field=option_flag(f.name))
-        for path in self.ssh_config or ():
-            if not path.exists():
-                raise ConfigError("ssh config file not found", file=str(path), field="--ssh-config")
-        if self.known_hosts is not None and not self.known_hosts.exists():
-            raise ConfigError(
-                "known_hosts file not found", file=str(self.known_hosts), field="--known-hosts"
-            )
+        for path in self.ssh_config or ():  # regular files, size-bounded (no FIFO, no device)
+            check_config_file(path, field="--ssh-config")
+        if self.known_hosts is not None:
+            check_config_file(self.known_hosts, field="--known-hosts")
 
     def connect_settings(self) -> ConnectSettings:
         return ConnectSettings(

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from fleetscan.commands.common import cell, config_errors
+from fleetscan.commands.common import ALLOW_EXEC_HELP, cell, config_errors
 from fleetscan.errors import ConfigError
 
 inventory_app = typer.Typer(help="Inspect inventories.", no_args_is_help=True)
@@ -20,12 +20,16 @@ inventory_app = typer.Typer(help="Inspect inventories.", no_args_is_help=True)
 @inventory_app.command("show")
 def inventory_show(
     inventory: Annotated[
-        list[Path], typer.Option("-i", "--inventory", metavar="PATH", help="Inventory file(s).")
+        list[Path],
+        typer.Option("-i", "--inventory", metavar="PATH", help="Inventory file(s); '-' for stdin."),
     ],
     limit: Annotated[str | None, typer.Option("-l", "--limit", metavar="PATTERN")] = None,
     format: Annotated[
         str, typer.Option("--format", metavar="FORMAT", help="table or json.")
     ] = "table",
+    allow_exec_inventory: Annotated[
+        bool, typer.Option("--allow-exec-inventory", metavar="", help=ALLOW_EXEC_HELP)
+    ] = False,
 ) -> None:
     """Print the resolved hosts with their effective variables."""
     from fleetscan.inventory import format_inventory, load_inventory
@@ -34,7 +38,8 @@ def inventory_show(
     with config_errors():
         if format not in ("table", "json"):
             raise ConfigError(f"choose table or json, got {format!r}", field="--format")
-        targets = load_inventory(inventory).select(limit)
+        inv = load_inventory(inventory, allow_exec=allow_exec_inventory)
+        targets = inv.select(limit, check_files=False)
     rows = format_inventory(targets)
     if format == "json":
         sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")

@@ -54,7 +54,8 @@ def worker(
     """Run a scan worker for one site (a Celery worker); it blocks until stopped."""
     from fleetscan.distributed.engine import broker_url
     from fleetscan.distributed.worker import WorkerConfig, run_worker
-    from fleetscan.inventory.fields import Origin, parse_site
+    from fleetscan.inventory.values import parse_site
+    from fleetscan.model import Origin
 
     with config_errors():
         site_name = parse_site(site, Origin("command line", None), "--site")

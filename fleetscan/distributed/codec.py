@@ -34,12 +34,11 @@ from fleetscan import __version__
 from fleetscan.distributed import wire as schema
 from fleetscan.distributed.wire import MAX_DOCUMENT, MAX_SHORT, MAX_WIRE_TEXT
 from fleetscan.errors import ConfigError
-from fleetscan.inventory.fields import (
+from fleetscan.inventory.values import (
     SITE_NAME,
-    TRANSPORTS,
-    Origin,
     check_address,
     check_host_name,
+    check_jump,
     check_text,
     check_user,
 )
@@ -47,12 +46,14 @@ from fleetscan.model import (
     CommandEvidence,
     HostScan,
     Listener,
+    Origin,
     Process,
     Status,
     Target,
     UnparsedLine,
 )
 from fleetscan.reports.sanitize import clip
+from fleetscan.transports import REGISTRY as TRANSPORTS
 
 #: bump on any incompatible change of the documents below
 PROTOCOL = 1
@@ -175,7 +176,7 @@ def _target_to_wire(t: Target) -> dict[str, Any]:
         "password_env": t.password_env,
         "passphrase_env": t.passphrase_env,
         "site": t.site,
-        "source": t.source,
+        "source": str(t.source) if t.source else "",
     }
 
 
@@ -231,12 +232,12 @@ def _target_from_wire(t: schema.WireTarget, origin: Origin) -> Target:
         become=t.become,
         become_method=check_text(t.become_method, origin, "become_method"),
         key_files=tuple(check_text(k, origin, "key_files") for k in t.key_files),
-        jump_host=None if t.jump_host is None else check_address(t.jump_host, origin, "jump_host"),
+        jump_host=None if t.jump_host is None else check_jump(t.jump_host, origin, "jump_host"),
         known_hosts=opt(t.known_hosts, "known_hosts"),
         password_env=opt(t.password_env, "password_env"),
         passphrase_env=opt(t.passphrase_env, "passphrase_env"),
         site=t.site,
-        source=t.source,
+        source=Origin(t.source) if t.source else None,
     )
 
 

@@ -30,6 +30,8 @@ from fleetscan import __version__
 from fleetscan.distributed import codec
 from fleetscan.distributed.engine import INFO_COMMAND, TASK_NAME, make_app, redact
 from fleetscan.distributed.plan import queue_name
+from fleetscan.errors import ConfigError
+from fleetscan.inventory import check_key_files
 from fleetscan.model import HostScan, Status, Target
 from fleetscan.runner import ScanSettings, scan_all
 from fleetscan.transports.base import ConnectSettings
@@ -108,18 +110,24 @@ def scan_shard(config: WorkerConfig, payload: object) -> str:
     )
 
 
-def _refusal(config: WorkerConfig, target: Target) -> str | None:
+def _refusal(config: WorkerConfig, target: Target) -> tuple[Status, str] | None:
+    """Why this worker will not scan ``target`` (checked before connecting)."""
     if target.password_env and target.password_env not in config.allow_password_env:
-        return (
+        return Status.AUTH_FAILED, (
             f"this worker does not read password variable {target.password_env!r} "
             "(allow it with fleetscan worker --allow-password-env)"
         )
+    try:  # the files a shard names are this worker's: same checks as a local run's
+        check_key_files([target])
+    except ConfigError as exc:
+        status = Status.AUTH_FAILED if exc.field == "key file" else Status.INTERNAL_ERROR
+        return status, f"on worker {config.name}: {exc.detail}"
     return None
 
 
-def _refused_scan(target: Target, why: str) -> HostScan:
+def _refused_scan(target: Target, why: tuple[Status, str]) -> HostScan:
     now = time.time()
-    return HostScan(target, Status.AUTH_FAILED, why, started=now, finished=now)
+    return HostScan(target, why[0], why[1], started=now, finished=now)
 
 
 def _best_effort_ids(payload: object) -> tuple[str, str]:

@@ -4,6 +4,7 @@ every host ends exactly once, whatever arrives (late, twice, forged, partial).""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -200,3 +201,13 @@ def test_broker_password_never_on_the_command_line(monkeypatch: pytest.MonkeyPat
     # the whole URL, password included, may come from the environment
     monkeypatch.setenv("FLEETSCAN_BROKER_URL", "redis://fleet:envpw@127.0.0.1:6379/1")
     assert broker_url(None, field="--broker") == "redis://fleet:envpw@127.0.0.1:6379/1"
+
+
+def test_worker_checks_the_key_files_a_shard_names_on_its_own_disk(tmp_path: Path) -> None:
+    missing = str(tmp_path / "no-such-key")
+    t = Target(name="h1", address="127.0.0.1", port=1, site="dc1", key_files=(missing,))
+    shard = codec.Shard("R/dc1/0", "dc1", SETTINGS, (t,))
+    back = codec.decode_result(scan_shard(_config(), codec.encode_shard(shard)), shard)
+    scan = back.scans["h1"]
+    assert scan.status is Status.AUTH_FAILED
+    assert scan.message.startswith("on worker w1: host h1: private key file")
