@@ -63,6 +63,7 @@ async def serve(work: Path, n: int) -> None:
     fleet = await start_fleet(work, hosts, host_key=host_key)
     extra = {h.name: {"fleetscan_platform": "linux"} for h in hosts}
     fleet.write_inventory(work / "hosts.yaml", extra=extra)
+    (work / "ssh_config").write_text("")  # read no ssh_config of the machine
     print("ready", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
     await fleet.stop()
@@ -150,7 +151,7 @@ def distributed(work: Path, k: int, n: int) -> dict[str, object]:
                         "--known-hosts",
                         "known_hosts",
                         "--ssh-config",
-                        "/dev/null",
+                        "ssh_config",
                         "--loglevel",
                         "INFO",
                         "--name",
@@ -225,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
                 "--known-hosts",
                 "known_hosts",
                 "--ssh-config",
-                "/dev/null",
+                "ssh_config",
                 "--concurrency",
                 "50",
             ]

@@ -52,6 +52,7 @@ def worker(
     ] = None,
 ) -> None:
     """Run a scan worker for one site (a Celery worker); it blocks until stopped."""
+    from fleetscan.configfile import check_config_file
     from fleetscan.distributed.engine import broker_url
     from fleetscan.distributed.worker import WorkerConfig, run_worker
     from fleetscan.inventory.values import parse_site
@@ -68,13 +69,13 @@ def worker(
                 raise ConfigError("must be at least 1", field=opt)
         if not visibility_timeout > 0:
             raise ConfigError("must be a positive number of seconds", field="--visibility-timeout")
-        for path, opt in (
-            [(known_hosts, "--known-hosts")]
-            + [(p, "--ssh-config") for p in ssh_config or []]
-            + [(p, "--key") for p in key or []]
-        ):
-            if path is not None and not path.exists():
-                raise ConfigError("file not found", file=str(path), field=opt)
+        # regular files, size-bounded: a FIFO or a device would hang the worker
+        if known_hosts is not None:
+            check_config_file(known_hosts, field="--known-hosts")
+        for path in ssh_config or []:
+            check_config_file(path, field="--ssh-config")
+        for path in key or []:
+            check_config_file(path, field="--key")
         config = WorkerConfig(
             site=site_name,
             concurrency=concurrency,

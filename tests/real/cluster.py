@@ -179,7 +179,7 @@ class Cluster:
             "--known-hosts",
             str(known_hosts),
             "--ssh-config",
-            "/dev/null",
+            str(self.empty_ssh_config()),
             "--key",
             str(key),
             "--visibility-timeout",
@@ -203,6 +203,14 @@ class Cluster:
         self.workers.append(worker)
         wait_for_log(worker, "ready.", timeout)
         return worker
+
+    def empty_ssh_config(self) -> Path:
+        """An empty ssh_config (read no user or system config; /dev/null is not
+        a regular file, and fleetscan refuses those)."""
+        path = self.workdir / "ssh_config"
+        if not path.exists():
+            path.write_text("")
+        return path
 
     def stop(self) -> None:
         # kill -9 the process groups: nothing of a test's workers needs a warm

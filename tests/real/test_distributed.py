@@ -209,7 +209,9 @@ def scan(
     args += extra
     if distributed is None:
         assert known_hosts is not None
-        args += ["--known-hosts", str(known_hosts), "--ssh-config", "/dev/null"]
+        empty = out.parent / "ssh_config"
+        empty.write_text("")  # read no ssh_config of the machine
+        args += ["--known-hosts", str(known_hosts), "--ssh-config", str(empty)]
         return run_cli(args, cwd=out.parent, timeout=timeout)
     args += ["--distributed", distributed.url]
     return subprocess.run(
