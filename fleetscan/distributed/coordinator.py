@@ -63,6 +63,7 @@ class DistributedOptions:
     deadline: float | None = None  # seconds for the whole run; None: derived (see docs)
     inspect_timeout: float = 1.5  # one bounded wait for workers to answer
     recheck_every: float = 4.0  # how often sites owing shards are checked for workers
+    lost_after: int = 3  # checks in a row without a worker before a site is lost
     poll_every: float = 0.25
 
 
@@ -208,7 +209,7 @@ class Coordinator:
             )
             state.sent(shard, task_id)
         next_check = time.monotonic() + self.options.recheck_every
-        absent: set[str] = set()
+        misses: dict[str, int] = {}  # site → checks in a row without a live worker
         while state.pending() and not stop.is_set():
             self._collect(state)
             now = time.monotonic()
@@ -221,12 +222,11 @@ class Coordinator:
             if now >= next_check and state.pending():
                 workers = self.site_workers()
                 for site in state.pending_sites():
-                    if workers.get(site, SiteWorkers()).names:
-                        absent.discard(site)
-                    elif site in absent:  # gone at two checks in a row
+                    seen = bool(workers.get(site, SiteWorkers()).names)
+                    misses[site] = 0 if seen else misses.get(site, 0) + 1
+                    # one missed answer can be a busy machine; three in a row is loss
+                    if misses[site] >= self.options.lost_after:
                         state.fail_site(site, f"worker lost: no worker left for site {site}")
-                    else:
-                        absent.add(site)
                 next_check = time.monotonic() + self.options.recheck_every
             stop.wait(self.options.poll_every)
 
