@@ -45,8 +45,9 @@ from fleetscan.options import RunOptions
 from fleetscan.policy import Policy, evaluate, load_policies
 from fleetscan.reports import FORMATS
 from fleetscan.runner import ScanSettings, interrupted_scan, scan_stream
-from fleetscan.transports import check_transport
+from fleetscan.transports import check_transport, trust
 from fleetscan.transports.base import Transport
+from fleetscan.transports.hostkeys import learned_keys
 
 if TYPE_CHECKING:
     from fleetscan.distributed.coordinator import DistributedOptions
@@ -103,6 +104,13 @@ def prepare(options: RunOptions) -> RunInputs:
     # checks the selected hosts' key files too (distributed: paths on the workers)
     targets = inv.select(options.limit, check_files=spread is None)
     check_transports(targets, options.transport)
+    # the inventory may not choose a secret variable or widen known_hosts trust
+    trust.check_targets(
+        targets,
+        allowed_env=options.allowed_secret_env,
+        trust_known_hosts=options.trust_inventory_known_hosts,
+    )
+    connect = options.connect_settings()
     policy = load_policies(options.policies)
     if options.output is not None:
         prepare_output(options.output)  # last check, so a config error writes nothing
@@ -110,7 +118,7 @@ def prepare(options: RunOptions) -> RunInputs:
         targets=targets,
         policy=policy,
         settings=ScanSettings(
-            connect=options.connect_settings(),
+            connect=connect,
             concurrency=options.concurrency,
             host_timeout=options.host_timeout,
             max_output=options.max_output,
@@ -174,6 +182,9 @@ async def run_scan(
     SIGTERM), the scans still running are cancelled, their connections
     closed, and those hosts end as ``interrupted``; the run is marked so."""
     started = datetime.now(UTC)
+    connect = inputs.settings.connect
+    accept_new = connect.accept_new_file()
+    journal, _ = learned_keys(accept_new or "")
     done: dict[str, HostScan] = {}
     interrupted = False
     hostkey_checking = inputs.settings.connect.hostkey_checking
@@ -220,6 +231,9 @@ async def run_scan(
         policy_files=tuple(inputs.policy.files),
         inventory_files=inputs.inventory_files,
         hostkey_checking=hostkey_checking,
+        inventory_known_hosts_trusted=connect.trust_inventory_known_hosts,
+        accept_new_file=accept_new,
+        keys_learned=learned_keys(accept_new, journal)[1] if accept_new else (),
         interrupted=interrupted,
         fail_on=inputs.fail_on,
         tool_version=__version__,

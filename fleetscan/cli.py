@@ -26,6 +26,7 @@ from rich.console import Console
 
 from fleetscan import __version__
 from fleetscan.commands.common import ALLOW_EXEC_HELP, config_errors, err_console
+from fleetscan.commands.hostkeys import hostkeys_app
 from fleetscan.commands.inventory import inventory_app
 from fleetscan.commands.parse import parse
 from fleetscan.commands.policy import policy_app
@@ -49,6 +50,7 @@ app = typer.Typer(
 )
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(policy_app, name="policy")
+app.add_typer(hostkeys_app, name="hostkeys")
 app.command()(parse)
 app.command()(worker)
 
@@ -181,6 +183,31 @@ def scan(
     allow_exec_inventory: Annotated[
         bool, typer.Option("--allow-exec-inventory", metavar="", help=ALLOW_EXEC_HELP)
     ] = False,
+    allow_secret_env: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-secret-env",
+            metavar="NAME",
+            help="Let the inventory read this environment variable as a password or key "
+            "passphrase (repeatable; FLEETSCAN_* names are always allowed).",
+        ),
+    ] = None,
+    trust_inventory_known_hosts: Annotated[
+        bool,
+        typer.Option(
+            "--trust-inventory-known-hosts",
+            help="Let known_hosts files named in the inventory decide host keys. "
+            "Printed in every report.",
+        ),
+    ] = False,
+    accept_new: Annotated[
+        bool,
+        typer.Option(
+            "--accept-new",
+            help="Record unknown host keys in the --known-hosts file and scan those hosts "
+            "(OpenSSH accept-new); changed keys are still refused. Printed in every report.",
+        ),
+    ] = False,
 ) -> None:
     """Scan every host of the inventory and check policy."""
     with config_errors():
@@ -203,6 +230,9 @@ def scan(
             shard_size=shard_size,
             run_deadline=run_deadline,
             allow_exec_inventory=allow_exec_inventory,
+            allowed_secret_env=tuple(allow_secret_env or ()),
+            trust_inventory_known_hosts=trust_inventory_known_hosts,
+            accept_new=accept_new,
         )
     code = scan_and_print(options, console=Console(highlight=False), quiet=quiet, verbose=verbose)
     raise typer.Exit(code)

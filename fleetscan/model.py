@@ -35,7 +35,8 @@ class Status(enum.StrEnum):
     PARTIAL = "partial"  # scanned, but something is missing (e.g. process owners)
     UNREACHABLE = "unreachable"
     AUTH_FAILED = "auth_failed"
-    HOSTKEY_MISMATCH = "hostkey_mismatch"
+    HOSTKEY_MISMATCH = "hostkey_mismatch"  # a recorded key changed (or was revoked)
+    HOSTKEY_UNKNOWN = "hostkey_unknown"  # no key recorded for the host yet
     TIMEOUT = "timeout"
     NO_COLLECTOR = "no_collector"  # no usable socket-listing command on the host
     PARSE_ERROR = "parse_error"
@@ -273,6 +274,16 @@ class Finding:
 
 
 @dataclass(frozen=True, slots=True)
+class LearnedKey:
+    """A host key recorded by ``--accept-new`` (OpenSSH accept-new semantics)."""
+
+    host: str  # inventory name
+    name: str  # known_hosts name: host or [host]:port
+    key_type: str
+    fingerprint: str  # SHA256:...
+
+
+@dataclass(frozen=True, slots=True)
 class ScanRun:
     """A whole run: every host's scan and every finding, plus provenance."""
 
@@ -286,6 +297,11 @@ class ScanRun:
     policy_files: tuple[str, ...] = ()
     inventory_files: tuple[str, ...] = ()
     hostkey_checking: bool = True
+    #: the operator let inventory-named known_hosts files decide (--trust-inventory-known-hosts)
+    inventory_known_hosts_trusted: bool = False
+    #: --accept-new: the file unknown keys were recorded in, and the keys learned this run
+    accept_new_file: str | None = None
+    keys_learned: tuple[LearnedKey, ...] = ()
     interrupted: bool = False
     fail_on: Severity = Severity.HIGH
     tool_version: str = ""

@@ -24,6 +24,7 @@ from fleetscan.transports.base import (
     DEFAULT_MAX_OUTPUT,
     ConnectSettings,
 )
+from fleetscan.transports.trust import check_env_names, check_seconds
 
 MIB = 1024 * 1024
 
@@ -62,6 +63,12 @@ class RunOptions:
     run_deadline: float | None = None
     #: run an executable inventory script given as inventory (it is code: off by default)
     allow_exec_inventory: bool = False
+    #: environment variables the inventory may name as secrets (FLEETSCAN_* always)
+    allowed_secret_env: tuple[str, ...] = ()
+    #: let known_hosts files named in the inventory decide (printed in every report)
+    trust_inventory_known_hosts: bool = False
+    #: OpenSSH accept-new into ``known_hosts`` (printed in every report)
+    accept_new: bool = False
 
     def validate(self) -> None:
         """Check every value; raise ConfigError naming the first bad option."""
@@ -74,6 +81,7 @@ class RunOptions:
             check_config_file(path, field="--ssh-config")
         if self.known_hosts is not None:
             check_config_file(self.known_hosts, field="--known-hosts")
+        self.connect_settings()  # secret-variable names, --accept-new needs
 
     def connect_settings(self) -> ConnectSettings:
         return ConnectSettings(
@@ -84,6 +92,9 @@ class RunOptions:
                 tuple(str(p) for p in self.ssh_config) if self.ssh_config is not None else None
             ),
             use_agent=self.use_agent,
+            allowed_secret_env=check_env_names(self.allowed_secret_env, "--allow-secret-env"),
+            trust_inventory_known_hosts=self.trust_inventory_known_hosts,
+            accept_new=self.accept_new,
         )
 
     @property
@@ -100,7 +111,11 @@ def option_flag(name: str) -> str:
 
 
 def _positive(value: float) -> str | None:
-    return None if value > 0 else f"must be a positive number of seconds, got {value}"
+    try:
+        check_seconds(value, "")
+    except ConfigError as exc:
+        return exc.detail  # finite and positive: inf and nan are refused
+    return None
 
 
 def _formats(value: tuple[str, ...]) -> str | None:

@@ -38,10 +38,20 @@ def worker(
     no_host_key_check: Annotated[
         bool, typer.Option("--no-host-key-check", help="Accept any host key. Insecure.")
     ] = False,
-    allow_password_env: Annotated[
+    allow_secret_env: Annotated[
         list[str] | None,
-        typer.Option(help="Password variable a shard may name (repeatable); others refused."),
+        typer.Option(
+            help="Secret variable a shard may name (repeatable); password variables not "
+            "listed are refused, even FLEETSCAN_* ones."
+        ),
     ] = None,
+    trust_inventory_known_hosts: Annotated[
+        bool,
+        typer.Option(
+            "--trust-inventory-known-hosts",
+            help="Use a known_hosts file a shard names (fleetscan_known_hosts); off: ignored.",
+        ),
+    ] = False,
     visibility_timeout: Annotated[
         float,
         typer.Option(help="Seconds before a shard of a lost worker goes to another worker."),
@@ -57,6 +67,7 @@ def worker(
     from fleetscan.distributed.worker import WorkerConfig, run_worker
     from fleetscan.inventory.values import parse_site
     from fleetscan.model import Origin
+    from fleetscan.transports.trust import check_env_names
 
     with config_errors():
         site_name = parse_site(site, Origin("command line", None), "--site")
@@ -84,7 +95,10 @@ def worker(
             ssh_config=tuple(str(p) for p in ssh_config) if ssh_config is not None else None,
             client_keys=tuple(str(p) for p in key or []),
             hostkey_checking=not no_host_key_check,
-            allow_password_env=tuple(allow_password_env or []),
+            allow_secret_env=tuple(
+                check_env_names(allow_secret_env or [], field="--allow-secret-env")
+            ),
+            trust_inventory_known_hosts=trust_inventory_known_hosts,
             visibility_timeout=visibility_timeout,
             name=name or "",
         )

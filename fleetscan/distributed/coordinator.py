@@ -75,6 +75,7 @@ def distributed_options(options: RunOptions) -> DistributedOptions:
         (not options.hostkey_checking, "--no-host-key-check"),
         (options.known_hosts is not None, "--known-hosts"),
         (options.ssh_config is not None, "--ssh-config"),
+        (options.accept_new, "--accept-new"),
     ):
         if given:
             raise ConfigError(

@@ -4,8 +4,9 @@ The worker stands inside its network zone and owns the zone's trust
 material: its known_hosts, private keys, ssh_config and environment. A shard
 names key files and environment variables; the worker resolves them on its
 own machine. It never accepts trust decisions from the broker: host-key
-checking is the worker operator's choice, and a password variable is read
-only when the operator allowed that variable (``--allow-password-env``),
+checking is the worker operator's choice, a known_hosts file a shard names
+is used only with ``--trust-inventory-known-hosts``, and a password variable
+is read only when the operator listed that variable (``--allow-secret-env``),
 because a shard (which anyone who can write to the broker can forge) could
 otherwise send the password to an address of its choosing.
 
@@ -50,7 +51,10 @@ class WorkerConfig:
     ssh_config: tuple[str, ...] | None = None
     client_keys: tuple[str, ...] = ()
     hostkey_checking: bool = True
-    allow_password_env: tuple[str, ...] = ()
+    #: secret variables a shard may name; a password variable must be listed
+    #: here (even a FLEETSCAN_* one: the broker password lives in this environment)
+    allow_secret_env: tuple[str, ...] = ()
+    trust_inventory_known_hosts: bool = False
     visibility_timeout: float = 300.0
     name: str = ""
 
@@ -96,6 +100,8 @@ def scan_shard(config: WorkerConfig, payload: object) -> str:
             connect_timeout=shard.settings.connect_timeout,
             ssh_config=config.ssh_config,
             client_keys=config.client_keys,
+            allowed_secret_env=frozenset(config.allow_secret_env),
+            trust_inventory_known_hosts=config.trust_inventory_known_hosts,
         ),
         concurrency=config.host_concurrency,
         host_timeout=shard.settings.host_timeout,
@@ -112,10 +118,10 @@ def scan_shard(config: WorkerConfig, payload: object) -> str:
 
 def _refusal(config: WorkerConfig, target: Target) -> tuple[Status, str] | None:
     """Why this worker will not scan ``target`` (checked before connecting)."""
-    if target.password_env and target.password_env not in config.allow_password_env:
+    if target.password_env and target.password_env not in config.allow_secret_env:
         return Status.AUTH_FAILED, (
             f"this worker does not read password variable {target.password_env!r} "
-            "(allow it with fleetscan worker --allow-password-env)"
+            "(allow it with fleetscan worker --allow-secret-env)"
         )
     try:  # the files a shard names are this worker's: same checks as a local run's
         check_key_files([target])

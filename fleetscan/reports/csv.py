@@ -134,7 +134,7 @@ def hosts_frame(run: ScanRun) -> pd.DataFrame:
                 "waived_findings": sum(1 for f in own if f.waived),
                 "duration_seconds": round(s.duration, 3),
                 # every report says when host keys were not checked (--no-host-key-check)
-                "hostkey_checking": "yes" if run.hostkey_checking else "NO (insecure)",
+                "hostkey_checking": _hostkey_checking(run),
                 "message": s.message,
             }
         )
@@ -205,3 +205,10 @@ def write_csv(run: ScanRun, outdir: Path) -> list[Path]:
         build(run).to_csv(path, index=False, encoding="utf-8", lineterminator="\n")
         paths.append(path)
     return paths
+
+
+def _hostkey_checking(run: ScanRun) -> str:
+    if not run.hostkey_checking:
+        return "NO (insecure)"
+    extra = summary.hostkey_trust_notes(run, include_off=False)
+    return "yes" + "".join(f"; {n}" for n in extra)

@@ -137,6 +137,7 @@ def render_html(run: ScanRun) -> str:
         "max_unparsed": MAX_UNPARSED_SHOWN,
         "max_evidence": MAX_EVIDENCE_CHARS,
         "open_limit": OPEN_DETAILS_LIMIT,
+        "hostkey_notes": summary.hostkey_trust_notes(run, include_off=False),
     }
     return env.get_template(TEMPLATE).render(context)
 

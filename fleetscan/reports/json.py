@@ -109,6 +109,24 @@ def run_to_dict(run: ScanRun) -> dict[str, Any]:
             "policy_digest": run.policy_digest,
             "policy_files": list(run.policy_files),
             "hostkey_checking": run.hostkey_checking,
+            "inventory_known_hosts_trusted": run.inventory_known_hosts_trusted,
+            "accept_new": (
+                None
+                if run.accept_new_file is None
+                else {
+                    "file": run.accept_new_file,
+                    "keys_learned": [
+                        {
+                            "host": k.host,
+                            "name": k.name,
+                            "key_type": k.key_type,
+                            "fingerprint": k.fingerprint,
+                        }
+                        for k in run.keys_learned
+                    ],
+                }
+            ),
+            "hostkey_trust_notes": summary.hostkey_trust_notes(run),
             "interrupted": run.interrupted,
             "fail_on": str(run.fail_on),
             "exit_code": summary.exit_code(run),

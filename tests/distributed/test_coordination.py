@@ -163,7 +163,22 @@ def test_worker_refuses_to_read_a_password_variable_it_was_not_allowed(
     back = codec.decode_result(scan_shard(_config(), codec.encode_shard(shard)), shard)
     scan = back.scans["h1"]
     assert scan.status is Status.AUTH_FAILED
-    assert "--allow-password-env" in scan.message and "hunter2" not in scan.message
+    assert "--allow-secret-env" in scan.message and "hunter2" not in scan.message
+
+
+def test_worker_never_reads_the_broker_password_for_a_shard(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """FLEETSCAN_* variables may be secrets on a scanner; on a worker the broker
+    password is one, so a password variable must be listed explicitly."""
+    monkeypatch.setenv("FLEETSCAN_BROKER_PASSWORD", "broker-secret")
+    t = Target(
+        name="h1", address="127.0.0.1", port=1, site="dc1", password_env="FLEETSCAN_BROKER_PASSWORD"
+    )
+    shard = codec.Shard("R/dc1/0", "dc1", SETTINGS, (t,))
+    text = scan_shard(_config(), codec.encode_shard(shard))
+    scan = codec.decode_result(text, shard).scans["h1"]
+    assert scan.status is Status.AUTH_FAILED and "broker-secret" not in text
 
 
 @pytest.mark.parametrize(
