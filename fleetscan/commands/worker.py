@@ -16,49 +16,62 @@ from fleetscan.errors import ConfigError
 
 
 def worker(
-    site: Annotated[str, typer.Option(help="The site (fleetscan_site) whose hosts it scans.")],
+    site: Annotated[
+        str, typer.Option(metavar="SITE", help="The site (fleetscan_site) whose hosts it scans.")
+    ],
     broker: Annotated[
         str | None,
         typer.Option(
+            metavar="URL",
             help="Broker URL (default $FLEETSCAN_BROKER_URL); password from "
-            "$FLEETSCAN_BROKER_PASSWORD, never on the command line."
+            "$FLEETSCAN_BROKER_PASSWORD, never on the command line.",
         ),
     ] = None,
-    concurrency: Annotated[int, typer.Option(help="Shards scanned at once.")] = 2,
-    host_concurrency: Annotated[int, typer.Option(help="Hosts at once within a shard.")] = 50,
+    concurrency: Annotated[int, typer.Option(metavar="N", help="Shards scanned at once.")] = 2,
+    host_concurrency: Annotated[
+        int, typer.Option(metavar="N", help="Hosts at once within a shard.")
+    ] = 50,
     known_hosts: Annotated[
-        Path | None, typer.Option(help="This zone's known_hosts (default ~/.ssh/known_hosts).")
+        Path | None,
+        typer.Option(metavar="FILE", help="This zone's known_hosts (default ~/.ssh/known_hosts)."),
     ] = None,
     ssh_config: Annotated[
-        list[Path] | None, typer.Option(help="This zone's ssh_config file(s).")
+        list[Path] | None, typer.Option(metavar="FILE", help="This zone's ssh_config file(s).")
     ] = None,
     key: Annotated[
-        list[Path] | None, typer.Option(help="Private key offered to every host (repeatable).")
+        list[Path] | None,
+        typer.Option(metavar="FILE", help="Private key offered to every host (repeatable)."),
     ] = None,
     no_host_key_check: Annotated[
-        bool, typer.Option("--no-host-key-check", help="Accept any host key. Insecure.")
+        bool, typer.Option("--no-host-key-check", metavar="", help="Accept any host key. Insecure.")
     ] = False,
     allow_secret_env: Annotated[
         list[str] | None,
         typer.Option(
+            metavar="NAME",
             help="Secret variable a shard may name (repeatable); password variables not "
-            "listed are refused, even FLEETSCAN_* ones."
+            "listed are refused, even FLEETSCAN_* ones.",
         ),
     ] = None,
     trust_inventory_known_hosts: Annotated[
         bool,
         typer.Option(
             "--trust-inventory-known-hosts",
+            metavar="",
             help="Use a known_hosts file a shard names (fleetscan_known_hosts); off: ignored.",
         ),
     ] = False,
     visibility_timeout: Annotated[
         float,
-        typer.Option(help="Seconds before a shard of a lost worker goes to another worker."),
+        typer.Option(
+            metavar="SECONDS",
+            help="Seconds before a shard of a lost worker goes to another worker.",
+        ),
     ] = 300.0,
-    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+    loglevel: Annotated[str, typer.Option(metavar="LEVEL", help="Celery log level.")] = "INFO",
     name: Annotated[
-        str | None, typer.Option(help="Node name (default fleetscan-<site>-<pid>@<host>).")
+        str | None,
+        typer.Option(metavar="NAME", help="Node name (default fleetscan-<site>-<pid>@<host>)."),
     ] = None,
 ) -> None:
     """Run a scan worker for one site (a Celery worker); it blocks until stopped."""
