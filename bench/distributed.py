@@ -43,7 +43,7 @@ from pathlib import Path
 
 import asyncssh
 
-from fleetscan.testing.fleet import start_fleet
+from fleetscan.testing.fleet import free_port, start_fleet
 from fleetscan.testing.simhost import SimHost
 
 SS = (
@@ -119,8 +119,6 @@ def base_args(work: Path, out: str) -> list[str]:
 def distributed(work: Path, k: int, n: int) -> dict[str, object]:
     redis_bin = shutil.which("redis-server") or "/usr/bin/redis-server"
     password = secrets.token_hex(12)
-    from tests.real.harness import free_port
-
     port = free_port()
     conf = work / f"redis-{k}.conf"
     conf.write_text(f'port {port}\nbind 127.0.0.1\nrequirepass {password}\nsave ""\n')
