@@ -54,6 +54,7 @@ from fleetscan.transports.base import Session, Transport
 from fleetscan.transports.hostkeys import learned_keys
 
 if TYPE_CHECKING:
+    from fleetscan.distributed.coordinator import DistributedOptions
     from fleetscan.store import History
 
 ProgressFn = Callable[[HostScan], None]
@@ -74,6 +75,8 @@ class RunInputs:
     #: the open history (None: --no-history); opened by prepare, closed by execute
     history: History | None = field(default=None, compare=False)
     probe: ProbeSettings | None = None  # None: no exposure stage
+    #: set: the hosts are scanned by workers of their site (``--distributed``)
+    distributed: DistributedOptions | None = None
 
 
 @dataclass(frozen=True)
@@ -100,8 +103,14 @@ def prepare(options: RunOptions) -> RunInputs:
     from fleetscan.inventory import load_inventory
 
     options.validate()
+    spread = None
+    if options.distributed is not None:
+        from fleetscan.distributed.coordinator import distributed_options
+
+        spread = distributed_options(options)
     inv = load_inventory(options.inventory, allow_exec=options.allow_exec_inventory)
-    targets = inv.select(options.limit)  # checks the selected hosts' key files too
+    # checks the selected hosts' key files too (distributed: paths on the workers)
+    targets = inv.select(options.limit, check_files=spread is None)
     check_transports(targets, options.transport)
     # the inventory may not choose a secret variable or widen known_hosts trust
     trust.check_targets(
@@ -134,6 +143,7 @@ def prepare(options: RunOptions) -> RunInputs:
         output=options.output,
         history=history,
         probe=probe,
+        distributed=spread,
     )
 
 
@@ -204,9 +214,17 @@ async def run_scan(
     journal, _ = learned_keys(accept_new or "")
     done: dict[str, HostScan] = {}
     interrupted = False
+    hostkey_checking = inputs.settings.connect.hostkey_checking
+    if inputs.distributed is not None:
+        from fleetscan.distributed.coordinator import Coordinator
+
+        coordinator = Coordinator(inputs.distributed)
+        source = coordinator.stream(inputs.targets, inputs.settings)
+    else:
+        source = scan_stream(inputs.targets, inputs.settings, transports=transports)
 
     async def consume() -> None:
-        async for scan in scan_stream(inputs.targets, inputs.settings, transports=transports):
+        async for scan in source:
             done[scan.target.name] = scan
             if on_result:
                 on_result(scan)
@@ -223,6 +241,8 @@ async def run_scan(
             await worker
     else:
         await worker
+    if inputs.distributed is not None:  # the workers decided host-key checking
+        hostkey_checking = coordinator.hostkey_checking
     scans = tuple(done.get(t.name) or interrupted_scan(t) for t in inputs.targets)
     # exposure probes: connect to exactly the listeners found, before policy
     exposure: tuple[ProbeResult, ...] = ()
@@ -243,7 +263,7 @@ async def run_scan(
         policy_digest=inputs.policy.digest,
         policy_files=tuple(inputs.policy.files),
         inventory_files=inputs.inventory_files,
-        hostkey_checking=connect.hostkey_checking,
+        hostkey_checking=hostkey_checking,
         inventory_known_hosts_trusted=connect.trust_inventory_known_hosts,
         accept_new_file=accept_new,
         keys_learned=learned_keys(accept_new, journal)[1] if accept_new else (),

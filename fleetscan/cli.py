@@ -34,6 +34,7 @@ from fleetscan.commands.inventory import inventory_app
 from fleetscan.commands.parse import parse
 from fleetscan.commands.policy import policy_app
 from fleetscan.commands.progress import ScanProgress, host_line
+from fleetscan.commands.worker import worker
 from fleetscan.options import RunOptions, parse_formats, parse_severity, parse_zones
 
 __all__ = ["app", "host_line", "main"]
@@ -55,6 +56,7 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(hostkeys_app, name="hostkeys")
 app.command()(parse)
 register_history(app)  # history, history prune, diff, report, baseline
+app.command()(worker)
 
 
 def scan_and_print(options: RunOptions, *, console: Console, quiet: bool, verbose: int) -> int:
@@ -222,6 +224,25 @@ def scan(
             "netsh) as evidence in its report detail.",
         ),
     ] = False,
+    distributed: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="Broker URL (redis://host:6379/0): hosts are scanned by `fleetscan worker`s "
+            "of their fleetscan_site. Password from $FLEETSCAN_BROKER_PASSWORD.",
+        ),
+    ] = None,
+    shard_size: Annotated[
+        int, typer.Option(metavar="N", help="With --distributed: most hosts per shard.")
+    ] = 50,
+    run_deadline: Annotated[
+        float | None,
+        typer.Option(
+            metavar="SECONDS",
+            help="With --distributed: seconds until hosts without a result end not_scanned "
+            "(default: derived from the shards and the workers).",
+        ),
+    ] = None,
     allow_exec_inventory: Annotated[
         bool, typer.Option("--allow-exec-inventory", metavar="", help=ALLOW_EXEC_HELP)
     ] = False,
@@ -276,6 +297,9 @@ def scan(
             probe_timeout=probe_timeout,
             probe_deadline=probe_deadline,
             firewall_evidence=firewall_evidence,
+            distributed=distributed,
+            shard_size=shard_size,
+            run_deadline=run_deadline,
             allow_exec_inventory=allow_exec_inventory,
             allowed_secret_env=tuple(allow_secret_env or ()),
             trust_inventory_known_hosts=trust_inventory_known_hosts,

@@ -42,6 +42,9 @@ class Status(enum.StrEnum):
     PARSE_ERROR = "parse_error"
     INTERNAL_ERROR = "internal_error"
     INTERRUPTED = "interrupted"  # the run was stopped (Ctrl-C/SIGTERM) before this host ended
+    # distributed runs: no worker of the host's site took it, or its worker was
+    # lost / the broker went away before a result came back
+    NOT_SCANNED = "not_scanned"
 
     @property
     def complete(self) -> bool:
@@ -193,6 +196,7 @@ class Target:
     known_hosts: str | None = None
     password_env: str | None = None  # name of an env var holding the password; never the value
     passphrase_env: str | None = None  # name of an env var holding the private keys' passphrase
+    site: str = "default"  # network zone whose workers scan it (``fleetscan_site``)
     source: Origin | None = None  # where the host was defined
 
     def public_vars(self) -> dict[str, Any]:

@@ -73,6 +73,11 @@ class RunOptions:
     probe_deadline: float = 300.0
     #: also collect each host's firewall ruleset as evidence
     firewall_evidence: bool = False
+    #: broker URL (no password): hosts are scanned by workers of their site
+    distributed: str | None = None
+    shard_size: int = 50
+    #: seconds for a distributed run; None: derived from shards and workers
+    run_deadline: float | None = None
     #: run an executable inventory script given as inventory (it is code: off by default)
     allow_exec_inventory: bool = False
     #: environment variables the inventory may name as secrets (FLEETSCAN_* always)
@@ -169,6 +174,8 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "probe_zones": lambda v: (
         "name at least one zone (e.g. scanner,office)" if v is not None and not v else None
     ),
+    "shard_size": lambda v: None if v >= 1 else "must be at least 1",
+    "run_deadline": lambda v: None if v is None else _positive(v),
 }
 
 
