@@ -63,9 +63,10 @@ def test_textfile_values_match_the_run(tmp_path: Path) -> None:
     assert got[("fleetscan_drift_changes", (("kind", "new"),))] == 2
     assert got[("fleetscan_drift_changes", (("kind", "gone"),))] == 1
     assert got[("fleetscan_run_duration_seconds", ())] == 42
-    assert got[("fleetscan_last_complete_run_timestamp_seconds", ())] == (
-        NOW + timedelta(seconds=42)
-    ).timestamp()
+    assert (
+        got[("fleetscan_last_complete_run_timestamp_seconds", ())]
+        == (NOW + timedelta(seconds=42)).timestamp()
+    )
     assert got[("fleetscan_alert_delivery_failures_total", ())] == 2
     # the hostile name forged no series of its own
     assert sum(1 for name, _ in got if name == "fleetscan_hosts") == len(Status)
@@ -83,6 +84,7 @@ def test_endpoint_serves_the_latest_run_on_loopback(tmp_path: Path) -> None:
         server.close()
     assert got[("fleetscan_host_listeners", (("host", "web-01"),))] == 2
     # an interrupted run does not move the "last complete run" timestamp
-    assert got[("fleetscan_last_complete_run_timestamp_seconds", ())] == (
-        NOW + timedelta(seconds=42)
-    ).timestamp()
+    assert (
+        got[("fleetscan_last_complete_run_timestamp_seconds", ())]
+        == (NOW + timedelta(seconds=42)).timestamp()
+    )
