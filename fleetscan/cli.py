@@ -24,14 +24,23 @@ import typer
 from rich.console import Console
 
 from fleetscan import __version__
-from fleetscan.commands.common import ALLOW_EXEC_HELP, config_errors
+from fleetscan.commands.common import (
+    ALLOW_EXEC_HELP,
+    CompareToOption,
+    DbOption,
+    NoHistoryOption,
+    config_errors,
+)
 from fleetscan.commands.config import config_app
 from fleetscan.commands.demo import demo
+from fleetscan.commands.history import register as register_history
 from fleetscan.commands.hostkeys import hostkeys_app
 from fleetscan.commands.inventory import inventory_app
 from fleetscan.commands.parse import parse
 from fleetscan.commands.policy import policy_app
 from fleetscan.commands.progress import host_line, scan_and_print
+from fleetscan.commands.worker import worker
+from fleetscan.options import parse_zones
 
 __all__ = ["app", "host_line", "main"]
 
@@ -52,6 +61,8 @@ app.add_typer(inventory_app, name="inventory")
 app.add_typer(policy_app, name="policy")
 app.add_typer(config_app, name="config")
 app.add_typer(hostkeys_app, name="hostkeys")
+register_history(app)  # history, history prune, diff, report, baseline
+app.command()(worker)
 
 
 @app.command()
@@ -141,6 +152,60 @@ def scan(
             help="-v: a line per host; -vv: also the SSH log.",
         ),
     ] = 0,
+    db: DbOption = None,
+    no_history: NoHistoryOption = False,
+    compare_to: CompareToOption = "previous",
+    probe: Annotated[
+        bool,
+        typer.Option(
+            "--probe",
+            metavar="",
+            help="Exposure probes from this machine (zone 'scanner'): connect once to each "
+            "TCP listener a host reported.",
+        ),
+    ] = False,
+    probe_zones: Annotated[
+        str | None,
+        typer.Option(
+            metavar="LIST",
+            help="Zones to probe from, ',' separated: scanner and zones the policy declares.",
+        ),
+    ] = None,
+    probe_timeout: Annotated[
+        float,
+        typer.Option(metavar="SECONDS", help="Seconds a probe connect may take (else filtered)."),
+    ] = 2.0,
+    probe_deadline: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Seconds for the whole probe phase.")
+    ] = 300.0,
+    firewall_evidence: Annotated[
+        bool,
+        typer.Option(
+            "--firewall-evidence",
+            metavar="",
+            help="Also collect each host's firewall ruleset (nft, iptables-save, pfctl, "
+            "netsh) as evidence in its report detail.",
+        ),
+    ] = False,
+    distributed: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="Broker URL (redis://host:6379/0): hosts are scanned by `fleetscan worker`s "
+            "of their fleetscan_site. Password from $FLEETSCAN_BROKER_PASSWORD.",
+        ),
+    ] = None,
+    shard_size: Annotated[
+        int, typer.Option(metavar="N", help="With --distributed: most hosts per shard.")
+    ] = 50,
+    run_deadline: Annotated[
+        float | None,
+        typer.Option(
+            metavar="SECONDS",
+            help="With --distributed: seconds until hosts without a result end not_scanned "
+            "(default: derived from the shards and the workers).",
+        ),
+    ] = None,
     allow_exec_inventory: Annotated[
         bool, typer.Option("--allow-exec-inventory", metavar="", help=ALLOW_EXEC_HELP)
     ] = False,
@@ -195,7 +260,9 @@ def scan(
     }
     with config_errors():
         options, _sources = config.resolve(given)
-    # trust decisions are made on the command line, for this run only: never from a config
+        zones = parse_zones(probe_zones) if probe_zones is not None else None
+    # trust decisions are made on the command line, for this run only: never from a
+    # config file; the history/exposure/distributed options are command-line only too
     options = replace(
         options,
         hostkey_checking=not no_host_key_check,
@@ -203,6 +270,17 @@ def scan(
         allowed_secret_env=tuple(allow_secret_env or ()),
         trust_inventory_known_hosts=trust_inventory_known_hosts,
         accept_new=accept_new,
+        history=not no_history,
+        db=db,
+        compare_to=compare_to,
+        probe=probe,
+        probe_zones=zones,
+        probe_timeout=probe_timeout,
+        probe_deadline=probe_deadline,
+        firewall_evidence=firewall_evidence,
+        distributed=distributed,
+        shard_size=shard_size,
+        run_deadline=run_deadline,
     )
     code = scan_and_print(options, console=Console(highlight=False), quiet=quiet, verbose=verbose)
     raise typer.Exit(code)

@@ -1,47 +1,73 @@
-"""Suite-wide rules.
+"""Suite-wide rules and fixtures.
 
-CI honesty: with ``CI=true`` (``.ci/run`` sets it) a test that skips — a real
-sshd, network namespace, browser or tool it could not get — FAILS, with its
-skip reason: in CI these tests are the proof, and a quiet skip would pass a
-broken environment off as green. Locally a skip stays a skip. Either way the
-run ends with one line counting the skips (``make test`` shows it last).
+* CI honesty (:mod:`tests.ci_honesty`): with ``CI=true`` a skipped test fails
+  with its reason; every run ends with a line counting the skips.
+
+* Isolation: every ``fleetscan scan``/``demo`` records its run in the default
+  history database (``$XDG_DATA_HOME/fleetscan/history.sqlite``); tests never
+  write into the developer's own history, nor share one between sessions.
+* ``db_url``: the store, drift and real-history tests run against SQLite *and*
+  a real PostgreSQL (a throwaway cluster, :mod:`tests.store.pg`, started once
+  per session; each test gets a database of its own). A cluster that cannot
+  start skips the PostgreSQL half locally and FAILS it with ``CI=true``.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
-from typing import Any
+import secrets
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import URL
+
+from tests.ci_honesty import (  # noqa: F401 (pytest hooks, registered by import)
+    pytest_runtest_makereport,
+    pytest_terminal_summary,
+    pytest_unconfigure,
+)
+from tests.real.harness import require
+from tests.store.pg import PgCluster, start_cluster
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"
+@pytest.fixture(scope="session", autouse=True)
+def _private_history() -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in ("XDG_DATA_HOME", "FLEETSCAN_DB")}
+    with tempfile.TemporaryDirectory(prefix="fleetscan-test-data-") as tmp:
+        os.environ["XDG_DATA_HOME"] = tmp
+        os.environ.pop("FLEETSCAN_DB", None)
+        try:
+            yield
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[Any]:
-    outcome = yield
-    report: pytest.TestReport = outcome.get_result()
-    if report.skipped and in_ci() and not hasattr(report, "wasxfail"):
-        longrepr = report.longrepr
-        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
-        report.outcome = "failed"
-        report.longrepr = (
-            f"CI=true: this test could not build its environment and must not skip: {reason}"
-        )
+BACKENDS = ["sqlite", "postgresql"]
 
 
-_SKIPPED = pytest.StashKey[int]()
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    try:
+        cluster = start_cluster()
+    except (RuntimeError, OSError, TimeoutError) as exc:
+        require(False, f"cannot start a throwaway PostgreSQL: {exc}")
+        raise
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
-def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    config.stash[_SKIPPED] = len(terminalreporter.stats.get("skipped", []))
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    """The very last line of the run: how many tests skipped."""
-    if _SKIPPED in config.stash:
-        mode = "CI=true: a skip fails" if in_ci() else "set CI=true to make skips fail"
-        print(f"fleetscan tests: {config.stash[_SKIPPED]} skipped ({mode})", flush=True)
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> URL:
+    """A fresh, empty history database on each backend."""
+    if request.param == "sqlite":
+        return URL.create("sqlite", database=str(tmp_path / "history.sqlite"))
+    cluster: PgCluster = request.getfixturevalue("pg_cluster")
+    return cluster.create_database("t_" + secrets.token_hex(6))

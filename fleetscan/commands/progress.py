@@ -69,6 +69,7 @@ def scan_and_print(options: RunOptions, *, console: Console, quiet: bool, verbos
     """Prepare (config errors → exit 2), scan with progress, print the summary;
     the exit code of the run."""
     from fleetscan import app as pipeline
+    from fleetscan.commands.history import history_summary
     from fleetscan.reports import render_summary
 
     with config_errors():
@@ -86,6 +87,7 @@ def scan_and_print(options: RunOptions, *, console: Console, quiet: bool, verbos
         result = pipeline.execute(inputs, on_result=progress.update)
     if not quiet:
         render_summary(result.run, console)
+        history_summary(result.run, console, inputs.history.url if inputs.history else None)
         files = ", ".join(str(p) for paths in result.reports.values() for p in paths)
         console.print(f"reports: {files}", markup=False, highlight=False, soft_wrap=True)
     return result.exit_code

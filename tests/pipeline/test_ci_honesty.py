@@ -1,6 +1,6 @@
 """With CI=true a test that skips fails (its environment is broken); the run
 always ends by counting the skips. Checked by running pytest on a small suite
-that uses the project's own tests/conftest.py."""
+whose conftest is the project's own CI-honesty plugin (tests/ci_honesty.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-CONFTEST = Path(__file__).resolve().parents[1] / "conftest.py"
+CONFTEST = Path(__file__).resolve().parents[1] / "ci_honesty.py"
 SUITE = """
 import pytest
 

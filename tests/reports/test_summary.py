@@ -103,6 +103,7 @@ def test_write_reports_writes_every_format(tmp_path: Path, realistic_run: ScanRu
     assert list(written) == list(FORMATS)
     names = sorted(p.name for paths in written.values() for p in paths)
     assert names == [
+        "changes.csv",
         "findings.csv",
         "hosts.csv",
         "junit.xml",
