@@ -30,14 +30,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
-import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING
 
 from fleetscan import __version__
@@ -49,6 +46,7 @@ from fleetscan.options import RunOptions
 from fleetscan.policy import Policy, evaluate, load_policies
 from fleetscan.reports import FORMATS
 from fleetscan.runner import HostScanner, ScanSettings, interrupted_scan, scan_stream
+from fleetscan.stopsignals import StopSignals
 from fleetscan.transports import check_transport, trust
 from fleetscan.transports.base import Session, Transport
 from fleetscan.transports.hostkeys import learned_keys
@@ -366,66 +364,6 @@ async def _probe(
             await task
         return scans, (), True
     return (*task.result(), False)
-
-
-class StopSignals:
-    """SIGINT and SIGTERM for a whole run, from the first host to the last report.
-
-    The first signal stops the scan (see :func:`run_scan`); one that arrives
-    later (policy, reports) is remembered, and :func:`execute` then marks the
-    run interrupted and writes its reports again. Outside the main thread
-    (``fleetscan demo`` runs the scan in one) signals are left alone."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-        self._stop: Callable[[], None] | None = None
-        self._saved: dict[int, object] = {}
-
-    def _handler(self, signum: int, _frame: FrameType | None = None) -> None:
-        if self.received is None:
-            self.received = signum
-        if self._stop is not None:
-            self._stop()
-
-    def _install(self) -> None:
-        for sig in self.SIGNALS:
-            signal.signal(sig, self._handler)
-
-    def __enter__(self) -> StopSignals:
-        if threading.current_thread() is threading.main_thread():
-            self._saved = {sig: signal.getsignal(sig) for sig in self.SIGNALS}
-            self._install()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._saved.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
-
-    @contextlib.contextmanager
-    def stopping(self, stop: asyncio.Event) -> Iterator[None]:
-        """While the event loop runs: a signal sets ``stop``. asyncio's own
-        handlers are used there, because they wake the loop even when the
-        signal landed on another thread (paramiko's, a parser's)."""
-        loop = asyncio.get_running_loop()
-        self._stop = stop.set
-        if self.received is not None:
-            stop.set()
-        installed: list[int] = []
-        if self._saved:
-            for sig in map(int, self.SIGNALS):
-                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                    loop.add_signal_handler(sig, self._handler, sig)
-                    installed.append(sig)
-        try:
-            yield
-        finally:
-            self._stop = None
-            for sig in installed:
-                loop.remove_signal_handler(sig)
-            if installed:
-                self._install()  # remove_signal_handler put the defaults back
 
 
 # --- stages 6-8: store, reports, alerts --------------------------------------------------

@@ -62,10 +62,10 @@ def test_a_signal_while_reports_are_written_gives_complete_reports_marked_interr
     assert result.exit_code == 130
     # the hosts had finished: they keep their results, nothing is lost
     assert [s.status.value for s in result.run.scans] == ["ok", "ok"]
-    names = sorted(p.name for paths in result.reports.values() for p in paths)
-    assert names == sorted(
-        ["report.html", "hosts.csv", "listeners.csv", "findings.csv", "report.json", "junit.xml"]
-    )
+    names = {p.name for paths in result.reports.values() for p in paths}
+    every_format = {"report.html", "hosts.csv", "listeners.csv", "findings.csv"}
+    assert names >= every_format | {"report.json", "junit.xml"}
+    assert all((out / name).stat().st_size > 0 for name in names)
     report = json.loads((out / "report.json").read_text())
     assert report["run"]["interrupted"] is True
     junit = (out / "junit.xml").read_text()
