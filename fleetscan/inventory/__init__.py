@@ -206,6 +206,12 @@ def _read(path: Path) -> bytes:
 
 def _load_path(path: Path, companions: dict[str, Path], opts: _Options) -> _Unit:
     if str(path) == STDIN:
+        if sys.stdin is None or sys.stdin.isatty():
+            raise ConfigError(
+                "standard input is a terminal: pipe the inventory in "
+                "(ansible-inventory -i SRC --list | fleetscan ... -i -)",
+                field="--inventory",
+            )
         raw = read_stream_bytes(sys.stdin.buffer, "<stdin>")
         return _load_data(Path("<stdin>"), raw, None, companions, opts)
     if not path.exists():
