@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fleetscan.configfile import decode_config, read_config_bytes, read_stream_bytes
+from fleetscan.configfile import decode_config, is_devnull, read_config_bytes, read_stream_bytes
 from fleetscan.errors import ConfigError
 from fleetscan.inventory import limit as _limit
 from fleetscan.inventory import script as _script
@@ -107,7 +107,7 @@ def _file_problem(path: Path, *, missing_ok: bool) -> str | None:
         mode = path.stat().st_mode
     except OSError:
         return None if missing_ok else "not found"
-    return None if stat.S_ISREG(mode) else "is not a regular file"
+    return None if stat.S_ISREG(mode) or is_devnull(path) else "is not a regular file"
 
 
 def _target_error(target: Target, message: str, field_name: str) -> ConfigError:

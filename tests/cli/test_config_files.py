@@ -108,6 +108,16 @@ def test_special_files_are_refused_not_read(
     assert not (tmp_path / "out").exists()
 
 
+def test_dev_null_is_the_empty_file_not_a_device(tmp_path: Path) -> None:
+    """``--ssh-config /dev/null`` (as ``ssh -F /dev/null``) means no config."""
+    configfile.check_config_file("/dev/null", field="--ssh-config")
+    assert configfile.read_config_bytes("/dev/null") == b""
+    (tmp_path / "null").symlink_to("/dev/null")
+    assert configfile.read_config_bytes(tmp_path / "null") == b""
+    with pytest.raises(ConfigError, match="character device"):
+        configfile.check_config_file("/dev/zero")
+
+
 def test_every_loader_uses_the_one_safe_reader() -> None:
     """No loader opens config files by itself (the reason for the shared function)."""
     root = Path(__file__).resolve().parents[2] / "fleetscan"
