@@ -6,10 +6,8 @@ and known_hosts paths given on the command line all go through
 library opens later). A path that is not a regular file — a FIFO, a socket,
 a device such as ``/dev/zero`` or a terminal — is a :class:`ConfigError`
 (exit 2): opening a FIFO would block forever, and reading a device would
-never end. ``/dev/null`` is the one exception, read as empty (``ssh -F
-/dev/null`` is how "no config" is written). The file is opened with
-``O_NONBLOCK`` (so even a FIFO swapped in between the check and the open
-cannot hang), checked with ``fstat`` on the
+never end. The file is opened with ``O_NONBLOCK`` (so even a FIFO swapped in
+between the check and the open cannot hang), checked with ``fstat`` on the
 open descriptor, and read with a size bound, so a file that grows while it is
 read cannot exhaust memory either.
 """
@@ -34,14 +32,6 @@ _KINDS = (
 )
 
 
-def is_devnull(path: str | Path) -> bool:
-    """``/dev/null`` (or a link to it): the idiomatic empty file (``ssh -F /dev/null``)."""
-    try:
-        return os.path.samefile(path, os.devnull)
-    except OSError:
-        return False
-
-
 def _limit(limit: int | None) -> int:
     return MAX_CONFIG_BYTES if limit is None else limit
 
@@ -59,6 +49,16 @@ def _not_regular(path: str, mode: int, field: str | None) -> ConfigError:
     return ConfigError(f"is {_kind(mode)}, expected a regular file", file=path, field=field)
 
 
+def _is_devnull(st: os.stat_result) -> bool:
+    """``/dev/null`` (or a link to it) reads as an empty file: ``-F /dev/null`` and
+    ``UserKnownHostsFile /dev/null`` are how OpenSSH users say "none"."""
+    try:
+        null = os.stat(os.devnull)
+    except OSError:
+        return False
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == null.st_rdev
+
+
 def check_config_file(
     path: str | Path, *, field: str | None = None, limit: int | None = None
 ) -> None:
@@ -71,7 +71,9 @@ def check_config_file(
         raise ConfigError("file not found", file=name, field=field) from None
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", file=name, field=field) from None
-    if not stat.S_ISREG(st.st_mode) and not is_devnull(name):
+    if _is_devnull(st):
+        return
+    if not stat.S_ISREG(st.st_mode):
         raise _not_regular(name, st.st_mode, field)
     if st.st_size > limit:
         raise _too_big(name, st.st_size, limit, field)
@@ -89,7 +91,7 @@ def read_config_bytes(
     name = str(path)
     limit = _limit(limit)
     check_config_file(name, field=field, limit=limit)  # opening a socket or FIFO is the harm
-    if is_devnull(name):
+    if _is_devnull(os.stat(name)):
         return b""
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     try:

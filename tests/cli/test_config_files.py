@@ -108,16 +108,6 @@ def test_special_files_are_refused_not_read(
     assert not (tmp_path / "out").exists()
 
 
-def test_dev_null_is_the_empty_file_not_a_device(tmp_path: Path) -> None:
-    """``--ssh-config /dev/null`` (as ``ssh -F /dev/null``) means no config."""
-    configfile.check_config_file("/dev/null", field="--ssh-config")
-    assert configfile.read_config_bytes("/dev/null") == b""
-    (tmp_path / "null").symlink_to("/dev/null")
-    assert configfile.read_config_bytes(tmp_path / "null") == b""
-    with pytest.raises(ConfigError, match="character device"):
-        configfile.check_config_file("/dev/zero")
-
-
 def test_every_loader_uses_the_one_safe_reader() -> None:
     """No loader opens config files by itself (the reason for the shared function)."""
     root = Path(__file__).resolve().parents[2] / "fleetscan"
@@ -145,3 +135,13 @@ def test_a_file_that_grows_past_the_limit_while_read_is_refused(
     monkeypatch.setattr(configfile.os, "fstat", grown)
     with pytest.raises(ConfigError, match="larger than the 1000 byte limit"):
         configfile.read_config_bytes(path)
+
+
+@pytest.mark.parametrize("field", ["--ssh-config", "--known-hosts"])
+def test_dev_null_reads_as_an_empty_file(field: str) -> None:
+    """``-F /dev/null`` / ``UserKnownHostsFile /dev/null`` are how OpenSSH users
+    say "no file": accepted (empty), unlike every other device."""
+    configfile.check_config_file("/dev/null", field=field)
+    assert configfile.read_config_bytes("/dev/null", field=field) == b""
+    with pytest.raises(ConfigError, match="character device"):
+        configfile.check_config_file("/dev/zero", field=field)
