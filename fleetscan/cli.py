@@ -444,7 +444,9 @@ def _parse_csv(result: ParseResult) -> str:
             "port": x.port,
             "state": csv_cell(x.state),
             "processes": csv_cell(
-                "; ".join(f"{p.name}[{p.pid if p.pid is not None else '?'}]" for p in x.processes)
+                "; ".join(
+                    f"{p.name or '?'}[{p.pid if p.pid is not None else '?'}]" for p in x.processes
+                )
             ),
             "line": x.line,
         }
@@ -475,7 +477,8 @@ def _print_table(result: ParseResult) -> None:
         table.add_column(col)
     for lst in result.listeners:
         procs = ", ".join(
-            f"{p.name}[{p.pid}]" if p.pid is not None else p.name for p in lst.processes
+            f"{p.name or '?'}[{p.pid}]" if p.pid is not None else (p.name or "?")
+            for p in lst.processes
         )
         table.add_row(
             lst.proto,

@@ -207,7 +207,9 @@ def split_sections(stdout: str, nonce: str) -> tuple[dict[str, Section], str | N
                 elif what == "end" and current is not None:
                     _name, _, code = rest.partition(" ")
                     status = int(code) if code.strip().lstrip("-").isdigit() else None
-                    sections[current] = Section(current, "\n".join(buf), status, start)
+                    # ended by its marker line: the output's last line was complete
+                    text = "".join(f"{x}\n" for x in buf)
+                    sections[current] = Section(current, text, status, start)
                     current = None
                 continue
         if current is not None:

@@ -9,8 +9,9 @@ up by name, by command or by content (``detect``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from fleetscan.addresses import normalise_address
 from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
@@ -71,6 +72,47 @@ def split_lines(text: str) -> list[str]:
     if lines and lines[-1] == "":
         lines.pop()
     return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+#: most extra lines one row may span when process names hold newlines (a Linux
+#: comm is at most 15 bytes, netstat's program column 19, sockstat's command 10)
+MAX_CONTINUATION = 16
+
+_T = TypeVar("_T")
+
+
+def join_continuation(
+    lines: Sequence[str],
+    index: int,
+    read: Callable[[str], _T | None],
+    *,
+    stop: Callable[[str], bool] | None = None,
+    limit: int = MAX_CONTINUATION,
+) -> tuple[_T, int] | None:
+    """Re-read ``lines[index]`` joined (by ``\n``, as the host printed them)
+    with the lines after it, one more at a time, until ``read`` accepts the
+    text: a process name holding newlines breaks its row over several lines.
+    A line for which ``stop`` is true (a complete row of its own, which no
+    short name fragment can be) is never swallowed. Returns what ``read``
+    gave and how many extra lines it took, or None."""
+    text = lines[index]
+    for extra in range(1, limit + 1):
+        if index + extra >= len(lines) or (stop is not None and stop(lines[index + extra])):
+            return None
+        text += "\n" + lines[index + extra]
+        got = read(text)
+        if got is not None:
+            return got, extra
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerUnread:
+    """A row whose socket was read but whose owner columns were not: the socket
+    is still reported (no process name may hide it), with its owner unknown,
+    and the line is kept as unparsed evidence so the host is not complete."""
+
+    listener: Listener
 
 
 #: evidence lines kept per merged listener (a flood of one socket stays small)

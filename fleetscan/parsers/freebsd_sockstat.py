@@ -27,11 +27,19 @@
 from __future__ import annotations
 
 import re
+from functools import partial
 
 from fleetscan.addresses import split_host_port
 from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
 from fleetscan.parsers._build import bsd_family_hint, merge_duplicates, port_number
-from fleetscan.parsers.base import ParserSpec, make_listener, never_raises, split_lines
+from fleetscan.parsers.base import (
+    OwnerUnread,
+    ParserSpec,
+    join_continuation,
+    make_listener,
+    never_raises,
+    split_lines,
+)
 
 NAME = "freebsd-sockstat"
 
@@ -56,6 +64,8 @@ _TCP_STATES = frozenset(
 )
 _PID_MAX = 99999  # FreeBSD's PID_MAX
 _COMMAND_MAX = 10  # sockstat prints "%.10s"
+#: the PROTO column is at most this far in (a 10-character command has <= 5 words)
+_MAX_PROTO_AT = 16
 
 
 def _parse(text: str) -> ParseResult:
@@ -64,10 +74,26 @@ def _parse(text: str) -> ParseResult:
     known_commands = _plain_commands(lines)
     listeners: list[Listener] = []
     unparsed: list[UnparsedLine] = []
+    joined_up_to = 0
     for number, line in enumerate(lines, 1):
-        if not line.strip() or _HEADER.match(line):
+        if number <= joined_up_to or not line.strip() or _HEADER.match(line):
             continue
         outcome = _read_row(line, number, known_commands)
+        if outcome == "unreadable":
+            # a command holding newlines breaks its row: USER and the start of
+            # COMMAND on this line, the rest (PID ... PROTO ...) below
+            found: tuple[Listener | str, int] | None = join_continuation(
+                lines,
+                number - 1,
+                partial(_whole_row, number=number, known=known_commands),
+                stop=lambda t: isinstance(_read_row(t, 0, known_commands), Listener),
+            )
+            if found is not None:
+                outcome, extra = found
+                joined_up_to = number + extra
+        elif isinstance(outcome, OwnerUnread):
+            unparsed.append(UnparsedLine(number, line))
+            outcome = outcome.listener
         if isinstance(outcome, Listener):
             listeners.append(outcome)
         elif outcome == "unreadable":
@@ -76,10 +102,16 @@ def _parse(text: str) -> ParseResult:
 
 
 def _proto_index(words: list[str]) -> int | None:
-    for i in range(3, min(len(words), 9)):
-        if _PROTO.match(words[i]) or _OTHER_PROTO.match(words[i]):
+    """The PROTO column: the LAST inet protocol word followed by an address (a
+    command may itself hold ``tcp4`` or spaces), else the first protocol word."""
+    first: int | None = None
+    for i in range(min(len(words), _MAX_PROTO_AT) - 1, -1, -1):
+        word = words[i]
+        if _PROTO.match(word) and i + 1 < len(words) and ":" in words[i + 1]:
             return i
-    return None
+        if _PROTO.match(word) or _OTHER_PROTO.match(word):
+            first = i
+    return first
 
 
 def _plain_commands(lines: list[str]) -> set[str]:
@@ -93,8 +125,14 @@ def _plain_commands(lines: list[str]) -> set[str]:
     return found
 
 
-def _read_row(line: str, number: int, known: set[str]) -> Listener | str:
-    """A Listener, "skip" (recognised, not listening) or "unreadable"."""
+def _whole_row(text: str, number: int, known: set[str]) -> Listener | str | None:
+    outcome = _read_row(text, number, known)
+    return outcome if isinstance(outcome, Listener) or outcome == "skip" else None
+
+
+def _read_row(line: str, number: int, known: set[str]) -> Listener | OwnerUnread | str:
+    """A Listener, "skip" (recognised, not listening), "unreadable", or
+    OwnerUnread (the socket is known, its owner columns are not)."""
     spans = list(_TOKEN.finditer(line))
     words = [m.group() for m in spans]
     at = _proto_index(words)  # 3 owner columns when COMMAND and PID are glued
@@ -103,9 +141,8 @@ def _read_row(line: str, number: int, known: set[str]) -> Listener | str:
     proto_word = words[at]
     if _OTHER_PROTO.match(proto_word):
         return "skip"
-    owner = _owner(line, spans[:at], known)
-    if owner == "unreadable":
-        return "unreadable"
+    # fewer than 3 owner columns: a command holding a newline cut the row
+    owner = _owner(line, spans[:at], known) if at >= 3 else "unreadable"
     local = words[at + 1]
     foreign = words[at + 2] if at + 2 < len(words) else "*:*"
     extra = words[at + 3 :]
@@ -124,7 +161,7 @@ def _read_row(line: str, number: int, known: set[str]) -> Listener | str:
     port = port_number(port_text)
     if port is None:
         return "unreadable"
-    return make_listener(
+    listener = make_listener(
         tcp=is_tcp,
         host=host,
         family_hint=bsd_family_hint(proto_word, host),
@@ -133,6 +170,7 @@ def _read_row(line: str, number: int, known: set[str]) -> Listener | str:
         raw=line,
         line=number,
     )
+    return OwnerUnread(listener) if owner == "unreadable" else listener
 
 
 def _owner(line: str, spans: list[re.Match[str]], known: set[str]) -> Process | str | None:

@@ -25,6 +25,8 @@ plain ``netstat``, old and new layouts. Quirks it copes with:
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fleetscan.addresses import split_host_port
 from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
 from fleetscan.parsers.base import ParserSpec, never_raises
@@ -32,6 +34,9 @@ from fleetscan.parsers.linux_common import AddressCache, is_number, source_lines
 from fleetscan.parsers.services import port_of
 
 NAME = "linux-netstat"
+
+#: net-tools (and BusyBox) print ``PID/Program name`` into a 20-byte buffer
+PROGNAME_WIDTH = 20
 
 #: protocol column → address family (udpl = UDP-Lite)
 INET_PROTOS: dict[str, int] = {"tcp": 4, "tcp6": 6, "udp": 4, "udp6": 6, "udpl": 4, "udpl6": 6}
@@ -52,6 +57,15 @@ STATES = frozenset(
         "CLOSING",
         "UNKNOWN",
     }
+)
+#: section titles (net-tools and BusyBox); a row of another section is not a listener
+_TITLES = (
+    "Active Internet connections",
+    "Active UNIX domain sockets",
+    "Active Bluetooth connections",
+    "Active IPX sockets",
+    "Active AX.25 sockets",
+    "Active NET/ROM sockets",
 )
 # printed (to stdout) by net-tools when run without root with -p
 _NOT_ALL_NOTES = (
@@ -104,8 +118,9 @@ def _is_pid_field(token: str) -> bool:
     return bool(sep) and is_number(pid)
 
 
-def _parse_row(line: str, number: int, cache: AddressCache) -> tuple[Listener | None, bool]:
-    """One Internet row → (listener or None when not listening, has_pid_field)."""
+def _parse_row(line: str, number: int, cache: AddressCache) -> tuple[Listener | None, bool, int]:
+    """One Internet row → (listener or None when not listening, has_pid_field,
+    length of its ``PID/Program name`` field, 0 without one)."""
     parts = line.split(None, 5)
     if len(parts) < 5:
         raise _RowError("too few columns")
@@ -122,21 +137,22 @@ def _parse_row(line: str, number: int, cache: AddressCache) -> tuple[Listener | 
     if error:
         raise _RowError(error)
     has_pid = owner is not None and owner != "-"
+    owner_len = len(owner) if has_pid and owner is not None else 0
 
     is_tcp = proto.startswith("tcp")
     if is_tcp:
         if state != "LISTEN":
             if not state:
                 raise _RowError("TCP row without a state")
-            return None, has_pid
+            return None, has_pid, owner_len
     elif state:
-        return None, has_pid  # connected UDP (ESTABLISHED)
+        return None, has_pid, owner_len  # connected UDP (ESTABLISHED)
     try:
         host, port_text = split_host_port(local)
     except ValueError as exc:
         raise _RowError(str(exc)) from None
     if port_text == "*":
-        return None, has_pid  # not bound to a port
+        return None, has_pid, owner_len  # not bound to a port
     port = port_of(port_text)
     if port is None:
         raise _RowError(f"unknown port or service {port_text!r}")
@@ -157,7 +173,15 @@ def _parse_row(line: str, number: int, cache: AddressCache) -> tuple[Listener | 
         raw=line,
         line=number,
     )
-    return listener, has_pid
+    return listener, has_pid, owner_len
+
+
+def _continue_name(listener: Listener, piece: str, line: str) -> Listener:
+    """The row's program name went on after a newline it holds: add ``piece``
+    (``line`` without its padding) to the name and ``line`` to the evidence."""
+    (proc,) = listener.processes
+    name = f"{proc.name or ''}\n{piece}"
+    return replace(listener, processes=(replace(proc, name=name),), raw=f"{listener.raw}\n{line}")
 
 
 def parse(text: str) -> ParseResult:
@@ -165,16 +189,31 @@ def parse(text: str) -> ParseResult:
     listeners: list[Listener] = []
     unparsed: list[UnparsedLine] = []
     cache = AddressCache()
+    continued = 0
     pid_column = False
     not_all_note = False
     in_inet = True  # outputs cut before their first title are Internet rows
+    # room left in the `PID/Program name` field of the row above: a program name
+    # holding a newline goes on on the next line, which is read as part of it
+    # (before anything else: `a\nActive UNIX` must not end the Internet section)
+    name_room = 0
 
-    for number, line in enumerate(source_lines(text), 1):
+    lines = source_lines(text)
+    # an unterminated last line is a cut row (dropped connection), not a name's end
+    cut_at = len(lines) if not text.endswith("\n") else 0
+    for number, line in enumerate(lines, 1):
+        piece = line.rstrip()
+        if name_room and len(piece) < name_room and number != cut_at:
+            name_room -= len(piece) + 1
+            if listeners and listeners[-1].line == continued:
+                listeners[-1] = _continue_name(listeners[-1], piece, line)
+            continue
+        name_room = 0
         stripped = line.strip()
         if not stripped:
             continue
         first = stripped.split(None, 1)[0]
-        if stripped.startswith("Active "):
+        if stripped.startswith(_TITLES):
             in_inet = stripped.startswith("Active Internet connections")
             continue
         if first == "Proto":
@@ -191,11 +230,13 @@ def parse(text: str) -> ParseResult:
             unparsed.append(UnparsedLine(number, line))
             continue
         try:
-            listener, has_pid = _parse_row(line, number, cache)
+            listener, has_pid, owner_len = _parse_row(line, number, cache)
         except _RowError:
             unparsed.append(UnparsedLine(number, line))
             continue
         pid_column = pid_column or has_pid
+        name_room = max(0, PROGNAME_WIDTH - 1 - owner_len) if has_pid else 0
+        continued = number
         if listener is not None:
             listeners.append(listener)
 

@@ -41,9 +41,11 @@ from fleetscan.parsers.linux_common import is_number, source_lines
 
 NAME = "linux-proc"
 
-# `read` keeps only the first line of comm (a comm may hold a newline, which
-# must not let a process forge map lines); `set -f` stops the unquoted `ls`
-# output from being globbed; every redirection that can fail comes after
+# A comm may hold newlines and backslashes: its lines are joined with a
+# literal `\n` (the name stays on its map line, escaped) and it is printed with
+# `printf %s`, never `echo` (dash's echo would turn a `\n` in a name back into a
+# line break and let a process forge map lines). `set -f` stops the unquoted
+# `ls` output from being globbed; every redirection that can fail comes after
 # 2>/dev/null so a vanished process prints nothing and costs nothing.
 PROC_SCRIPT = r"""LC_ALL=C
 export LC_ALL
@@ -69,14 +71,15 @@ for p in /proc/[0-9]*; do
   pid=${p#/proc/}
   comm=
   uid=-
-  IFS= read -r comm 2>/dev/null <"$p/comm" || continue
+  { IFS= read -r comm && while IFS= read -r l; do comm="$comm\\n$l"; done; } \
+    2>/dev/null <"$p/comm" || continue
   { while read -r k r _; do
       case $k in Uid:) uid=$r; break;; esac
     done; } 2>/dev/null <"$p/status"
   set -f
   for w in $(ls -l "$p/fd" 2>/dev/null); do
     case $w in
-      'socket:['*']') w=${w#socket:\[}; echo "${w%\]} $pid $uid $comm";;
+      'socket:['*']') w=${w#socket:\[}; printf '%s %s %s %s\n' "${w%\]}" "$pid" "$uid" "$comm";;
     esac
   done
   set +f
@@ -213,7 +216,7 @@ def parse(text: str) -> ParseResult:
                 unparsed.append(UnparsedLine(number, line))
                 continue
             user = parts[2] if parts[2] != "-" else None
-            name = parts[3] if len(parts) > 3 else ""
+            name = parts[3] if len(parts) > 3 else None
             proc = Process(name=name, pid=int(parts[1]), user=user)
             owners.setdefault(parts[0], {})[proc] = None
             continue

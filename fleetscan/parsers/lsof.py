@@ -274,8 +274,11 @@ def _field_listener(
         proto = "tcp"
     pid = process.get("p", "")
     user = process.get("L") or process.get("u")
+    command = process.get("c")
     owner = Process(
-        name=decode_name(process.get("c", "")), pid=int(pid) if pid.isdigit() else None, user=user
+        name=decode_name(command) if command is not None else None,
+        pid=int(pid) if pid.isdigit() else None,
+        user=user,
     )
     raw = "\n".join(text for _, text in process_lines + files.lines)
     return _listener(proto, family, name, files.tcp_state, owner, raw, files.lines[0][0])

@@ -27,11 +27,11 @@ Quirks handled here (all seen in real outputs, see the corpus README):
   unparsed line.
 
 Process naming: netstat only knows the PID. A listener's process is
-``Process(name="", pid=N)`` -- the empty name means "not known yet" -- except
+``Process(name=None, pid=N)`` -- the name is not known yet -- except
 for the two fixed kernel pids (0 = ``System Idle Process``, 4 = ``System``)
 and rows whose ``-b`` continuation names the image (or, when only the service
 tag is visible, the service). :func:`apply_tasklist` fills names from
-``tasklist /FO CSV /NH``; a pid that tasklist does not list keeps ``""``.
+``tasklist /FO CSV /NH``; a pid that tasklist does not list keeps ``None``.
 
 Rows describing the same proto/address/port (Windows prints one per socket,
 e.g. forty ``UDP 0.0.0.0:5353``) are merged into one listener with every
@@ -41,6 +41,7 @@ owning process (see :func:`fleetscan.parsers._build.merge_duplicates`).
 from __future__ import annotations
 
 import csv
+import io
 import re
 from dataclasses import dataclass, field, replace
 
@@ -233,7 +234,7 @@ def _read_row(line: str, number: int) -> tuple[_Row | None, bool]:
     address = normalise_address(host)
     processes: tuple[Process, ...] = ()
     if pid is not None:
-        processes = (Process(name=WELL_KNOWN_PIDS.get(pid, ""), pid=pid),)
+        processes = (Process(name=WELL_KNOWN_PIDS.get(pid), pid=pid),)
     listener = Listener(
         proto="tcp" if proto_word == "TCP" else "udp",
         family=6 if address.family == 6 else 4,
@@ -281,17 +282,19 @@ def parse_tasklist(text: str) -> dict[int, str]:
     when ``/NH`` was forgotten) and ``INFO: ...`` lines have no numeric PID
     and are skipped."""
     table: dict[int, str] = {}
-    for line in split_lines(text):
-        if not line.strip():
-            continue
+    # the whole text at once: a quoted name may hold a line break
+    rows = csv.reader(io.StringIO(text, newline=""))
+    while True:
         try:
-            fields = next(csv.reader([line]), [])
+            fields = next(rows)
+        except StopIteration:
+            break
         except (csv.Error, ValueError):
             continue
         if len(fields) < 2:
             continue
         pid_text = fields[1].strip()
-        if pid_text.isdigit() and fields[0].strip():
+        if pid_text.isdigit() and pid_text.isascii() and fields[0].strip():
             table[int(pid_text)] = fields[0].strip()
     return table
 

@@ -321,8 +321,9 @@ def _bind_matches(address: str, spec: str) -> bool:
     return ip.version == net.version and ip in net
 
 
-def _name_in(name: str, patterns: Sequence[str]) -> bool:
-    return any(_name_matches(name, pat) for pat in patterns)
+def _name_in(name: str | None, patterns: Sequence[str]) -> bool:
+    """An unknown name (None) matches no pattern."""
+    return name is not None and any(_name_matches(name, pat) for pat in patterns)
 
 
 def _name_matches(name: str, pattern: str) -> bool:

@@ -133,10 +133,13 @@ def test_netstat_rendering_parses_back(specs: list[Spec], extended: bool) -> Non
 
 
 def _check_evidence(text: str, result: ParseResult) -> None:
-    """Every listener and unparsed line points at the exact line it came from."""
+    """Every listener and unparsed line points at the exact line(s) it came from
+    (a row broken by a process name holding newlines spans several)."""
     lines = source_lines(text)
     for listener in result.listeners:
-        assert listener.line is not None and lines[listener.line - 1] == listener.raw
+        assert listener.line is not None
+        span = listener.raw.count("\n") + 1
+        assert "\n".join(lines[listener.line - 1 : listener.line - 1 + span]) == listener.raw
     for item in result.unparsed:
         assert lines[item.line - 1] == item.text
 

@@ -257,7 +257,6 @@ def test_names_holding_fd_labels_are_never_confused_by_the_owner_cache(first: st
     ("row", "why"),
     [
         ("tcp LISTEN 0 128 0.0.0.0:nosuchservice 0.0.0.0:*", "unknown service name"),
-        ('tcp LISTEN 0 128 0.0.0.0:22 0.0.0.0:* users:(("sshd",pid=5,f', "truncated users"),
         ("tcp LISTEN 0 128 0.0.0.0 0.0.0.0:*", "no port"),
         ("tcp LISTEN zero 128 0.0.0.0:22 0.0.0.0:*", "queue not a number"),
         ("tcp LISTEN 0 128", "too few columns"),
@@ -269,6 +268,17 @@ def test_unreadable_rows_are_kept_as_unparsed_with_their_line(row: str, why: str
     result = parse(f"{HEADER_NEW}\n{row}\n")
     assert result.listeners == ()
     assert [(u.line, u.text) for u in result.unparsed] == [(2, row)], why
+
+
+def test_a_row_whose_owner_cannot_be_read_still_reports_its_socket() -> None:
+    """A cut users field: the socket is reported with its owner unknown, and the
+    line is kept as unparsed evidence (so the host is not complete)."""
+    row = 'tcp LISTEN 0 128 0.0.0.0:4444 0.0.0.0:* users:(("sshd",pid=5,f'
+    result = parse(f"{HEADER_NEW}\n{row}\n")
+    assert [(x.proto, x.address, x.port, x.processes) for x in result.listeners] == [
+        ("tcp", "0.0.0.0", 4444, ())
+    ]
+    assert [(u.line, u.text) for u in result.unparsed] == [(2, row)]
 
 
 @pytest.mark.parametrize(
