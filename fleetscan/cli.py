@@ -395,7 +395,13 @@ def parse(
     command: Annotated[
         str | None, typer.Option(help="The command that produced it, e.g. 'ss -tulnp'.")
     ] = None,
-    parser: Annotated[str | None, typer.Option(help="Parser name (see --list).")] = None,
+    parser: Annotated[
+        str | None,
+        typer.Option(
+            help="Parser name: linux-ss, linux-netstat, linux-proc, lsof, windows-netstat, "
+            "bsd-netstat, freebsd-sockstat."
+        ),
+    ] = None,
     tasklist: Annotated[
         Path | None, typer.Option(help="tasklist /FO CSV /NH output, for Windows netstat -ano.")
     ] = None,
@@ -407,19 +413,13 @@ def parse(
     with config_errors():
         text = sys.stdin.read() if str(file) == "-" else _read_output(file)
         try:
-            if parser:
-                spec = parsers.get(parser)
-            elif command:
-                spec = parsers.for_command(command)
-            else:
-                spec = parsers.detect(text)
+            result = parsers.parse(text, command=command, parser=parser)
         except KeyError as exc:
             raise ConfigError(str(exc.args[0]), file=str(file)) from None
-        result = spec.parse(text)
         if tasklist is not None:
-            from fleetscan.parsers import windows_netstat
+            from fleetscan.parsers.windows_netstat import apply_tasklist
 
-            result = windows_netstat.apply_tasklist(result, _read_output(tasklist))
+            result = apply_tasklist(result, _read_output(tasklist))
         if format not in ("json", "csv", "table"):
             raise ConfigError("choose json, csv or table", field="--format")
     if format == "json":

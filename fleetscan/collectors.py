@@ -28,6 +28,8 @@ from fleetscan.model import (
     UnparsedLine,
 )
 from fleetscan.parsers.base import merge_duplicates
+from fleetscan.parsers.linux_proc import PROC_SCRIPT
+from fleetscan.parsers.windows_netstat import apply_tasklist
 from fleetscan.transports.base import CommandResult
 
 PROBE_COMMAND = "uname -s"
@@ -46,14 +48,6 @@ class Step:
     ok_exit: tuple[int, ...] = (0,)
 
 
-def _proc_script() -> str:
-    try:
-        from fleetscan.parsers.linux_proc import PROC_SCRIPT
-    except ImportError:
-        return "exit 127"
-    return PROC_SCRIPT
-
-
 def posix_chain(platform: str) -> tuple[Step, ...]:
     """The ordered command chain for a POSIX platform ('' when unknown)."""
     if platform == "linux":
@@ -61,7 +55,7 @@ def posix_chain(platform: str) -> tuple[Step, ...]:
             Step("ss", "ss", "ss -tulnp", "linux-ss"),
             # -W: net-tools cuts long IPv6 addresses without it
             Step("netstat", "netstat", "netstat -tulnpW", "linux-netstat"),
-            Step("proc", None, _proc_script(), "linux-proc"),
+            Step("proc", None, PROC_SCRIPT, "linux-proc"),
         )
     if platform == "darwin":
         return (
@@ -364,15 +358,11 @@ def interpret_windows(netstat: CommandResult, tasklist: CommandResult | None) ->
     if netstat.exit_status not in (0, None) and not netstat.stdout.strip():
         err = netstat.stderr.decode("utf-8", "replace").strip()[:200]
         return Collected(Status.NO_COLLECTOR, f"netstat -ano failed: {err}")
-    try:
-        from fleetscan.parsers import windows_netstat
-    except ImportError:
-        return Collected(Status.NO_COLLECTOR, "no Windows parser available")
     text = _decode_console(netstat.stdout)
     try:
-        parsed = windows_netstat.PARSER.parse(text)
+        parsed = parsers.get("windows-netstat").parse(text)
         if tasklist is not None and tasklist.exit_status == 0:
-            parsed = windows_netstat.apply_tasklist(parsed, _decode_console(tasklist.stdout))
+            parsed = apply_tasklist(parsed, _decode_console(tasklist.stdout))
     except Exception as exc:
         return Collected(Status.PARSE_ERROR, f"windows parser failed: {type(exc).__name__}: {exc}")
     problems = []
@@ -395,13 +385,14 @@ def interpret_windows(netstat: CommandResult, tasklist: CommandResult | None) ->
 
 
 def _decode_console(data: bytes) -> str:
-    """Windows consoles write the OEM code page; try UTF-8 first, then cp437/cp936."""
-    for enc in ("utf-8", "cp936", "cp437"):
+    """Windows consoles write the OEM code page: UTF-8 first, then cp936
+    (Chinese), then cp437, which maps every byte and so always succeeds."""
+    for enc in ("utf-8", "cp936"):
         try:
             return data.decode(enc)
         except UnicodeDecodeError:
             continue
-    return data.decode("latin-1")
+    return data.decode("cp437")
 
 
 def evidence(result: CommandResult, command_label: str | None = None) -> CommandEvidence:

@@ -33,6 +33,22 @@ Decisions (each pinned by a test):
   only when such a column is present.
 * Rows describing the same proto/address/port are merged (one per socket is
   printed, e.g. several ``udp4 *.5353``).
+* A ``process:pid`` holding newlines breaks its row: the row is read whole;
+  an owner that cannot be read leaves the socket with no process and its
+  line unparsed.
+
+Schema (see :mod:`fleetscan.parsers.base`): with ``-v`` the pid (and, macOS
+12+, the name); user never.
+
+Example::
+
+    $ netstat -anv
+    Active Internet connections (including servers)
+    Proto Recv-Q Send-Q  Local Address   Foreign Address (state)  rhiwat shiwat   pid  epid
+    tcp4       0      0  *.22            *.*             LISTEN   131072 131072     1     0
+
+    [{"proto": "tcp", "family": 4, "address": "0.0.0.0", "port": 22, "state": "LISTEN",
+      "processes": [{"name": null, "pid": 1, "user": null}]}]
 """
 
 from __future__ import annotations
@@ -41,19 +57,36 @@ import re
 from dataclasses import dataclass
 from functools import partial
 
-from fleetscan.addresses import split_bsd_host_port
+from fleetscan.addresses import normalise_address, split_bsd_host_port
 from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
-from fleetscan.parsers._build import bsd_family_hint, merge_duplicates, port_number
 from fleetscan.parsers.base import (
     OwnerUnread,
-    ParserSpec,
+    ParserInfo,
+    bsd_family_hint,
     join_continuation,
     make_listener,
-    never_raises,
+    merge_duplicates,
     split_lines,
 )
+from fleetscan.parsers.services import port_of
 
-NAME = "bsd-netstat"
+info = ParserInfo(
+    name="bsd-netstat",
+    description="macOS and FreeBSD netstat (-an, -anv, -Aa, -AanP, -aT, -Abn, -W)",
+    commands=(
+        "netstat -an",
+        "netstat -anv",
+        "netstat -Aa",
+        "netstat -AanP",
+        "netstat -AaT",
+        "netstat -Aax",
+        "netstat -aT",
+        "netstat -An",
+        "netstat -Abn",
+        "netstat -anW",
+        "netstat",
+    ),
+)
 
 _PROTO = re.compile(r"^(tcp|udp)(4|6|46)?$")
 _OTHER_PROTO = re.compile(r"^(icm4|icm6|icmp|icmp6|raw|raw4|raw6|rip6|divert|div|sctp\d*|mptcp)$")
@@ -85,8 +118,8 @@ class _Layout:
         return None
 
 
-def _parse(text: str) -> ParseResult:
-    """Parse BSD/macOS netstat output. Never raises."""
+def parse(text: str) -> ParseResult:
+    """Parse BSD/macOS netstat output."""
     section: str | None = None  # None (before any title), "inet" or "other"
     layout: _Layout | None = None
     owners_known: bool | None = None
@@ -133,7 +166,7 @@ def _parse(text: str) -> ParseResult:
         elif outcome == "unreadable":
             unparsed.append(UnparsedLine(number, line))
     return ParseResult(
-        parser=NAME,
+        parser=info.name,
         listeners=merge_duplicates(listeners),
         unparsed=tuple(unparsed),
         owners_known=bool(owners_known),
@@ -209,14 +242,13 @@ def _read_row(line: str, number: int, layout: _Layout) -> Listener | OwnerUnread
         listening = foreign == "*.*"
     if not listening:
         return "skip"
-    port = port_number(port_text)
+    port = port_of(port_text.strip())
     if port is None or _maybe_truncated(local, host, port_text, layout):
         return "unreadable"
     processes = _owner(line, spans[rest_at:], layout)
     listener = make_listener(
         tcp=is_tcp,
-        host=host,
-        family_hint=bsd_family_hint(proto_word, host),
+        address=normalise_address(host, bsd_family_hint(proto_word, host)),
         port=port,
         processes=processes or (),
         raw=line,
@@ -283,26 +315,3 @@ def detect(text: str) -> float:
 
 def _dotted(token: str) -> bool:
     return token.rfind(".") > token.rfind(":")
-
-
-parse = never_raises(NAME, _parse)
-
-PARSER = ParserSpec(
-    name=NAME,
-    platform="bsd",
-    commands=(
-        "netstat -an",
-        "netstat -anv",
-        "netstat -Aa",
-        "netstat -AanP",
-        "netstat -AaT",
-        "netstat -Aax",
-        "netstat -aT",
-        "netstat -An",
-        "netstat -Abn",
-        "netstat -anW",
-        "netstat",
-    ),
-    parse=parse,
-    detect=detect,
-)

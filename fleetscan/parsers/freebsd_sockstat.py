@@ -22,6 +22,18 @@
   and unbound sockets are skipped. Extra columns of newer releases
   (``PATH STATE``, ``CONN STATE``, ``STACK`` ...) are ignored.
 * The same socket shared by several processes is merged into one listener.
+* A command holding newlines breaks its row: the row is read whole.
+
+Schema (see :mod:`fleetscan.parsers.base`): user, name (COMMAND) and pid.
+
+Example::
+
+    $ sockstat -46l
+    USER     COMMAND    PID   FD PROTO  LOCAL ADDRESS         FOREIGN ADDRESS
+    root     sshd       668   4  tcp6   *:22                  *:*
+
+    [{"proto": "tcp", "family": 6, "address": "::", "port": 22, "state": "LISTEN",
+      "processes": [{"name": "sshd", "pid": 668, "user": "root"}]}]
 """
 
 from __future__ import annotations
@@ -29,19 +41,24 @@ from __future__ import annotations
 import re
 from functools import partial
 
-from fleetscan.addresses import split_host_port
+from fleetscan.addresses import normalise_address, split_host_port
 from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
-from fleetscan.parsers._build import bsd_family_hint, merge_duplicates, port_number
 from fleetscan.parsers.base import (
     OwnerUnread,
-    ParserSpec,
+    ParserInfo,
+    bsd_family_hint,
     join_continuation,
     make_listener,
-    never_raises,
+    merge_duplicates,
     split_lines,
 )
+from fleetscan.parsers.services import port_of
 
-NAME = "freebsd-sockstat"
+info = ParserInfo(
+    name="freebsd-sockstat",
+    description="FreeBSD sockstat (-46l, -46lL, -l, -4c)",
+    commands=("sockstat -46l", "sockstat -46lL", "sockstat -l", "sockstat -4c"),
+)
 
 _HEADER = re.compile(r"^\s*USER\s+COMMAND\s+PID\s+FD\s+PROTO\s+LOCAL ADDRESS\s+FOREIGN ADDRESS")
 _PROTO = re.compile(r"^(tcp|udp)(4|6|46)?$")
@@ -68,8 +85,8 @@ _COMMAND_MAX = 10  # sockstat prints "%.10s"
 _MAX_PROTO_AT = 16
 
 
-def _parse(text: str) -> ParseResult:
-    """Parse FreeBSD sockstat output. Never raises."""
+def parse(text: str) -> ParseResult:
+    """Parse FreeBSD sockstat output."""
     lines = split_lines(text)
     known_commands = _plain_commands(lines)
     listeners: list[Listener] = []
@@ -98,7 +115,9 @@ def _parse(text: str) -> ParseResult:
             listeners.append(outcome)
         elif outcome == "unreadable":
             unparsed.append(UnparsedLine(number, line))
-    return ParseResult(parser=NAME, listeners=merge_duplicates(listeners), unparsed=tuple(unparsed))
+    return ParseResult(
+        parser=info.name, listeners=merge_duplicates(listeners), unparsed=tuple(unparsed)
+    )
 
 
 def _proto_index(words: list[str]) -> int | None:
@@ -158,13 +177,12 @@ def _read_row(line: str, number: int, known: set[str]) -> Listener | OwnerUnread
     listening = foreign == "*:*" if not (is_tcp and state) else state == "LISTEN"
     if not listening:
         return "skip"
-    port = port_number(port_text)
+    port = port_of(port_text.strip())
     if port is None:
         return "unreadable"
     listener = make_listener(
         tcp=is_tcp,
-        host=host,
-        family_hint=bsd_family_hint(proto_word, host),
+        address=normalise_address(host, bsd_family_hint(proto_word, host)),
         port=port,
         processes=(owner,) if isinstance(owner, Process) else (),
         raw=line,
@@ -220,14 +238,3 @@ def detect(text: str) -> float:
         return 0.95
     rows = sum(1 for line in lines if _DETECT_ROW.match(line))
     return 0.6 if rows else 0.0
-
-
-parse = never_raises(NAME, _parse)
-
-PARSER = ParserSpec(
-    name=NAME,
-    platform="freebsd",
-    commands=("sockstat -46l", "sockstat -46lL", "sockstat -l", "sockstat -4c"),
-    parse=parse,
-    detect=detect,
-)

@@ -21,6 +21,24 @@ plain ``netstat``, old and new layouts. Quirks it copes with:
 * ``PID/Program name``: one pid and the argv0-derived name cut to fit, which
   may hold spaces (``600/sshd: /usr/sbin``) — everything after the first
   ``/`` up to the end of the line; ``-`` means unknown (not root).
+  A name holding a newline goes on on the next line (within the 19
+  characters of ``PID/Program name``) and is read as part of it.
+
+Schema (see :mod:`fleetscan.parsers.base`): one process per socket, name and
+pid from ``PID/Program name``, user from the ``-e`` User column.
+
+Example::
+
+    $ netstat -tulnpW
+    Active Internet connections (only servers)
+    Proto Recv-Q Send-Q Local Address   Foreign Address  State   PID/Program name
+    tcp        0      0 0.0.0.0:22      0.0.0.0:*        LISTEN  600/sshd: /usr/sbin
+    udp6       0      0 :::5353         :::*                     -
+
+    [{"proto": "tcp", "family": 4, "address": "0.0.0.0", "port": 22, "state": "LISTEN",
+      "processes": [{"name": "sshd: /usr/sbin", "pid": 600, "user": null}]},
+     {"proto": "udp", "family": 6, "address": "::", "port": 5353, "state": "UNCONN",
+      "processes": []}]
 """
 
 from __future__ import annotations
@@ -29,11 +47,29 @@ from dataclasses import replace
 
 from fleetscan.addresses import split_host_port
 from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
-from fleetscan.parsers.base import ParserSpec, never_raises
-from fleetscan.parsers.linux_common import AddressCache, is_number, source_lines
+from fleetscan.parsers.base import (
+    AddressCache,
+    ParserInfo,
+    is_number,
+    make_listener,
+    split_lines,
+)
 from fleetscan.parsers.services import port_of
 
-NAME = "linux-netstat"
+info = ParserInfo(
+    name="linux-netstat",
+    description="net-tools and BusyBox netstat (netstat -tulnpW, -tulpen, -lnp, plain)",
+    commands=(
+        "netstat -tulnp",
+        "netstat -tulpen",
+        "netstat -tulnpW",
+        "netstat -lnp",
+        "netstat -l",
+        "netstat -p",
+        "netstat -aeep",
+        "netstat",
+    ),
+)
 
 #: net-tools (and BusyBox) print ``PID/Program name`` into a 20-byte buffer
 PROGNAME_WIDTH = 20
@@ -162,16 +198,8 @@ def _parse_row(line: str, number: int, cache: AddressCache) -> tuple[Listener | 
     if owner is not None and owner != "-":
         pid_text, _, name = owner.partition("/")
         processes = (Process(name=name, pid=int(pid_text), user=user or None),)
-    listener = Listener(
-        proto="tcp" if is_tcp else "udp",
-        family=6 if address.family == 6 else 4,
-        address=address.address,
-        port=port,
-        state="LISTEN" if is_tcp else "UNCONN",
-        processes=processes,
-        zone=address.zone,
-        raw=line,
-        line=number,
+    listener = make_listener(
+        tcp=is_tcp, address=address, port=port, processes=processes, raw=line, line=number
     )
     return listener, has_pid, owner_len
 
@@ -185,7 +213,7 @@ def _continue_name(listener: Listener, piece: str, line: str) -> Listener:
 
 
 def parse(text: str) -> ParseResult:
-    """Parse Linux ``netstat`` output into listeners; never raises."""
+    """Parse Linux ``netstat`` output into listeners."""
     listeners: list[Listener] = []
     unparsed: list[UnparsedLine] = []
     cache = AddressCache()
@@ -198,7 +226,7 @@ def parse(text: str) -> ParseResult:
     # (before anything else: `a\nActive UNIX` must not end the Internet section)
     name_room = 0
 
-    lines = source_lines(text)
+    lines = split_lines(text)
     # an unterminated last line is a cut row (dropped connection), not a name's end
     cut_at = len(lines) if not text.endswith("\n") else 0
     for number, line in enumerate(lines, 1):
@@ -245,7 +273,7 @@ def parse(text: str) -> ParseResult:
         # not root: the `-` rows belong to other users, their owners are unknown
         owners_known = False
     return ParseResult(
-        parser=NAME,
+        parser=info.name,
         listeners=tuple(listeners),
         unparsed=tuple(unparsed),
         owners_known=owners_known,
@@ -261,7 +289,7 @@ def detect(text: str) -> float:
     """
     score = 0.0
     checked = 0
-    for line in source_lines(text[:20000]):
+    for line in split_lines(text[:20000]):
         tokens = line.split()
         if not tokens:
             continue
@@ -281,21 +309,3 @@ def detect(text: str) -> float:
         if checked >= 30:
             break
     return score
-
-
-PARSER = ParserSpec(
-    name=NAME,
-    platform="linux",
-    commands=(
-        "netstat -tulnp",
-        "netstat -tulpen",
-        "netstat -tulnpW",
-        "netstat -lnp",
-        "netstat -l",
-        "netstat -p",
-        "netstat -aeep",
-        "netstat",
-    ),
-    parse=never_raises(NAME, parse),
-    detect=detect,
-)

@@ -30,6 +30,24 @@ regex, users fields are memoised by their text without fd numbers, and hosts
 by their text. Every other row takes the general, token-by-token path. The
 parser is linear in the input; its regexes use possessive quantifiers, so a
 hostile line cannot make them backtrack.
+
+Schema (see :mod:`fleetscan.parsers.base`): name and pid from ``users:``
+(several processes per socket), user never (the collector adds it from ``ps``).
+A name holding newlines breaks its row over several lines: the row is read
+whole; a users field that cannot be read leaves the socket with no process
+and its line unparsed.
+
+Example::
+
+    $ ss -tulnp
+    Netid State  Recv-Q Send-Q Local Address:Port  Peer Address:PortProcess
+    tcp   LISTEN 0      128          0.0.0.0:22         0.0.0.0:*    users:(("sshd",pid=812,fd=3))
+    udp   UNCONN 0      0      127.0.0.53%lo:53         0.0.0.0:*
+
+    [{"proto": "tcp", "family": 4, "address": "0.0.0.0", "port": 22, "state": "LISTEN",
+      "processes": [{"name": "sshd", "pid": 812, "user": null}]},
+     {"proto": "udp", "family": 4, "address": "127.0.0.53", "port": 53, "state": "UNCONN",
+      "processes": []}]
 """
 
 from __future__ import annotations
@@ -40,11 +58,19 @@ from functools import partial
 
 from fleetscan.addresses import WILDCARD_V4, WILDCARD_V6, Address, normalise_address
 from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
-from fleetscan.parsers.base import ParserSpec, join_continuation, never_raises
-from fleetscan.parsers.linux_common import source_lines
+from fleetscan.parsers.base import (
+    ParserInfo,
+    join_continuation,
+    make_listener,
+    split_lines,
+)
 from fleetscan.parsers.services import port_of
 
-NAME = "linux-ss"
+info = ParserInfo(
+    name="linux-ss",
+    description="iproute2 ss (ss -tulnp, -tulpen, -a, -H), old and new layouts",
+    commands=("ss -tulnp", "ss -tulpen", "ss -a", "ss -tlnp", "ss -ulnp", "ss -Htulnp"),
+)
 
 #: the state names ss prints (``UNCONN`` is TCP_CLOSE: a bound UDP socket)
 STATES = frozenset(
@@ -301,7 +327,7 @@ def _general_row(line: str) -> tuple[str, str, str, str, str, int] | str | None:
 
 
 def parse(text: str) -> ParseResult:
-    """Parse ``ss`` output into listeners; never raises (see :func:`safe_parse`)."""
+    """Parse ``ss`` output into listeners."""
     listeners: list[Listener] = []
     unparsed: list[UnparsedLine] = []
     users_seen = False
@@ -316,7 +342,7 @@ def parse(text: str) -> ParseResult:
     fd_label_sub = _FD_LABEL.sub
     fast = _FAST_ROW.match
 
-    lines = source_lines(text)
+    lines = split_lines(text)
     joined_up_to = 0  # lines up to this number were continuations of a row above
     for number, line in enumerate(lines, 1):
         if number <= joined_up_to:
@@ -399,16 +425,13 @@ def parse(text: str) -> ParseResult:
             elif peer.startswith("0.0.0.0:"):
                 settled = True  # new ss (iproute2 4.11 still bracketed IPv6 but printed `*`)
         listeners.append(
-            Listener(
-                "tcp" if proto == "tcp" else "udp",
-                6 if address.family == 6 else 4,
-                address.address,
-                port,
-                state,
-                processes,
-                address.zone,
-                line,
-                number,
+            make_listener(
+                tcp=proto == "tcp",
+                address=address,
+                port=port,
+                processes=processes,
+                raw=line,
+                line=number,
             )
         )
 
@@ -416,7 +439,7 @@ def parse(text: str) -> ParseResult:
         for i in star_rows:
             listeners[i] = dataclasses.replace(listeners[i], address=WILDCARD_V4, family=4)
     return ParseResult(
-        parser=NAME,
+        parser=info.name,
         listeners=tuple(listeners),
         unparsed=tuple(unparsed),
         owners_known=users_seen,
@@ -427,7 +450,7 @@ def detect(text: str) -> float:
     """Confidence that ``text`` is ``ss`` output."""
     score = 0.0
     checked = 0
-    for line in source_lines(text[:20000]):
+    for line in split_lines(text[:20000]):
         tokens = line.split()
         if not tokens:
             continue
@@ -444,12 +467,3 @@ def detect(text: str) -> float:
         if checked >= 30:
             break
     return score
-
-
-PARSER = ParserSpec(
-    name=NAME,
-    platform="linux",
-    commands=("ss -tulnp", "ss -tulpen", "ss -a", "ss -tlnp", "ss -ulnp", "ss -Htulnp"),
-    parse=never_raises(NAME, parse),
-    detect=detect,
-)

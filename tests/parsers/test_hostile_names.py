@@ -19,6 +19,7 @@ import io
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from fleetscan import parsers
 from fleetscan.model import ParseResult
 from fleetscan.parsers import (
     bsd_netstat,
@@ -122,7 +123,7 @@ def _ss(name: str) -> str:
 @example("bd\nx")
 @example('a",pid=1,fd=3))')
 def test_ss_never_loses_a_socket_to_its_process_name(name: str) -> None:
-    result = linux_ss.PARSER.parse(_ss(name))
+    result = parsers.get(linux_ss.info.name).parse(_ss(name))
     owners = _socket_reported(result)
     if '",' not in name:  # ss's own field syntax inside a name is ambiguous
         _owner_exact_or_flagged(result, owners, (name or None, PID))
@@ -161,7 +162,7 @@ def _padless(name: str) -> str:
 @example("bd\nx")
 @example("a\nActive UNIX")
 def test_netstat_never_loses_a_socket_to_its_program_name(name: str) -> None:
-    result = linux_netstat.PARSER.parse(_netstat(name))
+    result = parsers.get(linux_netstat.info.name).parse(_netstat(name))
     owners = _socket_reported(result)
     shown = _padless(_netstat_name(name).partition("/")[2])
     _owner_exact_or_flagged(result, owners, (shown or None, PID))
@@ -191,7 +192,7 @@ def _proc(name: str) -> str:
 @SETTINGS
 @given(hostile | KNOWN)
 def test_proc_never_loses_a_socket_to_its_comm(name: str) -> None:
-    result = linux_proc.PARSER.parse(_proc(name))
+    result = parsers.get(linux_proc.info.name).parse(_proc(name))
     owners = _socket_reported(result)
     escaped = "\\n".join(name.split("\n")).removesuffix("\r")
     _owner_exact_or_flagged(result, owners, (escaped or None, PID))
@@ -215,7 +216,7 @@ def test_lsof_never_loses_a_socket_to_its_command(name: str) -> None:
         "p6\ncdns\nf4\ntIPv4\nPUDP\nn*:53\n"
     )
     for text in (table, fields):
-        result = lsof.PARSER.parse(text)
+        result = parsers.get(lsof.info.name).parse(text)
         owners = _socket_reported(result)
         _owner_exact_or_flagged(result, owners, (name, PID))
 
@@ -254,7 +255,7 @@ def test_bsd_netstat_never_loses_a_socket_to_its_process_name(name: str) -> None
         )
         + "\n"
     )
-    result = bsd_netstat.PARSER.parse(text)
+    result = parsers.get(bsd_netstat.info.name).parse(text)
     owners = _socket_reported(result)
     _owner_exact_or_flagged(result, owners, (name.strip() or None, PID))
 
@@ -269,7 +270,7 @@ def test_bsd_netstat_without_a_process_column_gives_null_names_never_empty_strin
         "tcp4       0      0  *.22                   *.*                    LISTEN      "
         "131072 131072    512      0\n"
     )
-    result = bsd_netstat.PARSER.parse(text)
+    result = parsers.get(bsd_netstat.info.name).parse(text)
     (listener,) = result.listeners
     assert [p.to_dict() for p in listener.processes] == [{"name": None, "pid": 512, "user": None}]
 
@@ -298,7 +299,7 @@ def test_sockstat_never_loses_a_socket_to_its_command(name: str) -> None:
         )
         + "\n"
     )
-    result = freebsd_sockstat.PARSER.parse(text)
+    result = parsers.get(freebsd_sockstat.info.name).parse(text)
     owners = _socket_reported(result)
     _owner_exact_or_flagged(result, owners, (name[:10].strip() or None, PID))
 
@@ -320,7 +321,7 @@ def test_windows_never_loses_a_socket_to_an_image_name(name: str) -> None:
     writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
     for image, pid in (("sshd.exe", 5), (name, PID), ("dns.exe", 6)):
         writer.writerow([image, str(pid), "Services", "0", "1,024 K"])
-    parsed = windows_netstat.PARSER.parse(netstat)
+    parsed = parsers.get(windows_netstat.info.name).parse(netstat)
     result = windows_netstat.apply_tasklist(parsed, out.getvalue())
     owners = _socket_reported(result)
     _owner_exact_or_flagged(result, owners, (name.strip() or None, PID))
