@@ -13,8 +13,13 @@ Semantics (pinned by ``tests/policy/test_engine.py``):
   checked and is not held against it: the gap is reported by
   ``scan-incomplete`` (partial host) and by owner rules ("owner unknown").
 * **Owners.** Every process on a socket must be allowed; a socket with no
-  process information is an "owner unknown" finding at the rule's
-  ``unknown_severity``, never a silent pass.
+  process information (or a process whose name is unknown) is an "owner
+  unknown" finding at the rule's ``unknown_severity``, never a silent pass.
+* **Socket activation** (:mod:`fleetscan.policy.activation`). pid 1
+  (systemd, launchd) beside a service on a socket is its holder, not its
+  owner: owner rules and the map judge the service. pid 1 alone means the
+  service has not started: an owner rule that does not allow the activator
+  reports an unverifiable owner at ``unknown_severity``.
 * **Waivers.** A waiver valid through its ``expires`` date (inclusive, compared
   with ``now.date()``) marks matching findings as waived; they stay in the
   result. The first valid waiver in policy order wins. An expired waiver no
@@ -38,6 +43,7 @@ from fnmatch import fnmatchcase
 
 from fleetscan.addresses import bind_class, is_wildcard
 from fleetscan.model import Finding, HostScan, Listener, Process, Severity, Target, WaiverRef
+from fleetscan.policy.activation import holders
 from fleetscan.policy.schema import (
     SCAN_INCOMPLETE,
     UNDOCUMENTED,
@@ -156,11 +162,24 @@ def _check_owner(rule: OwnerRule, host: str, lst: Listener) -> list[Finding]:
     if not lst.processes:
         msg = f"{_describe(lst)} owner unknown (no process information); rule requires {wanted}"
         return [_finding(rule.id, rule.unknown_severity, host, lst, msg, None)]
-    bad = [p for p in lst.processes if not _process_allowed(p, rule.process, rule.user)]
+    held = holders(lst.processes)
+    if held.activator_only and not all(
+        p.name is not None and _process_allowed(p, rule.process, rule.user) for p in held.service
+    ):
+        msg = (
+            f"{_describe(lst)} is held only by the init process (socket activation): the "
+            f"service it starts is not running, so its program is unknown; rule requires {wanted}"
+        )
+        return [_finding(rule.id, rule.unknown_severity, host, lst, msg, None)]
+    known = [p for p in held.service if p.name is not None or not rule.process]
+    bad = [p for p in known if not _process_allowed(p, rule.process, rule.user)]
     if bad:
         msg = f"{_describe(lst)} is held by {_procs_text(bad, users=True)}; rule allows {wanted}"
         return [_finding(rule.id, rule.severity, host, lst, msg, rule.reason)]
-    if rule.user and any(p.user is None for p in lst.processes):
+    if len(known) < len(held.service):
+        msg = f"{_describe(lst)} owner name unknown; rule requires {wanted}"
+        return [_finding(rule.id, rule.unknown_severity, host, lst, msg, None)]
+    if rule.user and any(p.user is None for p in held.service):
         msg = f"{_describe(lst)} owner user unknown; rule requires {wanted}"
         return [_finding(rule.id, rule.unknown_severity, host, lst, msg, None)]
     return []
@@ -182,8 +201,10 @@ def _expected_matches(want: ExpectedListener, lst: Listener) -> bool:
         return False
     if not any(_bind_matches(lst.address, spec) for spec in want.bind):
         return False
-    # unknown owners are not held against the map (see module docstring)
-    known = [p for p in lst.processes if p.name]
+    # unknown owners are not held against the map (see module docstring), nor
+    # is the init process that holds a socket for a service (socket activation)
+    held = holders(lst.processes)
+    known = [] if held.activator_only else [p for p in held.service if p.name]
     if want.process and not all(_name_in(p.name, want.process) for p in known):
         return False
     return not want.user or all(p.user is None or _glob_in(p.user, want.user) for p in known)
