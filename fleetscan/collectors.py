@@ -24,6 +24,7 @@ from fleetscan.model import (
     CommandEvidence,
     Listener,
     ParseResult,
+    Process,
     Status,
     UnparsedLine,
 )
@@ -107,7 +108,8 @@ def posix_script(platform: str, nonce: str) -> str:
         calls.append(f"s{i}")
     lines.append(" || ".join([*calls, 'echo "$m none"']))
     lines.append(
-        'echo "$m begin ps"; (ps -eo pid=,user:32= 2>/dev/null || ps -o pid,user 2>/dev/null); '
+        'echo "$m begin ps"; (ps -eo pid=,user:32=,comm= 2>/dev/null || '
+        "ps -o pid,user,comm 2>/dev/null); "
         'echo "$m end ps $?"'
     )
     return "\n".join(lines) + "\n"
@@ -215,31 +217,66 @@ def split_sections(stdout: str, nonce: str) -> tuple[dict[str, Section], str | N
     return sections, uid, noise
 
 
-def parse_ps(text: str) -> dict[int, str]:
-    """pid → user from ``ps -eo pid=,user=`` (or BusyBox ``ps -o pid,user``)."""
-    owners: dict[int, str] = {}
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) >= 2 and parts[0].isdigit():
-            owners[int(parts[0])] = parts[1]
-    return owners
+@dataclass(frozen=True, slots=True)
+class PsEntry:
+    """One process as ``ps`` lists it: its user and its comm (None when absent)."""
+
+    user: str
+    name: str | None
 
 
-def with_users(listeners: Sequence[Listener], owners: dict[int, str]) -> tuple[Listener, ...]:
-    """Fill Process.user from the pid → user map where the parser had none, or
-    only a numeric uid (/proc), so every collector reports user names alike."""
-    if not owners:
+def parse_ps(text: str) -> dict[int, PsEntry]:
+    """pid → user and comm from ``ps -eo pid=,user:32=,comm=`` (or BusyBox
+    ``ps -o pid,user,comm``, whose header is skipped). The comm is last, so it
+    may hold spaces; procps prints its unprintable characters as ``?``."""
+    table: dict[int, PsEntry] = {}
+    for line in text.split("\n"):
+        parts = line.split(None, 2)
+        if len(parts) >= 2 and parts[0].isdigit() and parts[0].isascii():
+            name = parts[2].rstrip() if len(parts) > 2 else None
+            table[int(parts[0])] = PsEntry(parts[1], name or None)
+    return table
+
+
+def with_ps(
+    listeners: Sequence[Listener], table: dict[int, PsEntry], *, names: bool = False
+) -> tuple[Listener, ...]:
+    """Fill from ``ps``, by pid: Process.user where the parser had none or only
+    a numeric uid (/proc), so every collector reports user names alike; with
+    ``names``, Process.name too (netstat's name is argv0 cut to fit, e.g.
+    ``sshd: /usr/sbi``; ps gives the comm that ss shows and owner rules judge)."""
+    if not table:
         return tuple(listeners)
     out = []
     for lst in listeners:
         procs = tuple(
-            replace(p, user=owners[p.pid])
-            if p.pid in owners and (p.user is None or p.user.isdigit())
-            else p
+            _from_ps(p, table.get(p.pid) if p.pid is not None else None, names)
             for p in lst.processes
         )
         out.append(replace(lst, processes=procs) if procs != lst.processes else lst)
     return tuple(out)
+
+
+def _from_ps(process: Process, entry: PsEntry | None, names: bool) -> Process:
+    if entry is None:
+        return process
+    if process.user is None or process.user.isdigit():
+        process = replace(process, user=entry.user)
+    if names and entry.name is not None and not _masked_same(entry.name, process.name):
+        process = replace(process, name=entry.name)
+    return process
+
+
+def _masked_same(ps_name: str, name: str | None) -> bool:
+    """True when ps's comm is ``name`` with its unprintable characters masked
+    (procps prints ``?`` or ``.`` for them): the parser's exact name is kept,
+    not ps's lossy copy."""
+    if name is None or name.isprintable() or len(ps_name) > len(name):
+        return False
+    return all(
+        shown == real or (not real.isprintable() and shown in "?.")
+        for shown, real in zip(ps_name, name, strict=False)
+    )
 
 
 def shift_lines(result: ParseResult, offset: int) -> ParseResult:
@@ -298,8 +335,12 @@ def interpret_posix(platform: str, result: CommandResult, nonce: str) -> Collect
         )
     ps = sections.get("ps")
     # one listener per socket address, whatever the tool printed (a cut flood of
-    # one row repeated stays one listener)
-    listeners = with_users(merge_duplicates(parsed.listeners), parse_ps(ps.text) if ps else {})
+    # one row repeated stays one listener); netstat's cut names come from ps
+    listeners = with_ps(
+        merge_duplicates(parsed.listeners),
+        parse_ps(ps.text) if ps else {},
+        names=step.parser == "linux-netstat",
+    )
     collector = step.command.splitlines()[0] if step.name != "proc" else "/proc/net"
     problems: list[str] = []
     if result.truncated:

@@ -27,20 +27,22 @@ pytestmark = [pytest.mark.netns, pytest.mark.timeout(180)]
 
 PORT = 4444
 NAME = "bd\nx"
+# what sshd's argv0 looks like: netstat cuts it to "sshd: /usr/sbi"
+SSHD_ARGV0 = "sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups"
 SOCKET_TOOLS = {
     "ss": ("/usr/bin/ss", "/usr/sbin/ss", "/bin/ss", "/sbin/ss"),
     "netstat": ("/usr/bin/netstat", "/bin/netstat", "/usr/sbin/netstat", "/sbin/netstat"),
 }
 FAKE_TOOL = '#!/bin/sh\necho "not here" >&2\nexit 127\n'
 
-# argv[0] and comm both hostile (netstat shows argv0, ss and /proc show comm):
-# the script re-executes itself with the hostile argv0, then sets its comm
+# Sets argv[0] and comm (netstat shows argv0, ss, ps and /proc show comm): the
+# script re-executes itself with the given argv0, then sets its comm
 LISTENER = r"""
 import os, socket, sys
-name, port = sys.argv[1], int(sys.argv[2])
-if sys.orig_argv[0] != name:
-    os.execv(sys.executable, [name, *sys.orig_argv[1:]])
-open("/proc/self/comm", "w").write(name)
+argv0, comm, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if sys.orig_argv[0] != argv0:
+    os.execv(sys.executable, [argv0, *sys.orig_argv[1:]])
+open("/proc/self/comm", "w").write(comm)
 s = socket.socket()
 s.bind(("127.0.0.1", port))
 s.listen(8)
@@ -62,23 +64,25 @@ def namespace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         require(shutil.which(tool) is not None, f"{tool} is not installed")
     ns = f"fshn{os.getpid()}"
     run(["ip", "netns", "add", ns])
-    proc: subprocess.Popen[str] | None = None
+    procs: list[subprocess.Popen[str]] = []
     try:
         run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"])
-        proc = subprocess.Popen(
-            ["ip", "netns", "exec", ns, sys.executable, "-c", LISTENER, NAME, str(PORT)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert proc.stdout is not None
-        pid = int(proc.stdout.readline())
-        assert Path(f"/proc/{pid}/comm").read_text() == NAME + "\n"
-        assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0] == NAME.encode()
+        for argv0, comm, port in ((NAME, NAME, PORT), (SSHD_ARGV0, "sshd", 22)):
+            proc = subprocess.Popen(
+                ["ip", "netns", "exec", ns, sys.executable, "-c", LISTENER, argv0, comm, str(port)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            procs.append(proc)
+            assert proc.stdout is not None
+            pid = int(proc.stdout.readline())
+            assert Path(f"/proc/{pid}/comm").read_text() == comm + "\n"
+            assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0] == argv0.encode()
         yield ns
     finally:
-        if proc is not None:
+        for proc in procs:
             proc.kill()
             proc.wait(timeout=10)
         subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False, timeout=20)
@@ -131,3 +135,8 @@ def test_a_newline_in_a_process_name_does_not_hide_a_forbidden_listener(
     # the owner is kept (escaped in the /proc form) or marked unknown, never another name
     names = {p["name"] for p in found[0]["processes"]}
     assert names <= {NAME, "bd\\nx", None}, names
+    # issue 8: netstat's cut argv0 ("sshd: /usr/sbi") is replaced by ps's comm, so
+    # the shipped ssh-is-sshd rule sees sshd whatever the collector
+    (ssh,) = [x for x in host["listeners"] if x["port"] == 22]
+    assert [p["name"] for p in ssh["processes"]] == ["sshd"], ssh
+    assert not [f for f in report["findings"] if f["rule_id"] == "ssh-is-sshd"], report["findings"]
