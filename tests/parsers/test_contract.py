@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import json
 import textwrap
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -15,8 +16,9 @@ from typer.testing import CliRunner
 
 from fleetscan import parsers
 from fleetscan.cli import app
-from fleetscan.model import ParseResult
+from fleetscan.model import ParseResult, Process
 from fleetscan.parsers.base import ParserInfo, never_raises
+from tests.parsers.listener_view import CORPUS, read_bytes_as_text
 
 MODULES = [importlib.import_module(name) for name in parsers.MODULES]
 
@@ -78,3 +80,32 @@ def test_cli_parse_is_the_registry(module: ModuleType) -> None:
     assert got.exit_code == 0, got.output
     assert json.loads(got.stdout) == expected
     assert expected["listeners"] == listeners
+
+
+CAPTURES = sorted(
+    p
+    for root in (
+        CORPUS,
+        CORPUS.parent / "linux",
+        CORPUS.parent / "macos",
+        CORPUS.parent / "windows",
+    )
+    for p in root.rglob("*")
+    if p.is_file() and p.suffix in (".out", ".txt") and not p.name.startswith("tasklist")
+)
+
+
+@pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.name)
+def test_unknown_owner_fields_are_null_never_empty_strings(path: Path) -> None:
+    """The JSON contract says null for what a format does not show (macOS
+    ``netstat -anv`` without ``process:pid``, Windows pids tasklist does not
+    list, ``? ? ? ?`` sockstat rows ...): no parser gives an empty string."""
+    text = read_bytes_as_text(path)
+    for listener in parsers.parse(text).to_dict()["listeners"]:
+        for process in listener["processes"]:
+            assert process["name"] != "" and process["user"] != "", (path, process)
+            assert process["pid"] is None or isinstance(process["pid"], int)
+
+
+def test_an_empty_name_or_user_is_stored_as_unknown() -> None:
+    assert Process("", 5, "").to_dict() == {"name": None, "pid": 5, "user": None}
