@@ -43,7 +43,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 inventory_app = typer.Typer(help="Inspect inventories.", no_args_is_help=True)
-policy_app = typer.Typer(help="Validate policies.", no_args_is_help=True)
+policy_app = typer.Typer(help="Validate and list policies.", no_args_is_help=True)
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(policy_app, name="policy")
 
@@ -262,7 +262,13 @@ def scan(
         list[Path], typer.Option("-i", "--inventory", help="Inventory file or folder (repeatable).")
     ],
     policy: Annotated[
-        list[Path], typer.Option("-p", "--policy", help="Policy YAML file (repeatable).")
+        list[Path],
+        typer.Option(
+            "-p",
+            "--policy",
+            help="Policy YAML file, or a built-in policy name such as baseline "
+            "(see 'fleetscan policy list'; repeatable).",
+        ),
     ],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Report folder.")] = None,
     limit: Annotated[
@@ -530,16 +536,33 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+@policy_app.command("list")
+def policy_list() -> None:
+    """List the built-in policies (use them by name: -p baseline)."""
+    from fleetscan.policy import builtin_policies
+
+    items = builtin_policies()
+    width = max(len(item.name) for item in items)
+    for item in items:  # plain lines: readable in a pipe as on a terminal
+        print(f"{item.name:<{width}}  {len(item.rule_ids):>3} rules  {item.description}")
+        print(f"{'':<{width}}  {item.path}")
+
+
 @policy_app.command("check")
 def policy_check(
-    policy: Annotated[list[Path], typer.Option("-p", "--policy", help="Policy file(s).")],
+    policy: Annotated[
+        list[Path],
+        typer.Option("-p", "--policy", help="Policy file(s) or built-in policy names."),
+    ],
 ) -> None:
     """Validate policy files (exit 2 with file, line and field on error)."""
     from fleetscan.policy import load_policies
 
     with config_errors():
         pol = load_policies(policy)
-    Console(highlight=False).print(f"ok: {', '.join(pol.files)} (digest {pol.digest[:12]})")
+    Console(highlight=False).print(
+        f"ok: {', '.join(pol.files)} (digest {pol.digest[:12]})", markup=False, soft_wrap=True
+    )
 
 
 @app.command()
