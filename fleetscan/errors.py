@@ -25,7 +25,10 @@ class FleetscanError(Exception):
 class ConfigError(FleetscanError):
     """Invalid user input: inventory, policy, command line. Exit code 2.
 
-    ``str(err)`` reads ``file:line: field: message`` with what is known.
+    ``str(err)`` reads ``file:line: field: message`` with what is known. Several
+    problems found at once are one error with ``more`` (each its own
+    ConfigError) and ``omitted`` (how many were not kept); :meth:`lines` gives
+    one line per problem, which is how the command line prints them.
     """
 
     def __init__(
@@ -35,12 +38,24 @@ class ConfigError(FleetscanError):
         file: str | None = None,
         line: int | None = None,
         field: str | None = None,
+        more: tuple[ConfigError, ...] = (),
+        omitted: int = 0,
     ) -> None:
         self.file = file
         self.line = line
         self.field = field
         self.detail = message
-        super().__init__(self._render())
+        self.more = more
+        self.omitted = omitted
+        extra = len(more) + omitted
+        super().__init__(self._render() + (f" (and {extra} more)" if extra else ""))
+
+    def lines(self) -> list[str]:
+        """One ``file:line: field: message`` per problem (never a newline inside)."""
+        out = [self._render(), *(e._render() for e in self.more)]
+        if self.omitted:
+            out.append(f"... and {self.omitted} more")
+        return out
 
     def _render(self) -> str:
         where = ""

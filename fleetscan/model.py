@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from fleetscan.masking import mask_value
+
 Proto = Literal["tcp", "udp"]
 Family = Literal[4, 6]
 
@@ -169,6 +171,17 @@ class ParseResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Origin:
+    """Where something was written: file and 1-based line (None when unknown)."""
+
+    file: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+
+@dataclass(frozen=True, slots=True)
 class Target:
     """A host to scan, as resolved from the inventory (all variables merged)."""
 
@@ -188,19 +201,12 @@ class Target:
     known_hosts: str | None = None
     password_env: str | None = None  # name of an env var holding the password; never the value
     passphrase_env: str | None = None  # name of an env var holding the private keys' passphrase
-    source: str = ""  # "file:line" the host was defined at
+    source: Origin | None = None  # where the host was defined
 
     def public_vars(self) -> dict[str, Any]:
-        """Variables safe to print: anything that looks like a secret is masked."""
-        return {k: ("***" if _looks_secret(k) else v) for k, v in self.vars.items()}
-
-
-_SECRET_HINTS = ("pass", "secret", "token", "key_passphrase", "private_key_passphrase")
-
-
-def _looks_secret(name: str) -> bool:
-    low = name.lower()
-    return any(h in low for h in _SECRET_HINTS)
+        """Variables safe to print: secrets masked by name and inside values, at any depth."""
+        masked: dict[str, Any] = mask_value(dict(self.vars))
+        return masked
 
 
 @dataclass(frozen=True, slots=True)

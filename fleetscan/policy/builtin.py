@@ -83,13 +83,13 @@ def resolve_policy(value: str | Path) -> str | Path:
 @cache
 def builtin_policies() -> tuple[BuiltinPolicy, ...]:
     """Every shipped policy with its description and rule ids (``policy list``)."""
+    from fleetscan.configfile import read_config_text
     from fleetscan.policy.loader import parse_policy_text
-    from fleetscan.yamlsrc import read_text
 
     found = []
     for name in builtin_policy_names():
         path = builtin_policy_path(name)
-        parsed = parse_policy_text(read_text(path), str(path))
+        parsed = parse_policy_text(read_config_text(path), str(path))
         rules = (*parsed.forbidden, *parsed.bind, *parsed.owner)
         found.append(
             BuiltinPolicy(

@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from fleetscan.configfile import read_config_text
 from fleetscan.errors import ConfigError
 from fleetscan.policy.builtin import builtin_defining, resolve_policy
 from fleetscan.policy.schema import (
@@ -35,7 +36,7 @@ from fleetscan.policy.schema import (
     ScanIncompleteSettings,
     UndocumentedSettings,
 )
-from fleetscan.yamlsrc import YamlDoc, format_path, load_yaml, read_text, suggest
+from fleetscan.yamlsrc import YamlDoc, format_path, load_yaml, suggest
 
 #: at most this many validation problems are listed in one error
 MAX_REPORTED_ERRORS = 10
@@ -56,7 +57,7 @@ def load_policies(paths: Sequence[str | Path]) -> Policy:
     digest = hashlib.sha256()
     for value in paths:
         path = resolve_policy(value)
-        text = read_text(path)
+        text = read_config_text(path)
         # the digest covers exactly the text that was validated, file by file
         digest.update(hashlib.sha256(text.encode("utf-8")).digest())
         doc = load_yaml(path, text)
@@ -151,11 +152,14 @@ def _to_config_error(doc: YamlDoc, exc: ValidationError) -> ConfigError:
     errors = sorted((_one_error(doc, e) for e in exc.errors()), key=lambda e: e.line or 0)
     first = errors[0]
     if len(errors) > 1:
-        more = [f"  also {e}" for e in errors[1:MAX_REPORTED_ERRORS]]
-        if len(errors) > MAX_REPORTED_ERRORS:
-            more.append(f"  … and {len(errors) - MAX_REPORTED_ERRORS} more")
-        detail = "\n".join([first.detail, *more])
-        return ConfigError(detail, file=first.file, line=first.line, field=first.field)
+        return ConfigError(
+            first.detail,
+            file=first.file,
+            line=first.line,
+            field=first.field,
+            more=tuple(errors[1:MAX_REPORTED_ERRORS]),
+            omitted=max(0, len(errors) - MAX_REPORTED_ERRORS),
+        )
     return first
 
 

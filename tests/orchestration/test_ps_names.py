@@ -5,14 +5,16 @@ output as the chain script prints it."""
 
 from __future__ import annotations
 
-from fleetscan import collectors
+from fleetscan.collectors import posix
+from fleetscan.collectors.base import Collected
+from fleetscan.collectors.posix_script import marker, posix_script
 from fleetscan.model import Process
 from fleetscan.policy import builtin_policy_path, evaluate, load_policies
 from fleetscan.transports.base import CommandResult
 from tests.policy.builders import NOW, scan
 
 NONCE = "0123456789abcdef"
-M = collectors.marker(NONCE)
+M = marker(NONCE)
 NETSTAT = (
     "Active Internet connections (only servers)\n"
     "Proto Recv-Q Send-Q Local Address           Foreign Address         State       "
@@ -36,20 +38,20 @@ def _framed(tool: str, output: str, ps: str) -> CommandResult:
     return CommandResult("sh -s", 0, text.encode(), b"", 0.1)
 
 
-def _owners(got: collectors.Collected) -> dict[int, list[Process]]:
+def _owners(got: Collected) -> dict[int, list[Process]]:
     return {x.port: list(x.processes) for x in got.listeners}
 
 
 def test_parse_ps_reads_user_and_comm_with_spaces_and_skips_headers() -> None:
-    table = collectors.parse_ps("  PID USER     COMMAND\n  12 www-data php fpm: pool\n 13 root\n")
+    table = posix.parse_ps("  PID USER     COMMAND\n  12 www-data php fpm: pool\n 13 root\n")
     assert table == {
-        12: collectors.PsEntry("www-data", "php fpm: pool"),
-        13: collectors.PsEntry("root", None),
+        12: posix.PsEntry("www-data", "php fpm: pool"),
+        13: posix.PsEntry("root", None),
     }
 
 
 def test_netstat_names_come_from_ps_by_pid() -> None:
-    got = collectors.interpret_posix("linux", _framed("netstat", NETSTAT, PS), NONCE)
+    got = posix.interpret_posix("linux", _framed("netstat", NETSTAT, PS), NONCE)
     owners = _owners(got)
     assert owners[22] == [Process("sshd", 600, "root")]
     assert owners[5432] == [Process("postgres", 812, "postgres")]
@@ -58,16 +60,14 @@ def test_netstat_names_come_from_ps_by_pid() -> None:
 
 
 def test_owner_rules_judge_the_real_name_not_the_cut_argv0() -> None:
-    got = collectors.interpret_posix("linux", _framed("netstat", NETSTAT, PS), NONCE)
+    got = posix.interpret_posix("linux", _framed("netstat", NETSTAT, PS), NONCE)
     policy = load_policies([builtin_policy_path("baseline")])
     findings = evaluate(policy, [scan("db-01", listeners=got.listeners)], now=NOW)
     assert [f.rule_id for f in findings if f.rule_id == "ssh-is-sshd"] == []
 
 
 def test_a_pid_ps_does_not_list_keeps_the_netstat_name() -> None:
-    got = collectors.interpret_posix(
-        "linux", _framed("netstat", NETSTAT, "  1 root systemd\n"), NONCE
-    )
+    got = posix.interpret_posix("linux", _framed("netstat", NETSTAT, "  1 root systemd\n"), NONCE)
     assert _owners(got)[22] == [Process("sshd: /usr/sbi", 600, None)]
 
 
@@ -76,11 +76,11 @@ def test_ss_names_are_the_comm_already_and_are_not_replaced() -> None:
         "Netid State  Recv-Q Send-Q Local Address:Port Peer Address:PortProcess\n"
         'tcp   LISTEN 0 128 0.0.0.0:22 0.0.0.0:* users:(("sshd",pid=600,fd=3))\n'
     )
-    got = collectors.interpret_posix("linux", _framed("ss", ss, "  600 root  other\n"), NONCE)
+    got = posix.interpret_posix("linux", _framed("ss", ss, "  600 root  other\n"), NONCE)
     assert _owners(got)[22] == [Process("sshd", 600, "root")]
 
 
 def test_the_script_asks_ps_for_the_comm() -> None:
-    script = collectors.posix_script("linux", NONCE)
+    script = posix_script("linux", NONCE)
     assert "ps -eo pid=,user:32=,comm=" in script
     assert "ps -o pid,user,comm" in script

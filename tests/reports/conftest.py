@@ -22,6 +22,7 @@ from fleetscan.model import (
     Finding,
     HostScan,
     Listener,
+    Origin,
     Process,
     ScanRun,
     Severity,
@@ -74,7 +75,7 @@ def target(name: str, address: str, *groups: str, platform: str = "linux") -> Ta
         user="audit",
         platform=platform,
         groups=groups,
-        source=f"inventories/prod.ini:{len(name)}",
+        source=Origin("inventories/prod.ini", len(name)),
     )
 
 

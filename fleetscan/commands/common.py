@@ -1,0 +1,44 @@
+"""Helpers every command shares: one-line config errors, safe terminal text."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+
+from fleetscan.errors import ConfigError
+
+err_console = Console(stderr=True, highlight=False)
+
+
+@contextmanager
+def config_errors() -> Iterator[None]:
+    """Turn ConfigError into one clear line per problem and exit code 2 — never a
+    traceback; plain lines (no wrapping, no markup)."""
+    try:
+        yield
+    except ConfigError as exc:
+        from fleetscan.reports.sanitize import visible_controls
+
+        for line in exc.lines():  # one line per problem; text from the bad file is escaped
+            sys.stderr.write(f"fleetscan: error: {visible_controls(line)}\n")
+        raise typer.Exit(2) from None
+
+
+ALLOW_EXEC_HELP = (
+    "Run an executable inventory script given with -i (SCRIPT --list). It is code: off by default."
+)
+
+
+def cell(value: object) -> str:
+    """A table cell for a value of any shape (lists and dicts flattened)."""
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
