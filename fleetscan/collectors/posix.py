@@ -199,7 +199,11 @@ def interpret_posix(platform: str, result: CommandResult, nonce: str) -> Collect
         )
     step, sec = chosen
     try:
-        parsed = shift_lines(parsers.get(step.parser).parse(sec.text), sec.first_line)
+        parsed = parsers.get(step.parser).parse(sec.text)
+        # one listener per socket address, whatever the tool printed, before the
+        # per-listener work below (a cut flood of one row repeated stays one)
+        parsed = replace(parsed, listeners=merge_duplicates(parsed.listeners))
+        parsed = shift_lines(parsed, sec.first_line)
     except Exception as exc:  # a parser bug must stay this host's problem
         return Collected(
             Status.PARSE_ERROR,
@@ -207,10 +211,9 @@ def interpret_posix(platform: str, result: CommandResult, nonce: str) -> Collect
             platform=platform,
         )
     ps = sections.get("ps")
-    # one listener per socket address, whatever the tool printed (a cut flood of
-    # one row repeated stays one listener); netstat's cut names come from ps
+    # netstat's cut names come from ps
     listeners = with_ps(
-        merge_duplicates(parsed.listeners),
+        parsed.listeners,
         parse_ps(ps.text) if ps else {},
         names=step.parser == "linux-netstat",
     )
