@@ -113,11 +113,15 @@ def with_ps(
     if not table:
         return tuple(listeners)
     out = []
+    # the same owners hold many sockets (a load balancer's 100,000): work once per set
+    seen: dict[tuple[Process, ...], tuple[Process, ...]] = {}
     for lst in listeners:
-        procs = tuple(
-            _from_ps(p, table.get(p.pid) if p.pid is not None else None, names)
-            for p in lst.processes
-        )
+        procs = seen.get(lst.processes)
+        if procs is None:
+            procs = seen[lst.processes] = tuple(
+                _from_ps(p, table.get(p.pid) if p.pid is not None else None, names)
+                for p in lst.processes
+            )
         out.append(replace(lst, processes=procs) if procs != lst.processes else lst)
     return tuple(out)
 
