@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -26,11 +27,15 @@ from rich.console import Console
 
 from fleetscan import __version__
 from fleetscan.commands.common import ALLOW_EXEC_HELP, config_errors, err_console
+from fleetscan.commands.history import history_summary
+from fleetscan.commands.history import register as register_history
+from fleetscan.commands.hostkeys import hostkeys_app
 from fleetscan.commands.inventory import inventory_app
 from fleetscan.commands.parse import parse
 from fleetscan.commands.policy import policy_app
 from fleetscan.commands.progress import ScanProgress, host_line
-from fleetscan.options import RunOptions, parse_formats, parse_severity
+from fleetscan.commands.worker import worker
+from fleetscan.options import RunOptions, parse_formats, parse_severity, parse_zones
 
 __all__ = ["app", "host_line", "main"]
 
@@ -48,7 +53,10 @@ app = typer.Typer(
 )
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(policy_app, name="policy")
+app.add_typer(hostkeys_app, name="hostkeys")
 app.command()(parse)
+register_history(app)  # history, history prune, diff, report, baseline
+app.command()(worker)
 
 
 def scan_and_print(options: RunOptions, *, console: Console, quiet: bool, verbose: int) -> int:
@@ -72,9 +80,33 @@ def scan_and_print(options: RunOptions, *, console: Console, quiet: bool, verbos
         result = pipeline.execute(inputs, on_result=progress.update)
     if not quiet:
         render_summary(result.run, console)
+        history_summary(result.run, console, inputs.history.url if inputs.history else None)
         files = ", ".join(str(p) for paths in result.reports.values() for p in paths)
         console.print(f"reports: {files}", markup=False, highlight=False, soft_wrap=True)
     return result.exit_code
+
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        metavar="URL",
+        help="History database (sqlite:///PATH, postgresql://USER@HOST/DB); "
+        "default $FLEETSCAN_DB, else ~/.local/share/fleetscan/history.sqlite.",
+    ),
+]
+NoHistoryOption = Annotated[
+    bool,
+    typer.Option("--no-history", metavar="", help="Neither record this run nor compare it."),
+]
+CompareToOption = Annotated[
+    str,
+    typer.Option(
+        "--compare-to",
+        metavar="previous|baseline",
+        help="Changes since each host's previous complete scan, or since its baseline.",
+    ),
+]
 
 
 @app.command()
@@ -163,8 +195,87 @@ def scan(
             help="-v: a line per host; -vv: also the SSH log.",
         ),
     ] = 0,
+    db: DbOption = None,
+    no_history: NoHistoryOption = False,
+    compare_to: CompareToOption = "previous",
+    probe: Annotated[
+        bool,
+        typer.Option(
+            "--probe",
+            metavar="",
+            help="Exposure probes from this machine (zone 'scanner'): connect once to each "
+            "TCP listener a host reported.",
+        ),
+    ] = False,
+    probe_zones: Annotated[
+        str | None,
+        typer.Option(
+            metavar="LIST",
+            help="Zones to probe from, ',' separated: scanner and zones the policy declares.",
+        ),
+    ] = None,
+    probe_timeout: Annotated[
+        float,
+        typer.Option(metavar="SECONDS", help="Seconds a probe connect may take (else filtered)."),
+    ] = 2.0,
+    probe_deadline: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Seconds for the whole probe phase.")
+    ] = 300.0,
+    firewall_evidence: Annotated[
+        bool,
+        typer.Option(
+            "--firewall-evidence",
+            metavar="",
+            help="Also collect each host's firewall ruleset (nft, iptables-save, pfctl, "
+            "netsh) as evidence in its report detail.",
+        ),
+    ] = False,
+    distributed: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="Broker URL (redis://host:6379/0): hosts are scanned by `fleetscan worker`s "
+            "of their fleetscan_site. Password from $FLEETSCAN_BROKER_PASSWORD.",
+        ),
+    ] = None,
+    shard_size: Annotated[
+        int, typer.Option(metavar="N", help="With --distributed: most hosts per shard.")
+    ] = 50,
+    run_deadline: Annotated[
+        float | None,
+        typer.Option(
+            metavar="SECONDS",
+            help="With --distributed: seconds until hosts without a result end not_scanned "
+            "(default: derived from the shards and the workers).",
+        ),
+    ] = None,
     allow_exec_inventory: Annotated[
         bool, typer.Option("--allow-exec-inventory", metavar="", help=ALLOW_EXEC_HELP)
+    ] = False,
+    allow_secret_env: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-secret-env",
+            metavar="NAME",
+            help="Let the inventory read this environment variable as a password or key "
+            "passphrase (repeatable; FLEETSCAN_* names are always allowed).",
+        ),
+    ] = None,
+    trust_inventory_known_hosts: Annotated[
+        bool,
+        typer.Option(
+            "--trust-inventory-known-hosts",
+            help="Let known_hosts files named in the inventory decide host keys. "
+            "Printed in every report.",
+        ),
+    ] = False,
+    accept_new: Annotated[
+        bool,
+        typer.Option(
+            "--accept-new",
+            help="Record unknown host keys in the --known-hosts file and scan those hosts "
+            "(OpenSSH accept-new); changed keys are still refused. Printed in every report.",
+        ),
     ] = False,
 ) -> None:
     """Scan every host of the inventory and check policy."""
@@ -184,7 +295,21 @@ def scan(
             known_hosts=known_hosts,
             hostkey_checking=not no_host_key_check,
             ssh_config=tuple(ssh_config) if ssh_config is not None else None,
+            history=not no_history,
+            db=db,
+            compare_to=compare_to,
+            probe=probe,
+            probe_zones=parse_zones(probe_zones) if probe_zones is not None else None,
+            probe_timeout=probe_timeout,
+            probe_deadline=probe_deadline,
+            firewall_evidence=firewall_evidence,
+            distributed=distributed,
+            shard_size=shard_size,
+            run_deadline=run_deadline,
             allow_exec_inventory=allow_exec_inventory,
+            allowed_secret_env=tuple(allow_secret_env or ()),
+            trust_inventory_known_hosts=trust_inventory_known_hosts,
+            accept_new=accept_new,
         )
     code = scan_and_print(options, console=Console(highlight=False), quiet=quiet, verbose=verbose)
     raise typer.Exit(code)
@@ -204,6 +329,9 @@ def demo(
     verbose: Annotated[
         int, typer.Option("-v", "--verbose", count=True, metavar="", help="A line per host.")
     ] = 0,
+    db: DbOption = None,
+    no_history: NoHistoryOption = False,
+    compare_to: CompareToOption = "previous",
 ) -> None:
     """Scan the embedded demo fleet (SSH servers on 127.0.0.1, nothing outside)."""
     from fleetscan.demo import demo_options, running_demo_fleet
@@ -218,7 +346,12 @@ def demo(
             markup=False,
             soft_wrap=True,
         )
-        options = demo_options(fleet, output=output, fail_on=threshold)
+        options = replace(
+            demo_options(fleet, output=output, fail_on=threshold),
+            history=not no_history,
+            db=db,
+            compare_to=compare_to,
+        )
         code = scan_and_print(options, console=console, quiet=False, verbose=verbose)
     console.print(f"open {output / 'report.html'} in a browser", markup=False, soft_wrap=True)
     raise typer.Exit(code)

@@ -49,6 +49,16 @@ def _not_regular(path: str, mode: int, field: str | None) -> ConfigError:
     return ConfigError(f"is {_kind(mode)}, expected a regular file", file=path, field=field)
 
 
+def _is_devnull(st: os.stat_result) -> bool:
+    """``/dev/null`` (or a link to it) reads as an empty file: ``-F /dev/null`` and
+    ``UserKnownHostsFile /dev/null`` are how OpenSSH users say "none"."""
+    try:
+        null = os.stat(os.devnull)
+    except OSError:
+        return False
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == null.st_rdev
+
+
 def check_config_file(
     path: str | Path, *, field: str | None = None, limit: int | None = None
 ) -> None:
@@ -61,6 +71,8 @@ def check_config_file(
         raise ConfigError("file not found", file=name, field=field) from None
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", file=name, field=field) from None
+    if _is_devnull(st):
+        return
     if not stat.S_ISREG(st.st_mode):
         raise _not_regular(name, st.st_mode, field)
     if st.st_size > limit:
@@ -79,6 +91,8 @@ def read_config_bytes(
     name = str(path)
     limit = _limit(limit)
     check_config_file(name, field=field, limit=limit)  # opening a socket or FIFO is the harm
+    if _is_devnull(os.stat(name)):
+        return b""
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     try:
         fd = os.open(name, flags | getattr(os, "O_CLOEXEC", 0))

@@ -10,7 +10,8 @@
         ├── UnreachableError   refused, no route, name does not resolve, reset
         ├── HandshakeTimeout   TCP ok but no banner / key exchange / auth in time
         ├── AuthFailedError    every credential refused
-        ├── HostKeyError       unknown or changed host key (strict checking)
+        ├── HostKeyError       changed / revoked host key (strict checking)
+        │   └── HostKeyUnknown no key recorded for the host yet
         ├── CommandTimeout     a command did not finish within the host deadline
         └── ChannelError       the connection dropped while a command ran
 """
@@ -83,6 +84,10 @@ class AuthFailedError(TransportError):
 
 class HostKeyError(TransportError):
     pass
+
+
+class HostKeyUnknown(HostKeyError):
+    """Nobody recorded a key for this host yet (onboarding, not an attack sign)."""
 
 
 class CommandTimeout(TransportError):

@@ -35,12 +35,16 @@ class Status(enum.StrEnum):
     PARTIAL = "partial"  # scanned, but something is missing (e.g. process owners)
     UNREACHABLE = "unreachable"
     AUTH_FAILED = "auth_failed"
-    HOSTKEY_MISMATCH = "hostkey_mismatch"
+    HOSTKEY_MISMATCH = "hostkey_mismatch"  # a recorded key changed (or was revoked)
+    HOSTKEY_UNKNOWN = "hostkey_unknown"  # no key recorded for the host yet
     TIMEOUT = "timeout"
     NO_COLLECTOR = "no_collector"  # no usable socket-listing command on the host
     PARSE_ERROR = "parse_error"
     INTERNAL_ERROR = "internal_error"
     INTERRUPTED = "interrupted"  # the run was stopped (Ctrl-C/SIGTERM) before this host ended
+    # distributed runs: no worker of the host's site took it, or its worker was
+    # lost / the broker went away before a result came back
+    NOT_SCANNED = "not_scanned"
 
     @property
     def complete(self) -> bool:
@@ -201,6 +205,7 @@ class Target:
     known_hosts: str | None = None
     password_env: str | None = None  # name of an env var holding the password; never the value
     passphrase_env: str | None = None  # name of an env var holding the private keys' passphrase
+    site: str = "default"  # network zone whose workers scan it (``fleetscan_site``)
     source: Origin | None = None  # where the host was defined
 
     def public_vars(self) -> dict[str, Any]:
@@ -277,6 +282,123 @@ class Finding:
         return self.listener.raw if self.listener else ""
 
 
+#: the kinds of :class:`Change` (see :mod:`fleetscan.drift`)
+CHANGE_KINDS = ("new", "gone", "owner_changed", "widened", "narrowed")
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """How one listener of a host differs from that host's previous complete scan
+    (or its pinned baseline). ``before``/``after`` are None for ``new``/``gone``."""
+
+    host: str
+    kind: str  # one of CHANGE_KINDS
+    proto: Proto
+    address: str
+    port: int
+    before: Listener | None
+    after: Listener | None
+    since_run: str  # the run compared with
+
+    @property
+    def listener(self) -> Listener:
+        """The listener the change is about: the new one, or the one that went."""
+        found = self.after or self.before
+        assert found is not None
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class ComparedTo:
+    """What this run's changes were computed against (``report.json`` ``run.compared_to``).
+
+    ``run`` is the newest run any host was compared with (None when no host had
+    an earlier complete scan); ``baseline_hosts`` are hosts whose first complete
+    scan this is (their baseline, so no changes); ``unknown_hosts`` were not fully
+    scanned now, so their changes are unknown (never "all gone")."""
+
+    mode: str  # previous | baseline
+    run: str | None = None
+    runs: tuple[str, ...] = ()
+    baseline_hosts: tuple[str, ...] = ()
+    unknown_hosts: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """``report.json`` ``run.compared_to`` (also how the store keeps it)."""
+        return {
+            "mode": self.mode,
+            "run": self.run,
+            "runs": list(self.runs),
+            "baseline_hosts": list(self.baseline_hosts),
+            "unknown_hosts": list(self.unknown_hosts),
+        }
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> ComparedTo:
+        return cls(
+            mode=doc["mode"],
+            run=doc["run"],
+            runs=tuple(doc["runs"]),
+            baseline_hosts=tuple(doc["baseline_hosts"]),
+            unknown_hosts=tuple(doc["unknown_hosts"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TrendPoint:
+    """One earlier (or this) run, summarised for the report's trend chart."""
+
+    run: str
+    started: datetime
+    by_status: Mapping[str, int]
+    active_by_severity: Mapping[str, int]
+    listeners: int
+    changes: int
+
+
+#: outcomes of one exposure probe (see fleetscan.exposure)
+ProbeOutcome = Literal["open", "refused", "filtered", "unreachable", "not_probed"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """Whether one listener of ``host`` answered a TCP connect from ``zone``.
+
+    ``address`` is the address connected to (the inventory's, never the bind
+    address); ``probe_host`` is the inventory host the connection left from
+    (None for the ``scanner`` zone, or when nothing was probed). ``reason``
+    says why a listener was ``not_probed`` or what the probe saw (e.g.
+    "Connection refused"). ``rtt_ms`` is the connect time when measured.
+    """
+
+    host: str
+    listener: Listener
+    zone: str
+    address: str
+    result: ProbeOutcome
+    probe_host: str | None = None
+    reason: str = ""
+    rtt_ms: float | None = None
+
+    @property
+    def port(self) -> int:
+        return self.listener.port
+
+    @property
+    def proto(self) -> str:
+        return self.listener.proto
+
+
+@dataclass(frozen=True, slots=True)
+class LearnedKey:
+    """A host key recorded by ``--accept-new`` (OpenSSH accept-new semantics)."""
+
+    host: str  # inventory name
+    name: str  # known_hosts name: host or [host]:port
+    key_type: str
+    fingerprint: str  # SHA256:...
+
+
 @dataclass(frozen=True, slots=True)
 class ScanRun:
     """A whole run: every host's scan and every finding, plus provenance."""
@@ -291,9 +413,20 @@ class ScanRun:
     policy_files: tuple[str, ...] = ()
     inventory_files: tuple[str, ...] = ()
     hostkey_checking: bool = True
+    #: the operator let inventory-named known_hosts files decide (--trust-inventory-known-hosts)
+    inventory_known_hosts_trusted: bool = False
+    #: --accept-new: the file unknown keys were recorded in, and the keys learned this run
+    accept_new_file: str | None = None
+    keys_learned: tuple[LearnedKey, ...] = ()
     interrupted: bool = False
     fail_on: Severity = Severity.HIGH
     tool_version: str = ""
+    # history (fleetscan.store): None/empty when the run was not compared (--no-history)
+    changes: tuple[Change, ...] = ()
+    compared_to: ComparedTo | None = None
+    trend: tuple[TrendPoint, ...] = ()
+    exposure: tuple[ProbeResult, ...] = ()
+    probe_zones: tuple[str, ...] = ()  # zones of the probe phase; empty: it did not run
 
     def active_findings(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if not f.waived)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleetscan.configfile import check_config_file
 from fleetscan.errors import ConfigError
@@ -24,6 +24,10 @@ from fleetscan.transports.base import (
     DEFAULT_MAX_OUTPUT,
     ConnectSettings,
 )
+from fleetscan.transports.trust import check_env_names, check_seconds
+
+if TYPE_CHECKING:
+    from fleetscan.exposure import ProbeSettings
 
 MIB = 1024 * 1024
 
@@ -55,8 +59,33 @@ class RunOptions:
     #: None: ~/.ssh/config when it exists; () reads no config
     ssh_config: tuple[Path, ...] | None = None
     use_agent: bool = True
+    #: record the run in the history and compare it (False: --no-history)
+    history: bool = True
+    #: history database URL; None: $FLEETSCAN_DB, else the default SQLite file
+    db: str | None = None
+    #: each host's reference: its previous complete scan, or its baseline
+    compare_to: str = "previous"
+    #: exposure probes from the scanner (zone "scanner")
+    probe: bool = False
+    #: zones to probe from (implies probes); None: only "scanner" when ``probe``
+    probe_zones: tuple[str, ...] | None = None
+    probe_timeout: float = 2.0
+    probe_deadline: float = 300.0
+    #: also collect each host's firewall ruleset as evidence
+    firewall_evidence: bool = False
+    #: broker URL (no password): hosts are scanned by workers of their site
+    distributed: str | None = None
+    shard_size: int = 50
+    #: seconds for a distributed run; None: derived from shards and workers
+    run_deadline: float | None = None
     #: run an executable inventory script given as inventory (it is code: off by default)
     allow_exec_inventory: bool = False
+    #: environment variables the inventory may name as secrets (FLEETSCAN_* always)
+    allowed_secret_env: tuple[str, ...] = ()
+    #: let known_hosts files named in the inventory decide (printed in every report)
+    trust_inventory_known_hosts: bool = False
+    #: OpenSSH accept-new into ``known_hosts`` (printed in every report)
+    accept_new: bool = False
 
     def validate(self) -> None:
         """Check every value; raise ConfigError naming the first bad option."""
@@ -69,6 +98,7 @@ class RunOptions:
             check_config_file(path, field="--ssh-config")
         if self.known_hosts is not None:
             check_config_file(self.known_hosts, field="--known-hosts")
+        self.connect_settings()  # secret-variable names, --accept-new needs
 
     def connect_settings(self) -> ConnectSettings:
         return ConnectSettings(
@@ -79,11 +109,30 @@ class RunOptions:
                 tuple(str(p) for p in self.ssh_config) if self.ssh_config is not None else None
             ),
             use_agent=self.use_agent,
+            allowed_secret_env=check_env_names(self.allowed_secret_env, "--allow-secret-env"),
+            trust_inventory_known_hosts=self.trust_inventory_known_hosts,
+            accept_new=self.accept_new,
         )
 
     @property
     def max_output(self) -> int:
         return self.max_output_mb * MIB
+
+    def probe_settings(self) -> ProbeSettings | None:
+        """The exposure stage's settings; None when no probe and no evidence is asked."""
+        from fleetscan.exposure import ProbeSettings
+
+        if not self.probe and self.probe_zones is None and not self.firewall_evidence:
+            return None
+        zones = self.probe_zones if self.probe_zones is not None else ()
+        if self.probe and not zones:
+            zones = ("scanner",)
+        return ProbeSettings(
+            zones=tuple(dict.fromkeys(zones)),
+            timeout=self.probe_timeout,
+            deadline=self.probe_deadline,
+            firewall_evidence=self.firewall_evidence,
+        )
 
 
 _FLAGS = {"formats": "--format", "policies": "--policy", "hostkey_checking": "--no-host-key-check"}
@@ -95,7 +144,11 @@ def option_flag(name: str) -> str:
 
 
 def _positive(value: float) -> str | None:
-    return None if value > 0 else f"must be a positive number of seconds, got {value}"
+    try:
+        check_seconds(value, "")
+    except ConfigError as exc:
+        return exc.detail  # finite and positive: inf and nan are refused
+    return None
 
 
 def _formats(value: tuple[str, ...]) -> str | None:
@@ -113,6 +166,16 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "host_timeout": _positive,
     "max_output_mb": lambda v: None if v >= 1 else f"must be at least 1 (MiB), got {v}",
     "formats": _formats,
+    "compare_to": lambda v: (
+        None if v in ("previous", "baseline") else f"choose previous or baseline, got {v!r}"
+    ),
+    "probe_timeout": _positive,
+    "probe_deadline": _positive,
+    "probe_zones": lambda v: (
+        "name at least one zone (e.g. scanner,office)" if v is not None and not v else None
+    ),
+    "shard_size": lambda v: None if v >= 1 else "must be at least 1",
+    "run_deadline": lambda v: None if v is None else _positive(v),
 }
 
 
@@ -130,3 +193,8 @@ def parse_severity(text: str, field: str = "--fail-on") -> Severity:
         return Severity.parse(text)
     except ValueError as exc:
         raise ConfigError(str(exc), field=field) from None
+
+
+def parse_zones(text: str) -> tuple[str, ...]:
+    """``"scanner, office"`` → ``("scanner", "office")`` (checked against the policy later)."""
+    return tuple(dict.fromkeys(z.strip() for z in text.split(",") if z.strip()))

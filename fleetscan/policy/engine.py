@@ -42,8 +42,22 @@ from datetime import date, datetime
 from fnmatch import fnmatchcase
 
 from fleetscan.addresses import bind_class, is_wildcard
-from fleetscan.model import Finding, HostScan, Listener, Process, Severity, Target, WaiverRef
+from fleetscan.model import (
+    Change,
+    Finding,
+    HostScan,
+    Listener,
+    ProbeResult,
+    Process,
+    Severity,
+    Target,
+    WaiverRef,
+)
 from fleetscan.policy.activation import holders
+
+# _describe is also used by the drift and exposure rules (explicit re-export)
+from fleetscan.policy.messages import _clean, _owner_text, _ports_text, _procs_text
+from fleetscan.policy.messages import _describe as _describe
 from fleetscan.policy.schema import (
     SCAN_INCOMPLETE,
     UNDOCUMENTED,
@@ -61,22 +75,33 @@ from fleetscan.policy.schema import (
 #: Linux keeps only the first 15 characters of a process name (TASK_COMM_LEN - 1):
 #: ss shows "systemd-resolve" for systemd-resolved
 COMM_LEN = 15
-#: longest process name / user / address copied into a message
-MAX_TEXT = 64
-#: at most this many processes are named in one message
-MAX_PROCS_SHOWN = 3
 
 
-def evaluate(policy: Policy, scans: Iterable[HostScan], *, now: datetime) -> tuple[Finding, ...]:
+def evaluate(
+    policy: Policy,
+    scans: Iterable[HostScan],
+    *,
+    now: datetime,
+    changes: Iterable[Change] = (),
+    exposure: Iterable[ProbeResult] = (),
+) -> tuple[Finding, ...]:
     """Every finding for ``scans`` under ``policy``, waivers applied, sorted.
 
-    ``now`` only decides which waivers have expired (by its date).
+    ``now`` only decides which waivers have expired (by its date). ``changes``
+    (from :mod:`fleetscan.drift`) are checked against the policy's drift rules;
+    ``exposure`` is the probe matrix, judged by the ``exposure`` rules.
     """
+    # imported here: these rule modules reuse this module's matching helpers
+    from fleetscan.policy.drift_rules import drift_findings
+    from fleetscan.policy.exposure_rules import exposure_findings
+
     scans = tuple(scans)
     targets = {s.host: s.target for s in scans}
     raw: list[Finding] = []
     for scan in scans:
         raw.extend(host_findings(policy, scan))
+    raw.extend(drift_findings(policy, changes, targets))
+    raw.extend(exposure_findings(policy, scans, exposure))
     findings, revived = _apply_waivers(policy, raw, targets, now.date())
     findings.extend(_expired_waiver_findings(policy, scans, revived, now.date()))
     return tuple(sorted(findings, key=_sort_key))
@@ -385,52 +410,6 @@ def _finding(
         message=msg,
         listener=lst,
     )
-
-
-def _describe(lst: Listener) -> str:
-    """``tcp 0.0.0.0:5432 (postgres pid 812)`` — bracketed for IPv6."""
-    addr = _clean(lst.address)
-    if lst.zone:
-        addr += f"%{_clean(lst.zone)}"
-    sock = f"[{addr}]:{lst.port}" if ":" in addr else f"{addr}:{lst.port}"
-    procs = f" ({_procs_text(lst.processes)})" if lst.processes else ""
-    return f"{lst.proto} {sock}{procs}"
-
-
-def _procs_text(procs: Sequence[Process], *, users: bool = False) -> str:
-    parts = []
-    for p in procs[:MAX_PROCS_SHOWN]:
-        text = _clean(p.name) or "?"
-        if p.pid is not None:
-            text += f" pid {p.pid}"
-        if users:
-            text += f" user {_clean(p.user)}" if p.user is not None else " user unknown"
-        parts.append(text)
-    if len(procs) > MAX_PROCS_SHOWN:
-        parts.append(f"+{len(procs) - MAX_PROCS_SHOWN} more")
-    return ", ".join(parts)
-
-
-def _owner_text(rule: OwnerRule) -> str:
-    parts = []
-    if rule.process:
-        parts.append("process " + " or ".join(rule.process))
-    if rule.user:
-        parts.append("user " + " or ".join(rule.user))
-    return " and ".join(parts)
-
-
-def _ports_text(ranges: Sequence[PortRange]) -> str:
-    return ", ".join(str(r) for r in ranges)
-
-
-def _clean(text: str | None, limit: int = MAX_TEXT) -> str:
-    """Escape control characters (a hostile process name must not drive the
-    terminal) and bound the length."""
-    if text is None:
-        return ""
-    out = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return out if len(out) <= limit else out[: limit - 1] + "…"
 
 
 def _sort_key(f: Finding) -> tuple[str, int, str, int, str, str, str]:

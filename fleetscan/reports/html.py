@@ -29,8 +29,9 @@ import jinja2
 from markupsafe import Markup, escape
 
 from fleetscan.addresses import bind_class
-from fleetscan.model import Finding, Listener, ScanRun, Status
-from fleetscan.reports import summary
+from fleetscan.exposure.firewall import is_ruleset
+from fleetscan.model import Finding, Listener, ProbeResult, ScanRun, Status
+from fleetscan.reports import summary, trend
 from fleetscan.reports.sanitize import clip, visible_controls
 from fleetscan.resources import PACKAGE, TEMPLATES
 
@@ -39,6 +40,7 @@ TEMPLATE = "report.html.j2"
 
 MAX_UNPARSED_SHOWN = 200  # per host; the JSON report keeps them all
 MAX_EVIDENCE_CHARS = 4_000  # per stderr block
+MAX_RULESET_CHARS = 16_000  # firewall ruleset evidence (the JSON report has the same)
 OPEN_DETAILS_LIMIT = 200  # above this many hosts, every host section starts closed
 
 STATUS_ICONS = {Status.OK: "✔", Status.PARTIAL: "◐"}  # everything else: ✖
@@ -94,7 +96,7 @@ def _sha256(text: str) -> str:
 def render_html(run: ScanRun) -> str:
     """The report as a string (pure apart from reading the templates)."""
     env = environment()
-    css = _static(env, "report.css")
+    css = _static(env, "report.css") + _static(env, "changes.css")
     js = _static(env, "report.js")
     csp = (
         "default-src 'none'; "
@@ -107,8 +109,14 @@ def render_html(run: ScanRun) -> str:
     for f in findings:
         if f.listener is not None:
             by_listener.setdefault((f.host, f.listener), []).append(f)
+    matrix: dict[str, dict[Listener, dict[str, ProbeResult]]] = {}
+    for r in run.exposure:
+        matrix.setdefault(r.host, {}).setdefault(r.listener, {})[r.zone] = r
     context = {
         "run": run,
+        "exposure_for": lambda host: list(matrix.get(host, {}).items()),
+        "is_ruleset": is_ruleset,
+        "max_ruleset": MAX_RULESET_CHARS,
         "csp": csp,
         "css": Markup(css),
         "js": Markup(js),
@@ -129,6 +137,8 @@ def render_html(run: ScanRun) -> str:
         "max_unparsed": MAX_UNPARSED_SHOWN,
         "max_evidence": MAX_EVIDENCE_CHARS,
         "open_limit": OPEN_DETAILS_LIMIT,
+        "hostkey_notes": summary.hostkey_trust_notes(run, include_off=False),
+        "trend_charts": trend.charts(run.trend),
     }
     return env.get_template(TEMPLATE).render(context)
 

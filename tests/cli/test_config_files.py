@@ -135,3 +135,13 @@ def test_a_file_that_grows_past_the_limit_while_read_is_refused(
     monkeypatch.setattr(configfile.os, "fstat", grown)
     with pytest.raises(ConfigError, match="larger than the 1000 byte limit"):
         configfile.read_config_bytes(path)
+
+
+@pytest.mark.parametrize("field", ["--ssh-config", "--known-hosts"])
+def test_dev_null_reads_as_an_empty_file(field: str) -> None:
+    """``-F /dev/null`` / ``UserKnownHostsFile /dev/null`` are how OpenSSH users
+    say "no file": accepted (empty), unlike every other device."""
+    configfile.check_config_file("/dev/null", field=field)
+    assert configfile.read_config_bytes("/dev/null", field=field) == b""
+    with pytest.raises(ConfigError, match="character device"):
+        configfile.check_config_file("/dev/zero", field=field)

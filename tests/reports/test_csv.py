@@ -11,7 +11,13 @@ import pandas as pd
 import pytest
 
 from fleetscan.model import ScanRun
-from fleetscan.reports.csv import FINDING_COLUMNS, HOST_COLUMNS, LISTENER_COLUMNS, write_csv
+from fleetscan.reports.csv import (
+    CHANGE_COLUMNS,
+    FINDING_COLUMNS,
+    HOST_COLUMNS,
+    LISTENER_COLUMNS,
+    write_csv,
+)
 
 from .conftest import FORMULA, FORMULAS
 
@@ -19,6 +25,7 @@ COLUMNS = {
     "hosts.csv": HOST_COLUMNS,
     "listeners.csv": LISTENER_COLUMNS,
     "findings.csv": FINDING_COLUMNS,
+    "changes.csv": CHANGE_COLUMNS,
 }
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
