@@ -107,7 +107,7 @@ def test_key_file_that_is_a_fifo_is_refused(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "key.fifo")
     ini = tmp_path / "inv.ini"
     ini.write_text(f"h1 ansible_ssh_private_key_file={tmp_path / 'key.fifo'}\n")
-    with pytest.raises(ConfigError, match="FIFO .*expected a regular file"):
+    with pytest.raises(ConfigError, match=r"FIFO .*expected a regular file"):
         load_inventory([ini]).select(None)
 
 
