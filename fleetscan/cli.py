@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -39,8 +39,9 @@ from fleetscan.commands.inventory import inventory_app
 from fleetscan.commands.parse import parse
 from fleetscan.commands.policy import policy_app
 from fleetscan.commands.progress import host_line, scan_and_print
+from fleetscan.commands.watch import make_watch
 from fleetscan.commands.worker import worker
-from fleetscan.options import parse_zones
+from fleetscan.options import RunOptions, parse_zones
 
 __all__ = ["app", "host_line", "main"]
 
@@ -235,61 +236,132 @@ def scan(
             "(OpenSSH accept-new); changed keys are still refused. Printed in every report.",
         ),
     ] = False,
+    alert_on: Annotated[
+        str,
+        typer.Option(metavar="SEVERITY", help="Lowest severity of a new finding that alerts."),
+    ] = "high",
+    webhook: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="URL",
+            help="POST alerts to this URL (repeatable). A chat hook URL is a secret: "
+            "prefer the config file or $FLEETSCAN_WEBHOOK.",
+        ),
+    ] = None,
+    webhook_format: Annotated[
+        str, typer.Option(metavar="json|slack", help="Alert payload: fleetscan JSON or Slack text.")
+    ] = "json",
+    webhook_token_env: Annotated[
+        str | None,
+        typer.Option(metavar="NAME", help="Environment variable with a bearer token."),
+    ] = None,
+    smtp: Annotated[
+        str | None, typer.Option(metavar="HOST[:PORT]", help="Mail alerts through this relay.")
+    ] = None,
+    smtp_security: Annotated[
+        str, typer.Option(metavar="starttls|tls|none", help="SMTP transport security.")
+    ] = "starttls",
+    smtp_user: Annotated[str | None, typer.Option(metavar="USER", help="SMTP login.")] = None,
+    smtp_password_env: Annotated[
+        str | None,
+        typer.Option(metavar="NAME", help="Environment variable with the SMTP password."),
+    ] = None,
+    mail_from: Annotated[str | None, typer.Option(metavar="ADDR", help="Sender.")] = None,
+    mail_to: Annotated[
+        list[str] | None, typer.Option(metavar="ADDR", help="Recipient (repeatable).")
+    ] = None,
+    report_url: Annotated[
+        str | None,
+        typer.Option(metavar="URL", help="Link to the report in alerts; {run_id} is replaced."),
+    ] = None,
+    metrics_file: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="Write Prometheus metrics here after the run (node_exporter textfile).",
+        ),
+    ] = None,
 ) -> None:
     """Scan every host of the inventory and check policy."""
+    args = {k: v for k, v in locals().items() if k != "ctx"}
+    options = options_from_args(ctx, args)
+    code = scan_and_print(options, console=Console(highlight=False), quiet=quiet, verbose=verbose)
+    raise typer.Exit(code)
+
+
+#: options read from the config file and FLEETSCAN_* too (command line wins)
+CONFIGURABLE = (
+    "inventory",
+    "policy",
+    "output",
+    "limit",
+    "format",
+    "fail_on",
+    "concurrency",
+    "connect_timeout",
+    "host_timeout",
+    "max_output_mb",
+    "transport",
+    "known_hosts",
+    "ssh_config",
+    "alert_on",
+    "webhook",
+    "webhook_format",
+    "webhook_token_env",
+    "smtp",
+    "smtp_security",
+    "smtp_user",
+    "smtp_password_env",
+    "mail_from",
+    "mail_to",
+    "report_url",
+    "metrics_file",
+)
+
+
+def options_from_args(ctx: typer.Context, args: dict[str, Any]) -> RunOptions:
+    """RunOptions from the scan options (``scan`` and ``watch`` share them)."""
     from fleetscan import config
 
-    typed = {
-        "inventory": tuple(inventory or ()),
-        "policy": tuple(policy or ()),
-        "output": output,
-        "limit": limit,
-        "format": format,
-        "fail_on": fail_on,
-        "concurrency": concurrency,
-        "connect_timeout": connect_timeout,
-        "host_timeout": host_timeout,
-        "max_output_mb": max_output_mb,
-        "transport": transport,
-        "known_hosts": known_hosts,
-        "ssh_config": tuple(ssh_config) if ssh_config is not None else None,
-    }
+    def plain(key: str) -> Any:
+        value = args[key]
+        return tuple(value) if isinstance(value, list) else value
+
     given = {
-        key: value
-        for key, value in typed.items()
+        key: plain(key)
+        for key in CONFIGURABLE
         if getattr(ctx.get_parameter_source(key), "name", "") == "COMMANDLINE"
     }
     with config_errors():
         options, _sources = config.resolve(given)
-        zones = parse_zones(probe_zones) if probe_zones is not None else None
+        zones = parse_zones(args["probe_zones"]) if args["probe_zones"] is not None else None
     # trust decisions are made on the command line, for this run only: never from a
     # config file; the history/exposure/distributed options are command-line only too
-    options = replace(
+    return replace(
         options,
-        hostkey_checking=not no_host_key_check,
-        allow_exec_inventory=allow_exec_inventory,
-        allowed_secret_env=tuple(allow_secret_env or ()),
-        trust_inventory_known_hosts=trust_inventory_known_hosts,
-        accept_new=accept_new,
-        history=not no_history,
-        db=db,
-        compare_to=compare_to,
-        probe=probe,
+        hostkey_checking=not args["no_host_key_check"],
+        allow_exec_inventory=args["allow_exec_inventory"],
+        allowed_secret_env=tuple(args["allow_secret_env"] or ()),
+        trust_inventory_known_hosts=args["trust_inventory_known_hosts"],
+        accept_new=args["accept_new"],
+        history=not args["no_history"],
+        db=args["db"],
+        compare_to=args["compare_to"],
+        probe=args["probe"],
         probe_zones=zones,
-        probe_timeout=probe_timeout,
-        probe_deadline=probe_deadline,
-        firewall_evidence=firewall_evidence,
-        distributed=distributed,
-        shard_size=shard_size,
-        run_deadline=run_deadline,
+        probe_timeout=args["probe_timeout"],
+        probe_deadline=args["probe_deadline"],
+        firewall_evidence=args["firewall_evidence"],
+        distributed=args["distributed"],
+        shard_size=args["shard_size"],
+        run_deadline=args["run_deadline"],
     )
-    code = scan_and_print(options, console=Console(highlight=False), quiet=quiet, verbose=verbose)
-    raise typer.Exit(code)
 
 
 scan.__doc__ = "Scan every host of the inventory and check policy. " + EXIT_HELP
 app.command()(demo)
 app.command()(parse)
+app.command("watch")(make_watch(scan, options_from_args))
 
 
 @app.command()
