@@ -5,7 +5,7 @@ the next one frozen, typed values from this module and nothing else. Parsers
 and the policy engine are pure functions of these values; only transports and
 reporters do I/O.
 
-Principles encoded here (see DESIGN.md):
+Principles encoded here (see docs/architecture.md):
 
 * a host always ends in exactly one :class:`Status`; only ``ok`` counts as a
   complete scan (fail closed);
@@ -42,6 +42,9 @@ class Status(enum.StrEnum):
     PARSE_ERROR = "parse_error"
     INTERNAL_ERROR = "internal_error"
     INTERRUPTED = "interrupted"  # the run was stopped (Ctrl-C/SIGTERM) before this host ended
+    # distributed runs: no worker of the host's site took it, or its worker was
+    # lost / the broker went away before a result came back
+    NOT_SCANNED = "not_scanned"
 
     @property
     def complete(self) -> bool:
@@ -78,11 +81,19 @@ class Severity(enum.IntEnum):
 @dataclass(frozen=True, slots=True)
 class Process:
     """A process holding a socket. ``name`` is what the host printed (comm, argv0
-    or image name, possibly truncated by the tool); pid/user may be unknown."""
+    or image name, possibly truncated by the tool); name, pid and user may each
+    be unknown: None (``null`` in JSON), never an empty string."""
 
-    name: str
+    name: str | None
     pid: int | None = None
     user: str | None = None
+
+    def __post_init__(self) -> None:
+        # the one guard for every parser: an empty name or user means "unknown"
+        if self.name == "":
+            object.__setattr__(self, "name", None)
+        if self.user == "":
+            object.__setattr__(self, "user", None)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "pid": self.pid, "user": self.user}
@@ -115,7 +126,8 @@ class Listener:
 
     @property
     def process_names(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(p.name for p in self.processes))
+        """Known process names, without repeats (unknown names are left out)."""
+        return tuple(dict.fromkeys(p.name for p in self.processes if p.name is not None))
 
     def to_dict(self) -> dict[str, Any]:
         """The stable JSON contract of ``fleetscan parse`` (see README)."""
@@ -193,6 +205,7 @@ class Target:
     known_hosts: str | None = None
     password_env: str | None = None  # name of an env var holding the password; never the value
     passphrase_env: str | None = None  # name of an env var holding the private keys' passphrase
+    site: str = "default"  # network zone whose workers scan it (``fleetscan_site``)
     source: Origin | None = None  # where the host was defined
 
     def public_vars(self) -> dict[str, Any]:
@@ -343,6 +356,39 @@ class TrendPoint:
     changes: int
 
 
+#: outcomes of one exposure probe (see fleetscan.exposure)
+ProbeOutcome = Literal["open", "refused", "filtered", "unreachable", "not_probed"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """Whether one listener of ``host`` answered a TCP connect from ``zone``.
+
+    ``address`` is the address connected to (the inventory's, never the bind
+    address); ``probe_host`` is the inventory host the connection left from
+    (None for the ``scanner`` zone, or when nothing was probed). ``reason``
+    says why a listener was ``not_probed`` or what the probe saw (e.g.
+    "Connection refused"). ``rtt_ms`` is the connect time when measured.
+    """
+
+    host: str
+    listener: Listener
+    zone: str
+    address: str
+    result: ProbeOutcome
+    probe_host: str | None = None
+    reason: str = ""
+    rtt_ms: float | None = None
+
+    @property
+    def port(self) -> int:
+        return self.listener.port
+
+    @property
+    def proto(self) -> str:
+        return self.listener.proto
+
+
 @dataclass(frozen=True, slots=True)
 class LearnedKey:
     """A host key recorded by ``--accept-new`` (OpenSSH accept-new semantics)."""
@@ -351,6 +397,43 @@ class LearnedKey:
     name: str  # known_hosts name: host or [host]:port
     key_type: str
     fingerprint: str  # SHA256:...
+
+
+@dataclass(frozen=True, slots=True)
+class AlertDelivery:
+    """One message handed to one alert destination (or owed to it)."""
+
+    destination: str  # label without secrets, e.g. "webhook https://hooks.example/…"
+    run_id: str  # the run whose alerts the message carries (older for outbox messages)
+    alerts: int
+    ok: bool
+    error: str = ""
+    queued: bool = False  # kept in the outbox; the next run tries again
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "destination": self.destination,
+            "run_id": self.run_id,
+            "alerts": self.alerts,
+            "ok": self.ok,
+            "error": self.error,
+            "queued": self.queued,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AlertReport:
+    """What the alert stage of a run raised and delivered."""
+
+    raised: int
+    deliveries: tuple[AlertDelivery, ...] = ()
+
+    @property
+    def failures(self) -> int:
+        return sum(1 for d in self.deliveries if not d.ok)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"raised": self.raised, "deliveries": [d.to_dict() for d in self.deliveries]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,6 +462,9 @@ class ScanRun:
     changes: tuple[Change, ...] = ()
     compared_to: ComparedTo | None = None
     trend: tuple[TrendPoint, ...] = ()
+    exposure: tuple[ProbeResult, ...] = ()
+    probe_zones: tuple[str, ...] = ()  # zones of the probe phase; empty: it did not run
+    alerts: AlertReport | None = None  # None: no alert destination configured
 
     def active_findings(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if not f.waived)

@@ -26,14 +26,17 @@ from pydantic import BaseModel, ValidationError
 
 from fleetscan.configfile import read_config_text
 from fleetscan.errors import ConfigError
+from fleetscan.policy.builtin import builtin_defining, resolve_policy
 from fleetscan.policy.schema import (
     BUILTIN_RULE_IDS,
     RULE_SECTIONS,
+    SCANNER_ZONE,
     WAIVER_EXPIRED,
     Policy,
     PolicyFile,
     ScanIncompleteSettings,
     UndocumentedSettings,
+    Zone,
 )
 from fleetscan.yamlsrc import YamlDoc, format_path, load_yaml, suggest
 
@@ -45,16 +48,19 @@ _SECTION_NOUN = {
     "bind": "rule",
     "owner": "rule",
     "drift": "rule",
+    "exposure": "exposure rule",
     "expected": "expected entry",
     "waivers": "waiver",
 }
 
 
 def load_policies(paths: Sequence[str | Path]) -> Policy:
-    """Load, validate and merge policy files (in order). Raises ConfigError."""
+    """Load, validate and merge policy files (in order); each may also be the
+    name of a built-in policy (``baseline``). Raises ConfigError."""
     docs: list[tuple[YamlDoc, PolicyFile]] = []
     digest = hashlib.sha256()
-    for path in paths:
+    for value in paths:
+        path = resolve_policy(value)
         text = read_config_text(path)
         # the digest covers exactly the text that was validated, file by file
         digest.update(hashlib.sha256(text.encode("utf-8")).digest())
@@ -134,7 +140,7 @@ def _check_keys_are_strings(doc: YamlDoc, node: Any, path: tuple[str | int, ...]
 def _apply_defaults(parsed: PolicyFile) -> PolicyFile:
     default = parsed.defaults.severity
     updates: dict[str, Any] = {}
-    for section in ("forbidden", "bind", "owner", "drift"):
+    for section in ("forbidden", "bind", "owner", "drift", "exposure"):
         rules = getattr(parsed, section)
         updates[section] = tuple(
             r if r.severity is not None else r.model_copy(update={"severity": default})
@@ -268,6 +274,7 @@ def _merge(docs: list[tuple[YamlDoc, PolicyFile]], digest: str) -> Policy:
                     )
                 sources[item.id] = where
 
+    zones, zone_sources = _merge_zones(docs)
     undocumented = _singleton(docs, "undocumented", UndocumentedSettings())
     scan_incomplete = _singleton(docs, "scan_incomplete", ScanIncompleteSettings())
     policy = Policy(
@@ -276,6 +283,9 @@ def _merge(docs: list[tuple[YamlDoc, PolicyFile]], digest: str) -> Policy:
         bind=tuple(r for _, p in docs for r in p.bind),
         owner=tuple(r for _, p in docs for r in p.owner),
         drift=tuple(r for _, p in docs for r in p.drift),
+        exposure=tuple(r for _, p in docs for r in p.exposure),
+        zones=zones,
+        zone_sources=zone_sources,
         waivers=tuple(w for _, p in docs for w in p.waivers),
         undocumented=undocumented,
         scan_incomplete=scan_incomplete,
@@ -284,7 +294,47 @@ def _merge(docs: list[tuple[YamlDoc, PolicyFile]], digest: str) -> Policy:
         sources=sources,
     )
     _check_waivers(docs, policy)
+    _check_exposure_zones(docs, policy)
     return policy
+
+
+def _merge_zones(
+    docs: list[tuple[YamlDoc, PolicyFile]],
+) -> tuple[dict[str, Zone], dict[str, str]]:
+    """Zones of every file; a zone may be declared twice only identically.
+    ``scanner`` is always this machine and cannot be declared."""
+    zones: dict[str, Zone] = {}
+    where: dict[str, str] = {}
+    for doc, parsed in docs:
+        for name, zone in parsed.zones.items():
+            if name == SCANNER_ZONE:
+                raise doc.error(
+                    ("zones", name),
+                    f"zone {SCANNER_ZONE!r} is always the machine fleetscan runs on; "
+                    "it cannot be declared",
+                )
+            if name in zones and zones[name] != zone:
+                raise doc.error(
+                    ("zones", name),
+                    f"zone {name!r} conflicts with its declaration at {where[name]}",
+                )
+            zones[name] = zone
+            where[name] = f"{doc.file}:{doc.line_of(('zones', name))}"
+    return zones, where
+
+
+def _check_exposure_zones(docs: list[tuple[YamlDoc, PolicyFile]], policy: Policy) -> None:
+    known = policy.zone_names()
+    for doc, parsed in docs:
+        for i, rule in enumerate(parsed.exposure):
+            for key in ("reachable_from", "not_reachable_from"):
+                for j, zone in enumerate(getattr(rule, key)):
+                    if zone not in known:
+                        raise doc.error(
+                            ("exposure", i, key, j),
+                            f"exposure rule {rule.id!r}: unknown zone {zone!r} "
+                            f"(declared: {', '.join(known)}){suggest(zone, known)}",
+                        )
 
 
 _S = typing.TypeVar("_S", UndocumentedSettings, ScanIncompleteSettings)
@@ -322,6 +372,11 @@ def _check_waivers(docs: list[tuple[YamlDoc, PolicyFile]], policy: Policy) -> No
                 )
             elif waiver.rule == WAIVER_EXPIRED:
                 why = "'waiver-expired' cannot be waived; renew or remove the expired waiver"
+            elif (home := builtin_defining(waiver.rule, policy.files)) is not None:
+                why = (
+                    f"rule {waiver.rule!r} is defined in the built-in policy {home!r}, which is "
+                    f"not loaded: add -p {home} (before this file)"
+                )
             else:
                 why = f"unknown rule {waiver.rule!r}{suggest(waiver.rule, valid)}"
             raise doc.error(path, f"waiver {waiver.id!r}: {why}")

@@ -1,10 +1,9 @@
 """``report.html``: one self-contained file for auditors.
 
 Rendered with Jinja2 from ``reports/templates/report.html.j2``. The templates
-live at the repository top level and are force-included in the wheel as
-``fleetscan/_templates``; :func:`environment` looks there first, then in the
-source tree, so the report renders the same from a checkout and from an
-installed wheel.
+live at the repository top level and are read as the ``_templates`` resources
+of the installed package (:mod:`fleetscan.resources`), one way for a checkout
+and a wheel.
 
 Safety of untrusted text, in layers:
 
@@ -29,28 +28,23 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
-import fleetscan
 from fleetscan.addresses import bind_class
-from fleetscan.model import Finding, Listener, ScanRun, Status
+from fleetscan.exposure.firewall import is_ruleset
+from fleetscan.model import Finding, Listener, ProbeResult, ScanRun, Status
 from fleetscan.reports import summary, trend
 from fleetscan.reports.sanitize import clip, visible_controls
+from fleetscan.resources import PACKAGE, TEMPLATES
 
 FILENAME = "report.html"
 TEMPLATE = "report.html.j2"
 
 MAX_UNPARSED_SHOWN = 200  # per host; the JSON report keeps them all
 MAX_EVIDENCE_CHARS = 4_000  # per stderr block
+MAX_RULESET_CHARS = 16_000  # firewall ruleset evidence (the JSON report has the same)
 OPEN_DETAILS_LIMIT = 200  # above this many hosts, every host section starts closed
 
 STATUS_ICONS = {Status.OK: "✔", Status.PARTIAL: "◐"}  # everything else: ✖
 VERDICT_ICONS = {"compliant": "✔", "non-compliant": "✖", "not-scanned": "?"}
-
-
-def template_dirs() -> list[Path]:
-    """Where templates are looked up, in order: inside the installed package
-    (wheel layout), then the repository's ``reports/templates``."""
-    package = Path(fleetscan.__file__).resolve().parent
-    return [package / "_templates", package.parent / "reports" / "templates"]
 
 
 def _finalize(value: Any) -> Any:
@@ -68,7 +62,7 @@ def _block(value: str, limit: int) -> Markup:
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(d) for d in template_dirs()]),
+        loader=jinja2.PackageLoader(PACKAGE, TEMPLATES),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         finalize=_finalize,
@@ -115,8 +109,14 @@ def render_html(run: ScanRun) -> str:
     for f in findings:
         if f.listener is not None:
             by_listener.setdefault((f.host, f.listener), []).append(f)
+    matrix: dict[str, dict[Listener, dict[str, ProbeResult]]] = {}
+    for r in run.exposure:
+        matrix.setdefault(r.host, {}).setdefault(r.listener, {})[r.zone] = r
     context = {
         "run": run,
+        "exposure_for": lambda host: list(matrix.get(host, {}).items()),
+        "is_ruleset": is_ruleset,
+        "max_ruleset": MAX_RULESET_CHARS,
         "csp": csp,
         "css": Markup(css),
         "js": Markup(js),
