@@ -16,6 +16,9 @@ from fleetscan.policy import builtin_policies, builtin_policy_path, load_policie
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
+#: every policy file the repository ships in policies/ is a built-in policy
+SHIPPED = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "policies").glob("*.yaml"))
+
 
 def test_a_bare_name_loads_the_shipped_policy() -> None:
     by_name = load_policies(["baseline", "demo"])
@@ -36,7 +39,7 @@ def test_a_file_is_still_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 def test_unknown_name_lists_the_built_in_policies() -> None:
     with pytest.raises(ConfigError) as info:
         load_policies(["baselin"])
-    assert "built-in: baseline, demo, example-infra" in str(info.value)
+    assert f"built-in: {', '.join(SHIPPED)}" in str(info.value)
     assert info.value.file == "baselin"
 
 
@@ -78,6 +81,7 @@ def test_policy_list_shows_every_built_in_policy() -> None:
     for item in builtin_policies():
         assert item.name in got.stdout and str(item.path) in got.stdout
         assert f"{len(item.rule_ids)} rules" in got.stdout
-    assert {p.name for p in builtin_policies()} == {"baseline", "demo", "example-infra"}
+    assert {p.name for p in builtin_policies()} == set(SHIPPED)
+    assert {"baseline", "demo", "example-infra", "example-exposure"} <= set(SHIPPED)
     baseline = next(p for p in builtin_policies() if p.name == "baseline")
     assert "ssh-is-sshd" in baseline.rule_ids and baseline.description
