@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import html
 import importlib.util
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetscan.model import ScanRun, Status
+from fleetscan.model import HostScan, ScanRun, Status, Target
 from fleetscan.reports.html import render_html, write_html
 
 from .conftest import FORMULA, IMG_ONERROR, OSC, SCRIPT, SGR, TITLE_SCRIPT
@@ -56,6 +57,13 @@ class Doc(HTMLParser):
 
 
 def test_every_host_status_and_section_is_in_the_report(realistic_run: ScanRun) -> None:
+    # distributed runs add not_scanned (a host no worker of its site scanned)
+    lost = HostScan(
+        Target("dc1-lost", "10.20.0.90", site="dc1"),
+        Status.NOT_SCANNED,
+        "worker lost: no worker left for site dc1",
+    )
+    realistic_run = dataclasses.replace(realistic_run, scans=(*realistic_run.scans, lost))
     doc = Doc(render_html(realistic_run))
     text = doc.all_text()
     ids = {a.get("id") for _, a in doc.tags}
