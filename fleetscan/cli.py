@@ -24,11 +24,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.text import Text
 
 from fleetscan import __version__
 from fleetscan.errors import ConfigError
 from fleetscan.model import HostScan, ParseResult, Severity, Target
+from fleetscan.reports.terminal import console as make_console
+from fleetscan.reports.terminal import data_table
 
 EXIT_HELP = (
     "Exit codes: 0 compliant; 1 findings at or above --fail-on; 2 usage/config error; "
@@ -47,7 +49,7 @@ policy_app = typer.Typer(help="Validate policies.", no_args_is_help=True)
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(policy_app, name="policy")
 
-err_console = Console(stderr=True, highlight=False)
+err_console = make_console(stderr=True)
 
 
 @contextmanager
@@ -211,8 +213,11 @@ def _execute(
         )
     if no_hostkey_check:
         err_console.print(
-            "[bold red]WARNING:[/] host-key checking is OFF (--no-host-key-check): "
-            "this run cannot detect a man-in-the-middle; every report says so."
+            Text.assemble(
+                ("WARNING:", "bold red"),
+                " host-key checking is OFF (--no-host-key-check): "
+                "this run cannot detect a man-in-the-middle; every report says so.",
+            )
         )
     if verbose >= 2:  # the SSH library's own connection log (never holds secrets)
         logging.basicConfig(stream=sys.stderr, format="%(name)s: %(message)s")
@@ -323,7 +328,7 @@ def scan(
         max_output_mb=max_output_mb,
         transport=transport,
         quiet=quiet,
-        console=Console(highlight=False),
+        console=make_console(),
         verbose=verbose,
     )
     raise typer.Exit(code)
@@ -346,7 +351,7 @@ def demo(
     from fleetscan.demo import start_demo_fleet
     from fleetscan.policy import builtin_policy_path
 
-    console = Console(highlight=False)
+    console = make_console()
     with tempfile.TemporaryDirectory(prefix="fleetscan-demo-") as tmp:
         work = Path(tmp)
         loop = asyncio.new_event_loop()
@@ -470,24 +475,21 @@ def _read_output(path: Path) -> str:
 def _print_table(result: ParseResult) -> None:
     from fleetscan.reports.sanitize import visible_controls as terminal_safe
 
-    table = Table(title=f"parser: {result.parser}")
-    for col in ("proto", "address", "port", "state", "processes"):
-        table.add_column(col)
-    for lst in result.listeners:
-        procs = ", ".join(
-            f"{p.name}[{p.pid}]" if p.pid is not None else p.name for p in lst.processes
+    rows = [
+        (
+            x.proto,
+            x.address,
+            x.port,
+            x.state,
+            ", ".join(f"{p.name}[{p.pid}]" if p.pid is not None else p.name for p in x.processes),
         )
-        table.add_row(
-            lst.proto,
-            terminal_safe(lst.address),
-            str(lst.port),
-            terminal_safe(lst.state),
-            terminal_safe(procs),
-        )
-    console = Console(highlight=False)
-    console.print(table)
+        for x in result.listeners
+    ]
+    cols = ("proto", "address", "port", "state", "processes")
+    console = make_console()
+    console.print(data_table(cols, rows, title=f"parser: {result.parser}"))
     for u in result.unparsed:
-        console.print(f"unparsed line {u.line}: {terminal_safe(u.text)}", markup=False)
+        console.print(f"unparsed line {u.line}: {terminal_safe(u.text)}", soft_wrap=True)
 
 
 @inventory_app.command("show")
@@ -498,7 +500,6 @@ def inventory_show(
 ) -> None:
     """Print the resolved hosts with their effective variables."""
     from fleetscan.inventory import format_inventory, load_inventory
-    from fleetscan.reports.sanitize import visible_controls as terminal_safe
 
     with config_errors():
         if format not in ("table", "json"):
@@ -508,13 +509,8 @@ def inventory_show(
     if format == "json":
         sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
         return
-    table = Table()
     cols = ["name", "address", "port", "user", "platform", "groups", "become", "vars"]
-    for col in cols:
-        table.add_column(col)
-    for row in rows:
-        table.add_row(*(terminal_safe(_cell(row.get(c))) for c in cols))
-    Console(highlight=False).print(table)
+    make_console().print(data_table(cols, ([_cell(row.get(c)) for c in cols] for row in rows)))
 
 
 def _cell(value: object) -> str:
@@ -536,7 +532,7 @@ def policy_check(
 
     with config_errors():
         pol = load_policies(policy)
-    Console(highlight=False).print(f"ok: {', '.join(pol.files)} (digest {pol.digest[:12]})")
+    make_console().print(f"ok: {', '.join(pol.files)} (digest {pol.digest[:12]})")
 
 
 @app.command()
