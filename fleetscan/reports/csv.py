@@ -21,8 +21,10 @@ Lists inside a cell (groups, process names, pids, users) are joined with
 ``;``. Numbers stay numbers (``port``, ``family``, ``line``, counts; empty
 when unknown). Every text cell goes through
 :func:`fleetscan.reports.sanitize.csv_cell`: a value that would start a
-formula gets a leading ``'`` (OWASP CSV-injection guidance) and control
-characters become visible escapes.
+formula gets a leading ``'`` (OWASP CSV-injection guidance), so does every
+part of a cell after a ``,`` ``;`` TAB or newline (spreadsheets that split on
+``;`` or TAB, and the ``;`` join above, would start a new cell there), and
+control characters become visible escapes.
 """
 
 from __future__ import annotations

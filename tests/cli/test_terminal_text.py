@@ -15,13 +15,12 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.cli import cli_env, run_cli
+from tests.cli import cli_env, named_listener, run_cli
 
 #: process names (kernel comm holds at most 15 bytes) and inventory values
 MARKUP = [
@@ -32,36 +31,11 @@ MARKUP = [
     pytest.param("[/]", id="bare-close"),
 ]
 
-HOLDER = r"""
-import socket, sys
-with open("/proc/self/comm", "w") as f:
-    f.write(sys.argv[1])
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-s.listen()
-print(s.getsockname()[1], flush=True)
-sys.stdin.read()
-"""
 
-
-@pytest.fixture
-def named_listener(request: pytest.FixtureRequest) -> Iterator[tuple[str, int]]:
-    """A real process whose name is ``request.param``, listening on loopback:
-    (the name as the kernel keeps it, port)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, request.param],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        port = int(proc.stdout.readline())
-        comm = Path(f"/proc/{proc.pid}/comm").read_text(encoding="utf-8").rstrip("\n")
-        yield comm, port
-    finally:
-        proc.kill()
-        proc.wait()
+@pytest.fixture(name="named_listener")
+def named_listener_fixture(request: pytest.FixtureRequest) -> Iterator[tuple[str, int]]:
+    with named_listener(request.param) as found:
+        yield found
 
 
 def colour_env(home: Path) -> dict[str, str]:
