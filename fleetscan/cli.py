@@ -50,6 +50,8 @@ app.add_typer(inventory_app, name="inventory")
 app.add_typer(policy_app, name="policy")
 
 err_console = make_console(stderr=True)
+#: where reports go without --output: one sub-folder per run
+DEFAULT_REPORTS = Path("fleetscan-reports")
 
 
 @contextmanager
@@ -155,11 +157,13 @@ def _execute(
     quiet: bool,
     console: Console,
     verbose: int = 0,
+    report_mode: str = "0600",
 ) -> int:
     from fleetscan.app import RunInputs, run_with_signals
     from fleetscan.inventory import load_inventory
     from fleetscan.policy import load_policies
-    from fleetscan.reports import exit_code, render_summary, write_reports
+    from fleetscan.reports import exit_code, prepare_output, render_summary, write_reports
+    from fleetscan.reports.files import is_stdout, parse_mode
     from fleetscan.runner import ScanSettings
     from fleetscan.transports.base import ConnectSettings
 
@@ -189,8 +193,9 @@ def _execute(
         targets = inv.select(limit)
         _check_key_files(targets)
         policy = load_policies(policies)
-        if output is not None:
-            _prepare_output(output)  # last check, so a config error writes nothing
+        mode = parse_mode(report_mode)
+        # last check, so a config error writes nothing; no -o: checks ./fleetscan-reports
+        prepare_output(output or DEFAULT_REPORTS, fmt, mode)
         settings = ScanSettings(
             connect=ConnectSettings(
                 known_hosts=str(known_hosts) if known_hosts else None,
@@ -225,11 +230,15 @@ def _execute(
     show = not quiet and err_console.is_terminal
     with _Progress(len(targets), show, verbose=verbose >= 1) as progress:
         run = run_with_signals(inputs, on_result=progress.update)
-    outdir = output if output is not None else Path("fleetscan-reports") / run.id
-    written = write_reports(run, outdir, fmt)
+    outdir = output if output is not None else DEFAULT_REPORTS / run.id
+    with config_errors():  # e.g. the disk filled up during the scan: one line, exit 2
+        written = write_reports(run, outdir, fmt, mode)
+    if is_stdout(outdir):  # standard output holds the report alone
+        console = make_console(stderr=True)
     if not quiet:
         render_summary(run, console)
         files = ", ".join(str(p) for paths in written.values() for p in paths)
+        files = files or f"{', '.join(written)} on standard output"
         console.print(f"reports: {files}", markup=False, highlight=False, soft_wrap=True)
     return exit_code(run)
 
@@ -249,18 +258,6 @@ def _check_key_files(targets: Sequence[Target]) -> None:
                 )
 
 
-def _prepare_output(output: Path) -> None:
-    """Create the report folder now: a bad --output must fail before any connection."""
-    if output.exists() and not output.is_dir():
-        raise ConfigError("exists and is not a folder", file=str(output), field="--output")
-    try:
-        output.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot create the report folder: {exc.strerror}", file=str(output), field="--output"
-        ) from None
-
-
 @app.command()
 def scan(
     inventory: Annotated[
@@ -269,7 +266,15 @@ def scan(
     policy: Annotated[
         list[Path], typer.Option("-p", "--policy", help="Policy YAML file (repeatable).")
     ],
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Report folder.")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o",
+            "--output",
+            help="Report folder (default fleetscan-reports/RUN-ID); '-' writes the one "
+            "--format (json, junit or html) to standard output and the summary to stderr.",
+        ),
+    ] = None,
     limit: Annotated[
         str | None,
         typer.Option("-l", "--limit", help="Hosts, groups or globs; ',' separated; !x excludes."),
@@ -310,6 +315,10 @@ def scan(
             "-v", "--verbose", count=True, help="-v: a line per host; -vv: also the SSH log."
         ),
     ] = 0,
+    report_mode: Annotated[
+        str,
+        typer.Option(help="Permissions of report files (octal); folders created get x bits."),
+    ] = "0600",
 ) -> None:
     """Scan every host of the inventory and check policy."""
     code = _execute(
@@ -330,6 +339,7 @@ def scan(
         quiet=quiet,
         console=make_console(),
         verbose=verbose,
+        report_mode=report_mode,
     )
     raise typer.Exit(code)
 

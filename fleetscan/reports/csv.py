@@ -38,6 +38,7 @@ import pandas as pd
 from fleetscan.addresses import bind_class
 from fleetscan.model import ScanRun
 from fleetscan.reports import summary
+from fleetscan.reports.files import DEFAULT_MODE, atomic_open
 from fleetscan.reports.sanitize import clip, csv_cell
 
 HOST_COLUMNS = (
@@ -200,10 +201,11 @@ FILES = {
 }
 
 
-def write_csv(run: ScanRun, outdir: Path) -> list[Path]:
+def write_csv(run: ScanRun, outdir: Path, mode: int = DEFAULT_MODE) -> list[Path]:
     paths = []
     for name, build in FILES.items():
         path = outdir / name
-        build(run).to_csv(path, index=False, encoding="utf-8", lineterminator="\n")
+        with atomic_open(path, mode=mode) as out:
+            build(run).to_csv(out, index=False, lineterminator="\n")
         paths.append(path)
     return paths

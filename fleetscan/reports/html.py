@@ -24,7 +24,7 @@ import base64
 import hashlib
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import jinja2
 from markupsafe import Markup, escape
@@ -33,6 +33,7 @@ import fleetscan
 from fleetscan.addresses import bind_class
 from fleetscan.model import Finding, Listener, ScanRun, Status
 from fleetscan.reports import summary
+from fleetscan.reports.files import DEFAULT_MODE, atomic_open
 from fleetscan.reports.sanitize import clip, visible_controls
 
 FILENAME = "report.html"
@@ -141,8 +142,13 @@ def render_html(run: ScanRun) -> str:
     return env.get_template(TEMPLATE).render(context)
 
 
-def write_html(run: ScanRun, outdir: Path) -> list[Path]:
+def stream_html(run: ScanRun, out: IO[str]) -> None:
+    out.write(render_html(run))
+
+
+def write_html(run: ScanRun, outdir: Path, mode: int = DEFAULT_MODE) -> list[Path]:
     path = outdir / FILENAME
-    # finalize already escaped surrogates; backslashreplace is the backstop
-    path.write_text(render_html(run), encoding="utf-8", errors="backslashreplace")
+    # finalize already escaped surrogates; atomic_open's backslashreplace is the backstop
+    with atomic_open(path, mode=mode) as out:
+        stream_html(run, out)
     return [path]

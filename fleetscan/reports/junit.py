@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import IO
 
 from fleetscan.model import Finding, HostScan, ScanRun
 from fleetscan.reports import summary
+from fleetscan.reports.files import DEFAULT_MODE, atomic_open
 from fleetscan.reports.sanitize import clip, visible_controls
 
 FILENAME = "junit.xml"
@@ -135,7 +137,15 @@ def build_tree(run: ScanRun) -> ET.ElementTree[ET.Element]:
     return ET.ElementTree(suite)
 
 
-def write_junit(run: ScanRun, outdir: Path) -> list[Path]:
+def stream_junit(run: ScanRun, out: IO[str]) -> None:
+    # the declaration by hand: ElementTree would take the stream's encoding name
+    out.write("<?xml version='1.0' encoding='utf-8'?>\n")
+    build_tree(run).write(out, encoding="unicode")
+    out.write("\n")
+
+
+def write_junit(run: ScanRun, outdir: Path, mode: int = DEFAULT_MODE) -> list[Path]:
     path = outdir / FILENAME
-    build_tree(run).write(path, encoding="utf-8", xml_declaration=True)
+    with atomic_open(path, mode=mode) as out:
+        stream_junit(run, out)
     return [path]

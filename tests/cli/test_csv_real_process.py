@@ -14,6 +14,9 @@ from fleetscan.reports.sanitize import csv_cell
 from tests.cli import named_listener, run_cli
 from tests.reports.test_csv import formula_cells
 
+#: this machine, scanned through the local transport, is compliant (0) or, when a
+#: process ends between the listing and the owner lookup, partial (3)
+SCANNED = (0, 3)
 POLICY = "version: 1\nforbidden:\n  - id: irc\n    ports: 6667\n"
 
 
@@ -27,7 +30,7 @@ def test_hostile_process_name_is_no_formula_in_any_reading(tmp_path: Path, name:
             ["scan", "-i", "inv.ini", "-p", "policy.yaml", "--format", "csv", "-o", "out"],
             cwd=tmp_path,
         )
-    assert out.returncode == 0, out.stderr
+    assert out.returncode in SCANNED, out.stdout
     with (tmp_path / "out" / "listeners.csv").open(newline="", encoding="utf-8") as fh:
         (row,) = [r for r in csv.DictReader(fh) if r["port"] == str(port)]
     assert row["process_names"] == csv_cell(comm)  # shown, neutralised, not dropped
