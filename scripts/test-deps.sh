@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the system packages the test-suite uses for real: OpenSSH server and
 # client (real sshd on loopback), sudo, iproute2 (network namespaces), net-tools
-# (netstat fallback) and Debian's chromium (HTML report in a real browser).
+# (netstat fallback), Debian's chromium (HTML report in a real browser) and
+# poppler-utils (pdftotext reads the report printed to PDF back).
 # Idempotent: does nothing when everything is present. Needs root for apt-get.
 set -euo pipefail
 need=()
@@ -13,6 +14,7 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v ss >/dev/null 2>&1 || need+=(iproute2)
 command -v netstat >/dev/null 2>&1 || need+=(net-tools)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

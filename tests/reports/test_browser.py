@@ -206,3 +206,79 @@ def test_hostile_host_rendered_on_demand_stays_text(tmp_path: Path, hostile_run:
     detail = text_of(dom[start : dom.index("</details>", start)])
     for shown in (SCRIPT, TITLE_SCRIPT, IMG_ONERROR, "\\x1b]0;pwned\\x07"):
         assert shown in detail
+
+
+# --- printing: wide columns wrap instead of being cut off at the page edge ---------
+
+
+def pdftotext() -> str:
+    path = shutil.which("pdftotext")
+    if path is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("pdftotext is not installed (scripts/test-deps.sh installs poppler-utils)")
+        pytest.skip("pdftotext is not installed")
+    return path
+
+
+def words(n: int) -> str:
+    return " ".join(f"word{i:03d}" for i in range(n))
+
+
+def pdf_lines(pdf: Path) -> list[list[str]]:
+    """The words on paper, line by line (``pdftotext -bbox``: a word outside
+    the printable page is not there)."""
+    xhtml = subprocess.run(
+        [pdftotext(), "-bbox", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    lines: dict[tuple[int, int], list[str]] = {}
+    for page, body in enumerate(re.findall(r"<page [^>]*>(.*?)</page>", xhtml, flags=re.S)):
+        for y, word in re.findall(r'<word xMin="[\d.]+" yMin="([\d.]+)"[^>]*>(.*?)</word>', body):
+            lines.setdefault((page, round(float(y))), []).append(html.unescape(word))
+    return list(lines.values())
+
+
+def test_printed_report_keeps_every_column_and_long_text(
+    tmp_path: Path, realistic_run: ScanRun
+) -> None:
+    """Print to PDF as a browser does (Chromium's default page) and read the
+    words back with their positions: every table's header row is whole on
+    one line of paper, and the last words of a long host message, finding
+    message and waiver justification are printed, where the screen layout
+    would cut the right-hand columns off at the page edge."""
+    import dataclasses
+
+    from fleetscan.model import WaiverRef
+
+    web, db, *rest = realistic_run.scans
+    findings = [
+        dataclasses.replace(
+            f,
+            message=f"{f.message} {words(80)} findingtail",
+            waiver=WaiverRef(f.waiver.id, f"{words(40)} waivertail", "2099-12-31", "ops"),
+        )
+        if f.waiver is not None and f.host == "db-01"
+        else f
+        for f in realistic_run.findings
+    ]
+    run = dataclasses.replace(
+        realistic_run,
+        scans=(web, dataclasses.replace(db, message=f"{words(30)} hostmsgtail"), *rest),
+        findings=tuple(findings),
+    )
+    (page,) = write_reports(run, tmp_path / "out", ["html"])["html"]
+    pdf = tmp_path / "report.pdf"
+    run_chromium(tmp_path, f"--print-to-pdf={pdf}", "--no-pdf-header-footer", page.as_uri())
+    lines = pdf_lines(pdf)
+    printed = [w for line in lines for w in line]
+    source = page.read_text(encoding="utf-8")
+    tables = re.findall(r"<thead>(.*?)</thead>", source, flags=re.S)
+    assert len(tables) >= 6
+    for table in tables:
+        headers = [html.unescape(h).split()[0] for h in re.findall(r"<th[^>]*>(.*?)</th>", table)]
+        assert any(all(h in line for h in headers) for line in lines), (
+            f"header row {headers} is not whole on paper"
+        )
+    # hosts table and host details; findings table; findings table and waivers section
+    assert printed.count("hostmsgtail") >= 2
+    assert printed.count("findingtail") >= 1
+    assert printed.count("waivertail") >= 2
