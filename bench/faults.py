@@ -8,7 +8,7 @@ Run from the repository root (never in CI)::
 Three processes, so each figure measures one thing:
 
 * a *server* process runs every simulated host (real asyncssh servers on
-  loopback, :mod:`fleetscan.simulate`): N healthy hosts for the baseline and
+  loopback, :mod:`fleetscan.testing.simhost`): N healthy hosts for the baseline and
   N hosts of the fault mix — floods (endless ``ss`` rows until the scanner
   cuts them), 1 byte/s trickles, hangs, binary garbage, 100,000-listener hosts
   and healthy hosts;
@@ -46,14 +46,8 @@ import asyncssh
 from fleetscan.demo import render_ss
 from fleetscan.model import Target
 from fleetscan.runner import ScanSettings, scan_all
-from fleetscan.simulate import (
-    SimHost,
-    known_hosts_line,
-    mass_ss_output,
-    start_host,
-    stop_hosts,
-    with_garbage,
-)
+from fleetscan.testing.fleet import start_fleet
+from fleetscan.testing.simhost import SimHost, mass_ss_output, with_garbage
 from fleetscan.transports.base import ConnectSettings
 
 MIB = 1024 * 1024
@@ -93,18 +87,15 @@ def sim_host(name: str, kind: str, mass: str) -> SimHost:
 
 async def serve(work: Path, n: int) -> None:
     """Start the hosts, write ``hosts.json`` and known_hosts, wait for stdin EOF."""
-    client_pub = asyncssh.read_public_key(str(work / "id_ed25519.pub"))
     mass = mass_ss_output(100_000)  # one string shared by every 100k-listener host
     specs = [("baseline", f"base-{i:03d}", "healthy") for i in range(n)]
     specs += [("faults", f"{k}-{i:03d}", k) for i, k in enumerate(fault_mix(n))]
     host_key = asyncssh.generate_private_key("ssh-ed25519")  # one key: cheaper to start
-    running = [
-        await start_host(sim_host(name, kind, mass), [client_pub], host_key=host_key)
-        for _, name, kind in specs
-    ]
-    (work / "known_hosts").write_text(
-        "".join(known_hosts_line("127.0.0.1", r.port, host_key) + "\n" for r in running)
+    # the parent wrote the client key into `work`: start_fleet uses it as it is
+    fleet = await start_fleet(
+        work, [sim_host(name, kind, mass) for _, name, kind in specs], host_key=host_key
     )
+    running = fleet.running
     hosts = [
         {"scenario": s, "name": name, "kind": kind, "port": r.port}
         for (s, name, kind), r in zip(specs, running, strict=True)
@@ -113,7 +104,7 @@ async def serve(work: Path, n: int) -> None:
     print("ready", flush=True)
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, sys.stdin.read)  # the parent closes stdin to stop us
-    await stop_hosts(running)
+    await fleet.stop()
 
 
 # --------------------------------------------------------------------------- scanner side

@@ -1,8 +1,26 @@
-"""The scan pipeline shared by ``fleetscan scan`` and ``fleetscan demo``.
+"""The pipeline: one entry for every way a scan is started.
 
-inventory → (select) → runner → policy engine → reports → exit code. All
-configuration is loaded and validated *before* the first connection; a
-config error raises :class:`~fleetscan.errors.ConfigError` (exit 2).
+``fleetscan scan``, ``fleetscan demo``, a future ``watch`` loop, a worker or a
+Python user all go through the same two steps::
+
+    inputs = prepare(options)      # load + validate everything, connect nowhere
+    result = execute(inputs)       # scan → policy → reports → exit code
+
+or :func:`run` for both. The stages, in order (docs/architecture.md draws them):
+
+1. inventory → select (``--limit``) → transport names and key files checked
+2. policy loaded and validated, report folder checked     — all before any connection
+3. runner: connect, collect, parse, per-host status        (:mod:`fleetscan.runner`)
+4. [exposure probes plug in here: after the scans, before policy]
+5. policy engine: findings                                 (:mod:`fleetscan.policy`)
+6. [history store + drift plug in here: the finished ScanRun, before reports]
+7. reports written, exit code                              (:mod:`fleetscan.reports`)
+8. [alerts and metrics plug in here: after reports]
+
+Any problem before stage 3 is a :class:`~fleetscan.errors.ConfigError` (exit
+2). SIGINT/SIGTERM at any point of :func:`execute` stop the run cleanly: hosts
+still running end ``interrupted``, the reports are still written in full and
+marked interrupted, and the exit code is 130.
 """
 
 from __future__ import annotations
@@ -10,15 +28,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import threading
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
 
 from fleetscan import __version__
+from fleetscan.errors import ConfigError
 from fleetscan.model import HostScan, ScanRun, Severity, Target
-from fleetscan.policy import Policy, evaluate
+from fleetscan.options import RunOptions
+from fleetscan.policy import Policy, evaluate, load_policies
+from fleetscan.reports import FORMATS, prepare_output
+from fleetscan.reports.files import DEFAULT_MODE, DEFAULT_REPORTS
 from fleetscan.runner import ScanSettings, interrupted_scan, scan_stream
+from fleetscan.transports import check_transport
 from fleetscan.transports.base import Transport
 
 ProgressFn = Callable[[HostScan], None]
@@ -26,12 +52,108 @@ ProgressFn = Callable[[HostScan], None]
 
 @dataclass(frozen=True)
 class RunInputs:
+    """A prepared run: everything loaded and validated, nothing connected."""
+
     targets: tuple[Target, ...]
     policy: Policy
     settings: ScanSettings
     fail_on: Severity = Severity.HIGH
     inventory_files: tuple[str, ...] = ()
     inventory_digest: str = ""
+    formats: tuple[str, ...] = FORMATS
+    output: Path | None = None  # None: fleetscan-reports/<run id>
+    report_mode: int = DEFAULT_MODE
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A finished run and the report files written for it."""
+
+    run: ScanRun
+    outdir: Path
+    reports: Mapping[str, list[Path]] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        from fleetscan.reports import exit_code
+
+        return exit_code(self.run)
+
+
+# --- stages 1-2: everything checked before the first connection -------------------------
+
+
+def prepare(options: RunOptions) -> RunInputs:
+    """Load and validate the inventory, policy and options; create the report
+    folder. Raises ConfigError (exit 2) and connects nowhere."""
+    from fleetscan.inventory import load_inventory
+
+    options.validate()
+    inv = load_inventory(options.inventory)
+    targets = inv.select(options.limit)
+    check_transports(targets, options.transport)
+    check_key_files(targets)
+    policy = load_policies(options.policies)
+    # last check, so a config error writes nothing; no --output: ./fleetscan-reports
+    prepare_output(options.output or DEFAULT_REPORTS, options.formats, options.report_mode)
+    return RunInputs(
+        targets=targets,
+        policy=policy,
+        settings=ScanSettings(
+            connect=options.connect_settings(),
+            concurrency=options.concurrency,
+            host_timeout=options.host_timeout,
+            max_output=options.max_output,
+            transport=options.transport,
+        ),
+        fail_on=options.fail_on,
+        inventory_files=inv.files,
+        inventory_digest=inv.digest,
+        formats=options.formats,
+        report_mode=options.report_mode,
+        output=options.output,
+    )
+
+
+def check_transports(targets: Sequence[Target], forced: str | None) -> None:
+    """Every transport the run will use must exist (and its library import):
+    a typo is a config error, not a fleet of ``internal_error`` hosts."""
+    if forced is not None:
+        check_transport(forced, field="--transport")
+        return
+    seen: set[str] = set()
+    for target in targets:
+        if target.transport in seen:
+            continue
+        file, _, line = target.source.rpartition(":")
+        try:
+            check_transport(target.transport)
+        except ConfigError as exc:
+            raise ConfigError(
+                f"host {target.name}: {exc.detail}",
+                file=file or None,
+                line=int(line) if line.isdigit() else None,
+                field="transport",
+            ) from None
+        seen.add(target.transport)
+
+
+def check_key_files(targets: Sequence[Target]) -> None:
+    """A private key named in the inventory must exist: a typo is a config
+    error for the whole run, not an 'unreachable' host found after connecting."""
+    for target in targets:
+        for key in target.key_files:
+            if not Path(key).expanduser().exists():
+                file, _, line = target.source.rpartition(":")
+                raise ConfigError(
+                    f"host {target.name}: private key file {key!r} not found",
+                    file=file or None,
+                    line=int(line) if line.isdigit() else None,
+                    field="key file",
+                )
+
+
+# --- stages 3-5: scan and policy ------------------------------------------------------
 
 
 async def run_scan(
@@ -67,6 +189,7 @@ async def run_scan(
     else:
         await worker
     scans = tuple(done.get(t.name) or interrupted_scan(t) for t in inputs.targets)
+    # [exposure probes: connect to exactly the listeners found, before policy]
     finished = datetime.now(UTC)
     findings = evaluate(inputs.policy, scans, now=finished)
     return ScanRun(
@@ -86,26 +209,102 @@ async def run_scan(
     )
 
 
-def run_with_signals(
+class StopSignals:
+    """SIGINT and SIGTERM for a whole run, from the first host to the last report.
+
+    The first signal stops the scan (see :func:`run_scan`); one that arrives
+    later (policy, reports) is remembered, and :func:`execute` then marks the
+    run interrupted and writes its reports again. Outside the main thread
+    (``fleetscan demo`` runs the scan in one) signals are left alone."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._stop: Callable[[], None] | None = None
+        self._saved: dict[int, object] = {}
+
+    def _handler(self, signum: int, _frame: FrameType | None = None) -> None:
+        if self.received is None:
+            self.received = signum
+        if self._stop is not None:
+            self._stop()
+
+    def _install(self) -> None:
+        for sig in self.SIGNALS:
+            signal.signal(sig, self._handler)
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            self._saved = {sig: signal.getsignal(sig) for sig in self.SIGNALS}
+            self._install()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._saved.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+
+    @contextlib.contextmanager
+    def stopping(self, stop: asyncio.Event) -> Iterator[None]:
+        """While the event loop runs: a signal sets ``stop``. asyncio's own
+        handlers are used there, because they wake the loop even when the
+        signal landed on another thread (paramiko's, a parser's)."""
+        loop = asyncio.get_running_loop()
+        self._stop = stop.set
+        if self.received is not None:
+            stop.set()
+        installed: list[int] = []
+        if self._saved:
+            for sig in map(int, self.SIGNALS):
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    loop.add_signal_handler(sig, self._handler, sig)
+                    installed.append(sig)
+        try:
+            yield
+        finally:
+            self._stop = None
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+            if installed:
+                self._install()  # remove_signal_handler put the defaults back
+
+
+# --- stages 6-8: store, reports, alerts --------------------------------------------------
+
+
+def execute(
     inputs: RunInputs,
     *,
     on_result: ProgressFn | None = None,
     transports: dict[str, Transport] | None = None,
-) -> ScanRun:
-    """Run :func:`run_scan` in a fresh event loop; SIGINT/SIGTERM stop it cleanly."""
+) -> RunResult:
+    """Run a prepared scan in a fresh event loop and write its reports."""
+    from fleetscan.reports import write_reports
 
-    async def main() -> ScanRun:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        installed: list[signal.Signals] = []
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, stop.set)
-                installed.append(sig)
-        try:
-            return await run_scan(inputs, on_result=on_result, transports=transports, stop=stop)
-        finally:
-            for sig in installed:
-                loop.remove_signal_handler(sig)
+    with StopSignals() as signals:
 
-    return asyncio.run(main())
+        async def scan() -> ScanRun:
+            stop = asyncio.Event()
+            with signals.stopping(stop):
+                return await run_scan(inputs, on_result=on_result, transports=transports, stop=stop)
+
+        run = asyncio.run(scan())
+        # [history store + drift: record `run`, compare with the last/baseline run]
+        outdir = inputs.output if inputs.output is not None else DEFAULT_REPORTS / run.id
+        written = write_reports(run, outdir, inputs.formats, inputs.report_mode)
+        if signals.received is not None and not run.interrupted:
+            # stopped while policy or reports ran: the same complete reports, marked so
+            run = replace(run, interrupted=True)
+            written = write_reports(run, outdir, inputs.formats, inputs.report_mode)
+        # [alerts + metrics: from `run` and the store's drift, deduplicated via the store]
+    return RunResult(run, outdir, written)
+
+
+def run(
+    options: RunOptions,
+    *,
+    on_result: ProgressFn | None = None,
+    transports: dict[str, Transport] | None = None,
+) -> RunResult:
+    """:func:`prepare` then :func:`execute`: the whole pipeline in one call."""
+    return execute(prepare(options), on_result=on_result, transports=transports)

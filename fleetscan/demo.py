@@ -21,21 +21,19 @@ Hosts (see policies/demo.yaml for what the policy says about them):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import asyncssh
 import yaml
 
-from fleetscan.simulate import (
-    RunningHost,
-    SimHost,
-    known_hosts_line,
-    start_host,
-    stop_hosts,
-    write_client_key,
-)
+from fleetscan.model import Severity
+from fleetscan.options import RunOptions
+from fleetscan.testing.fleet import SimFleet, free_port, start_fleet, threaded_fleet
+from fleetscan.testing.simhost import RunningHost, SimHost
 
 # (proto, address, port, [(process, pid)])
 Spec = tuple[str, str, int, list[tuple[str, int]]]
@@ -207,65 +205,90 @@ GROUPS = {
 }
 
 
-@dataclass
-class DemoFleet:
-    hosts: list[RunningHost]
-    inventory: Path
-    known_hosts: Path
-    client_key: Path
+def write_demo_inventory(fleet: SimFleet, path: Path) -> Path:
+    """The demo's Ansible YAML inventory: the hosts in their groups, a Linux
+    group with become, and down-01 on a port nothing listens on."""
+    hosts: dict[str, dict[str, Any]] = fleet.inventory_hosts()
+    for entry in hosts.values():  # user and key are set once, for all
+        del entry["ansible_user"], entry["ansible_ssh_private_key_file"]
+    hosts["mon-01"]["ansible_user"] = "monitor"
+    hosts["down-01"] = {"ansible_host": "127.0.0.1", "ansible_port": free_port()}
+    children: dict[str, dict[str, Any]] = {}
+    for name, group in GROUPS.items():
+        children.setdefault(group, {"hosts": {}})["hosts"][name] = hosts[name]
+    linux_names = [n for n in GROUPS if n not in ("win-01", "mac-01", "bsd-01")]
+    linux = {"hosts": dict.fromkeys(linux_names), "vars": {"ansible_become": True}}
+    inventory = {
+        "all": {
+            "vars": {"ansible_user": "fleetscan", "ansible_ssh_private_key_file": str(fleet.key)},
+            "children": {**children, "linux": linux},
+        }
+    }
+    path.write_text(
+        "# Demo fleet inventory written by `fleetscan demo` (Ansible YAML format)\n"
+        + yaml.safe_dump(inventory, sort_keys=False)
+    )
+    return path
 
-    async def stop(self) -> None:
-        await stop_hosts(self.hosts)
+
+def demo_fleet_hosts() -> list[SimHost]:
+    """Every running demo host; rogue-01's key is not the one known_hosts has."""
+    return [*demo_hosts(), SimHost("rogue-01", outputs={"ss": ""})]
 
 
 async def start_demo_fleet(workdir: Path) -> DemoFleet:
     """Start the demo servers and write ``inventory.yaml``, ``known_hosts`` and
     a client key into ``workdir``."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    key_path, client_key = write_client_key(workdir)
-    running: list[RunningHost] = []
-    for host in [*demo_hosts(), SimHost("rogue-01", outputs={"ss": ""})]:
-        running.append(await start_host(host, [client_key]))
-    lines = []
-    for r in running:
-        # rogue-01 presents a key that is not the one known_hosts has for it
-        key = asyncssh.generate_private_key("ssh-ed25519") if r.host.name == "rogue-01" else None
-        lines.append(known_hosts_line("127.0.0.1", r.port, key or r.host_key))
-    known_hosts = workdir / "known_hosts"
-    known_hosts.write_text("\n".join(lines) + "\n")
+    fleet = await start_fleet(workdir, demo_fleet_hosts(), wrong_key=("rogue-01",))
+    return DemoFleet(fleet, write_demo_inventory(fleet, workdir / "inventory.yaml"))
 
-    # down-01: a port nothing listens on (bound then released: connection refused)
-    probe = await start_host(SimHost("down-01"), [client_key])
-    down_port = probe.port
-    await stop_hosts([probe])
 
-    hosts: dict[str, dict[str, object]] = {}
-    for r in running:
-        entry: dict[str, object] = {"ansible_host": "127.0.0.1", "ansible_port": r.port}
-        if r.host.name == "mon-01":
-            entry["ansible_user"] = "monitor"
-        if r.host.platform == "windows":
-            entry["ansible_shell_type"] = "cmd"
-        hosts[r.host.name] = entry
-    hosts["down-01"] = {"ansible_host": "127.0.0.1", "ansible_port": down_port}
-    children: dict[str, dict[str, object]] = {}
-    for name, group in GROUPS.items():
-        children.setdefault(group, {"hosts": {}})
-        children[group]["hosts"][name] = hosts[name]  # type: ignore[index]
-    linux_names = [n for n in GROUPS if n not in ("win-01", "mac-01", "bsd-01")]
-    linux = {"hosts": dict.fromkeys(linux_names), "vars": {"ansible_become": True}}
-    inventory = {
-        "all": {
-            "vars": {
-                "ansible_user": "fleetscan",
-                "ansible_ssh_private_key_file": str(key_path),
-            },
-            "children": {**children, "linux": linux},
-        }
-    }
-    inv_path = workdir / "inventory.yaml"
-    inv_path.write_text(
-        "# Demo fleet inventory written by `fleetscan demo` (Ansible YAML format)\n"
-        + yaml.safe_dump(inventory, sort_keys=False)
+@dataclass
+class DemoFleet:
+    fleet: SimFleet
+    inventory: Path
+
+    @property
+    def hosts(self) -> list[RunningHost]:
+        return self.fleet.running
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.fleet.known_hosts
+
+    @property
+    def client_key(self) -> Path:
+        return self.fleet.key
+
+    async def stop(self) -> None:
+        await self.fleet.stop()
+
+
+@contextlib.contextmanager
+def running_demo_fleet() -> Iterator[DemoFleet]:
+    """The demo fleet, served from a background thread's event loop (so the
+    scan runs in the main thread, signals included), in a temporary folder."""
+    with (
+        tempfile.TemporaryDirectory(prefix="fleetscan-demo-") as tmp,
+        threaded_fleet(Path(tmp), demo_fleet_hosts(), wrong_key=("rogue-01",)) as fleet,
+    ):
+        yield DemoFleet(fleet, write_demo_inventory(fleet, Path(tmp) / "inventory.yaml"))
+
+
+def demo_options(fleet: DemoFleet, *, output: Path, fail_on: Severity) -> RunOptions:
+    """What ``fleetscan demo`` runs: the shipped baseline + demo policies, the
+    fleet's own known_hosts, no ssh config or agent of the user's."""
+    from fleetscan.policy import builtin_policy_path
+
+    return RunOptions(
+        inventory=(fleet.inventory,),
+        policies=(builtin_policy_path("baseline"), builtin_policy_path("demo")),
+        output=output,
+        fail_on=fail_on,
+        concurrency=10,
+        connect_timeout=5.0,
+        host_timeout=30.0,
+        known_hosts=fleet.known_hosts,
+        ssh_config=(),
+        use_agent=False,
     )
-    return DemoFleet(running, inv_path, known_hosts, key_path)

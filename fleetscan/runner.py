@@ -1,19 +1,22 @@
 """The orchestrator: scan every target at once, bounded, each within its deadline.
 
-Failure is data (nornir's lesson): whatever happens on one host — refused,
-timed out, hostile output, a bug in a parser — becomes that host's
-:class:`~fleetscan.model.HostScan` status, and the other hosts carry on.
-Results are streamed as they complete (:func:`scan_stream`), so a fleet of
-thousands is never held as raw output in memory.
+The runner connects, enforces the per-host deadline and maps failures to
+statuses; what runs on the host and what its output means belongs to the
+collectors (:func:`fleetscan.collectors.collect`). Failure is data (nornir's
+lesson): whatever happens on one host — refused, timed out, hostile output,
+a bug in a parser — becomes that host's :class:`~fleetscan.model.HostScan`
+status, and the other hosts carry on. Results are streamed as they complete
+(:func:`scan_stream`), so a fleet of thousands is never held as raw output in
+memory.
 
-This is the one place that decides a host's status.
+Where a status comes from is written out in docs/architecture.md ("Statuses").
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from fleetscan import collectors
@@ -32,13 +35,9 @@ from fleetscan.transports import get_transport
 from fleetscan.transports.base import (
     DEFAULT_HOST_TIMEOUT,
     DEFAULT_MAX_OUTPUT,
-    CommandResult,
     ConnectSettings,
-    Session,
     Transport,
 )
-
-PROBE_MAX_OUTPUT = 4096
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,7 @@ class ScanSettings:
 
     connect: ConnectSettings = field(default_factory=ConnectSettings)
     concurrency: int = 50
-    host_timeout: float = DEFAULT_HOST_TIMEOUT
+    host_timeout: float = DEFAULT_HOST_TIMEOUT  # connect + every command, per host
     max_output: int = DEFAULT_MAX_OUTPUT
     transport: str | None = None  # overrides every target's own transport
 
@@ -103,102 +102,41 @@ class HostScanner:
 
         try:
             transport = self.transport_for(target)
-        except ConfigError as exc:
+        except ConfigError as exc:  # the app checks names up front; a library caller may not
             return done(Status.INTERNAL_ERROR, str(exc))
-        deadline = self.settings.host_timeout
+        budget = self.settings.host_timeout
+        deadline = asyncio.get_running_loop().time() + budget
         try:
-            async with asyncio.timeout(deadline):
+            async with asyncio.timeout_at(deadline):
                 session = await transport.connect(target, self.settings.connect)
                 try:
-                    return await self._collect(target, session, evidence, done)
+                    host = collectors.HostSession(
+                        target,
+                        session,
+                        deadline=deadline,
+                        budget=budget,
+                        max_output=self.settings.max_output,
+                        evidence=evidence,
+                    )
+                    got = await collectors.collect(host)
                 finally:
                     await session.close()
         except TimeoutError:
-            return done(Status.TIMEOUT, f"host did not finish within its {deadline:.0f}s deadline")
+            return done(Status.TIMEOUT, f"host did not finish within its {budget:.0f}s deadline")
         except TransportError as exc:
             return done(status_for(exc), str(exc))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug or a surprise must stay this host's problem
             return done(Status.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
-
-    async def _run(
-        self,
-        session: Session,
-        command: str,
-        evidence: list[CommandEvidence],
-        *,
-        stdin: str | None = None,
-        max_output: int | None = None,
-        label: str | None = None,
-    ) -> CommandResult:
-        result = await session.run(
-            command,
-            stdin=stdin,
-            timeout=self.settings.host_timeout,
-            max_output=max_output or self.settings.max_output,
-        )
-        evidence.append(collectors.evidence(result, label))
-        return result
-
-    async def _collect(
-        self,
-        target: Target,
-        session: Session,
-        evidence: list[CommandEvidence],
-        done: Callable[..., HostScan],
-    ) -> HostScan:
-        platform = target.platform
-        if not platform:
-            probe = await self._run(
-                session, collectors.PROBE_COMMAND, evidence, max_output=PROBE_MAX_OUTPUT
-            )
-            platform = collectors.platform_from_probe(probe)
-            if platform is None:
-                return done(
-                    Status.NO_COLLECTOR,
-                    "could not tell the platform: `uname -s` gave nothing usable",
-                )
-        if platform == "windows":
-            netstat = await self._run(session, collectors.WINDOWS_NETSTAT, evidence)
-            tasklist = await self._run(session, collectors.WINDOWS_TASKLIST, evidence)
-            # parsing is CPU work: off the event loop, so one huge or hostile
-            # output cannot stall the other hosts' I/O and deadlines
-            got = await asyncio.to_thread(collectors.interpret_windows, netstat, tasklist)
-        elif platform in collectors.POSIX_PLATFORMS:
-            got = await self._collect_posix(target, platform, session, evidence)
-        else:
-            return done(Status.NO_COLLECTOR, f"no collector for platform {platform!r}")
         return done(
             got.status,
             got.message,
-            platform=platform,
+            platform=got.platform,
             collector=got.collector,
             listeners=got.listeners,
             unparsed=got.unparsed,
         )
-
-    async def _collect_posix(
-        self, target: Target, platform: str, session: Session, evidence: list[CommandEvidence]
-    ) -> collectors.Collected:
-        """One exec channel: the chain script on stdin, under ``sudo -n`` when the
-        target asks for it. A sudo that refuses (password needed, not in
-        sudoers) fails fast; the host is then scanned unprivileged and can be
-        no better than partial."""
-        nonce = collectors.new_nonce()
-        script = collectors.posix_script(platform, nonce)
-        label = f"sh -s <fleetscan {platform} collector>"
-        command = collectors.posix_command(target.become)
-        result = await self._run(
-            session, command, evidence, stdin=script, label=command.replace("sh -s", label)
-        )
-        refused = collectors.sudo_refused(result, nonce) if target.become else None
-        if refused:
-            result = await self._run(session, "sh -s", evidence, stdin=script, label=label)
-        got = await asyncio.to_thread(collectors.interpret_posix, platform, result, nonce)
-        if refused:
-            got = got.degraded(f"sudo -n refused ({refused}); scanned without privileges")
-        return got
 
 
 async def scan_stream(
@@ -233,7 +171,7 @@ async def scan_all(
     *,
     transports: dict[str, Transport] | None = None,
 ) -> list[HostScan]:
-    """Convenience: every HostScan, in inventory order."""
+    """Every HostScan, in inventory order (for a worker or a library caller)."""
     order = {t.name: i for i, t in enumerate(targets)}
     results = [s async for s in scan_stream(targets, settings, transports=transports)]
     return sorted(results, key=lambda s: order.get(s.target.name, 0))

@@ -38,6 +38,8 @@ from fleetscan.errors import ConfigError
 
 #: ``-o -``: the report goes to standard output
 STDOUT = Path("-")
+#: where reports go without ``--output``: one sub-folder per run
+DEFAULT_REPORTS = Path("fleetscan-reports")
 MANIFEST = ".fleetscan-manifest.json"
 DEFAULT_MODE = 0o600
 MANIFEST_SCHEMA = "fleetscan.manifest/1"
@@ -55,21 +57,26 @@ class ReportWriteError(ConfigError):
     """A report could not be written (exit 2, like any bad ``--output``)."""
 
 
+def mode_problem(mode: int) -> str | None:
+    """Why ``mode`` is not a safe report file mode (None when it is): the
+    owner must read and write, no execute bits, nothing writable by others
+    (``0600``, ``0640``, ``0644``, ``0660`` are fine)."""
+    if mode & ~0o666 or mode & 0o600 != 0o600 or mode & 0o002:
+        return f"{mode:04o}: the owner must read and write, no execute bits, not writable by others"
+    return None
+
+
 def parse_mode(text: str) -> int:
-    """``--report-mode``: octal file permissions, owner read+write required,
-    no execute bits and nothing writable by others (``0600``, ``0640``,
-    ``0644``, ``0660``)."""
+    """``--report-mode``: octal file permissions, checked by :func:`mode_problem`."""
     try:
         mode = int(text, 8)
     except ValueError:
         raise ConfigError(
             f"not an octal file mode: {text!r} (e.g. 0600)", field="--report-mode"
         ) from None
-    if mode & ~0o666 or mode & 0o600 != 0o600 or mode & 0o002:
-        raise ConfigError(
-            f"{text}: the owner must read and write, no execute bits, not writable by others",
-            field="--report-mode",
-        )
+    problem = mode_problem(mode)
+    if problem:
+        raise ConfigError(problem, field="--report-mode")
     return mode
 
 

@@ -5,7 +5,7 @@ bad files, closed stdin and real signals). The hosts it scans must then live
 in yet another process: this module is both
 
 * a script — ``python simserver.py SPEC.json`` starts the hosts described in
-  the spec (real asyncssh servers from :mod:`fleetscan.simulate` on
+  the spec (real asyncssh servers started by :mod:`fleetscan.testing.fleet` on
   127.0.0.1), writes a client key and a ``known_hosts`` into the spec's
   workdir, and keeps ``state.json`` there up to date: each host's port, the
   exec commands and user names it received, and how many connections are
@@ -41,7 +41,7 @@ READY_TIMEOUT = 20.0
 
 def _sim_host(spec: dict[str, Any]) -> Any:
     from fleetscan.demo import render_ss
-    from fleetscan.simulate import SimHost
+    from fleetscan.testing.simhost import SimHost
 
     platform = spec.get("platform", "linux")
     listeners = [
@@ -65,25 +65,15 @@ def _sim_host(spec: dict[str, Any]) -> Any:
 
 
 async def _serve(spec: dict[str, Any]) -> None:
-    from fleetscan.simulate import (
-        ConnectionCounter,
-        known_hosts_line,
-        start_host,
-        stop_hosts,
-        write_client_key,
-    )
+    from fleetscan.testing.fleet import start_fleet
 
     workdir = Path(spec["workdir"])
-    key_path, client_key = write_client_key(workdir)
-    counters: dict[str, ConnectionCounter] = {}
-    running = []
-    for host_spec in spec["hosts"]:
-        counter = ConnectionCounter()
-        running.append(await start_host(_sim_host(host_spec), [client_key], counter=counter))
-        counters[host_spec["name"]] = counter
-    known_hosts = workdir / "known_hosts"
-    known_hosts.write_text(
-        "".join(known_hosts_line("127.0.0.1", r.port, r.host_key) + "\n" for r in running)
+    fleet = await start_fleet(workdir, [_sim_host(h) for h in spec["hosts"]], count_each=True)
+    running, counters, known_hosts, key_path = (
+        fleet.running,
+        fleet.counters,
+        fleet.known_hosts,
+        fleet.key,
     )
 
     def snapshot() -> str:
@@ -126,7 +116,7 @@ async def _serve(spec: dict[str, Any]) -> None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.05)
     finally:
-        await stop_hosts(running)
+        await fleet.stop()
 
 
 def main(argv: list[str]) -> None:

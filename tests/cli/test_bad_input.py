@@ -276,6 +276,25 @@ OPTION_CASES = [
         message="unknown severity 'urgent'",
     ),
     opt_case(
+        "unknown-transport",
+        scan("good.ini", "good.yaml", "--transport", "telnet"),
+        field="--transport",
+        message="unknown transport 'telnet' (one of: asyncssh, local, paramiko)",
+    ),
+    Case(
+        "inventory-transport-no-transport-provides",
+        scan("sim.ini"),
+        {
+            "sim.ini": "[web]\nweb1 ansible_host=127.0.0.1 ansible_port=1\n"
+            "web2 ansible_host=127.0.0.1 ansible_port=1 fleetscan_transport=simulated\n",
+            "good.yaml": GOOD_POLICY,
+        },
+        file="sim.ini",
+        line=3,
+        field="transport",
+        message="host web2: unknown transport 'simulated'",
+    ),
+    opt_case(
         "zero-concurrency",
         scan("good.ini", "good.yaml", "--concurrency", "0"),
         field="--concurrency",

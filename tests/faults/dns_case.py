@@ -22,15 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from fleetscan.simulate import (
-    SimHost,
-    known_hosts_line,
-    start_host,
-    stop_hosts,
-    write_client_key,
-)
+from fleetscan.testing.fleet import sim_fleet
+from fleetscan.testing.simhost import SimHost
 
 REPO = Path(__file__).resolve().parents[2]
 UNRESOLVABLE = "fleet-host.invalid"  # RFC 6761: .invalid never resolves
@@ -54,21 +47,19 @@ def hermetic_problem() -> str | None:
 
 
 async def scan_in_namespace(work: Path, healthy: list[SimHost]) -> dict[str, Any]:
-    key_path, client_key = write_client_key(work)
-    running = [await start_host(h, [client_key]) for h in healthy]
-    try:
-        known = work / "known_hosts"
-        known.write_text(
-            "".join(known_hosts_line("127.0.0.1", r.port, r.host_key) + "\n" for r in running)
+    async with sim_fleet(work, healthy) as fleet:
+        known = fleet.known_hosts
+        inventory = fleet.write_inventory(
+            work / "inventory.yaml",
+            extra={
+                "no-dns": {
+                    "ansible_host": UNRESOLVABLE,
+                    "ansible_port": 22,
+                    "ansible_user": fleet.user,
+                    "ansible_ssh_private_key_file": str(fleet.key),
+                }
+            },
         )
-        common = {"ansible_user": "tester", "ansible_ssh_private_key_file": str(key_path)}
-        hosts: dict[str, Any] = {
-            r.host.name: {"ansible_host": "127.0.0.1", "ansible_port": r.port, **common}
-            for r in running
-        }
-        hosts["no-dns"] = {"ansible_host": UNRESOLVABLE, "ansible_port": 22, **common}
-        inventory = work / "inventory.yaml"
-        inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
         empty_config = work / "ssh_config"
         empty_config.write_text("")
         out = work / "report"
@@ -113,8 +104,6 @@ async def scan_in_namespace(work: Path, healthy: list[SimHost]) -> dict[str, Any
             "stdout": stdout.decode("utf-8", "replace")[-2000:],
             "hosts": report.get("hosts", []),
         }
-    finally:
-        await stop_hosts(running)
 
 
 def main(argv: list[str]) -> int:

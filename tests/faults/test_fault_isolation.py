@@ -19,8 +19,8 @@ import pytest
 
 from fleetscan.model import HostScan, Status, Target
 from fleetscan.runner import scan_all
+from fleetscan.testing.fleet import sim_fleet
 from fleetscan.transports.base import CommandResult, ConnectSettings, Session, Transport
-from tests.orchestration.simfleet import sim_fleet
 from tests.orchestration.test_host_statuses import assert_good_listeners, good
 
 

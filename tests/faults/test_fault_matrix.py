@@ -4,7 +4,7 @@ Each row of :data:`FAULTS` is a host that fails in one way — at the TCP,
 SSH-handshake, authentication, command or output stage — and the status and
 message words a person must get for it. All rows run in one scan beside two
 healthy hosts, through the real asyncssh transport against real SSH servers
-on loopback (:mod:`fleetscan.simulate`). For every row the test pins:
+on loopback (:mod:`fleetscan.testing.simhost`). For every row the test pins:
 
 * the status (one explicit status per host, fail closed);
 * a message a person can act on (its key words);
@@ -38,7 +38,8 @@ import pytest
 
 from fleetscan.model import HostScan, Listener, Process, Status, Target
 from fleetscan.runner import scan_all
-from fleetscan.simulate import (
+from fleetscan.testing.fleet import free_port, sim_fleet
+from fleetscan.testing.simhost import (
     GARBAGE_LINES,
     ConnectionCounter,
     SimHost,
@@ -48,7 +49,6 @@ from fleetscan.simulate import (
     with_garbage,
 )
 from tests.faults import dns_case
-from tests.orchestration.simfleet import free_port, sim_fleet
 from tests.orchestration.test_host_statuses import GOOD_PS, GOOD_SS, assert_good_listeners, good
 
 CONNECT_TIMEOUT = 2.0

@@ -17,8 +17,8 @@ import pytest
 from fleetscan.demo import render_ss
 from fleetscan.model import HostScan, Status, Target
 from fleetscan.runner import scan_all
-from fleetscan.simulate import ConnectionCounter, SimHost, known_hosts_line
-from tests.orchestration.simfleet import free_port, silent_tcp_server, sim_fleet
+from fleetscan.testing.fleet import free_port, sim_fleet
+from fleetscan.testing.simhost import ConnectionCounter, SimHost, known_hosts_line, stalled_server
 
 GOOD_SS = render_ss(
     [
@@ -68,7 +68,7 @@ def test_every_failure_gets_its_own_status_and_good_hosts_complete(
         ]
         async with (
             sim_fleet(tmp_path, hosts, wrong_key=["changed-key"], unknown=["unknown-key"]) as fleet,
-            silent_tcp_server() as silent_port,
+            stalled_server() as silent_port,
         ):
             targets = [
                 *fleet.targets,

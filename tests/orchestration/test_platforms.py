@@ -10,8 +10,8 @@ import pytest
 
 from fleetscan.model import HostScan, Status
 from fleetscan.runner import scan_all
-from fleetscan.simulate import SimHost
-from tests.orchestration.simfleet import sim_fleet
+from fleetscan.testing.fleet import sim_fleet
+from fleetscan.testing.simhost import SimHost
 
 FIX = Path(__file__).parent.parent / "fixtures"
 CORPUS = FIX / "corpus"

@@ -17,11 +17,11 @@ import pytest
 
 from fleetscan.model import HostScan, Status, Target
 from fleetscan.runner import ScanSettings, scan_all
-from fleetscan.simulate import known_hosts_line
+from fleetscan.testing.fleet import SimFleet, sim_fleet
+from fleetscan.testing.simhost import known_hosts_line
 from fleetscan.transports import get_transport
 from fleetscan.transports.base import ConnectSettings
 from fleetscan.transports.paramiko_transport import known_hosts_name, parse_jump, resolve_hop
-from tests.orchestration.simfleet import SimFleet, sim_fleet
 from tests.orchestration.test_host_statuses import assert_good_listeners, by_name, good
 
 

@@ -1,6 +1,7 @@
 """Simulated hosts: real asyncssh servers on loopback that answer like a machine.
 
-Used by the embedded demo fleet and by the orchestration tests. A simulated
+Used by the embedded demo fleet, the tests and the benchmarks (never by a
+real scan; :mod:`fleetscan.testing.fleet` starts many at once). A simulated
 host is not a patch of fleetscan's code: it is a real SSH server, reached
 through the real transport, that models a host — its ``uname``, which socket
 tools it has, their output, whether sudo works, who the login user is — and,
@@ -19,7 +20,6 @@ import contextlib
 import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import asyncssh
@@ -86,6 +86,10 @@ class SimHost:
     usernames: list[str] = field(default_factory=list)
     shell: str = "cmd"  # Windows OpenSSH default shell: cmd or powershell
     noise: str = "Welcome to Ubuntu 22.04 LTS\nLast login: Tue Nov 24 09:12:01 2026\n"
+
+    def __post_init__(self) -> None:
+        if self.behaviour not in BEHAVIOURS:
+            raise ValueError(f"unknown behaviour {self.behaviour!r} (one of {BEHAVIOURS})")
 
 
 _NONCE = re.compile(r"m='@@FLEETSCAN-([0-9a-f]+)'")
@@ -388,13 +392,3 @@ def known_hosts_line(address: str, port: int, key: asyncssh.SSHKey) -> str:
     pub = key.export_public_key("openssh").decode().strip()
     pattern = address if port == 22 else f"[{address}]:{port}"
     return f"{pattern} {pub}"
-
-
-def write_client_key(directory: Path) -> tuple[Path, asyncssh.SSHKey]:
-    """Create an ed25519 client key pair in ``directory`` (mode 0600)."""
-    key = asyncssh.generate_private_key("ssh-ed25519")
-    path = directory / "id_ed25519"
-    key.write_private_key(str(path))
-    path.chmod(0o600)
-    key.write_public_key(str(path) + ".pub")
-    return path, key

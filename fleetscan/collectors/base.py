@@ -1,0 +1,130 @@
+"""What every collector shares: the host session it is given, and what it returns.
+
+A collector (nornir's *task*) is handed a :class:`HostSession` — an open
+connection to one host, with the host's deadline and output cap already
+applied — runs its commands through it and returns one :class:`Collected`
+(nornir's *result*). The runner (connect, deadline, failure → status) never
+looks inside; the collector never connects, times or catches transport errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from fleetscan.errors import CommandTimeout
+from fleetscan.model import CommandEvidence, Listener, Status, Target, UnparsedLine
+from fleetscan.transports.base import CommandResult, Session
+
+EVIDENCE_STDOUT = 16 * 1024
+EVIDENCE_STDERR = 4 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Collected:
+    """The outcome of collecting one host, before it becomes a HostScan."""
+
+    status: Status
+    message: str
+    collector: str | None = None
+    listeners: tuple[Listener, ...] = ()
+    unparsed: tuple[UnparsedLine, ...] = ()
+    platform: str | None = None
+
+    def degraded(self, reason: str) -> Collected:
+        """This result with one more thing missing: ok becomes partial, the
+        reason goes first in the message (other statuses stay as they are)."""
+        status = Status.PARTIAL if self.status is Status.OK else self.status
+        message = "; ".join(x for x in (reason, self.message) if x)
+        return replace(self, status=status, message=message)
+
+
+class HostSession:
+    """An open session to one host, as a collector sees it.
+
+    Every command gets the host's *remaining* budget as its timeout (the
+    deadline covers connect + every command), the run's output cap, and
+    leaves bounded evidence in ``evidence``. A command stopped by the budget
+    raises :class:`~fleetscan.errors.CommandTimeout` naming the host deadline.
+    """
+
+    def __init__(
+        self,
+        target: Target,
+        session: Session,
+        *,
+        deadline: float,
+        budget: float,
+        max_output: int,
+        evidence: list[CommandEvidence],
+    ) -> None:
+        self.target = target
+        self._session = session
+        self._deadline = deadline  # event-loop time
+        self._budget = budget
+        self._max_output = max_output
+        self.evidence = evidence
+
+    def remaining(self) -> float:
+        return self._deadline - asyncio.get_running_loop().time()
+
+    async def run(
+        self,
+        command: str,
+        *,
+        stdin: str | None = None,
+        max_output: int | None = None,
+        label: str | None = None,
+    ) -> CommandResult:
+        """Run ``command`` (a collector constant, never inventory text)."""
+        left = self.remaining()
+        if left <= 0:
+            raise self._out_of_time(label or command)
+        try:
+            result = await self._session.run(
+                command,
+                stdin=stdin,
+                timeout=left,
+                max_output=max_output or self._max_output,
+            )
+        except CommandTimeout:
+            raise self._out_of_time(label or command) from None
+        self.evidence.append(evidence(result, label))
+        return result
+
+    def _out_of_time(self, command: str) -> CommandTimeout:
+        first = command.splitlines()[0][:80] if command else ""
+        return CommandTimeout(
+            f"host did not finish within its {self._budget:.0f}s deadline "
+            f"(stopped while running `{first}`)"
+        )
+
+
+class Collector(Protocol):
+    """Collects one platform's listeners through an open session."""
+
+    platform: str
+
+    async def collect(self, host: HostSession) -> Collected: ...
+
+
+def evidence(result: CommandResult, command_label: str | None = None) -> CommandEvidence:
+    """A bounded, decoded copy of a command's output for the reports."""
+    out = result.stdout[:EVIDENCE_STDOUT].decode("utf-8", "replace")
+    err = result.stderr[:EVIDENCE_STDERR].decode("utf-8", "replace")
+    return CommandEvidence(
+        command=command_label or result.command,
+        exit_status=result.exit_status,
+        stdout=out,
+        stderr=err,
+        duration=round(result.duration, 3),
+        truncated=result.truncated or len(result.stdout) > EVIDENCE_STDOUT,
+    )
+
+
+def first_stderr_line(result: CommandResult) -> str:
+    for line in result.stderr.decode("utf-8", "replace").split("\n"):
+        if line.strip():
+            return line.strip()[:200]
+    return ""

@@ -1,0 +1,241 @@
+"""The POSIX collector (Linux, macOS, FreeBSD): run the script, read its framed output.
+
+The script (:mod:`fleetscan.collectors.posix_script`) prints each
+step's output between ``@@FLEETSCAN-<nonce> begin/end`` lines, its uid, and a
+``ps`` pid → user table. Here that output becomes a
+:class:`~fleetscan.collectors.base.Collected`: the first step that worked is
+parsed, process owners filled in, and anything missing makes the host
+``partial`` (fail closed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from fleetscan import parsers
+from fleetscan.collectors.base import Collected, HostSession, first_stderr_line
+from fleetscan.collectors.posix_script import (
+    Step,
+    marker,
+    new_nonce,
+    posix_chain,
+    posix_command,
+    posix_script,
+)
+from fleetscan.model import Listener, ParseResult, Status
+from fleetscan.parsers.base import merge_duplicates
+from fleetscan.transports.base import CommandResult
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    name: str
+    text: str
+    exit_status: int | None
+    first_line: int  # 1-based line of the section's first output line in stdout
+
+
+_SECTION = re.compile(
+    r"^(?P<m>@@FLEETSCAN-[0-9a-f]+) (?P<what>begin|end|uid|none)(?: (?P<rest>.*))?$"
+)
+
+
+def split_sections(stdout: str, nonce: str) -> tuple[dict[str, Section], str | None, list[str]]:
+    """Split framed output into sections; also returns the uid line and any text
+    printed outside sections (login banners, shell noise)."""
+    m = marker(nonce)
+    sections: dict[str, Section] = {}
+    uid: str | None = None
+    noise: list[str] = []
+    current: str | None = None
+    buf: list[str] = []
+    start = 0
+    # split on \n only: str.splitlines() would also break inside a hostile
+    # process name holding \x1c, \x85 or \u2028
+    for lineno, raw in enumerate(stdout.split("\n"), 1):
+        line = raw[:-1] if raw.endswith("\r") else raw
+        if line.startswith(m + " "):
+            match = _SECTION.match(line)
+            if match and match.group("m") == m:
+                what, rest = match.group("what"), (match.group("rest") or "").strip()
+                if what == "uid":
+                    uid = rest
+                elif what == "begin":
+                    current, buf, start = rest, [], lineno + 1
+                elif what == "end" and current is not None:
+                    _name, _, code = rest.partition(" ")
+                    status = int(code) if code.strip().lstrip("-").isdigit() else None
+                    sections[current] = Section(current, "\n".join(buf), status, start)
+                    current = None
+                continue
+        if current is not None:
+            buf.append(line)
+        elif line.strip():
+            noise.append(line)
+    if current is not None:  # cut off (output cap, dropped connection)
+        sections[current] = Section(current, "\n".join(buf), None, start)
+    return sections, uid, noise
+
+
+def parse_ps(text: str) -> dict[int, str]:
+    """pid → user from ``ps -eo pid=,user=`` (or BusyBox ``ps -o pid,user``)."""
+    owners: dict[int, str] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].isdigit():
+            owners[int(parts[0])] = parts[1]
+    return owners
+
+
+def with_users(listeners: Sequence[Listener], owners: dict[int, str]) -> tuple[Listener, ...]:
+    """Fill Process.user from the pid → user map where the parser had none, or
+    only a numeric uid (/proc), so every collector reports user names alike."""
+    if not owners:
+        return tuple(listeners)
+    out = []
+    for lst in listeners:
+        procs = tuple(
+            replace(p, user=owners[p.pid])
+            if p.pid in owners and (p.user is None or p.user.isdigit())
+            else p
+            for p in lst.processes
+        )
+        out.append(replace(lst, processes=procs) if procs != lst.processes else lst)
+    return tuple(out)
+
+
+def shift_lines(result: ParseResult, offset: int) -> ParseResult:
+    """Make parser line numbers refer to the whole command output."""
+    if offset <= 1:
+        return result
+    d = offset - 1
+    return replace(
+        result,
+        listeners=tuple(
+            replace(x, line=x.line + d) if x.line is not None else x for x in result.listeners
+        ),
+        unparsed=tuple(replace(u, line=u.line + d) for u in result.unparsed),
+    )
+
+
+def _chosen_step(
+    chain: Sequence[Step], sections: dict[str, Section], truncated: bool
+) -> tuple[tuple[Step, Section] | None, list[str]]:
+    """The first step that worked, and why the ones before it did not."""
+    failures: list[str] = []
+    for step in chain:
+        sec = sections.get(step.name)
+        if sec is None:
+            continue
+        if sec.exit_status is not None and sec.exit_status in step.ok_exit:
+            return (step, sec), failures
+        if sec.exit_status is None and truncated:
+            return (step, sec), failures
+        label = step.command.splitlines()[0][:40] if step.name != "proc" else "/proc/net"
+        if sec.exit_status is None:
+            failures.append(f"{label}: output ended inside the listing (connection closed?)")
+        else:
+            failures.append(f"{label} exited {sec.exit_status}")
+    return None, failures
+
+
+def interpret_posix(platform: str, result: CommandResult, nonce: str) -> Collected:
+    """Turn the framed output of the collector script into a :class:`Collected`."""
+    stdout = result.stdout.decode("utf-8", "replace")
+    sections, uid, _noise = split_sections(stdout, nonce)
+    chain = posix_chain(platform)
+    chosen, failures = _chosen_step(chain, sections, result.truncated)
+    if chosen is None:
+        if marker(nonce) not in stdout:
+            return Collected(Status.NO_COLLECTOR, _no_script_message(result), platform=platform)
+        tried = ", ".join(s.name for s in chain)
+        detail = f" ({'; '.join(failures)})" if failures else ""
+        err = first_stderr_line(result)
+        return Collected(
+            Status.NO_COLLECTOR,
+            f"no usable socket listing command (tried {tried}){detail}"
+            + (f"; stderr: {err}" if err else ""),
+            platform=platform,
+        )
+    step, sec = chosen
+    try:
+        parsed = shift_lines(parsers.get(step.parser).parse(sec.text), sec.first_line)
+    except Exception as exc:  # a parser bug must stay this host's problem
+        return Collected(
+            Status.PARSE_ERROR,
+            f"parser {step.parser} failed: {type(exc).__name__}: {exc}",
+            platform=platform,
+        )
+    ps = sections.get("ps")
+    # one listener per socket address, whatever the tool printed (a cut flood of
+    # one row repeated stays one listener)
+    listeners = with_users(merge_duplicates(parsed.listeners), parse_ps(ps.text) if ps else {})
+    collector = step.command.splitlines()[0] if step.name != "proc" else "/proc/net"
+    problems: list[str] = []
+    if result.truncated:
+        problems.append("output cut at the size limit: the listing is incomplete")
+    if uid is not None and uid != "0":
+        problems.append(f"ran as uid {uid}, not root: processes of other users are not visible")
+    if not parsed.owners_known and (uid is None or uid == "0"):
+        problems.append(f"{collector} gives no process owners")
+    if parsed.unparsed:
+        # an unreadable line may be a listener: the scan is not complete (fail closed)
+        problems.append(f"{len(parsed.unparsed)} line(s) of {collector} output could not be read")
+    if not listeners and parsed.unparsed:
+        return Collected(
+            Status.PARSE_ERROR,
+            f"{len(parsed.unparsed)} line(s) of {collector} output could not be read",
+            collector,
+            (),
+            parsed.unparsed,
+            platform,
+        )
+    status = Status.PARTIAL if problems else Status.OK
+    return Collected(status, "; ".join(problems), collector, listeners, parsed.unparsed, platform)
+
+
+def _no_script_message(result: CommandResult) -> str:
+    first = first_stderr_line(result)
+    if result.exit_status == 127:
+        return f"no POSIX shell (sh) on the host: {first}".rstrip(": ")
+    return f"collector script did not run (exit {result.exit_status}): {first}".rstrip(": ")
+
+
+def sudo_refused(result: CommandResult, nonce: str) -> str | None:
+    """When ``sudo -n`` refused (password needed, not in sudoers), its message."""
+    if marker(nonce).encode() in result.stdout:
+        return None
+    err = result.stderr.decode("utf-8", "replace").strip()
+    if result.exit_status not in (0, None) and err.lower().startswith("sudo"):
+        return err.splitlines()[0][:200]
+    return None
+
+
+class PosixCollector:
+    """Runs the platform's chain in one exec channel, under ``sudo -n`` when the
+    target asks for it. A sudo that refuses (password needed, not in sudoers)
+    fails fast; the host is then scanned unprivileged and can be no better
+    than partial."""
+
+    def __init__(self, platform: str) -> None:
+        self.platform = platform
+
+    async def collect(self, host: HostSession) -> Collected:
+        nonce = new_nonce()
+        script = posix_script(self.platform, nonce)
+        label = f"sh -s <fleetscan {self.platform} collector>"
+        become = host.target.become
+        command = posix_command(become)
+        result = await host.run(command, stdin=script, label=command.replace("sh -s", label))
+        refused = sudo_refused(result, nonce) if become else None
+        if refused:
+            result = await host.run("sh -s", stdin=script, label=label)
+        # parsing is CPU work: off the event loop, so one huge or hostile
+        # output cannot stall the other hosts' I/O and deadlines
+        got = await asyncio.to_thread(interpret_posix, self.platform, result, nonce)
+        if refused:
+            got = got.degraded(f"sudo -n refused ({refused}); scanned without privileges")
+        return got

@@ -1,0 +1,74 @@
+"""The Windows collector: ``netstat -ano`` joined with ``tasklist`` (pid → image).
+
+Windows OpenSSH runs commands through cmd.exe or PowerShell, so there is no
+script here: two constant commands, two exec channels.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from fleetscan.collectors.base import Collected, HostSession
+from fleetscan.model import Status
+from fleetscan.parsers import windows_netstat
+from fleetscan.transports.base import CommandResult
+
+WINDOWS_NETSTAT = "netstat -ano"
+WINDOWS_TASKLIST = "tasklist /FO CSV /NH"
+
+
+def interpret_windows(netstat: CommandResult, tasklist: CommandResult | None) -> Collected:
+    """netstat -ano joined with tasklist for pid → image name."""
+    if netstat.exit_status not in (0, None) and not netstat.stdout.strip():
+        err = netstat.stderr.decode("utf-8", "replace").strip()[:200]
+        return Collected(Status.NO_COLLECTOR, f"netstat -ano failed: {err}", platform="windows")
+    text = _decode_console(netstat.stdout)
+    try:
+        parsed = windows_netstat.PARSER.parse(text)
+        if tasklist is not None and tasklist.exit_status == 0:
+            parsed = windows_netstat.apply_tasklist(parsed, _decode_console(tasklist.stdout))
+    except Exception as exc:  # a parser bug must stay this host's problem
+        return Collected(
+            Status.PARSE_ERROR,
+            f"windows parser failed: {type(exc).__name__}: {exc}",
+            platform="windows",
+        )
+    problems = []
+    if tasklist is None or tasklist.exit_status != 0:
+        problems.append("tasklist failed: process names unknown")
+    if netstat.truncated:
+        problems.append("output cut at the size limit: the listing is incomplete")
+    if not parsed.listeners and parsed.unparsed:
+        return Collected(
+            Status.PARSE_ERROR,
+            "netstat -ano output could not be read",
+            WINDOWS_NETSTAT,
+            (),
+            parsed.unparsed,
+            "windows",
+        )
+    status = Status.PARTIAL if problems else Status.OK
+    return Collected(
+        status, "; ".join(problems), WINDOWS_NETSTAT, parsed.listeners, parsed.unparsed, "windows"
+    )
+
+
+def _decode_console(data: bytes) -> str:
+    """Windows consoles write the OEM code page: UTF-8 first, then cp936 (GBK,
+    strict enough to fail on most other text), then cp437 (decodes any byte)."""
+    for enc in ("utf-8", "cp936"):
+        try:
+            return data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("cp437")
+
+
+class WindowsCollector:
+    platform = "windows"
+
+    async def collect(self, host: HostSession) -> Collected:
+        netstat = await host.run(WINDOWS_NETSTAT)
+        tasklist = await host.run(WINDOWS_TASKLIST)
+        # parsing is CPU work: off the event loop (see PosixCollector)
+        return await asyncio.to_thread(interpret_windows, netstat, tasklist)

@@ -1,0 +1,136 @@
+"""What a run needs, in one frozen object: :class:`RunOptions`.
+
+The command line, the config file (:mod:`fleetscan.config`), ``fleetscan
+demo``, a worker or a Python user build a ``RunOptions`` and hand it to
+:func:`fleetscan.app.run`. Every value is checked here, before anything is
+read or connected (:meth:`RunOptions.validate`); a bad value is a
+:class:`~fleetscan.errors.ConfigError` (exit 2) naming the option.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from fleetscan.errors import ConfigError
+from fleetscan.model import Severity
+from fleetscan.reports import FORMATS
+from fleetscan.reports.files import DEFAULT_MODE, mode_problem
+from fleetscan.transports.base import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_HOST_TIMEOUT,
+    DEFAULT_MAX_OUTPUT,
+    ConnectSettings,
+)
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything a scan run needs (paths, not loaded files).
+
+    Stages added later put their options here too (store URL, drift
+    baseline, exposure probes, alert targets), each with a safe default.
+    """
+
+    inventory: tuple[Path, ...]
+    policies: tuple[Path, ...]
+    limit: str | None = None
+    #: report folder; None: ``fleetscan-reports/<run id>``
+    output: Path | None = None
+    formats: tuple[str, ...] = FORMATS
+    #: permissions of report files (folders fleetscan creates get the x bits)
+    report_mode: int = DEFAULT_MODE
+    fail_on: Severity = Severity.HIGH
+    concurrency: int = 50
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    #: seconds for a whole host: connect plus every command
+    host_timeout: float = DEFAULT_HOST_TIMEOUT
+    max_output_mb: int = DEFAULT_MAX_OUTPUT // MIB
+    #: force one transport for every host (else each target's own)
+    transport: str | None = None
+    known_hosts: Path | None = None
+    hostkey_checking: bool = True
+    #: None: ~/.ssh/config when it exists; () reads no config
+    ssh_config: tuple[Path, ...] | None = None
+    use_agent: bool = True
+
+    def validate(self) -> None:
+        """Check every value; raise ConfigError naming the first bad option."""
+        for f in fields(self):
+            check = CHECKS.get(f.name)
+            problem = check(getattr(self, f.name)) if check else None
+            if problem:
+                raise ConfigError(problem, field=option_flag(f.name))
+        for path in self.ssh_config or ():
+            if not path.exists():
+                raise ConfigError("ssh config file not found", file=str(path), field="--ssh-config")
+        if self.known_hosts is not None and not self.known_hosts.exists():
+            raise ConfigError(
+                "known_hosts file not found", file=str(self.known_hosts), field="--known-hosts"
+            )
+
+    def connect_settings(self) -> ConnectSettings:
+        return ConnectSettings(
+            known_hosts=str(self.known_hosts) if self.known_hosts else None,
+            hostkey_checking=self.hostkey_checking,
+            connect_timeout=self.connect_timeout,
+            ssh_config=(
+                tuple(str(p) for p in self.ssh_config) if self.ssh_config is not None else None
+            ),
+            use_agent=self.use_agent,
+        )
+
+    @property
+    def max_output(self) -> int:
+        return self.max_output_mb * MIB
+
+
+_FLAGS = {"formats": "--format", "policies": "--policy", "hostkey_checking": "--no-host-key-check"}
+
+
+def option_flag(name: str) -> str:
+    """The command-line spelling of a RunOptions field (``fail_on`` → ``--fail-on``)."""
+    return _FLAGS.get(name, "--" + name.replace("_", "-"))
+
+
+def _positive(value: float) -> str | None:
+    return None if value > 0 else f"must be a positive number of seconds, got {value}"
+
+
+def _formats(value: tuple[str, ...]) -> str | None:
+    bad = [f for f in value if f not in FORMATS]
+    if bad or not value:
+        shown = ", ".join(map(repr, bad)) or "(none)"
+        return f"unknown report format {shown} (choose from {', '.join(FORMATS)})"
+    return None
+
+
+#: field → check returning a problem (or None); shared with the config file
+CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "concurrency": lambda v: None if v >= 1 else "must be at least 1",
+    "connect_timeout": _positive,
+    "host_timeout": _positive,
+    "max_output_mb": lambda v: None if v >= 1 else f"must be at least 1 (MiB), got {v}",
+    "formats": _formats,
+    "report_mode": mode_problem,
+}
+
+
+def parse_formats(text: str, field: str = "--format") -> tuple[str, ...]:
+    """``"html, CSV"`` → ``("html", "csv")``; ConfigError on an unknown one."""
+    wanted = tuple(dict.fromkeys(f.strip().lower() for f in text.split(",") if f.strip()))
+    problem = _formats(wanted)
+    if problem:
+        raise ConfigError(problem if wanted else f"no report format in {text!r}", field=field)
+    return wanted
+
+
+def parse_severity(text: str, field: str = "--fail-on") -> Severity:
+    try:
+        return Severity.parse(text)
+    except ValueError as exc:
+        raise ConfigError(str(exc), field=field) from None

@@ -1,0 +1,110 @@
+"""One entry for every run: ``app.prepare`` checks everything before any
+connection, ``app.execute``/``app.run`` scan, judge and write the reports —
+the same path for the CLI, the demo, a worker or a Python user."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from fleetscan import app, collectors
+from fleetscan.errors import ConfigError
+from fleetscan.model import Status
+from fleetscan.options import RunOptions, parse_formats
+from fleetscan.testing.mock import MockCall, MockReply, MockTransport
+from fleetscan.testing.simhost import SimHost, frame_posix
+
+POLICY = "version: 1\nforbidden:\n  - id: irc\n    ports: 6667\n    severity: high\n"
+SS = (
+    "Netid State  Recv-Q Send-Q Local Address:Port Peer Address:Port Process\n"
+    'tcp   LISTEN 0      128    0.0.0.0:22 0.0.0.0:* users:(("sshd",pid=733,fd=3))\n'
+    'tcp   LISTEN 0      128    0.0.0.0:6667 0.0.0.0:* users:(("ircd",pid=900,fd=3))\n'
+)
+
+
+def write(tmp: Path, inventory: str, policy: str = POLICY) -> RunOptions:
+    (tmp / "inv.ini").write_text(inventory)
+    (tmp / "policy.yaml").write_text(policy)
+    return RunOptions(inventory=(tmp / "inv.ini",), policies=(tmp / "policy.yaml",))
+
+
+def test_run_options_are_frozen(tmp_path: Path) -> None:
+    options = write(tmp_path, "h1 ansible_host=127.0.0.1\n")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.concurrency = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("line", "forced", "where", "words"),
+    [
+        ("h1 ansible_host=127.0.0.1 fleetscan_transport=simulated", None, ":1", "host h1"),
+        ("h1 ansible_host=127.0.0.1", "telnet", "", "--transport"),
+    ],
+    ids=["from-the-inventory", "forced-on-the-command-line"],
+)
+def test_an_unknown_transport_is_a_config_error_before_any_connection(
+    tmp_path: Path, line: str, forced: str | None, where: str, words: str
+) -> None:
+    options = dataclasses.replace(
+        write(tmp_path, line + "\n"), transport=forced, output=tmp_path / "out"
+    )
+    with pytest.raises(ConfigError, match="unknown transport") as err:
+        app.prepare(options)
+    assert words in str(err.value)
+    if where:
+        assert str(err.value).startswith(f"{tmp_path / 'inv.ini'}{where}:")
+    assert not (tmp_path / "out").exists(), "a config error writes nothing"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"concurrency": 0}, "--concurrency"),
+        ({"host_timeout": 0.0}, "--host-timeout"),
+        ({"connect_timeout": -1.0}, "--connect-timeout"),
+        ({"max_output_mb": 0}, "--max-output-mb"),
+        ({"formats": ("html", "pdf")}, "--format"),
+    ],
+)
+def test_every_bad_option_names_itself(
+    tmp_path: Path, change: dict[str, object], field: str
+) -> None:
+    options = dataclasses.replace(write(tmp_path, "h1 ansible_host=127.0.0.1\n"), **change)
+    with pytest.raises(ConfigError) as err:
+        app.prepare(options)
+    assert err.value.field == field
+
+
+def test_formats_are_parsed_and_checked() -> None:
+    assert parse_formats(" HTML, json,html") == ("html", "json")
+    with pytest.raises(ConfigError, match="'pdf'"):
+        parse_formats("pdf")
+
+
+def test_a_python_user_runs_the_whole_pipeline_with_one_call(tmp_path: Path) -> None:
+    host = SimHost("h1", outputs={"ss": SS}, ps="733 root\n900 irc\n")
+
+    def answer(call: MockCall) -> MockReply:
+        if call.command == collectors.PROBE_COMMAND:
+            return MockReply("Linux\n")
+        return MockReply(frame_posix(host, call.stdin or "", as_root=True))
+
+    transport = MockTransport(answer)
+    options = dataclasses.replace(
+        write(tmp_path, "h1 ansible_host=127.0.0.1\n"),
+        output=tmp_path / "out",
+        formats=("json", "junit"),
+    )
+    result = app.run(options, transports={"asyncssh": transport})
+    assert [s.status for s in result.run.scans] == [Status.OK]
+    assert [f.rule_id for f in result.run.active_findings()] == ["irc"]
+    assert result.exit_code == 1  # a high finding, --fail-on high
+    assert sorted(p.name for paths in result.reports.values() for p in paths) == [
+        "junit.xml",
+        "report.json",
+    ]
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["hosts"][0]["status"] == "ok"
