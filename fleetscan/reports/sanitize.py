@@ -73,6 +73,12 @@ def visible_controls(text: str, keep: str = "") -> str:
     return _pattern(keep).sub(_escape_one, text)
 
 
+# Nothing to neutralise without one of these: most cells (names, addresses,
+# states) take the fast path.
+_CSV_SUSPECT = re.compile(f"[{_ALWAYS}=+\\-@]")
+
+
+@functools.lru_cache(maxsize=4096)
 def csv_cell(text: str) -> str:
     """Make one untrusted string safe as a spreadsheet cell, whichever
     separator the spreadsheet splits on.
@@ -85,6 +91,8 @@ def csv_cell(text: str) -> str:
     newline: ``x;=1+1;`` becomes ``x;'=1+1;``, which no comma-, semicolon- or
     tab-separated reading turns into a formula.
     """
+    if not _CSV_SUSPECT.search(text):
+        return text
     cell = visible_controls(text, keep="\t\n")
     if cell.startswith(_FORMULA_START) or cell.lstrip().startswith(_FORMULA_START):
         cell = "'" + cell
