@@ -197,23 +197,13 @@
       page = 0;
       draw();
     });
-    var headers = table.tHead.rows[0].cells;
-    each(headers, function (th, col) {
-      var button = el("button", "sort");
-      button.type = "button";
-      while (th.firstChild) { button.appendChild(th.firstChild); }
-      th.appendChild(button);
-      button.addEventListener("click", function () {
-        var asc = th.getAttribute("aria-sort") !== "ascending";
-        each(headers, function (h) { h.removeAttribute("aria-sort"); });
-        th.setAttribute("aria-sort", asc ? "ascending" : "descending");
-        shown.sort(function (a, b) {
-          var c = compare(String(sortKey(a, col)), String(sortKey(b, col)));
-          return asc ? c : -c;
-        });
-        page = 0;
-        draw();
+    sortButtons(table, function (col, asc) {
+      shown.sort(function (a, b) {
+        var c = compare(String(sortKey(a, col)), String(sortKey(b, col)));
+        return asc ? c : -c;
       });
+      page = 0;
+      draw();
     });
     draw();
   }
@@ -360,27 +350,33 @@
     return a.localeCompare(b, undefined, { numeric: true, sensitivity: "base" });
   }
 
-  function makeSortable(table) {
-    if (!table.tHead || !table.tBodies.length) { return; }
+  /* A sort button in every header cell; onSort(column, ascending). */
+  function sortButtons(table, onSort) {
     var headers = table.tHead.rows[0].cells;
-    each(headers, function (th, idx) {
-      var button = document.createElement("button");
+    each(headers, function (th, col) {
+      var button = el("button", "sort");
       button.type = "button";
-      button.className = "sort";
       while (th.firstChild) { button.appendChild(th.firstChild); }
       th.appendChild(button);
       button.addEventListener("click", function () {
         var asc = th.getAttribute("aria-sort") !== "ascending";
         each(headers, function (h) { h.removeAttribute("aria-sort"); });
         th.setAttribute("aria-sort", asc ? "ascending" : "descending");
-        var body = table.tBodies[0];
-        var rows = Array.prototype.slice.call(body.rows);
-        rows.sort(function (r1, r2) {
-          var c = compare(cellValue(r1, idx), cellValue(r2, idx));
-          return asc ? c : -c;
-        });
-        each(rows, function (r) { body.appendChild(r); });
+        onSort(col, asc);
       });
+    });
+  }
+
+  function makeSortable(table) {
+    if (!table.tHead || !table.tBodies.length) { return; }
+    sortButtons(table, function (idx, asc) {
+      var body = table.tBodies[0];
+      var rows = Array.prototype.slice.call(body.rows);
+      rows.sort(function (r1, r2) {
+        var c = compare(cellValue(r1, idx), cellValue(r2, idx));
+        return asc ? c : -c;
+      });
+      each(rows, function (r) { body.appendChild(r); });
     });
   }
 
