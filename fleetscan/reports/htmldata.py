@@ -62,15 +62,22 @@ class _Strings:
     def __init__(self) -> None:
         self.table: list[str] = [""]
         self.index: dict[str, int] = {"": 0}
+        # most strings repeat (protocols, states, names, users): sanitise each once
+        self.seen: dict[tuple[str, int, str], int] = {}
 
     def __call__(self, text: str | None, limit: int = MAX_TEXT, keep: str = "") -> int:
         if not text:
             return 0
+        key = (text, limit, keep)
+        found = self.seen.get(key)
+        if found is not None:
+            return found
         shown = visible_controls(clip(text, limit), keep=keep)
         found = self.index.get(shown)
         if found is None:
             found = self.index[shown] = len(self.table)
             self.table.append(shown)
+        self.seen[key] = found
         return found
 
 
@@ -85,15 +92,20 @@ class _Encoder:
         self.run = run
         self.s = _Strings()
         self.kinds: dict[tuple[str, int, str, str], int] = {}
+        self.bind: dict[str, str] = {}
         self.all_raw = sum(len(x.listeners) for x in run.scans) <= RAW_ALL_LIMIT
         self.findings = summary.sort_findings(run.findings)
         self.host_index = {scan.host: i for i, scan in enumerate(run.scans)}
         # finding index per (host, listener): listener rows point at their findings
         self.by_listener: dict[tuple[str, Listener], list[int]] = {}
         self.listener_pos: dict[tuple[str, Listener], int] = {}
+        self.with_findings: set[str] = set()
 
     def kind(self, x: Listener) -> int:
-        key = (x.proto, x.family, x.state, bind_class(x.address))
+        bind = self.bind.get(x.address)
+        if bind is None:
+            bind = self.bind[x.address] = bind_class(x.address)
+        key = (x.proto, x.family, x.state, bind)
         found = self.kinds.get(key)
         if found is None:
             found = self.kinds[key] = len(self.kinds)
@@ -104,7 +116,8 @@ class _Encoder:
         procs: list[Any] = []
         for p in x.processes:
             procs.extend((s(p.name), p.pid, s(p.user)))
-        own = self.by_listener.get((host, x), [])
+        # hashing a Listener hashes all its fields: only for hosts with findings
+        own = self.by_listener.get((host, x), []) if host in self.with_findings else []
         raw = s(x.raw, MAX_RAW) if (self.all_raw or own) else 0
         line = x.line if x.line is not None else -1
         return _trim([self.kind(x), s(x.address), x.port, line, procs, raw, s(x.zone or ""), own])
@@ -168,9 +181,11 @@ class _Encoder:
         )
 
     def encode(self) -> dict[str, Any]:
+        self.with_findings = {f.host for f in self.findings if f.listener is not None}
         for scan in self.run.scans:
-            for i, x in enumerate(scan.listeners):
-                self.listener_pos.setdefault((scan.host, x), i)
+            if scan.host in self.with_findings:
+                for i, x in enumerate(scan.listeners):
+                    self.listener_pos.setdefault((scan.host, x), i)
         for n, f in enumerate(self.findings):
             if f.listener is not None:
                 self.by_listener.setdefault((f.host, f.listener), []).append(n)
