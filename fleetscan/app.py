@@ -42,7 +42,7 @@ from fleetscan.model import HostScan, ScanRun, Severity, Target
 from fleetscan.options import RunOptions
 from fleetscan.policy import Policy, evaluate, load_policies
 from fleetscan.reports import FORMATS, prepare_output
-from fleetscan.reports.files import DEFAULT_MODE, DEFAULT_REPORTS
+from fleetscan.reports.files import DEFAULT_MODE, DEFAULT_REPORTS, is_stdout
 from fleetscan.runner import ScanSettings, interrupted_scan, scan_stream
 from fleetscan.transports import check_transport
 from fleetscan.transports.base import Transport
@@ -295,7 +295,8 @@ def execute(
         if signals.received is not None and not run.interrupted:
             # stopped while policy or reports ran: the same complete reports, marked so
             run = replace(run, interrupted=True)
-            written = write_reports(run, outdir, inputs.formats, inputs.report_mode)
+            if not is_stdout(outdir):  # a second document on stdout would break `| jq`
+                written = write_reports(run, outdir, inputs.formats, inputs.report_mode)
         # [alerts + metrics: from `run` and the store's drift, deduplicated via the store]
     return RunResult(run, outdir, written)
 
