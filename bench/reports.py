@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import random
 import re
 import shutil
@@ -238,6 +239,8 @@ def main() -> None:
     parser.add_argument("hosts", nargs="*", type=int, default=[1000, 5000, 10000])
     parser.add_argument("--listeners", type=int, default=30)
     args = parser.parse_args()
+    # the figures are only comparable on a quiet machine: say how busy it was
+    print("load average (1/5/15 min): {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
     print(
         f"{'hosts':>6} {'listeners':>9} {'format':>6} {'size MB':>8} {'write s':>8} "
         f"{'peak MB':>8} {'KB/host':>8}"
