@@ -90,3 +90,35 @@ def test_summary_in_a_pipe_is_plain_lines_with_controls_visible(hostile_run: Sca
     assert any(line.startswith("hosts: ") for line in lines)
     assert lines[-1].startswith("exit ")
     assert any(len(line) > 60 for line in lines)  # long facts are not wrapped
+
+
+def test_every_console_and_table_comes_from_the_terminal_module() -> None:
+    """The class of the markup bug (issue 7, item 8): a Rich Console made
+    elsewhere would read host text as markup again. Every console and table
+    in the product is made by reports/terminal.py (markup off, inert cells)."""
+    import re
+    from pathlib import Path
+
+    import fleetscan
+
+    root = Path(fleetscan.__file__).parent
+    offenders = [
+        f"{path.relative_to(root)}:{n}"
+        for path in root.rglob("*.py")
+        if path.name != "terminal.py"
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if re.search(r"\b(Console|Table)\(", line) or "markup=True" in line
+    ]
+    assert offenders == []
+
+
+def test_terminal_console_prints_markup_literally() -> None:
+    from fleetscan.reports.terminal import console, data_table
+
+    out = console()
+    out.file = io.StringIO()
+    out.print("[link=https://evil]x[/link] [/x] :thumbs_up:")
+    out.print(data_table(["a"], [["[/x]"], ["[bold]b[/]"]]))
+    text = out.file.getvalue()
+    assert "[link=https://evil]x[/link] [/x] :thumbs_up:" in text
+    assert "[/x]" in text and "[bold]b[/]" in text
