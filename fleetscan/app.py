@@ -8,12 +8,15 @@ Python user all go through the same two steps::
 
 or :func:`run` for both. The stages, in order (docs/architecture.md draws them):
 
-1. inventory → select (``--limit``) → transport names and key files checked
-2. policy loaded and validated, report folder checked     — all before any connection
+1. inventory (values validated, safe reads) → select (``--limit``, key files
+   checked) → transport libraries checked
+2. policy loaded and validated, report folder checked      — all before any connection
 3. runner: connect, collect, parse, per-host status        (:mod:`fleetscan.runner`)
 4. [exposure probes plug in here: after the scans, before policy]
 5. policy engine: findings                                 (:mod:`fleetscan.policy`)
-6. [history store + drift plug in here: the finished ScanRun, before reports]
+6. history: each host compared with its reference scan (drift) before the
+   policy engine, so drift rules give findings; the finished run recorded in
+   one transaction before the reports                    (:mod:`fleetscan.store`)
 7. reports written, exit code                              (:mod:`fleetscan.reports`)
 8. [alerts and metrics plug in here: after reports]
 
@@ -35,6 +38,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from fleetscan import __version__
 from fleetscan.errors import ConfigError
@@ -44,8 +48,12 @@ from fleetscan.policy import Policy, evaluate, load_policies
 from fleetscan.reports import FORMATS, prepare_output
 from fleetscan.reports.files import DEFAULT_MODE, DEFAULT_REPORTS, is_stdout
 from fleetscan.runner import ScanSettings, interrupted_scan, scan_stream
-from fleetscan.transports import check_transport
+from fleetscan.transports import check_transport, trust
 from fleetscan.transports.base import Transport
+from fleetscan.transports.hostkeys import learned_keys
+
+if TYPE_CHECKING:
+    from fleetscan.store import History
 
 ProgressFn = Callable[[HostScan], None]
 
@@ -63,6 +71,8 @@ class RunInputs:
     formats: tuple[str, ...] = FORMATS
     output: Path | None = None  # None: fleetscan-reports/<run id>
     report_mode: int = DEFAULT_MODE
+    #: the open history (None: --no-history); opened by prepare, closed by execute
+    history: History | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -89,18 +99,25 @@ def prepare(options: RunOptions) -> RunInputs:
     from fleetscan.inventory import load_inventory
 
     options.validate()
-    inv = load_inventory(options.inventory)
-    targets = inv.select(options.limit)
+    inv = load_inventory(options.inventory, allow_exec=options.allow_exec_inventory)
+    targets = inv.select(options.limit)  # checks the selected hosts' key files too
     check_transports(targets, options.transport)
-    check_key_files(targets)
+    # the inventory may not choose a secret variable or widen known_hosts trust
+    trust.check_targets(
+        targets,
+        allowed_env=options.allowed_secret_env,
+        trust_known_hosts=options.trust_inventory_known_hosts,
+    )
+    connect = options.connect_settings()
     policy = load_policies(options.policies)
+    history = open_history(options) if options.history else None
     # last check, so a config error writes nothing; no --output: ./fleetscan-reports
     prepare_output(options.output or DEFAULT_REPORTS, options.formats, options.report_mode)
     return RunInputs(
         targets=targets,
         policy=policy,
         settings=ScanSettings(
-            connect=options.connect_settings(),
+            connect=connect,
             concurrency=options.concurrency,
             host_timeout=options.host_timeout,
             max_output=options.max_output,
@@ -112,7 +129,21 @@ def prepare(options: RunOptions) -> RunInputs:
         formats=options.formats,
         report_mode=options.report_mode,
         output=options.output,
+        history=history,
     )
+
+
+def open_history(options: RunOptions) -> History:
+    """Resolve and open the history database (migrated to the current schema).
+    A bad URL or a database that cannot be used is a ConfigError: exit 2,
+    before any host is contacted."""
+    from fleetscan.store import History, StoreError, resolve
+
+    url = resolve(options.db)
+    try:
+        return History.open(url, options.compare_to)
+    except StoreError as exc:
+        raise ConfigError(str(exc), field="--db") from None
 
 
 def check_transports(targets: Sequence[Target], forced: str | None) -> None:
@@ -125,32 +156,17 @@ def check_transports(targets: Sequence[Target], forced: str | None) -> None:
     for target in targets:
         if target.transport in seen:
             continue
-        file, _, line = target.source.rpartition(":")
         try:
             check_transport(target.transport)
         except ConfigError as exc:
+            src = target.source
             raise ConfigError(
                 f"host {target.name}: {exc.detail}",
-                file=file or None,
-                line=int(line) if line.isdigit() else None,
+                file=src.file if src else None,
+                line=src.line if src else None,
                 field="transport",
             ) from None
         seen.add(target.transport)
-
-
-def check_key_files(targets: Sequence[Target]) -> None:
-    """A private key named in the inventory must exist: a typo is a config
-    error for the whole run, not an 'unreachable' host found after connecting."""
-    for target in targets:
-        for key in target.key_files:
-            if not Path(key).expanduser().exists():
-                file, _, line = target.source.rpartition(":")
-                raise ConfigError(
-                    f"host {target.name}: private key file {key!r} not found",
-                    file=file or None,
-                    line=int(line) if line.isdigit() else None,
-                    field="key file",
-                )
 
 
 # --- stages 3-5: scan and policy ------------------------------------------------------
@@ -167,6 +183,9 @@ async def run_scan(
     SIGTERM), the scans still running are cancelled, their connections
     closed, and those hosts end as ``interrupted``; the run is marked so."""
     started = datetime.now(UTC)
+    connect = inputs.settings.connect
+    accept_new = connect.accept_new_file()
+    journal, _ = learned_keys(accept_new or "")
     done: dict[str, HostScan] = {}
     interrupted = False
 
@@ -191,7 +210,10 @@ async def run_scan(
     scans = tuple(done.get(t.name) or interrupted_scan(t) for t in inputs.targets)
     # [exposure probes: connect to exactly the listeners found, before policy]
     finished = datetime.now(UTC)
-    findings = evaluate(inputs.policy, scans, now=finished)
+    # drift: each host against its reference scan, before policy (drift rules)
+    history = inputs.history
+    changes, compared_to = history.compare(scans) if history is not None else ((), None)
+    findings = evaluate(inputs.policy, scans, now=finished, changes=changes)
     return ScanRun(
         id=started.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8],
         started=started,
@@ -202,10 +224,15 @@ async def run_scan(
         policy_digest=inputs.policy.digest,
         policy_files=tuple(inputs.policy.files),
         inventory_files=inputs.inventory_files,
-        hostkey_checking=inputs.settings.connect.hostkey_checking,
+        hostkey_checking=connect.hostkey_checking,
+        inventory_known_hosts_trusted=connect.trust_inventory_known_hosts,
+        accept_new_file=accept_new,
+        keys_learned=learned_keys(accept_new, journal)[1] if accept_new else (),
         interrupted=interrupted,
         fail_on=inputs.fail_on,
         tool_version=__version__,
+        changes=changes,
+        compared_to=compared_to,
     )
 
 
@@ -288,17 +315,44 @@ def execute(
             with signals.stopping(stop):
                 return await run_scan(inputs, on_result=on_result, transports=transports, stop=stop)
 
-        run = asyncio.run(scan())
-        # [history store + drift: record `run`, compare with the last/baseline run]
-        outdir = inputs.output if inputs.output is not None else DEFAULT_REPORTS / run.id
-        written = write_reports(run, outdir, inputs.formats, inputs.report_mode)
-        if signals.received is not None and not run.interrupted:
-            # stopped while policy or reports ran: the same complete reports, marked so
-            run = replace(run, interrupted=True)
-            if not is_stdout(outdir):  # a second document on stdout would break `| jq`
-                written = write_reports(run, outdir, inputs.formats, inputs.report_mode)
+        try:
+            run = asyncio.run(scan())
+            if inputs.history is not None:  # stage 6: one transaction, adds the trend
+                run = record_run(inputs.history, run)
+            outdir = inputs.output if inputs.output is not None else DEFAULT_REPORTS / run.id
+            written = write_reports(run, outdir, inputs.formats, inputs.report_mode)
+            if signals.received is not None and not run.interrupted:
+                # stopped while policy or reports ran: the same complete reports, marked so
+                run = replace(run, interrupted=True)
+                if inputs.history is not None:
+                    inputs.history.mark_interrupted(run.id)
+                if not is_stdout(outdir):  # a second document on stdout would break `| jq`
+                    written = write_reports(run, outdir, inputs.formats, inputs.report_mode)
+        finally:
+            if inputs.history is not None:
+                inputs.history.close()
         # [alerts + metrics: from `run` and the store's drift, deduplicated via the store]
     return RunResult(run, outdir, written)
+
+
+def record_run(history: History, run: ScanRun) -> ScanRun:
+    """Record the finished run; a database failure now is reported on stderr
+    but never loses the scan (reports are written, the exit code unchanged)."""
+    import sys
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from fleetscan.reports.sanitize import visible_controls
+
+    try:
+        return history.record(run)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        sys.stderr.write(
+            f"fleetscan: warning: run {run.id} NOT recorded in the history: "
+            f"{visible_controls(reason[0] if reason else type(exc).__name__)}\n"
+        )
+        return run
 
 
 def run(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -26,7 +27,10 @@ from rich.console import Console
 from rich.text import Text
 
 from fleetscan import __version__
-from fleetscan.commands.common import config_errors, err_console
+from fleetscan.commands.common import ALLOW_EXEC_HELP, config_errors, err_console
+from fleetscan.commands.history import history_summary
+from fleetscan.commands.history import register as register_history
+from fleetscan.commands.hostkeys import hostkeys_app
 from fleetscan.commands.inventory import inventory_app
 from fleetscan.commands.parse import parse
 from fleetscan.commands.policy import policy_app
@@ -51,7 +55,9 @@ app = typer.Typer(
 )
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(policy_app, name="policy")
+app.add_typer(hostkeys_app, name="hostkeys")
 app.command()(parse)
+register_history(app)  # history, history prune, diff, report, baseline
 
 
 def scan_and_print(options: RunOptions, *, console: Console, quiet: bool, verbose: int) -> int:
@@ -82,10 +88,34 @@ def scan_and_print(options: RunOptions, *, console: Console, quiet: bool, verbos
         console = make_console(stderr=True)
     if not quiet:
         render_summary(result.run, console)
+        history_summary(result.run, console, inputs.history.url if inputs.history else None)
         files = ", ".join(str(p) for paths in result.reports.values() for p in paths)
         files = files or f"{', '.join(result.reports)} on standard output"
         console.print(f"reports: {files}", markup=False, highlight=False, soft_wrap=True)
     return result.exit_code
+
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        metavar="URL",
+        help="History database (sqlite:///PATH, postgresql://USER@HOST/DB); "
+        "default $FLEETSCAN_DB, else ~/.local/share/fleetscan/history.sqlite.",
+    ),
+]
+NoHistoryOption = Annotated[
+    bool,
+    typer.Option("--no-history", metavar="", help="Neither record this run nor compare it."),
+]
+CompareToOption = Annotated[
+    str,
+    typer.Option(
+        "--compare-to",
+        metavar="previous|baseline",
+        help="Changes since each host's previous complete scan, or since its baseline.",
+    ),
+]
 
 
 @app.command()
@@ -93,7 +123,10 @@ def scan(
     inventory: Annotated[
         list[Path],
         typer.Option(
-            "-i", "--inventory", metavar="PATH", help="Inventory file or folder (repeatable)."
+            "-i",
+            "--inventory",
+            metavar="PATH",
+            help="Inventory file or folder (repeatable); '-' reads standard input.",
         ),
     ],
     policy: Annotated[
@@ -179,6 +212,37 @@ def scan(
             help="Permissions of report files, octal (default 0600); created folders get x bits.",
         ),
     ] = "0600",
+    db: DbOption = None,
+    no_history: NoHistoryOption = False,
+    compare_to: CompareToOption = "previous",
+    allow_exec_inventory: Annotated[
+        bool, typer.Option("--allow-exec-inventory", metavar="", help=ALLOW_EXEC_HELP)
+    ] = False,
+    allow_secret_env: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-secret-env",
+            metavar="NAME",
+            help="Let the inventory read this environment variable as a password or key "
+            "passphrase (repeatable; FLEETSCAN_* names are always allowed).",
+        ),
+    ] = None,
+    trust_inventory_known_hosts: Annotated[
+        bool,
+        typer.Option(
+            "--trust-inventory-known-hosts",
+            help="Let known_hosts files named in the inventory decide host keys. "
+            "Printed in every report.",
+        ),
+    ] = False,
+    accept_new: Annotated[
+        bool,
+        typer.Option(
+            "--accept-new",
+            help="Record unknown host keys in the --known-hosts file and scan those hosts "
+            "(OpenSSH accept-new); changed keys are still refused. Printed in every report.",
+        ),
+    ] = False,
 ) -> None:
     """Scan every host of the inventory and check policy."""
     with config_errors():
@@ -198,6 +262,13 @@ def scan(
             known_hosts=known_hosts,
             hostkey_checking=not no_host_key_check,
             ssh_config=tuple(ssh_config) if ssh_config is not None else None,
+            history=not no_history,
+            db=db,
+            compare_to=compare_to,
+            allow_exec_inventory=allow_exec_inventory,
+            allowed_secret_env=tuple(allow_secret_env or ()),
+            trust_inventory_known_hosts=trust_inventory_known_hosts,
+            accept_new=accept_new,
         )
     code = scan_and_print(options, console=make_console(), quiet=quiet, verbose=verbose)
     raise typer.Exit(code)
@@ -217,6 +288,9 @@ def demo(
     verbose: Annotated[
         int, typer.Option("-v", "--verbose", count=True, metavar="", help="A line per host.")
     ] = 0,
+    db: DbOption = None,
+    no_history: NoHistoryOption = False,
+    compare_to: CompareToOption = "previous",
 ) -> None:
     """Scan the embedded demo fleet (SSH servers on 127.0.0.1, nothing outside)."""
     from fleetscan.demo import demo_options, running_demo_fleet
@@ -231,7 +305,12 @@ def demo(
             markup=False,
             soft_wrap=True,
         )
-        options = demo_options(fleet, output=output, fail_on=threshold)
+        options = replace(
+            demo_options(fleet, output=output, fail_on=threshold),
+            history=not no_history,
+            db=db,
+            compare_to=compare_to,
+        )
         code = scan_and_print(options, console=console, quiet=False, verbose=verbose)
     console.print(f"open {output / 'report.html'} in a browser", markup=False, soft_wrap=True)
     raise typer.Exit(code)

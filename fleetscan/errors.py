@@ -10,7 +10,8 @@
         ├── UnreachableError   refused, no route, name does not resolve, reset
         ├── HandshakeTimeout   TCP ok but no banner / key exchange / auth in time
         ├── AuthFailedError    every credential refused
-        ├── HostKeyError       unknown or changed host key (strict checking)
+        ├── HostKeyError       changed / revoked host key (strict checking)
+        │   └── HostKeyUnknown no key recorded for the host yet
         ├── CommandTimeout     a command did not finish within the host deadline
         └── ChannelError       the connection dropped while a command ran
 """
@@ -25,7 +26,10 @@ class FleetscanError(Exception):
 class ConfigError(FleetscanError):
     """Invalid user input: inventory, policy, command line. Exit code 2.
 
-    ``str(err)`` reads ``file:line: field: message`` with what is known.
+    ``str(err)`` reads ``file:line: field: message`` with what is known. Several
+    problems found at once are one error with ``more`` (each its own
+    ConfigError) and ``omitted`` (how many were not kept); :meth:`lines` gives
+    one line per problem, which is how the command line prints them.
     """
 
     def __init__(
@@ -35,12 +39,24 @@ class ConfigError(FleetscanError):
         file: str | None = None,
         line: int | None = None,
         field: str | None = None,
+        more: tuple[ConfigError, ...] = (),
+        omitted: int = 0,
     ) -> None:
         self.file = file
         self.line = line
         self.field = field
         self.detail = message
-        super().__init__(self._render())
+        self.more = more
+        self.omitted = omitted
+        extra = len(more) + omitted
+        super().__init__(self._render() + (f" (and {extra} more)" if extra else ""))
+
+    def lines(self) -> list[str]:
+        """One ``file:line: field: message`` per problem (never a newline inside)."""
+        out = [self._render(), *(e._render() for e in self.more)]
+        if self.omitted:
+            out.append(f"... and {self.omitted} more")
+        return out
 
     def _render(self) -> str:
         where = ""
@@ -68,6 +84,10 @@ class AuthFailedError(TransportError):
 
 class HostKeyError(TransportError):
     pass
+
+
+class HostKeyUnknown(HostKeyError):
+    """Nobody recorded a key for this host yet (onboarding, not an attack sign)."""
 
 
 class CommandTimeout(TransportError):

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from fleetscan.masking import mask_value
+
 Proto = Literal["tcp", "udp"]
 Family = Literal[4, 6]
 
@@ -33,7 +35,8 @@ class Status(enum.StrEnum):
     PARTIAL = "partial"  # scanned, but something is missing (e.g. process owners)
     UNREACHABLE = "unreachable"
     AUTH_FAILED = "auth_failed"
-    HOSTKEY_MISMATCH = "hostkey_mismatch"
+    HOSTKEY_MISMATCH = "hostkey_mismatch"  # a recorded key changed (or was revoked)
+    HOSTKEY_UNKNOWN = "hostkey_unknown"  # no key recorded for the host yet
     TIMEOUT = "timeout"
     NO_COLLECTOR = "no_collector"  # no usable socket-listing command on the host
     PARSE_ERROR = "parse_error"
@@ -160,6 +163,17 @@ class ParseResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Origin:
+    """Where something was written: file and 1-based line (None when unknown)."""
+
+    file: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+
+@dataclass(frozen=True, slots=True)
 class Target:
     """A host to scan, as resolved from the inventory (all variables merged)."""
 
@@ -179,19 +193,12 @@ class Target:
     known_hosts: str | None = None
     password_env: str | None = None  # name of an env var holding the password; never the value
     passphrase_env: str | None = None  # name of an env var holding the private keys' passphrase
-    source: str = ""  # "file:line" the host was defined at
+    source: Origin | None = None  # where the host was defined
 
     def public_vars(self) -> dict[str, Any]:
-        """Variables safe to print: anything that looks like a secret is masked."""
-        return {k: ("***" if _looks_secret(k) else v) for k, v in self.vars.items()}
-
-
-_SECRET_HINTS = ("pass", "secret", "token", "key_passphrase", "private_key_passphrase")
-
-
-def _looks_secret(name: str) -> bool:
-    low = name.lower()
-    return any(h in low for h in _SECRET_HINTS)
+        """Variables safe to print: secrets masked by name and inside values, at any depth."""
+        masked: dict[str, Any] = mask_value(dict(self.vars))
+        return masked
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +269,90 @@ class Finding:
         return self.listener.raw if self.listener else ""
 
 
+#: the kinds of :class:`Change` (see :mod:`fleetscan.drift`)
+CHANGE_KINDS = ("new", "gone", "owner_changed", "widened", "narrowed")
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """How one listener of a host differs from that host's previous complete scan
+    (or its pinned baseline). ``before``/``after`` are None for ``new``/``gone``."""
+
+    host: str
+    kind: str  # one of CHANGE_KINDS
+    proto: Proto
+    address: str
+    port: int
+    before: Listener | None
+    after: Listener | None
+    since_run: str  # the run compared with
+
+    @property
+    def listener(self) -> Listener:
+        """The listener the change is about: the new one, or the one that went."""
+        found = self.after or self.before
+        assert found is not None
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class ComparedTo:
+    """What this run's changes were computed against (``report.json`` ``run.compared_to``).
+
+    ``run`` is the newest run any host was compared with (None when no host had
+    an earlier complete scan); ``baseline_hosts`` are hosts whose first complete
+    scan this is (their baseline, so no changes); ``unknown_hosts`` were not fully
+    scanned now, so their changes are unknown (never "all gone")."""
+
+    mode: str  # previous | baseline
+    run: str | None = None
+    runs: tuple[str, ...] = ()
+    baseline_hosts: tuple[str, ...] = ()
+    unknown_hosts: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """``report.json`` ``run.compared_to`` (also how the store keeps it)."""
+        return {
+            "mode": self.mode,
+            "run": self.run,
+            "runs": list(self.runs),
+            "baseline_hosts": list(self.baseline_hosts),
+            "unknown_hosts": list(self.unknown_hosts),
+        }
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> ComparedTo:
+        return cls(
+            mode=doc["mode"],
+            run=doc["run"],
+            runs=tuple(doc["runs"]),
+            baseline_hosts=tuple(doc["baseline_hosts"]),
+            unknown_hosts=tuple(doc["unknown_hosts"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TrendPoint:
+    """One earlier (or this) run, summarised for the report's trend chart."""
+
+    run: str
+    started: datetime
+    by_status: Mapping[str, int]
+    active_by_severity: Mapping[str, int]
+    listeners: int
+    changes: int
+
+
+@dataclass(frozen=True, slots=True)
+class LearnedKey:
+    """A host key recorded by ``--accept-new`` (OpenSSH accept-new semantics)."""
+
+    host: str  # inventory name
+    name: str  # known_hosts name: host or [host]:port
+    key_type: str
+    fingerprint: str  # SHA256:...
+
+
 @dataclass(frozen=True, slots=True)
 class ScanRun:
     """A whole run: every host's scan and every finding, plus provenance."""
@@ -276,9 +367,18 @@ class ScanRun:
     policy_files: tuple[str, ...] = ()
     inventory_files: tuple[str, ...] = ()
     hostkey_checking: bool = True
+    #: the operator let inventory-named known_hosts files decide (--trust-inventory-known-hosts)
+    inventory_known_hosts_trusted: bool = False
+    #: --accept-new: the file unknown keys were recorded in, and the keys learned this run
+    accept_new_file: str | None = None
+    keys_learned: tuple[LearnedKey, ...] = ()
     interrupted: bool = False
     fail_on: Severity = Severity.HIGH
     tool_version: str = ""
+    # history (fleetscan.store): None/empty when the run was not compared (--no-history)
+    changes: tuple[Change, ...] = ()
+    compared_to: ComparedTo | None = None
+    trend: tuple[TrendPoint, ...] = ()
 
     def active_findings(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if not f.waived)

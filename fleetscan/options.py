@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from fleetscan.configfile import check_config_file
 from fleetscan.errors import ConfigError
 from fleetscan.model import Severity
 from fleetscan.reports import FORMATS
@@ -24,6 +25,7 @@ from fleetscan.transports.base import (
     DEFAULT_MAX_OUTPUT,
     ConnectSettings,
 )
+from fleetscan.transports.trust import check_env_names, check_seconds
 
 MIB = 1024 * 1024
 
@@ -57,6 +59,20 @@ class RunOptions:
     #: None: ~/.ssh/config when it exists; () reads no config
     ssh_config: tuple[Path, ...] | None = None
     use_agent: bool = True
+    #: record the run in the history and compare it (False: --no-history)
+    history: bool = True
+    #: history database URL; None: $FLEETSCAN_DB, else the default SQLite file
+    db: str | None = None
+    #: each host's reference: its previous complete scan, or its baseline
+    compare_to: str = "previous"
+    #: run an executable inventory script given as inventory (it is code: off by default)
+    allow_exec_inventory: bool = False
+    #: environment variables the inventory may name as secrets (FLEETSCAN_* always)
+    allowed_secret_env: tuple[str, ...] = ()
+    #: let known_hosts files named in the inventory decide (printed in every report)
+    trust_inventory_known_hosts: bool = False
+    #: OpenSSH accept-new into ``known_hosts`` (printed in every report)
+    accept_new: bool = False
 
     def validate(self) -> None:
         """Check every value; raise ConfigError naming the first bad option."""
@@ -65,13 +81,11 @@ class RunOptions:
             problem = check(getattr(self, f.name)) if check else None
             if problem:
                 raise ConfigError(problem, field=option_flag(f.name))
-        for path in self.ssh_config or ():
-            if not path.exists():
-                raise ConfigError("ssh config file not found", file=str(path), field="--ssh-config")
-        if self.known_hosts is not None and not self.known_hosts.exists():
-            raise ConfigError(
-                "known_hosts file not found", file=str(self.known_hosts), field="--known-hosts"
-            )
+        for path in self.ssh_config or ():  # regular files, size-bounded (no FIFO, no device)
+            check_config_file(path, field="--ssh-config")
+        if self.known_hosts is not None:
+            check_config_file(self.known_hosts, field="--known-hosts")
+        self.connect_settings()  # secret-variable names, --accept-new needs
 
     def connect_settings(self) -> ConnectSettings:
         return ConnectSettings(
@@ -82,6 +96,9 @@ class RunOptions:
                 tuple(str(p) for p in self.ssh_config) if self.ssh_config is not None else None
             ),
             use_agent=self.use_agent,
+            allowed_secret_env=check_env_names(self.allowed_secret_env, "--allow-secret-env"),
+            trust_inventory_known_hosts=self.trust_inventory_known_hosts,
+            accept_new=self.accept_new,
         )
 
     @property
@@ -98,7 +115,11 @@ def option_flag(name: str) -> str:
 
 
 def _positive(value: float) -> str | None:
-    return None if value > 0 else f"must be a positive number of seconds, got {value}"
+    try:
+        check_seconds(value, "")
+    except ConfigError as exc:
+        return exc.detail  # finite and positive: inf and nan are refused
+    return None
 
 
 def _formats(value: tuple[str, ...]) -> str | None:
@@ -117,6 +138,9 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "max_output_mb": lambda v: None if v >= 1 else f"must be at least 1 (MiB), got {v}",
     "formats": _formats,
     "report_mode": mode_problem,
+    "compare_to": lambda v: (
+        None if v in ("previous", "baseline") else f"choose previous or baseline, got {v!r}"
+    ),
 }
 
 

@@ -27,6 +27,7 @@ from fleetscan.errors import (
     ConfigError,
     HandshakeTimeout,
     HostKeyError,
+    HostKeyUnknown,
     TransportError,
     UnreachableError,
 )
@@ -52,6 +53,7 @@ class ScanSettings:
 
 
 _STATUS_OF: tuple[tuple[type[TransportError], Status], ...] = (
+    (HostKeyUnknown, Status.HOSTKEY_UNKNOWN),
     (HostKeyError, Status.HOSTKEY_MISMATCH),
     (AuthFailedError, Status.AUTH_FAILED),
     (HandshakeTimeout, Status.TIMEOUT),
@@ -82,7 +84,11 @@ class HostScanner:
     def transport_for(self, target: Target) -> Transport:
         name = self.settings.transport or target.transport
         if name not in self._transports:
-            self._transports[name] = get_transport(name)
+            transport = get_transport(name)
+            size_for = getattr(transport, "size_for", None)
+            if size_for is not None:  # thread-backed transports: a worker per host at once
+                size_for(self.settings.concurrency)
+            self._transports[name] = transport
         return self._transports[name]
 
     async def scan(self, target: Target) -> HostScan:

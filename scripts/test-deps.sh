@@ -2,7 +2,8 @@
 # Install the system packages the test-suite uses for real: OpenSSH server and
 # client (real sshd on loopback), sudo, iproute2 (network namespaces), net-tools
 # (netstat fallback), Debian's chromium (HTML report in a real browser) and
-# poppler-utils (pdftotext reads the report printed to PDF back).
+# poppler-utils (pdftotext reads the report printed to PDF back) and
+# postgresql (the history store's tests start a throwaway cluster with initdb).
 # Idempotent: does nothing when everything is present. Needs root for apt-get.
 set -euo pipefail
 need=()
@@ -15,6 +16,9 @@ command -v ss >/dev/null 2>&1 || need+=(iproute2)
 command -v netstat >/dev/null 2>&1 || need+=(net-tools)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null 2>&1 \
+  || need+=(postgresql)
+command -v runuser >/dev/null 2>&1 || need+=(util-linux)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

@@ -17,15 +17,21 @@ err_console = make_console(stderr=True)
 
 @contextmanager
 def config_errors() -> Iterator[None]:
-    """Turn ConfigError into one clear line and exit code 2 — never a traceback."""
+    """Turn ConfigError into one clear line per problem and exit code 2 — never a
+    traceback; plain lines (no wrapping, no markup)."""
     try:
         yield
     except ConfigError as exc:
-        # one plain line (no wrapping, no markup); text from the bad file is escaped
         from fleetscan.reports.sanitize import visible_controls
 
-        sys.stderr.write(f"fleetscan: error: {visible_controls(str(exc))}\n")
+        for line in exc.lines():  # one line per problem; text from the bad file is escaped
+            sys.stderr.write(f"fleetscan: error: {visible_controls(line)}\n")
         raise typer.Exit(2) from None
+
+
+ALLOW_EXEC_HELP = (
+    "Run an executable inventory script given with -i (SCRIPT --list). It is code: off by default."
+)
 
 
 def cell(value: object) -> str:

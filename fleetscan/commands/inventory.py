@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from fleetscan.commands.common import cell, config_errors
+from fleetscan.commands.common import ALLOW_EXEC_HELP, cell, config_errors
 from fleetscan.errors import ConfigError
 from fleetscan.reports.terminal import console, data_table
 
@@ -19,12 +19,16 @@ inventory_app = typer.Typer(help="Inspect inventories.", no_args_is_help=True)
 @inventory_app.command("show")
 def inventory_show(
     inventory: Annotated[
-        list[Path], typer.Option("-i", "--inventory", metavar="PATH", help="Inventory file(s).")
+        list[Path],
+        typer.Option("-i", "--inventory", metavar="PATH", help="Inventory file(s); '-' for stdin."),
     ],
     limit: Annotated[str | None, typer.Option("-l", "--limit", metavar="PATTERN")] = None,
     format: Annotated[
         str, typer.Option("--format", metavar="FORMAT", help="table or json.")
     ] = "table",
+    allow_exec_inventory: Annotated[
+        bool, typer.Option("--allow-exec-inventory", metavar="", help=ALLOW_EXEC_HELP)
+    ] = False,
 ) -> None:
     """Print the resolved hosts with their effective variables."""
     from fleetscan.inventory import format_inventory, load_inventory
@@ -32,7 +36,8 @@ def inventory_show(
     with config_errors():
         if format not in ("table", "json"):
             raise ConfigError(f"choose table or json, got {format!r}", field="--format")
-        targets = load_inventory(inventory).select(limit)
+        inv = load_inventory(inventory, allow_exec=allow_exec_inventory)
+        targets = inv.select(limit, check_files=False)
     rows = format_inventory(targets)
     if format == "json":
         sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")

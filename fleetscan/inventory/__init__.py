@@ -1,11 +1,20 @@
 """Inventory loading: the files users already have, read unchanged, as Targets.
 
-Three formats are read (see each module for the exact semantics):
+Four formats are read (see each module for the exact semantics):
 
 * Ansible INI (:mod:`.ansible_ini`) — ``.ini`` or no extension;
 * Ansible YAML (:mod:`.ansible_yaml`) — ``all:`` / groups with hosts, vars, children;
+* the JSON of ``ansible-inventory --list`` (:mod:`.ansible_json`), from a file
+  or from standard input (``-i -``): the bridge to every dynamic inventory;
 * Nornir SimpleInventory (:mod:`.nornir`) — ``hosts.yaml`` (+ ``groups.yaml``,
   ``defaults.yaml`` beside it).
+
+Every file is read through :func:`fleetscan.configfile.read_config_bytes`
+(regular files only, size-bounded). An executable inventory script is run
+only with ``allow_exec`` (``--allow-exec-inventory``), see :mod:`.script`.
+Host names, addresses, users and jump hosts are validated as OpenSSH does
+(:mod:`.values`) before any connection; :mod:`.fields` maps variables onto
+:class:`~fleetscan.model.Target` attributes for every format.
 
 The format is decided by content (the file name only breaks ties), so a
 ``hosts`` file without extension may be INI or YAML. A directory is a Nornir
@@ -32,42 +41,29 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fleetscan.configfile import decode_config, read_config_bytes, read_stream_bytes
 from fleetscan.errors import ConfigError
 from fleetscan.inventory import limit as _limit
+from fleetscan.inventory import script as _script
 from fleetscan.inventory.ansible_graph import AnsibleGraph
-from fleetscan.inventory.ansible_ini import parse_ini
 from fleetscan.inventory.ansible_vars import load_adjacent_vars
-from fleetscan.inventory.ansible_yaml import looks_like_ansible_yaml, parse_yaml_inventory
-from fleetscan.inventory.fields import json_safe
-from fleetscan.inventory.nornir import looks_like_nornir_hosts, parse_nornir
+from fleetscan.inventory.ansible_yaml import looks_like_ansible_yaml
+from fleetscan.inventory.detect import IGNORED_EXTS, YAML_EXTS, detect, parse_ansible
+from fleetscan.inventory.nornir import parse_nornir
+from fleetscan.masking import env_secret_values, mask_value, redact
 from fleetscan.model import Target
-from fleetscan.yamlsrc import YamlDoc, load_yaml, read_text
+from fleetscan.yamlsrc import YamlDoc, load_yaml
+
+STDIN = "-"
 
 __all__ = ["Inventory", "format_inventory", "load_inventory"]
-
-_YAML_EXTS = (".yaml", ".yml", ".json")
-# files an Ansible inventory directory may hold that are not inventories
-# (Ansible's INVENTORY_IGNORE_EXTS, plus documentation)
-_IGNORED_EXTS = (
-    ".md",
-    ".txt",
-    ".rst",
-    ".cfg",
-    ".retry",
-    ".orig",
-    ".bak",
-    ".swp",
-    ".pyc",
-    ".pyo",
-    ".rpm",
-    ".j2",
-    ".example",
-)
 
 
 @dataclass(frozen=True)
@@ -79,9 +75,49 @@ class Inventory:
     digest: str  # sha256 of the files' bytes, in order
     groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
-    def select(self, limit: str | None) -> tuple[Target, ...]:
-        """Targets matching an Ansible-style ``--limit`` (None: all)."""
-        return _limit.select(self.targets, self.groups, limit)
+    def select(self, limit: str | None, *, check_files: bool = True) -> tuple[Target, ...]:
+        """Targets matching an Ansible-style ``--limit`` (None: all). With
+        ``check_files``, the private key files of the selected hosts must exist."""
+        targets = _limit.select(self.targets, self.groups, limit)
+        if check_files:
+            check_key_files(targets)
+        return targets
+
+
+def check_key_files(targets: Sequence[Target]) -> None:
+    """A private key named in the inventory must be a regular file: a typo is a
+    config error for the whole run, not an 'unreachable' host found after
+    connecting (and a FIFO would hang the SSH library). A known_hosts file the
+    inventory names may be missing (no keys), but never a FIFO or a device."""
+    for target in targets:
+        for key in target.key_files:
+            problem = _file_problem(Path(key).expanduser(), missing_ok=False)
+            if problem:
+                raise _target_error(target, f"private key file {key!r} {problem}", "key file")
+        if target.known_hosts:
+            problem = _file_problem(Path(target.known_hosts).expanduser(), missing_ok=True)
+            if problem:
+                raise _target_error(
+                    target, f"known_hosts file {target.known_hosts!r} {problem}", "known_hosts"
+                )
+
+
+def _file_problem(path: Path, *, missing_ok: bool) -> str | None:
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None if missing_ok else "not found"
+    return None if stat.S_ISREG(mode) else "is not a regular file"
+
+
+def _target_error(target: Target, message: str, field_name: str) -> ConfigError:
+    src = target.source
+    return ConfigError(
+        f"host {target.name}: {message}",
+        file=src.file if src else None,
+        line=src.line if src else None,
+        field=field_name,
+    )
 
 
 @dataclass
@@ -91,17 +127,31 @@ class _Unit:
     targets: list[Target]
     groups: dict[str, tuple[str, ...]]
     files: list[str]
+    blobs: dict[str, bytes] = field(default_factory=dict)  # content that cannot be re-read
 
 
-def load_inventory(paths: Sequence[str | Path], *, default_user: str | None = None) -> Inventory:
-    """Load and merge inventories; ``default_user`` fills in hosts with no user."""
+@dataclass(frozen=True)
+class _Options:
+    default_user: str | None
+    allow_exec: bool
+
+
+def load_inventory(
+    paths: Sequence[str | Path],
+    *,
+    default_user: str | None = None,
+    allow_exec: bool = False,
+) -> Inventory:
+    """Load and merge inventories; ``default_user`` fills in hosts with no user.
+    ``-`` reads standard input; ``allow_exec`` lets executable scripts run."""
     if not paths:
         raise ConfigError("no inventory given", field="--inventory")
     seen: set[Path] = set()
     explicit: list[Path] = []
+    opts = _Options(default_user, allow_exec)
     for p in paths:
         path = Path(p)
-        key = _key(path)
+        key = path if str(p) == STDIN else _key(path)
         if key not in seen:
             seen.add(key)
             explicit.append(path)
@@ -111,7 +161,7 @@ def load_inventory(paths: Sequence[str | Path], *, default_user: str | None = No
         if path in companions.values():
             continue
         try:
-            units.append(_load_path(path, companions, default_user))
+            units.append(_load_path(path, companions, opts))
         except RecursionError:
             raise ConfigError("inventory nested too deeply", file=str(path)) from None
     used = {f for unit in units for f in unit.files}
@@ -144,73 +194,62 @@ def _explicit_companions(paths: list[Path]) -> dict[str, Path]:
 
 def _is_ansible_yaml_file(path: Path) -> bool:
     try:
-        doc = load_yaml(path, read_text(path))
+        doc = load_yaml(path)
     except ConfigError:
         return False
     return looks_like_ansible_yaml(doc.data)
 
 
-def _load_path(path: Path, companions: dict[str, Path], default_user: str | None) -> _Unit:
+def _read(path: Path) -> bytes:
+    return read_config_bytes(path)
+
+
+def _load_path(path: Path, companions: dict[str, Path], opts: _Options) -> _Unit:
+    if str(path) == STDIN:
+        raw = read_stream_bytes(sys.stdin.buffer, "<stdin>")
+        return _load_data(Path("<stdin>"), raw, None, companions, opts)
     if not path.exists():
         raise ConfigError("inventory not found", file=str(path))
     if path.is_dir():
-        return _load_dir(path, default_user)
-    text = read_text(path)
-    kind, doc = _detect(path, text)
+        return _load_dir(path, opts)
+    raw = _read(path)
+    if _script.is_script(path, raw[:2]):
+        if not opts.allow_exec:
+            raise _script.refuse(path)
+        output = _script.run_script(path)
+        unit = _load_data(path, output, path.parent, companions, opts, kind="ansible-json")
+        unit.blobs[str(path)] = raw + b"\0" + output  # the digest covers script and output
+        return unit
+    return _load_data(path, raw, path.parent, companions, opts)
+
+
+def _load_data(
+    path: Path,
+    raw: bytes,
+    basedir: Path | None,
+    companions: dict[str, Path],
+    opts: _Options,
+    kind: str | None = None,
+) -> _Unit:
+    """One inventory's content; ``basedir`` holds its group_vars/host_vars (None: none)."""
+    name = str(path)
+    text = decode_config(raw, name)
+    doc: YamlDoc | None
+    if kind is None:
+        kind, doc = detect(path, text)
+    else:
+        doc = load_yaml(name, text)
     if kind == "nornir":
         assert doc is not None
-        return _load_nornir(doc, path.parent, companions, default_user)
+        if basedir is None:
+            raise ConfigError("a Nornir inventory must be given as a file or folder", file=name)
+        return _load_nornir(doc, basedir, companions, opts.default_user)
     graph = AnsibleGraph()
-    if kind == "ansible-yaml":
-        assert doc is not None
-        parse_yaml_inventory(doc, graph)
-    else:
-        parse_ini(str(path), text, graph)
-    return _ansible_unit(graph, [str(path)], default_user, path.parent)
-
-
-def _detect(path: Path, text: str) -> tuple[str, YamlDoc | None]:
-    """``nornir``, ``ansible-yaml`` or ``ansible-ini``, by content first."""
-    name = str(path)
-    if not _has_content(text):
-        raise ConfigError("no hosts: the inventory file is empty", file=name)
-    ext = path.suffix.lower()
-    if ext == ".ini":
-        return "ansible-ini", None
-    if ext in _YAML_EXTS:
-        doc = load_yaml(path, text)
-        if looks_like_ansible_yaml(doc.data):
-            return "ansible-yaml", doc
-        if isinstance(doc.data, Mapping):
-            return "nornir", doc
-        raise doc.error(
-            (),
-            "not an inventory: expected a mapping (Ansible 'all:' or Nornir host entries), "
-            f"got {type(doc.data).__name__}",
-        )
-    first = next(
-        (s.strip() for s in text.splitlines() if s.strip() and s.strip()[0] not in "#;"), ""
-    )
-    if first.startswith("[") and first.endswith("]"):
-        return "ansible-ini", None
-    try:
-        doc = load_yaml(path, text)
-    except ConfigError:
-        return "ansible-ini", None
-    if looks_like_ansible_yaml(doc.data):
-        return "ansible-yaml", doc
-    if looks_like_nornir_hosts(doc.data):
-        return "nornir", doc
-    return "ansible-ini", None
-
-
-def _has_content(text: str) -> bool:
-    """False for a file of blank lines, comments and YAML document markers only."""
-    for raw in text.splitlines():
-        s = raw.strip()
-        if s and s not in ("---", "...") and s[0] not in "#;":
-            return True
-    return False
+    parse_ansible(kind, name, text, doc, graph)
+    unit = _ansible_unit(graph, [name], opts.default_user, basedir)
+    if basedir is None:
+        unit.blobs[name] = raw
+    return unit
 
 
 def _sibling(folder: Path, stem: str) -> Path | None:
@@ -231,7 +270,7 @@ def _load_nornir(
         if p is None:
             docs[stem] = None
             continue
-        docs[stem] = load_yaml(p, read_text(p))
+        docs[stem] = load_yaml(p)
         files.append(str(p))
     targets, groups = parse_nornir(
         hosts, docs["groups"], docs["defaults"], default_user=default_user
@@ -239,14 +278,14 @@ def _load_nornir(
     return _Unit(targets, dict(groups), files)
 
 
-def _load_dir(folder: Path, default_user: str | None) -> _Unit:
+def _load_dir(folder: Path, opts: _Options) -> _Unit:
     hosts = _sibling(folder, "hosts")
     if hosts is not None:
-        text = read_text(hosts)
-        kind, doc = _detect(hosts, text)
+        text = decode_config(_read(hosts), str(hosts))
+        kind, doc = detect(hosts, text)
         if kind == "nornir":
             assert doc is not None
-            return _load_nornir(doc, folder, {}, default_user)
+            return _load_nornir(doc, folder, {}, opts.default_user)
     try:
         entries = sorted(folder.iterdir())
     except OSError as exc:
@@ -256,54 +295,61 @@ def _load_dir(folder: Path, default_user: str | None) -> _Unit:
     for p in entries:
         if p.name.startswith(".") or p.name.endswith("~") or p.is_dir():
             continue  # group_vars/, host_vars/ and hidden files are not inventories
-        if p.suffix.lower() in _IGNORED_EXTS:
+        if p.suffix.lower() in IGNORED_EXTS:
             continue
-        if os.access(p, os.X_OK) and p.suffix.lower() not in (".ini", *_YAML_EXTS, ""):
+        raw = _read(p)
+        if _script.is_script(p, raw[:2]) or (
+            os.access(p, os.X_OK) and p.suffix.lower() not in (".ini", *YAML_EXTS, "")
+        ):
             raise ConfigError(
-                "executable (dynamic) inventory scripts are not supported; export the "
-                "inventory with: ansible-inventory -i SCRIPT --list -y > hosts.yaml",
+                "executable inventory script in an inventory folder: fleetscan runs a "
+                "script only when it is given directly with --allow-exec-inventory, or "
+                "export it: ansible-inventory -i SCRIPT --list > inventory.json",
                 file=str(p),
             )
-        text = read_text(p)
-        kind, doc = _detect(p, text)
+        text = decode_config(raw, str(p))
+        kind, doc = detect(p, text)
         if kind == "nornir":
             raise ConfigError(
                 "a Nornir hosts file must be named hosts.yaml (with groups.yaml and "
                 "defaults.yaml beside it), or given directly",
                 file=str(p),
             )
-        if kind == "ansible-yaml":
-            assert doc is not None
-            parse_yaml_inventory(doc, graph)
-        else:
-            parse_ini(str(p), text, graph)
+        parse_ansible(kind, str(p), text, doc, graph)
         files.append(str(p))
     if not files:
         raise ConfigError("no hosts: no inventory file in directory", file=str(folder))
-    return _ansible_unit(graph, files, default_user, folder)
+    return _ansible_unit(graph, files, opts.default_user, folder)
 
 
 def _ansible_unit(
-    graph: AnsibleGraph, files: list[str], default_user: str | None, basedir: Path
+    graph: AnsibleGraph, files: list[str], default_user: str | None, basedir: Path | None
 ) -> _Unit:
-    adjacent = load_adjacent_vars(basedir, [*graph.groups, "all", "ungrouped"], graph.hosts)
+    adjacent = (
+        load_adjacent_vars(basedir, [*graph.groups, "all", "ungrouped"], graph.hosts)
+        if basedir is not None
+        else None
+    )
     targets = graph.targets(default_user=default_user, adjacent=adjacent)  # checks cycles first
     if not targets:
         raise ConfigError("no hosts: the inventory defines no host", file=files[0])
-    return _Unit(targets, dict(graph.members()), [*files, *adjacent.files])
+    more = adjacent.files if adjacent is not None else ()
+    return _Unit(targets, dict(graph.members()), [*files, *more])
 
 
 def _merge(units: list[_Unit]) -> Inventory:
     by_name: dict[str, Target] = {}
     groups: dict[str, dict[str, None]] = {}
     files: list[str] = []
+    blobs: dict[str, bytes] = {}
     for unit in units:
+        blobs.update(unit.blobs)
         for t in unit.targets:
             if t.name in by_name:
                 raise ConfigError(
                     f"host {t.name!r} is defined twice: {by_name[t.name].source} and {t.source}",
-                    file=t.source.rsplit(":", 1)[0],
-                    line=_line(t.source),
+                    file=t.source.file if t.source else None,
+                    line=t.source.line if t.source else None,
                     field="host",
                 )
             by_name[t.name] = t
@@ -314,10 +360,7 @@ def _merge(units: list[_Unit]) -> Inventory:
         raise ConfigError("no hosts in the inventory", file=files[0] if files else None)
     digest = hashlib.sha256()
     for f in files:
-        try:
-            digest.update(Path(f).read_bytes())
-        except OSError as exc:
-            raise ConfigError(f"cannot read: {exc.strerror}", file=f) from None
+        digest.update(blobs[f] if f in blobs else read_config_bytes(f))
     return Inventory(
         targets=tuple(by_name.values()),
         files=tuple(files),
@@ -326,33 +369,31 @@ def _merge(units: list[_Unit]) -> Inventory:
     )
 
 
-def _line(source: str) -> int | None:
-    tail = source.rsplit(":", 1)[-1]
-    return int(tail) if tail.isdigit() else None
-
-
-def format_inventory(targets: Sequence[Target]) -> list[dict[str, object]]:
-    """Rows for ``fleetscan inventory show``: JSON-safe, secrets masked."""
+def format_inventory(
+    targets: Sequence[Target], environ: Mapping[str, str] | None = None
+) -> list[dict[str, object]]:
+    """Rows for ``fleetscan inventory show``: JSON-safe, secrets masked by name and
+    inside values, and no value of a secret environment variable anywhere."""
+    names = [n for t in targets for n in (t.password_env, t.passphrase_env) if n]
+    secrets = env_secret_values(names, environ)
     rows: list[dict[str, object]] = []
     for t in targets:
-        public: Any = json_safe(t.public_vars(), mask=True)
-        rows.append(
-            {
-                "name": t.name,
-                "address": t.address,
-                "port": t.port,
-                "user": t.user,
-                "platform": t.platform,
-                "groups": list(t.groups),
-                "transport": t.transport,
-                "become": t.become,
-                "key_files": list(t.key_files),
-                "jump_host": t.jump_host,
-                "known_hosts": t.known_hosts,
-                "password_env": t.password_env,
-                "key_passphrase_env": t.passphrase_env,
-                "source": t.source,
-                "vars": public,
-            }
-        )
+        row: dict[str, Any] = {
+            "name": t.name,
+            "address": t.address,
+            "port": t.port,
+            "user": t.user,
+            "platform": t.platform,
+            "groups": list(t.groups),
+            "transport": t.transport,
+            "become": t.become,
+            "key_files": list(t.key_files),
+            "jump_host": mask_value(t.jump_host),
+            "known_hosts": t.known_hosts,
+            "password_env": t.password_env,
+            "key_passphrase_env": t.passphrase_env,
+            "source": str(t.source) if t.source else None,
+            "vars": t.public_vars(),
+        }
+        rows.append(redact(row, secrets))
     return rows

@@ -20,28 +20,13 @@ then resolves it the way Ansible does:
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from fleetscan.inventory.ansible_vars import AdjacentVars
-from fleetscan.inventory.fields import (
-    MAX_HOSTS,
-    Origin,
-    Var,
-    check_address,
-    check_text,
-    check_user,
-    fail,
-    find_cycle,
-    normalise_platform,
-    parse_become_method,
-    parse_bool,
-    parse_key_files,
-    parse_port,
-    parse_transport,
-)
-from fleetscan.model import Target
+from fleetscan.inventory.fields import Found, make_target, resolve_fields
+from fleetscan.inventory.values import MAX_HOSTS, Var, fail, find_cycle
+from fleetscan.model import Origin, Target
 
 
 @dataclass
@@ -203,156 +188,22 @@ def _priority(group: GroupDef) -> int:
     raise fail(var.origin, "ansible_group_priority", "must be an integer")
 
 
-def _first(merged: dict[str, Var], *keys: str) -> tuple[str, Var] | None:
-    for key in keys:
-        if key in merged and merged[key].value is not None:
-            return key, merged[key]
-    return None
-
-
-def jump_from_ssh_args(text: str) -> str | None:
-    """The bastion in ``ansible_ssh_common_args``: ``-J x``, ``-o ProxyJump=x`` or
-    ``-o ProxyCommand="ssh -W %h:%p [-q] x"`` (the classic pre-ProxyJump form)."""
-    try:
-        words = shlex.split(text)
-    except ValueError:
-        return None
-    i = 0
-    while i < len(words):
-        w = words[i]
-        nxt = words[i + 1] if i + 1 < len(words) else None
-        if w == "-J" and nxt:
-            return nxt
-        if w.startswith("-J") and len(w) > 2:
-            return w[2:]
-        opt = None
-        if w == "-o" and nxt:
-            opt, i = nxt, i + 1
-        elif w.startswith("-o") and len(w) > 2:
-            opt = w[2:]
-        if opt is not None:
-            key, _, value = opt.replace("=", " ", 1).partition(" ")
-            value = value.strip()
-            if key.lower() == "proxyjump" and value and value.lower() != "none":
-                return value
-            if key.lower() == "proxycommand" and value:
-                return _jump_from_proxycommand(value)
-        i += 1
-    return None
-
-
-def _jump_from_proxycommand(command: str) -> str | None:
-    try:
-        words = shlex.split(command)
-    except ValueError:
-        return None
-    if not words or words[0].rsplit("/", 1)[-1] != "ssh" or "-W" not in words:
-        return None
-    # the destination is the last word that is not an option or an option's value
-    takes_value = set("BbcDEeFIiJLlmOopQRSWw")
-    dest = None
-    i = 1
-    while i < len(words):
-        w = words[i]
-        if w.startswith("-") and len(w) > 1:
-            if w[-1] in takes_value and len(w) == 2:
-                i += 1
-        else:
-            dest = w
-        i += 1
-    return dest
-
-
 def build_target(
     host: HostDef, merged: dict[str, Var], groups: tuple[str, ...], default_user: str | None
 ) -> Target:
-    """Map Ansible's variables onto a Target (each value validated where it was written)."""
-    name = host.name
-    address = name
-    if found := _first(merged, "ansible_host", "ansible_ssh_host"):
-        address = check_address(found[1].value, found[1].origin, found[0])
-    port = None
-    if found := _first(merged, "ansible_port", "ansible_ssh_port"):
-        port = parse_port(found[1].value, found[1].origin, found[0])
-    user = default_user
-    if found := _first(merged, "ansible_user", "ansible_ssh_user", "ansible_ssh_user_name"):
-        user = check_user(found[1].value, found[1].origin, found[0])
+    """Map Ansible's variables onto a Target through the field table."""
 
-    transport = "asyncssh"
-    if found := _first(merged, "ansible_connection"):
-        conn = check_text(found[1].value, found[1].origin, found[0]).lower()
-        if conn in ("local", "paramiko"):
-            transport = conn
-    if found := _first(merged, "fleetscan_transport"):
-        transport = parse_transport(found[1].value, found[1].origin, found[0])
+    def lookup(key: str) -> Found | None:
+        var = merged.get(key)
+        if var is None or var.value is None:
+            return None
+        return var.value, var.origin, key
 
-    platform = _platform(merged)
-
-    become = False
-    if found := _first(merged, "fleetscan_become", "ansible_become", "ansible_sudo"):
-        become = parse_bool(found[1].value, found[1].origin, found[0])
-    become_method = "sudo"
-    if become and (found := _first(merged, "ansible_become_method")):
-        become_method = parse_become_method(found[1].value, found[1].origin, found[0])
-
-    key_files: tuple[str, ...] = ()
-    if found := _first(
-        merged, "fleetscan_key_files", "ansible_ssh_private_key_file", "ansible_private_key_file"
-    ):
-        key_files = parse_key_files(found[1].value, found[1].origin, found[0])
-
-    jump_host = None
-    if found := _first(merged, "fleetscan_jump_host"):
-        jump_host = check_address(found[1].value, found[1].origin, found[0])
-    else:
-        for key in ("ansible_ssh_common_args", "ansible_ssh_extra_args"):
-            if found := _first(merged, key):
-                text = check_text(found[1].value, found[1].origin, key, allow_empty=True)
-                jump = jump_from_ssh_args(text)
-                if jump:
-                    jump_host = check_address(jump, found[1].origin, key)
-                    break
-
-    known_hosts = None
-    if found := _first(merged, "fleetscan_known_hosts"):
-        known_hosts = check_text(found[1].value, found[1].origin, found[0])
-    password_env = None
-    if found := _first(merged, "fleetscan_password_env"):
-        password_env = check_text(found[1].value, found[1].origin, found[0])
-    passphrase_env = None
-    if found := _first(merged, "fleetscan_key_passphrase_env"):
-        passphrase_env = check_text(found[1].value, found[1].origin, found[0])
-
-    return Target(
-        name=name,
-        address=address,
-        port=port,
-        user=user,
-        platform=platform,
+    return make_target(
+        name=host.name,
+        fields=resolve_fields("ansible", lookup),
         groups=groups,
-        vars={k: v.value for k, v in merged.items()},
-        transport=transport,
-        become=become,
-        become_method=become_method,
-        key_files=key_files,
-        jump_host=jump_host,
-        known_hosts=known_hosts,
-        password_env=password_env,
-        passphrase_env=passphrase_env,
-        source=str(host.origin),
+        variables={k: v.value for k, v in merged.items()},
+        source=host.origin,
+        default_user=default_user,
     )
-
-
-def _platform(merged: dict[str, Var]) -> str | None:
-    if found := _first(merged, "fleetscan_platform"):
-        return normalise_platform(found[1].value, found[1].origin, found[0])
-    for key, windows in (
-        ("ansible_connection", ("winrm", "psrp")),
-        ("ansible_shell_type", ("cmd", "powershell")),
-    ):
-        found = _first(merged, key)
-        if found and str(found[1].value).strip().lower() in windows:
-            return "windows"
-    if found := _first(merged, "ansible_system", "ansible_os_family", "ansible_network_os"):
-        return normalise_platform(found[1].value, found[1].origin, found[0])
-    return None

@@ -25,8 +25,9 @@ import warnings
 from typing import Any
 
 from fleetscan.inventory.ansible_graph import AnsibleGraph
-from fleetscan.inventory.fields import Origin, Var, check_host_name, fail
 from fleetscan.inventory.ranges import RangeError, expand_host_pattern
+from fleetscan.inventory.values import Var, check_host_name, fail
+from fleetscan.model import Origin
 
 _SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:[#;].*)?$")
 _GROUP_NAME = re.compile(r"^([^:\]\s]+)\s*(?:[#;].*)?$")

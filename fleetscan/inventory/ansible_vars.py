@@ -32,9 +32,11 @@ from typing import Any
 
 import yaml
 
+from fleetscan.configfile import read_config_text
 from fleetscan.errors import ConfigError
-from fleetscan.inventory.fields import Origin, Var, show
-from fleetscan.yamlsrc import PathKey, format_path, load_yaml, read_text
+from fleetscan.inventory.values import Var, show
+from fleetscan.model import Origin
+from fleetscan.yamlsrc import PathKey, format_path, load_yaml
 
 __all__ = ["AdjacentVars", "load_adjacent_vars", "load_vars_file"]
 
@@ -105,9 +107,9 @@ def _find(folder: Path, entries: set[str], name: str) -> list[Path]:
         path = folder / name
         if path.is_dir():
             return _dir_files(path, 0, set())
-        return [path] if path.is_file() else []
+        return [path]  # a FIFO or device here is refused by the reader, not skipped
     for ext in VARS_EXTS:
-        if name + ext in entries and (folder / (name + ext)).is_file():
+        if name + ext in entries and not (folder / (name + ext)).is_dir():
             return [folder / (name + ext)]
     return []
 
@@ -133,7 +135,7 @@ def _dir_files(folder: Path, depth: int, seen: set[Path]) -> list[Path]:
         path = folder / entry
         if path.is_dir() and not ext:
             found.extend(_dir_files(path, depth + 1, seen))
-        elif path.is_file() and (not ext or ext in VARS_EXTS):
+        elif not path.is_dir() and (not ext or ext in VARS_EXTS):
             found.append(path)
     return found
 
@@ -141,7 +143,7 @@ def _dir_files(folder: Path, depth: int, seen: set[Path]) -> list[Path]:
 def load_vars_file(path: Path) -> dict[str, Var]:
     """One variables file as ``name → Var`` (empty file: nothing)."""
     name = str(path)
-    text = read_text(path)
+    text = read_config_text(path)
     if text.lstrip().startswith(_VAULT_HEADER):
         raise ConfigError(
             f"file is encrypted with Ansible Vault: {_VAULT_ADVICE}", file=name, line=1

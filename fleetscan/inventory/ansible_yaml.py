@@ -17,8 +17,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from fleetscan.inventory.ansible_graph import AnsibleGraph
-from fleetscan.inventory.fields import Origin, Var, check_host_name, show
 from fleetscan.inventory.ranges import RangeError, expand_host_pattern
+from fleetscan.inventory.values import Var, check_host_name, show
+from fleetscan.model import Origin
 from fleetscan.yamlsrc import PathKey, YamlDoc, suggest
 
 GROUP_KEYS = ("hosts", "vars", "children")
@@ -42,7 +43,7 @@ def parse_yaml_inventory(doc: YamlDoc, graph: AnsibleGraph) -> None:
     """Add the groups and hosts of one Ansible YAML document to ``graph``."""
     data = doc.data
     if not isinstance(data, Mapping):
-        raise doc.error((), f"expected a mapping of groups (e.g. 'all:'), got {_kind(data)}")
+        raise doc.error((), f"expected a mapping of groups (e.g. 'all:'), got {kind_of(data)}")
     if "plugin" in data:
         raise doc.error(
             ("plugin",),
@@ -51,7 +52,7 @@ def parse_yaml_inventory(doc: YamlDoc, graph: AnsibleGraph) -> None:
         )
     # each (group, data, path) is visited once per place it is written
     work: list[tuple[str, Any, PathKey]] = [
-        (_group_name(doc, k, (k,)), v, (k,)) for k, v in data.items()
+        (group_name(doc, k, (k,)), v, (k,)) for k, v in data.items()
     ]
     work.reverse()
     seen: set[tuple[str, int]] = set()  # YAML aliases can repeat (or loop) a body
@@ -67,7 +68,7 @@ def parse_yaml_inventory(doc: YamlDoc, graph: AnsibleGraph) -> None:
         if not isinstance(body, Mapping):
             raise doc.error(
                 path,
-                f"group {name!r} must be a mapping of hosts/vars/children, got {_kind(body)}",
+                f"group {name!r} must be a mapping of hosts/vars/children, got {kind_of(body)}",
             )
         for key in body:
             if key not in GROUP_KEYS:
@@ -94,11 +95,11 @@ def parse_yaml_inventory(doc: YamlDoc, graph: AnsibleGraph) -> None:
                 raise doc.error(
                     cpath,
                     f"children of group {name!r} must be a mapping of groups, got "
-                    f"{_kind(children)}",
+                    f"{kind_of(children)}",
                 )
             for child_key, child_body in reversed(list(children.items())):
                 child_path = (*cpath, child_key)
-                child = _group_name(doc, child_key, child_path)
+                child = group_name(doc, child_key, child_path)
                 graph.add_child(name, child, Origin(doc.file, doc.line_of(child_path)))
                 work.append((child, child_body, child_path))
 
@@ -107,14 +108,14 @@ def _hosts(doc: YamlDoc, group: str, hosts: Any, path: PathKey, graph: AnsibleGr
     if not isinstance(hosts, Mapping):
         raise doc.error(
             path,
-            f"hosts of group {group!r} must be a mapping (host: vars), got {_kind(hosts)}"
+            f"hosts of group {group!r} must be a mapping (host: vars), got {kind_of(hosts)}"
             + ("; write each host as 'name:' on its own line" if isinstance(hosts, list) else ""),
         )
     for pattern, host_vars in hosts.items():
         hpath = (*path, pattern)
         origin = Origin(doc.file, doc.line_of(hpath))
         if isinstance(pattern, bool) or not isinstance(pattern, str | int):
-            raise doc.error(hpath, f"host name must be text, got {_kind(pattern)}")
+            raise doc.error(hpath, f"host name must be text, got {kind_of(pattern)}")
         try:
             names, port = expand_host_pattern(str(pattern))
         except RangeError as exc:
@@ -134,16 +135,16 @@ def _hosts(doc: YamlDoc, group: str, hosts: Any, path: PathKey, graph: AnsibleGr
             graph.add_host(name, group, origin, variables)
 
 
-def _group_name(doc: YamlDoc, key: Any, path: PathKey) -> str:
+def group_name(doc: YamlDoc, key: Any, path: PathKey) -> str:
     if isinstance(key, bool) or not isinstance(key, str | int) or not str(key).strip():
-        raise doc.error(path, f"group name must be text, got {_kind(key)}")
+        raise doc.error(path, f"group name must be text, got {kind_of(key)}")
     name = str(key)
     if any(ch.isspace() or ord(ch) < 32 for ch in name) or ":" in name:
         raise doc.error(path, f"invalid group name {name!r} (no spaces, colons or control chars)")
     return name
 
 
-def _kind(value: Any) -> str:
+def kind_of(value: Any) -> str:
     if value is None:
         return "nothing"
     if isinstance(value, Mapping):

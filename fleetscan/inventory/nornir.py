@@ -31,22 +31,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fleetscan.errors import ConfigError
-from fleetscan.inventory.fields import (
-    Origin,
-    Var,
-    check_address,
-    check_host_name,
-    check_text,
-    check_user,
-    find_cycle,
-    normalise_platform,
-    parse_become_method,
-    parse_bool,
-    parse_key_files,
-    parse_port,
-    parse_transport,
-)
-from fleetscan.model import Target
+from fleetscan.inventory.fields import Found, make_target, resolve_fields
+from fleetscan.inventory.values import Var, check_host_name, find_cycle, parse_transport
+from fleetscan.model import Origin, Target
 from fleetscan.yamlsrc import PathKey, YamlDoc, suggest
 
 ATTRS = ("hostname", "port", "username", "password", "platform")
@@ -54,16 +41,6 @@ HOST_KEYS = (*ATTRS, "groups", "data", "connection_options")
 DEFAULTS_KEYS = (*ATTRS, "data", "connection_options")
 CONN_KEYS = (*ATTRS, "extras")
 PLUGIN_ORDER = ("fleetscan", "asyncssh", "paramiko", "netmiko")
-
-_EXTRA_KEY_FILES = (
-    "key_files",
-    "key_file",
-    "key_filename",
-    "client_keys",
-    "ssh_private_key_file",
-    "private_key_file",
-)
-_EXTRA_JUMP = ("jump_host", "tunnel", "proxy_jump")
 
 
 def looks_like_nornir_hosts(data: Any) -> bool:
@@ -311,100 +288,34 @@ def _target(el: _Element, chain: list[_Element], default_user: str | None) -> Ta
         if (c := _conn_options(chain, name)) is not None
     ]
 
-    def attr(key: str) -> tuple[Var, str] | None:
+    def lookup(source: str) -> Found | None:
+        kind, _, key = source.partition(":")
+        if kind == "data":
+            v = data.get(key)
+            return (v.value, v.origin, f"data.{key}") if v is not None else None
         for name, c in plugins:
-            if key in c.attrs:
-                return c.attrs[key], f"connection_options.{name}.{key}"
-        v = _first_attr(chain, key)
-        return (v, key) if v is not None else None
-
-    def extra(*keys: str) -> tuple[Any, Origin, str] | None:
-        for name, c in plugins:
-            if c.extras is None:
-                continue
-            for k in keys:
-                if c.extras.value.get(k) is not None:
-                    field_name = f"connection_options.{name}.extras.{k}"
-                    return c.extras.value[k], c.extras.origin, field_name
+            if kind == "attr" and key in c.attrs:
+                v = c.attrs[key]
+                return v.value, v.origin, f"connection_options.{name}.{key}"
+            if kind == "extras" and c.extras is not None and c.extras.value.get(key) is not None:
+                return (
+                    c.extras.value[key],
+                    c.extras.origin,
+                    f"connection_options.{name}.extras.{key}",
+                )
+        if kind == "attr" and (v := _first_attr(chain, key)) is not None:
+            return v.value, v.origin, key
         return None
-
-    if e := extra("transport"):
-        transport = parse_transport(*e)
-
-    address = el.name
-    if found := attr("hostname"):
-        address = check_address(found[0].value, found[0].origin, found[1])
-    port = None
-    if found := attr("port"):
-        port = parse_port(found[0].value, found[0].origin, found[1])
-    user = default_user
-    if found := attr("username"):
-        user = check_user(found[0].value, found[0].origin, found[1])
-    platform = None
-    if found := attr("platform"):
-        platform = normalise_platform(found[0].value, found[0].origin, found[1])
-    if "fleetscan_platform" in data:
-        v = data["fleetscan_platform"]
-        platform = normalise_platform(v.value, v.origin, "data.fleetscan_platform")
 
     variables = {k: v.value for k, v in data.items()}
-    if found := attr("password"):
+    if found := lookup("attr:password"):
         # kept only where public_vars masks it; never in a printable field
-        variables["password"] = found[0].value
-
-    become = False
-    become_method = "sudo"
-    if e := extra("become"):
-        become = parse_bool(*e)
-    elif "fleetscan_become" in data:
-        v = data["fleetscan_become"]
-        become = parse_bool(v.value, v.origin, "data.fleetscan_become")
-    if become and (e := extra("become_method")):
-        become_method = parse_become_method(*e)
-
-    key_files: tuple[str, ...] = ()
-    if e := extra(*_EXTRA_KEY_FILES):
-        key_files = parse_key_files(*e)
-    elif "fleetscan_key_files" in data:
-        v = data["fleetscan_key_files"]
-        key_files = parse_key_files(v.value, v.origin, "data.fleetscan_key_files")
-
-    def option(extra_keys: tuple[str, ...], data_key: str) -> tuple[Any, Origin, str] | None:
-        if e := extra(*extra_keys):
-            return e
-        if data_key in data:
-            return data[data_key].value, data[data_key].origin, f"data.{data_key}"
-        return None
-
-    jump_host = None
-    if o := option(_EXTRA_JUMP, "fleetscan_jump_host"):
-        jump_host = check_address(*o)
-    known_hosts = None
-    if o := option(("known_hosts",), "fleetscan_known_hosts"):
-        known_hosts = check_text(*o)
-    password_env = None
-    if o := option(("password_env",), "fleetscan_password_env"):
-        password_env = check_text(*o)
-    passphrase_env = None
-    if o := option(("key_passphrase_env",), "fleetscan_key_passphrase_env"):
-        passphrase_env = check_text(*o)
-
-    groups = tuple(c.name for c in chain[1:-1])
-    return Target(
+        variables["password"] = found[0]
+    return make_target(
         name=el.name,
-        address=address,
-        port=port,
-        user=user,
-        platform=platform,
-        groups=groups,
-        vars=variables,
-        transport=transport,
-        become=become,
-        become_method=become_method,
-        key_files=key_files,
-        jump_host=jump_host,
-        known_hosts=known_hosts,
-        password_env=password_env,
-        passphrase_env=passphrase_env,
-        source=str(el.origin),
+        fields=resolve_fields("nornir", lookup),
+        groups=tuple(c.name for c in chain[1:-1]),
+        variables=variables,
+        source=el.origin,
+        default_user=default_user,
     )

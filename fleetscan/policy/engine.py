@@ -37,7 +37,16 @@ from datetime import date, datetime
 from fnmatch import fnmatchcase
 
 from fleetscan.addresses import bind_class, is_wildcard
-from fleetscan.model import Finding, HostScan, Listener, Process, Severity, Target, WaiverRef
+from fleetscan.model import (
+    Change,
+    Finding,
+    HostScan,
+    Listener,
+    Process,
+    Severity,
+    Target,
+    WaiverRef,
+)
 from fleetscan.policy.schema import (
     SCAN_INCOMPLETE,
     UNDOCUMENTED,
@@ -61,16 +70,26 @@ MAX_TEXT = 64
 MAX_PROCS_SHOWN = 3
 
 
-def evaluate(policy: Policy, scans: Iterable[HostScan], *, now: datetime) -> tuple[Finding, ...]:
+def evaluate(
+    policy: Policy,
+    scans: Iterable[HostScan],
+    *,
+    now: datetime,
+    changes: Iterable[Change] = (),
+) -> tuple[Finding, ...]:
     """Every finding for ``scans`` under ``policy``, waivers applied, sorted.
 
-    ``now`` only decides which waivers have expired (by its date).
+    ``now`` only decides which waivers have expired (by its date). ``changes``
+    (from :mod:`fleetscan.drift`) are checked against the policy's drift rules.
     """
+    from fleetscan.policy.drift_rules import drift_findings  # it uses this module's helpers
+
     scans = tuple(scans)
     targets = {s.host: s.target for s in scans}
     raw: list[Finding] = []
     for scan in scans:
         raw.extend(host_findings(policy, scan))
+    raw.extend(drift_findings(policy, changes, targets))
     findings, revived = _apply_waivers(policy, raw, targets, now.date())
     findings.extend(_expired_waiver_findings(policy, scans, revived, now.date()))
     return tuple(sorted(findings, key=_sort_key))

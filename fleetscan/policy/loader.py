@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from fleetscan.configfile import read_config_text
 from fleetscan.errors import ConfigError
 from fleetscan.policy.schema import (
     BUILTIN_RULE_IDS,
@@ -34,7 +35,7 @@ from fleetscan.policy.schema import (
     ScanIncompleteSettings,
     UndocumentedSettings,
 )
-from fleetscan.yamlsrc import YamlDoc, format_path, load_yaml, read_text, suggest
+from fleetscan.yamlsrc import YamlDoc, format_path, load_yaml, suggest
 
 #: at most this many validation problems are listed in one error
 MAX_REPORTED_ERRORS = 10
@@ -43,6 +44,7 @@ _SECTION_NOUN = {
     "forbidden": "rule",
     "bind": "rule",
     "owner": "rule",
+    "drift": "rule",
     "expected": "expected entry",
     "waivers": "waiver",
 }
@@ -53,7 +55,7 @@ def load_policies(paths: Sequence[str | Path]) -> Policy:
     docs: list[tuple[YamlDoc, PolicyFile]] = []
     digest = hashlib.sha256()
     for path in paths:
-        text = read_text(path)
+        text = read_config_text(path)
         # the digest covers exactly the text that was validated, file by file
         digest.update(hashlib.sha256(text.encode("utf-8")).digest())
         doc = load_yaml(path, text)
@@ -132,7 +134,7 @@ def _check_keys_are_strings(doc: YamlDoc, node: Any, path: tuple[str | int, ...]
 def _apply_defaults(parsed: PolicyFile) -> PolicyFile:
     default = parsed.defaults.severity
     updates: dict[str, Any] = {}
-    for section in ("forbidden", "bind", "owner"):
+    for section in ("forbidden", "bind", "owner", "drift"):
         rules = getattr(parsed, section)
         updates[section] = tuple(
             r if r.severity is not None else r.model_copy(update={"severity": default})
@@ -148,11 +150,14 @@ def _to_config_error(doc: YamlDoc, exc: ValidationError) -> ConfigError:
     errors = sorted((_one_error(doc, e) for e in exc.errors()), key=lambda e: e.line or 0)
     first = errors[0]
     if len(errors) > 1:
-        more = [f"  also {e}" for e in errors[1:MAX_REPORTED_ERRORS]]
-        if len(errors) > MAX_REPORTED_ERRORS:
-            more.append(f"  … and {len(errors) - MAX_REPORTED_ERRORS} more")
-        detail = "\n".join([first.detail, *more])
-        return ConfigError(detail, file=first.file, line=first.line, field=first.field)
+        return ConfigError(
+            first.detail,
+            file=first.file,
+            line=first.line,
+            field=first.field,
+            more=tuple(errors[1:MAX_REPORTED_ERRORS]),
+            omitted=max(0, len(errors) - MAX_REPORTED_ERRORS),
+        )
     return first
 
 
@@ -270,6 +275,7 @@ def _merge(docs: list[tuple[YamlDoc, PolicyFile]], digest: str) -> Policy:
         expected=tuple(r for _, p in docs for r in p.expected),
         bind=tuple(r for _, p in docs for r in p.bind),
         owner=tuple(r for _, p in docs for r in p.owner),
+        drift=tuple(r for _, p in docs for r in p.drift),
         waivers=tuple(w for _, p in docs for w in p.waivers),
         undocumented=undocumented,
         scan_incomplete=scan_incomplete,

@@ -17,6 +17,8 @@ Rule kinds (see ``policies/example-infra.yaml`` for a documented example):
 * ``bind``       which bind classes / CIDRs a port may (``allow``) or may not
   (``deny``) listen on;
 * ``owner``      which processes (and users) may hold a port;
+* ``drift``      a severity for changes since the host's previous scan
+  (``new``, ``gone``, ``owner_changed``, ``widened``, ``narrowed``);
 * ``waivers``    time-limited, justified exceptions for one rule.
 """
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import typing
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
@@ -39,7 +42,7 @@ from pydantic import (
     model_validator,
 )
 
-from fleetscan.model import Severity
+from fleetscan.model import CHANGE_KINDS, Severity
 
 #: rule ids the engine itself emits; user rules may not reuse them
 UNDOCUMENTED = "undocumented"
@@ -275,6 +278,19 @@ class OwnerRule(_Rule):
         return self
 
 
+ChangeKind = Literal["new", "gone", "owner_changed", "widened", "narrowed"]
+assert set(typing.get_args(ChangeKind)) == set(CHANGE_KINDS)  # one list of kinds
+
+
+class DriftRule(_Rule):
+    """Changes since a host's previous complete scan (or its baseline) that are
+    findings: ``when`` lists the change kinds, ``ports``/``proto`` narrow it."""
+
+    when: Annotated[tuple[ChangeKind, ...], BeforeValidator(_one_or_many)] = Field(min_length=1)
+    ports: Ports = ()  # empty: every port
+    proto: ProtoSpec = "any"
+
+
 class Waiver(_Frozen):
     """A justified, owned, expiring exception to one rule on some hosts.
 
@@ -335,14 +351,15 @@ class PolicyFile(_Frozen):
     undocumented: UndocumentedSettings | None = None  # None: not set in this file
     bind: tuple[BindRule, ...] = ()
     owner: tuple[OwnerRule, ...] = ()
+    drift: tuple[DriftRule, ...] = ()
     waivers: tuple[Waiver, ...] = ()
     scan_incomplete: ScanIncompleteSettings | None = None
 
 
 #: the top-level sections holding rules (each a list of items with an ``id``)
-RULE_SECTIONS = ("forbidden", "expected", "bind", "owner", "waivers")
+RULE_SECTIONS = ("forbidden", "expected", "bind", "owner", "drift", "waivers")
 
-AnyRule = ForbiddenRule | BindRule | OwnerRule
+AnyRule = ForbiddenRule | BindRule | OwnerRule | DriftRule
 
 
 class Policy(_Frozen):
@@ -357,6 +374,7 @@ class Policy(_Frozen):
     expected: tuple[ExpectedEntry, ...] = ()
     bind: tuple[BindRule, ...] = ()
     owner: tuple[OwnerRule, ...] = ()
+    drift: tuple[DriftRule, ...] = ()
     waivers: tuple[Waiver, ...] = ()
     undocumented: UndocumentedSettings = UndocumentedSettings()
     scan_incomplete: ScanIncompleteSettings = ScanIncompleteSettings()
@@ -366,5 +384,5 @@ class Policy(_Frozen):
 
     def rule_ids(self) -> tuple[str, ...]:
         """Ids a waiver may name: every rule plus the waivable built-ins."""
-        rules: list[AnyRule] = [*self.forbidden, *self.bind, *self.owner]
+        rules: list[AnyRule] = [*self.forbidden, *self.bind, *self.owner, *self.drift]
         return (*(r.id for r in rules), *WAIVABLE_BUILTINS)

@@ -17,6 +17,10 @@ header row). The column order is stable and part of the contract:
     process_names, message, evidence, waived, waiver_id,
     waiver_justification, waiver_expires, waiver_owner
 
+``changes.csv`` — one row per change since the compared run (history):
+    host, kind, proto, address, port, before_address, before_processes,
+    before_users, after_address, after_processes, after_users, since_run
+
 Lists inside a cell (groups, process names, pids, users) are joined with
 ``;``. Numbers stay numbers (``port``, ``family``, ``line``, counts; empty
 when unknown). Every text cell goes through
@@ -90,6 +94,20 @@ FINDING_COLUMNS = (
     "waiver_expires",
     "waiver_owner",
 )
+CHANGE_COLUMNS = (
+    "host",
+    "kind",
+    "proto",
+    "address",
+    "port",
+    "before_address",
+    "before_processes",
+    "before_users",
+    "after_address",
+    "after_processes",
+    "after_users",
+    "since_run",
+)
 # Integer columns that may be unknown: pandas' nullable Int64 keeps them
 # integral (``22`` not ``22.0``) and writes unknown as an empty cell.
 _NULLABLE_INT = ("ssh_port", "port", "line")
@@ -137,7 +155,7 @@ def hosts_frame(run: ScanRun) -> pd.DataFrame:
                 "waived_findings": sum(1 for f in own if f.waived),
                 "duration_seconds": round(s.duration, 3),
                 # every report says when host keys were not checked (--no-host-key-check)
-                "hostkey_checking": "yes" if run.hostkey_checking else "NO (insecure)",
+                "hostkey_checking": _hostkey_checking(run),
                 "message": s.message,
             }
         )
@@ -194,10 +212,32 @@ def findings_frame(run: ScanRun) -> pd.DataFrame:
     return _frame(rows, FINDING_COLUMNS)
 
 
+def changes_frame(run: ScanRun) -> pd.DataFrame:
+    rows = []
+    for c in run.changes:
+        row: dict[str, Any] = {
+            "host": c.host,
+            "kind": c.kind,
+            "proto": c.proto,
+            "address": c.address,
+            "port": c.port,
+            "since_run": c.since_run,
+        }
+        for side, x in (("before", c.before), ("after", c.after)):
+            row[f"{side}_address"] = x.address if x else ""
+            row[f"{side}_processes"] = _join(x.process_names) if x else ""
+            row[f"{side}_users"] = (
+                _join(list(dict.fromkeys(p.user for p in x.processes))) if x else ""
+            )
+        rows.append(row)
+    return _frame(rows, CHANGE_COLUMNS)
+
+
 FILES = {
     "hosts.csv": hosts_frame,
     "listeners.csv": listeners_frame,
     "findings.csv": findings_frame,
+    "changes.csv": changes_frame,
 }
 
 
@@ -209,3 +249,10 @@ def write_csv(run: ScanRun, outdir: Path, mode: int = DEFAULT_MODE) -> list[Path
             build(run).to_csv(out, index=False, lineterminator="\n")
         paths.append(path)
     return paths
+
+
+def _hostkey_checking(run: ScanRun) -> str:
+    if not run.hostkey_checking:
+        return "NO (insecure)"
+    extra = summary.hostkey_trust_notes(run, include_off=False)
+    return "yes" + "".join(f"; {n}" for n in extra)

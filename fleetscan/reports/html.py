@@ -33,7 +33,7 @@ from markupsafe import Markup, escape
 import fleetscan
 from fleetscan.addresses import bind_class
 from fleetscan.model import Finding, Listener, ScanRun, Status
-from fleetscan.reports import htmldata, summary
+from fleetscan.reports import htmldata, summary, trend
 from fleetscan.reports.files import DEFAULT_MODE, atomic_open
 from fleetscan.reports.sanitize import clip, visible_controls
 
@@ -108,7 +108,7 @@ def _sha256(text: str) -> str:
 def render_html(run: ScanRun, extra_sections: Sequence[str] = ()) -> str:
     """The report as a string (pure apart from reading the templates)."""
     env = environment()
-    css = _static(env, "report.css")
+    css = _static(env, "report.css") + _static(env, "changes.css")
     js = _static(env, "report.js")
     csp = (
         "default-src 'none'; "
@@ -151,6 +151,8 @@ def render_html(run: ScanRun, extra_sections: Sequence[str] = ()) -> str:
         "rollup": summary.rollup(run),
         "data": Markup(htmldata.script_json(htmldata.encode(run))),
         "extra_sections": extra_sections,
+        "hostkey_notes": summary.hostkey_trust_notes(run, include_off=False),
+        "trend_charts": trend.charts(run.trend),
     }
     return env.get_template(TEMPLATE).render(context)
 

@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import IO, Any
 
 from fleetscan.addresses import bind_class
-from fleetscan.model import CommandEvidence, Finding, HostScan, Listener, ScanRun, Severity
+from fleetscan.model import (
+    Change,
+    CommandEvidence,
+    Finding,
+    HostScan,
+    Listener,
+    ScanRun,
+    Severity,
+)
 from fleetscan.reports import summary
 from fleetscan.reports.files import DEFAULT_MODE, atomic_open
 from fleetscan.reports.sanitize import clip
@@ -92,6 +100,20 @@ def finding_to_dict(finding: Finding, fail_on: Severity) -> dict[str, Any]:
     }
 
 
+def change_to_dict(change: Change) -> dict[str, Any]:
+    """One ``changes[]`` entry (also ``fleetscan diff --format json``)."""
+    return {
+        "host": change.host,
+        "kind": change.kind,
+        "proto": change.proto,
+        "address": change.address,
+        "port": change.port,
+        "before": listener_to_dict(change.before) if change.before else None,
+        "after": listener_to_dict(change.after) if change.after else None,
+        "since_run": change.since_run,
+    }
+
+
 def run_to_dict(run: ScanRun) -> dict[str, Any]:
     """The report document (pure; :func:`write_json` only serialises it)."""
     c = summary.counts(run)
@@ -110,6 +132,24 @@ def run_to_dict(run: ScanRun) -> dict[str, Any]:
             "policy_digest": run.policy_digest,
             "policy_files": list(run.policy_files),
             "hostkey_checking": run.hostkey_checking,
+            "inventory_known_hosts_trusted": run.inventory_known_hosts_trusted,
+            "accept_new": (
+                None
+                if run.accept_new_file is None
+                else {
+                    "file": run.accept_new_file,
+                    "keys_learned": [
+                        {
+                            "host": k.host,
+                            "name": k.name,
+                            "key_type": k.key_type,
+                            "fingerprint": k.fingerprint,
+                        }
+                        for k in run.keys_learned
+                    ],
+                }
+            ),
+            "hostkey_trust_notes": summary.hostkey_trust_notes(run),
             "interrupted": run.interrupted,
             "fail_on": str(run.fail_on),
             "exit_code": summary.exit_code(run),
@@ -123,9 +163,11 @@ def run_to_dict(run: ScanRun) -> dict[str, Any]:
                 "waived_findings": c.waived,
                 "gating_findings": c.gating,
             },
+            "compared_to": run.compared_to.to_dict() if run.compared_to else None,
         },
         "hosts": [host_to_dict(s, verdicts[s.host]) for s in run.scans],
         "findings": [finding_to_dict(f, run.fail_on) for f in summary.sort_findings(run.findings)],
+        "changes": [change_to_dict(x) for x in run.changes],
     }
 
 

@@ -172,6 +172,7 @@ def build_tree(run: ScanRun) -> ET.ElementTree[ET.Element]:
         ("tool_version", run.tool_version),
         ("fail_on", str(run.fail_on)),
         ("hostkey_checking", str(run.hostkey_checking).lower()),
+        ("hostkey_trust", " | ".join(summary.hostkey_trust_notes(run)) or "operator known_hosts"),
         ("interrupted", str(run.interrupted).lower()),
         ("inventory_digest", run.inventory_digest),
         ("policy_digest", run.policy_digest),

@@ -186,3 +186,24 @@ def format_duration(seconds: float) -> str:
         return f"{minutes}m {secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h {minutes:02d}m"
+
+
+def hostkey_trust_notes(run: ScanRun, *, include_off: bool = True) -> list[str]:
+    """What widened host-key trust in this run, one sentence each; every
+    report prints them (empty: only the operator's known_hosts decided)."""
+    notes = []
+    if not run.hostkey_checking and include_off:
+        notes.append("host-key checking was OFF (--no-host-key-check)")
+    if run.inventory_known_hosts_trusted:
+        notes.append(
+            "known_hosts files named in the inventory were trusted (--trust-inventory-known-hosts)"
+        )
+    if run.accept_new_file is not None:
+        learned = "; ".join(
+            f"{k.host} ({k.name}) {k.key_type} {k.fingerprint}" for k in run.keys_learned
+        )
+        notes.append(
+            f"unknown host keys were accepted and recorded in {run.accept_new_file} "
+            f"(--accept-new); learned this run: {learned or 'none'}"
+        )
+    return notes

@@ -119,6 +119,8 @@ def _warnings(run: ScanRun) -> list[Text]:
                 style="bold black on yellow",
             )
         )
+    for note in summary.hostkey_trust_notes(run, include_off=False):
+        out.append(Text(f"NOTE: {note}.", style="bold black on yellow"))
     return out
 
 

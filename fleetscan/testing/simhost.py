@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import socket
+import struct
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +46,7 @@ BEHAVIOURS = (
     "trickle",  # output at 1 byte per interval
     "flood",  # endless output
     "disconnect",  # drop the connection in the middle of the output
+    "reset",  # TCP reset (RST) in the middle of the output
     "garbage",  # binary / invalid UTF-8 output
     "fail",  # non-zero exit with stderr
     "auth_fail",  # refuse every credential
@@ -303,6 +306,15 @@ async def _misbehave_or(host: SimHost, process: asyncssh.SSHServerProcess[str], 
         process.stdout.write(text[: len(text) // 2])
         await process.stdout.drain()
         conn = process.channel.get_connection()
+        conn.abort()
+        return
+    elif b == "reset":
+        process.stdout.write(text[: len(text) // 2])
+        await process.stdout.drain()
+        conn = process.channel.get_connection()
+        sock = conn.get_extra_info("socket")
+        # linger 0: close() sends a RST instead of a FIN
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         conn.abort()
         return
     elif b == "garbage":

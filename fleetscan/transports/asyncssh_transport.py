@@ -21,11 +21,13 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import asyncssh
+from asyncssh.public_key import get_default_certificate_algs, get_default_public_key_algs
 
 from fleetscan.errors import (
     AuthFailedError,
@@ -33,60 +35,63 @@ from fleetscan.errors import (
     CommandTimeout,
     HandshakeTimeout,
     HostKeyError,
+    HostKeyUnknown,
     TransportError,
     UnreachableError,
 )
 from fleetscan.model import Target
+from fleetscan.transports import sshconfig
 from fleetscan.transports.base import (
     DEFAULT_MAX_STDERR,
     CommandResult,
     ConnectSettings,
+    auth_message,
+    handshake_timeout_message,
+    lost_while_running,
+    os_error_text,
     read_capped,
     target_passphrase,
     target_password,
+    tcp_timeout_message,
 )
-
-
-def _load_known_hosts(files: list[str]) -> asyncssh.SSHKnownHosts:
-    existing = [f for f in files if Path(f).expanduser().is_file()]
-    if not existing:
-        return asyncssh.import_known_hosts("")
-    return asyncssh.read_known_hosts([str(Path(f).expanduser()) for f in existing])
-
-
-def _stamp(files: list[str]) -> tuple[tuple[str, int, int], ...]:
-    """Identity of the files' current contents (path, mtime, size)."""
-    out = []
-    for f in files:
-        try:
-            st = Path(f).expanduser().stat()
-            out.append((f, st.st_mtime_ns, st.st_size))
-        except OSError:
-            out.append((f, -1, -1))
-    return tuple(out)
+from fleetscan.transports.hostkeys import (
+    Entry,
+    KnownHosts,
+    LookupName,
+    Verdict,
+    decide,
+    hostkey_message,
+    load_known_hosts,
+    lookup_name,
+)
+from fleetscan.transports.sshconfig import full_chain, parse_jump, split_jumps
 
 
 def build_options(settings: ConnectSettings) -> asyncssh.SSHClientConnectionOptions:
     """The one options object for the fleet: cached per settings AND per the
-    current state of known_hosts / ssh_config, so a long-lived process (a
-    scheduler) sees an edited known_hosts instead of trusting stale keys."""
-    stamp = _stamp(settings.known_hosts_files() + settings.ssh_config_files())
-    return _build_options(settings, stamp)
+    current state of the ssh_config files, so a long-lived process (a
+    scheduler) sees an edited config."""
+    return _build_options(settings, tuple(sshconfig.filtered_files(settings.ssh_config_files())))
 
 
 @lru_cache(maxsize=16)
 def _build_options(
-    settings: ConnectSettings, stamp: tuple[tuple[str, int, int], ...]
+    settings: ConnectSettings, config: tuple[str, ...]
 ) -> asyncssh.SSHClientConnectionOptions:
     kwargs: dict[str, Any] = {
-        "config": settings.ssh_config_files(),
+        "config": list(config),
         "connect_timeout": settings.connect_timeout,
-        "known_hosts": (
-            _load_known_hosts(settings.known_hosts_files()) if settings.hostkey_checking else None
-        ),
+        # None: accept any key (--no-host-key-check); otherwise every connection
+        # gets its own check (see _open_hop)
+        "known_hosts": None,
         # never ask anything: no keyboard-interactive, no passphrase prompt
         "kbdint_auth": False,
         "ignore_encrypted": True,
+        # a scanner forwards nothing, whatever ssh_config says
+        "agent_forwarding": False,
+        "x11_forwarding": False,
+        "gss_delegate_creds": False,
+        "request_pty": False,
         "keepalive_interval": 15,
         "keepalive_count_max": 3,
     }
@@ -143,8 +148,8 @@ class AsyncSSHSession:
             if proc is not None:
                 proc.close()
             raise CommandTimeout(f"command did not finish within {timeout:.0f}s") from None
-        except (asyncssh.ConnectionLost, asyncssh.DisconnectError, BrokenPipeError) as exc:
-            raise ChannelError(f"connection lost while the command ran: {exc}") from None
+        except (asyncssh.ConnectionLost, asyncssh.DisconnectError, OSError) as exc:
+            raise ChannelError(lost_while_running(exc)) from None
         except asyncssh.ChannelOpenError as exc:
             raise ChannelError(f"the host refused to open a session: {exc.reason}") from None
         return CommandResult(
@@ -166,133 +171,318 @@ class AsyncSSHSession:
                 pass
 
 
+class _HostKeyCheck:
+    """The fleet's known_hosts decision for one hop (``known`` None: accept all),
+    plus what the handshake reached, for precise error messages."""
+
+    def __init__(
+        self,
+        known: KnownHosts | None,
+        name: LookupName,
+        accept_new: str | None,
+        host: str,
+        collect: list[bytes] | None = None,
+    ) -> None:
+        self.collect = collect
+        self.known = known
+        self.name = name
+        self.accept_new = accept_new
+        self.host = host
+        self.tcp_done = False
+        self.outcome: tuple[Verdict, str] | None = None
+
+    def accept(self, key: asyncssh.SSHKey) -> bool:
+        if self.collect is not None:  # fetching keys (hostkeys scan): record, refuse
+            self.collect.append(key.public_data)
+            return False
+        if self.known is None:
+            return True
+        self.outcome = decide(
+            self.known, self.name, key.public_data, accept_new=self.accept_new, host=self.host
+        )
+        return self.outcome[0] is Verdict.TRUSTED
+
+    def known_hosts_arg(self) -> Any:
+        """asyncssh's known_hosts argument: the CA and revoked keys for this
+        name only; plain keys go through :meth:`accept` (never by peer IP)."""
+        if self.known is None:
+            return None if self.collect is None else ([], [], [])
+        ca_entries = self.known.for_name(self.name.name, "cert-authority")
+        # plain keys, revoked ones included, are decided by accept(); asyncssh
+        # needs the revoked list only to refuse a certificate's key
+        revoked = [e for e in self.known.entries if e.marker == "revoked"] if ca_entries else []
+        return ([], _keys(ca_entries), _keys(revoked))
+
+    def host_key_algs(self) -> list[str]:
+        """Ask for the key types known_hosts holds first (OpenSSH does), so a
+        host with several keys shows the recorded one; then every other type,
+        so a host without the recorded type is a host-key outcome, not a
+        failed key exchange."""
+        defaults = [a.decode() for a in get_default_public_key_algs()]
+        wanted: list[str] = []
+        if self.known is not None:
+            if self.known.for_name(self.name.name, "cert-authority"):
+                wanted += [a.decode() for a in get_default_certificate_algs()]
+            for ktype in self.known.key_types(self.name):
+                wanted += ["rsa-sha2-512", "rsa-sha2-256", ktype] if ktype == "ssh-rsa" else [ktype]
+        return list(dict.fromkeys([a for a in wanted if a in defaults or "cert" in a] + defaults))
+
+    def error(self, exc: asyncssh.HostKeyNotVerifiable, where: str) -> HostKeyError:
+        if self.outcome is not None and self.outcome[0] is Verdict.UNKNOWN:
+            return HostKeyUnknown(hostkey_message(self.outcome[1], where))
+        reason = self.outcome[1] if self.outcome else f"{exc.reason} ({self.name})"
+        return HostKeyError(hostkey_message(reason, where))
+
+
+def _keys(entries: list[Entry]) -> list[asyncssh.SSHKey]:
+    out = []
+    for entry in entries:
+        try:
+            out.append(asyncssh.import_public_key(entry.openssh_key()))
+        except (asyncssh.KeyImportError, ValueError):
+            continue  # a key type asyncssh cannot read: it cannot match either
+    return out
+
+
+class _Client(asyncssh.SSHClient):
+    def __init__(self, check: _HostKeyCheck) -> None:
+        self._check = check
+
+    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
+        self._check.tcp_done = True
+
+    def validate_host_public_key(
+        self, host: str, addr: str, port: int, key: asyncssh.SSHKey
+    ) -> bool:
+        return self._check.accept(key)
+
+
+@dataclass(frozen=True)
+class _Creds:
+    """What one hop may be offered: the target's password goes to the target only."""
+
+    client_keys: list[str] | None
+    passphrase: str | None
+    password: str | None
+
+    def kwargs(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.client_keys:
+            out["client_keys"] = self.client_keys
+        if self.passphrase is not None:
+            out["passphrase"] = self.passphrase  # decrypts encrypted key files
+        if self.password is not None:
+            out["password"] = self.password
+        else:
+            out["password_auth"] = False
+        return out
+
+
+class _Route:
+    """One target's way in: the fleet's options, the filtered ssh_config, the
+    known_hosts that decide, the whole ProxyJump chain and who gets which
+    credentials (the target's password: the target only)."""
+
+    def __init__(self, target: Target, settings: ConnectSettings) -> None:
+        self.target = target
+        self.settings = settings
+        self.options = build_options(settings)
+        self.config = sshconfig.filtered_files(settings.ssh_config_files())
+        self.known = (
+            load_known_hosts(settings.host_keys_for(target)) if settings.hostkey_checking else None
+        )
+        keys = [str(Path(k).expanduser()) for k in target.key_files] or None
+        passphrase = target_passphrase(target, settings)
+        self.target_creds = _Creds(keys, passphrase, target_password(target, settings))
+        self.jump_creds = _Creds(keys, passphrase, None)
+        if target.jump_host is not None:
+            jumps = split_jumps(target.jump_host)
+        else:
+            jumps = self._config_jumps(target.address, target.port, target.user)
+        self.chain = full_chain(jumps, lambda spec: self._config_jumps(*_host_port_user(spec)))
+
+    def resolve(self, host: str, port: int | None, user: str | None) -> Any:
+        given: dict[str, Any] = {"port": port} if port is not None else {}
+        if user:
+            given["username"] = user
+        try:
+            return asyncssh.SSHClientConnectionOptions(
+                options=self.options, config=self.config, host=host, **given
+            )
+        except (ValueError, OSError, asyncssh.Error) as exc:
+            raise TransportError(f"SSH configuration error for {host}: {exc}") from None
+
+    def _config_jumps(self, host: str, port: int | None, user: str | None) -> list[str]:
+        tunnel = self.resolve(host, port, user).tunnel
+        return split_jumps(tunnel) if isinstance(tunnel, str) else []
+
+    def timeout(self) -> float:
+        """connect_timeout bounds each hop; this bounds the chain (a safety net)."""
+        return (len(self.chain) + 1) * self.settings.connect_timeout + 1
+
+    async def open_jumps(self) -> list[asyncssh.SSHClientConnection]:
+        conns: list[asyncssh.SSHClientConnection] = []
+        try:
+            for spec in self.chain:
+                host, port, user = _host_port_user(spec)
+                conns.append(
+                    await _open_hop(
+                        self.resolve(host, port, user),
+                        host,
+                        self.known,
+                        conns[-1] if conns else None,
+                        self.config,
+                        self.jump_creds,
+                        self.settings,
+                        f"jump host {host} (ProxyJump): ",
+                        f"{self.target.name} (jump host {host})",
+                    )
+                )
+        except BaseException:
+            _close_all(conns)
+            raise
+        return conns
+
+    async def open_target(
+        self,
+        via: asyncssh.SSHClientConnection | None,
+        collect: list[bytes] | None = None,
+        algs: list[str] | None = None,
+    ) -> asyncssh.SSHClientConnection:
+        t = self.target
+        return await _open_hop(
+            self.resolve(t.address, t.port, t.user),
+            t.address,
+            self.known,
+            via,
+            self.config,
+            self.target_creds if collect is None else _Creds(None, None, None),
+            self.settings,
+            "",
+            t.name,
+            collect=collect,
+            algs=algs,
+        )
+
+    def target_name(self) -> LookupName:
+        t = self.target
+        resolved = self.resolve(t.address, t.port, t.user)
+        return lookup_name(str(resolved.host), int(resolved.port), resolved.host_key_alias)
+
+
+def _host_port_user(spec: str) -> tuple[str, int | None, str | None]:
+    user, host, port = parse_jump(spec)
+    return host, port, user
+
+
 class AsyncSSHTransport:
     name = "asyncssh"
 
     async def connect(self, target: Target, settings: ConnectSettings) -> AsyncSSHSession:
-        options = build_options(settings)
-        # the config must be named again on connect: asyncssh applies Host blocks
-        # (HostName, Port, User, IdentityFile, ProxyJump) per destination there
-        kwargs: dict[str, Any] = {"options": options, "config": settings.ssh_config_files()}
-        if target.port is not None:
-            kwargs["port"] = target.port
-        if target.user:
-            kwargs["username"] = target.user
-        if target.key_files:
-            kwargs["client_keys"] = [str(Path(k).expanduser()) for k in target.key_files]
-        if target.known_hosts and settings.hostkey_checking:
-            kwargs["known_hosts"] = _load_known_hosts([target.known_hosts])
-        passphrase = target_passphrase(target)
-        if passphrase is not None:
-            kwargs["passphrase"] = passphrase  # decrypts encrypted key files
-        password = target_password(target)
-        if password is not None:
-            kwargs["password"] = password
-        else:
-            kwargs["password_auth"] = False
-        # connect_timeout bounds TCP + banner + key exchange + auth (per hop); the
-        # outer timeout is a safety net in case a stage ignores it
-        jump_spec = target.jump_host or _config_jump(options, kwargs["config"], target.address)
-        hops = 1 + (len(jump_spec.split(",")) if jump_spec else 0)
+        route = _Route(target, settings)
+        conns: list[asyncssh.SSHClientConnection] = []
         try:
-            conn, jumps = await _establish(
-                target.address, jump_spec, kwargs, hops * settings.connect_timeout + 1
-            )
-        except asyncssh.HostKeyNotVerifiable as exc:
-            raise HostKeyError(_hostkey_message(target, exc)) from None
-        except asyncssh.PermissionDenied:
-            raise AuthFailedError(_auth_message(target)) from None
+            async with asyncio.timeout(route.timeout()):
+                conns = await route.open_jumps()
+                conn = await route.open_target(conns[-1] if conns else None)
+        except TimeoutError:
+            _close_all(conns)
+            raise HandshakeTimeout(
+                f"no SSH connection within {settings.connect_timeout:.0f}s per hop"
+            ) from None
+        except BaseException:
+            _close_all(conns)
+            raise
+        return AsyncSSHSession(conn, conns)
+
+    async def host_keys(
+        self, target: Target, settings: ConnectSettings, algs: list[str]
+    ) -> tuple[LookupName, list[bytes]]:
+        """The target's host keys, one handshake per algorithm in ``algs``,
+        through its jump chain (opened with the fleet's host-key rules).
+        Nothing is authenticated to the target and no command runs: each
+        handshake stops at the host-key check."""
+        route = _Route(target, settings)
+        keys: list[bytes] = []
+        conns: list[asyncssh.SSHClientConnection] = []
+        try:
+            async with asyncio.timeout(route.timeout() + len(algs) * settings.connect_timeout):
+                conns = await route.open_jumps()
+                for alg in algs:
+                    try:
+                        conn = await route.open_target(conns[-1] if conns else None, keys, [alg])
+                        conn.close()  # the collecting check never lets one through
+                    except HostKeyError:
+                        continue  # refused on purpose, key recorded
+                    except (TransportError, asyncssh.Error):
+                        continue  # the host has no key of this type (key exchange failed)
+            return route.target_name(), list(dict.fromkeys(keys))
         except TimeoutError:
             raise HandshakeTimeout(
-                f"no SSH handshake within {settings.connect_timeout:.0f}s "
-                "(TCP accepted but no banner, key exchange or authentication)"
+                f"no host key within {settings.connect_timeout:.0f}s per hop"
             ) from None
-        except socket.gaierror as exc:
-            raise UnreachableError(f"name does not resolve: {exc.strerror}") from None
-        except ConnectionRefusedError:
-            raise UnreachableError("connection refused") from None
-        except OSError as exc:
-            raise UnreachableError(exc.strerror or str(exc)) from None
-        except asyncssh.DisconnectError as exc:
-            raise UnreachableError(f"SSH disconnect during handshake: {exc.reason}") from None
-        except asyncssh.Error as exc:
-            raise TransportError(f"SSH error: {exc}") from None
-        except ValueError as exc:  # asyncssh raises it for bad config values
-            raise TransportError(f"SSH configuration error: {exc}") from None
-        return AsyncSSHSession(conn, jumps)
+        finally:
+            _close_all(conns)
 
 
-def _config_jump(
-    options: asyncssh.SSHClientConnectionOptions, config: list[str], host: str
-) -> str | None:
-    """ProxyJump from ssh_config for ``host``, so the bastions are opened with
-    the fleet's options too (asyncssh would open a config ProxyJump with its
-    defaults, which skip host-key checks when ~/.ssh/known_hosts is missing)."""
-    if not config:
-        return None
-    try:
-        resolved = asyncssh.SSHClientConnectionOptions(options=options, config=config, host=host)
-    except (ValueError, OSError, asyncssh.Error):
-        return None  # asyncssh.connect reports the bad config itself
-    tunnel = resolved.tunnel
-    if isinstance(tunnel, str) and tunnel.strip().lower() not in ("", "none"):
-        return tunnel
-    return None
+def _close_all(conns: list[asyncssh.SSHClientConnection]) -> None:
+    for conn in reversed(conns):
+        conn.close()
 
 
-async def _establish(
-    address: str, jump_spec: str | None, kwargs: dict[str, Any], timeout: float
-) -> tuple[asyncssh.SSHClientConnection, list[asyncssh.SSHClientConnection]]:
-    """Connect through the jump hosts (``a,b``: a, then b through a) when there
-    are any; never leaks a hop."""
-    jumps: list[asyncssh.SSHClientConnection] = []
-    try:
-        async with asyncio.timeout(timeout):
-            for hop in (jump_spec or "").split(",") if jump_spec else ():
-                jumps.append(await _open_jump(hop.strip(), kwargs, jumps[-1] if jumps else None))
-            if jumps:
-                kwargs["tunnel"] = jumps[-1]
-            conn = await asyncssh.connect(address, **kwargs)
-        return conn, jumps
-    except BaseException:
-        for jump in reversed(jumps):
-            jump.close()
-        raise
-
-
-async def _open_jump(
-    spec: str, kwargs: dict[str, Any], via: asyncssh.SSHClientConnection | None
+async def _open_hop(
+    resolved: asyncssh.SSHClientConnectionOptions,
+    alias: str,
+    known: KnownHosts | None,
+    via: asyncssh.SSHClientConnection | None,
+    config: list[str],
+    creds: _Creds,
+    settings: ConnectSettings,
+    where: str,
+    host: str,
+    *,
+    collect: list[bytes] | None = None,
+    algs: list[str] | None = None,
 ) -> asyncssh.SSHClientConnection:
-    """Connect to the jump host ``[user@]host[:port]`` with the fleet's own
-    options — the same known_hosts and keys. (asyncssh's string tunnels would
-    use its defaults, which skip host-key checks when ~/.ssh/known_hosts is
-    missing.)"""
-    user, _, hostport = spec.rpartition("@")
-    host, port = hostport, None
-    if hostport.count(":") == 1:
-        host, _, port_text = hostport.partition(":")
-        port = int(port_text) if port_text.isdigit() else None
-    jump_kwargs: dict[str, Any] = {"options": kwargs["options"], "config": kwargs["config"]}
-    if via is not None:
-        jump_kwargs["tunnel"] = via
-    if user:
-        jump_kwargs["username"] = user
-    if port is not None:
-        jump_kwargs["port"] = port
-    for key in ("client_keys", "passphrase", "password", "password_auth"):
-        if key in kwargs:
-            jump_kwargs[key] = kwargs[key]
-    return await asyncssh.connect(host, **jump_kwargs)
-
-
-def _hostkey_message(target: Target, exc: asyncssh.HostKeyNotVerifiable) -> str:
-    return (
-        f"host key not verified against known_hosts ({exc.reason}); "
-        "if the host was reinstalled, check the new key out of band and update known_hosts "
-        "(fleetscan never prompts and never accepts unknown keys by default)"
-    )
-
-
-def _auth_message(target: Target) -> str:
-    who = target.user or "the default user"
-    return f"authentication refused for {who} (keys from files/agent/ssh config were tried)"
+    """Log into one hop (the target or a jump host) with the fleet's options
+    and host-key check; every failure becomes a fleetscan error naming the hop.
+    With ``collect``, the server's key is recorded there and refused (no
+    authentication happens), asking only for ``algs``."""
+    name = lookup_name(str(resolved.host), int(resolved.port), resolved.host_key_alias)
+    check = _HostKeyCheck(known, name, settings.accept_new_file(), host, collect)
+    kwargs: dict[str, Any] = {
+        "options": resolved,
+        "config": config,
+        "client_factory": lambda: _Client(check),
+        **creds.kwargs(),
+    }
+    if known is not None or collect is not None:
+        kwargs["known_hosts"] = check.known_hosts_arg()
+        kwargs["server_host_key_algs"] = algs or check.host_key_algs()
+    # the chain is opened here hop by hop (None: no ssh_config ProxyJump either;
+    # full_chain already put those hops in front)
+    kwargs["tunnel"] = via
+    timeout = settings.connect_timeout
+    try:
+        async with asyncio.timeout(timeout + 0.5):
+            return await asyncssh.connect(alias, **kwargs)
+    except asyncssh.HostKeyNotVerifiable as exc:
+        raise check.error(exc, where) from None
+    except asyncssh.PermissionDenied:
+        raise AuthFailedError(where + auth_message(resolved.username)) from None
+    except TimeoutError:
+        if not check.tcp_done:
+            raise HandshakeTimeout(tcp_timeout_message(timeout, where)) from None
+        raise HandshakeTimeout(handshake_timeout_message(timeout, where)) from None
+    except socket.gaierror as exc:
+        raise UnreachableError(f"{where}name does not resolve: {exc.strerror}") from None
+    except OSError as exc:
+        raise UnreachableError(where + os_error_text(exc)) from None
+    except asyncssh.ConnectionLost as exc:
+        raise UnreachableError(f"{where}connection lost during the handshake: {exc}") from None
+    except asyncssh.DisconnectError as exc:
+        raise UnreachableError(f"{where}SSH disconnect during handshake: {exc.reason}") from None
+    except asyncssh.Error as exc:
+        raise TransportError(f"{where}SSH error: {exc}") from None
+    except ValueError as exc:  # asyncssh raises it for bad config values
+        raise TransportError(f"{where}SSH configuration error: {exc}") from None

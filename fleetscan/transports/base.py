@@ -7,13 +7,14 @@ subclass, so the runner can give the host one precise status.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from fleetscan.errors import ConfigError
 from fleetscan.model import Target
+from fleetscan.transports.trust import check_seconds, secret_from_env
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_HOST_TIMEOUT = 120.0
@@ -54,6 +55,32 @@ class ConnectSettings:
     use_agent: bool = True
     default_user: str | None = None
     extra_known_hosts: tuple[str, ...] = field(default=())
+    #: environment variables the operator allows as secrets (FLEETSCAN_* always are)
+    allowed_secret_env: frozenset[str] = frozenset()
+    #: use a known_hosts file the inventory names (``fleetscan_known_hosts``)
+    trust_inventory_known_hosts: bool = False
+    #: OpenSSH accept-new: record unknown keys in ``known_hosts`` (changed ones still refused)
+    accept_new: bool = False
+
+    def __post_init__(self) -> None:
+        check_seconds(self.connect_timeout, "connect_timeout")
+        if self.accept_new and not (self.known_hosts and self.hostkey_checking):
+            raise ConfigError(
+                "needs --known-hosts FILE (the file unknown keys are recorded in) and "
+                "host-key checking on",
+                field="--accept-new",
+            )
+
+    def accept_new_file(self) -> str | None:
+        """Where unknown keys are recorded (None: they are refused)."""
+        return self.known_hosts if self.accept_new else None
+
+    def host_keys_for(self, target: Target) -> list[str]:
+        """The known_hosts files that decide ``target``'s key: the operator's,
+        or the inventory's only when the operator trusts those."""
+        if target.known_hosts and self.trust_inventory_known_hosts:
+            return [target.known_hosts]
+        return self.known_hosts_files()
 
     def known_hosts_files(self) -> list[str]:
         files = [self.known_hosts or str(Path.home() / ".ssh" / "known_hosts")]
@@ -67,20 +94,18 @@ class ConnectSettings:
         return [str(default)] if default.is_file() else []
 
 
-def target_passphrase(target: Target) -> str | None:
+def target_passphrase(target: Target, settings: ConnectSettings) -> str | None:
     """The passphrase of the target's encrypted private keys, from the
-    environment variable the inventory names (never asked for, never logged)."""
-    if target.passphrase_env:
-        return os.environ.get(target.passphrase_env)
-    return None
+    environment variable the inventory names, if the operator allows that
+    name (never asked for, never logged)."""
+    return secret_from_env(target.passphrase_env, settings.allowed_secret_env)
 
 
-def target_password(target: Target) -> str | None:
-    """The password for ``target`` from the environment variable the inventory
-    names (never from the inventory itself, never logged)."""
-    if target.password_env:
-        return os.environ.get(target.password_env)
-    return None
+def target_password(target: Target, settings: ConnectSettings) -> str | None:
+    """The password for ``target`` (its own hop only, never a jump host's) from
+    the environment variable the inventory names, if the operator allows that
+    name (never from the inventory itself, never logged)."""
+    return secret_from_env(target.password_env, settings.allowed_secret_env)
 
 
 READ_CHUNK = 256 * 1024
@@ -127,3 +152,44 @@ class Transport(Protocol):
     name: str
 
     async def connect(self, target: Target, settings: ConnectSettings) -> Session: ...
+
+
+def auth_message(user: str | None, missing_keys: tuple[str, ...] = ()) -> str:
+    """The one wording of an authentication refusal, for every transport."""
+    msg = (
+        f"authentication refused for {user or 'the default user'} "
+        "(keys from files/agent/ssh config were tried)"
+    )
+    if missing_keys:
+        msg += "; key files not found: " + ", ".join(missing_keys)
+    return msg
+
+
+def os_error_text(exc: OSError) -> str:
+    """An OS-level connect failure as one short phrase (both transports)."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, ConnectionResetError):
+        return "connection reset by the host during the handshake"
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+def lost_while_running(exc: BaseException) -> str:
+    """A connection that dropped (reset, EOF, disconnect) while a command ran."""
+    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return "connection lost while the command ran" + (f": {detail}" if detail else "")
+
+
+def tcp_timeout_message(timeout: float, where: str = "") -> str:
+    """No TCP connection at all (a blackholed address): not a silent SSH server."""
+    return (
+        f"{where}no TCP connection within {timeout:.0f}s (connect timed out: "
+        "the address does not answer)"
+    )
+
+
+def handshake_timeout_message(
+    timeout: float, where: str = "", what: str = "banner, key exchange or authentication"
+) -> str:
+    """TCP was accepted, then the SSH server stayed silent or too slow."""
+    return f"{where}no SSH handshake within {timeout:.0f}s (TCP accepted but no {what})"

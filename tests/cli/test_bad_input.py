@@ -291,8 +291,8 @@ OPTION_CASES = [
         },
         file="sim.ini",
         line=3,
-        field="transport",
-        message="host web2: unknown transport 'simulated'",
+        field="fleetscan_transport",  # the inventory names the field it was written in
+        message="unknown transport 'simulated' (one of: asyncssh, local, paramiko)",
     ),
     opt_case(
         "zero-concurrency",

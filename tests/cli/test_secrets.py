@@ -88,8 +88,8 @@ def env_with_passwords(cwd: Path) -> dict[str, str]:
     return cli_env(
         cwd,
         {
-            "FS_TEST_PW": ENV_PASSWORD,
-            "FS_TEST_PW_WRONG": WRONG_PASSWORD,
+            "FLEETSCAN_TEST_PW": ENV_PASSWORD,
+            "FLEETSCAN_TEST_PWX": WRONG_PASSWORD,
             "FS_TEST_KEY_PASS": KEY_PASSPHRASE,
             "COLUMNS": "10000",
         },
@@ -107,8 +107,8 @@ def write_inventory(sim: SimProcess, cwd: Path) -> Path:
     locked.chmod(0o600)
     text = f"""\
 [web]
-pw-01 ansible_host=127.0.0.1 ansible_port={p["pw-01"]} fleetscan_password_env=FS_TEST_PW
-pw-02 ansible_host=127.0.0.1 ansible_port={p["pw-02"]} fleetscan_password_env=FS_TEST_PW_WRONG
+pw-01 ansible_host=127.0.0.1 ansible_port={p["pw-01"]} fleetscan_password_env=FLEETSCAN_TEST_PW
+pw-02 ansible_host=127.0.0.1 ansible_port={p["pw-02"]} fleetscan_password_env=FLEETSCAN_TEST_PWX
 key-01 ansible_host=127.0.0.1 ansible_port={p["key-01"]} ansible_password={INLINE_PASSWORD} \
 ansible_ssh_private_key_file={sim.client_key}
 enc-01 ansible_host=127.0.0.1 ansible_port={p["enc-01"]} ansible_ssh_private_key_file={locked} \
@@ -147,6 +147,8 @@ def test_scan_with_passwords_leaks_no_secret(
         [
             *("scan", "-i", "inventory.ini", "-p", "policy.yaml", "-o", "out"),
             *("--known-hosts", str(fleet.known_hosts), "--format", "html,csv,json,junit"),
+            # FLEETSCAN_* names are allowed anyway; this one the operator allows by name
+            *("--allow-secret-env", "FS_TEST_KEY_PASS"),
         ],
         cwd=tmp_path,
         env=env_with_passwords(tmp_path),
@@ -184,7 +186,7 @@ def test_inventory_show_masks_every_secret(tmp_path: Path, fleet: SimProcess, fm
     assert "key-01" in result.stdout and "***" in result.stdout
     if fmt == "json":
         rows = {r["name"]: r for r in json.loads(result.stdout)}
-        assert rows["pw-01"]["password_env"] == "FS_TEST_PW"  # the name, never the value
+        assert rows["pw-01"]["password_env"] == "FLEETSCAN_TEST_PW"  # the name, never the value
         assert rows["key-01"]["vars"]["ansible_password"] == "***"
         assert rows["key-01"]["vars"]["app_settings"]["db"]["password"] == "***"
     assert output_leaks(result) == {}

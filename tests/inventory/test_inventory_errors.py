@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetscan import yamlsrc
+from fleetscan import configfile
 from fleetscan.errors import ConfigError
 
 from .helpers import Writer, load
@@ -211,7 +211,7 @@ def test_unusable_files(
 def test_huge_file_is_refused_before_reading(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(yamlsrc, "MAX_CONFIG_BYTES", 1000)
+    monkeypatch.setattr(configfile, "MAX_CONFIG_BYTES", 1000)
     path = tmp_path / "huge.ini"
     path.write_text("h1\n" * 1000)
     assert_names(error_of(path), path, None, None, "larger than the 1000 byte limit")
@@ -236,3 +236,34 @@ def test_secret_values_are_never_echoed_in_errors(write: Writer) -> None:
     path = write("hosts.yaml", "h1:\n  password: [not, text, s3cr3t]\n  port: x\n")
     err = error_of(path)
     assert "s3cr3t" not in str(err)
+
+
+def test_small_yaml_alias_bomb_is_refused_by_expanded_size(tmp_path: Path) -> None:
+    """Issue 7 item 16: ~1 KB, 40 hosts sharing a 4-level alias tree: under any
+    alias *count* limit, but it expands to ~450,000 values (main: 11 s, 160 MB)."""
+    lines = ["all:", "  vars:", "    a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"    a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 4)]
+    lines += ["  hosts:"] + [f"    h{n}: {{v: *a3}}" for n in range(40)]
+    path = tmp_path / "bomb.yml"
+    path.write_text("\n".join(lines) + "\n")
+    assert path.stat().st_size < 2048
+    err = error_of(path)
+    assert err.file == str(path)
+    assert "YAML aliases expand" in err.detail and "alias bomb" in err.detail
+
+
+def test_anchors_shared_by_many_hosts_are_fine(tmp_path: Path) -> None:
+    """The legitimate use: one anchored block of variables merged into every host."""
+    lines = ["all:", "  hosts:"]
+    lines += [
+        f"    h{n}:\n      <<: *common"
+        if n
+        else "    h0: &common\n      ansible_user: audit\n"
+        "      ansible_port: 2222\n      fleetscan_become: true"
+        for n in range(2000)
+    ]
+    path = tmp_path / "shared.yml"
+    path.write_text("\n".join(lines) + "\n")
+    targets = load(path).targets
+    assert len(targets) == 2000
+    assert {(t.user, t.port, t.become) for t in targets} == {("audit", 2222, True)}

@@ -58,7 +58,7 @@ def test_example_nornir_inventory() -> None:
     assert (db1.address, db1.port, db1.user, db1.become) == ("127.0.0.1", 2201, "audit", True)
     assert db1.vars["environment"] == "production"
     assert db1.jump_host == "ops@bastion.example.com"
-    assert db1.password_env == "FLEETSCAN_DB_SUDO_PASSWORD"
+    assert db1.password_env == "FLEETSCAN_DB_SSH_PASSWORD"
     assert t["app01.example.com"].key_files == ("~/.ssh/app_ed25519",)
     assert inv.groups["prod"] == tuple(t)
 

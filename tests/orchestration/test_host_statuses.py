@@ -86,7 +86,7 @@ def test_every_failure_gets_its_own_status_and_good_hosts_complete(
         "good-2": Status.OK,
         "auth-fail": Status.AUTH_FAILED,
         "changed-key": Status.HOSTKEY_MISMATCH,
-        "unknown-key": Status.HOSTKEY_MISMATCH,
+        "unknown-key": Status.HOSTKEY_UNKNOWN,
         "hangs": Status.TIMEOUT,
         "refused": Status.UNREACHABLE,
         "no-banner": Status.TIMEOUT,
@@ -355,7 +355,7 @@ def test_encrypted_key_is_unlocked_by_the_passphrase_env_var_never_asked(
     variable with its passphrase; without it the key is skipped (auth_failed),
     never a prompt; the passphrase appears in no result."""
     secret = "Kp-passphrase-9Zq"
-    monkeypatch.setenv("FS_TEST_KEY_PASS", secret)
+    monkeypatch.setenv("FLEETSCAN_TEST_KEY_PASS", secret)
 
     async def main(with_env: bool) -> HostScan:
         async with sim_fleet(tmp_path, [good("locked")]) as fleet:
@@ -366,7 +366,7 @@ def test_encrypted_key_is_unlocked_by_the_passphrase_env_var_never_asked(
             target = replace(
                 fleet.target("locked"),
                 key_files=(str(locked),),
-                passphrase_env="FS_TEST_KEY_PASS" if with_env else None,
+                passphrase_env="FLEETSCAN_TEST_KEY_PASS" if with_env else None,
             )
             settings = replace(fleet.settings(), transport=transport)
             return (await scan_all([target], settings))[0]

@@ -40,7 +40,13 @@ def test_run_options_are_frozen(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("line", "forced", "where", "words"),
     [
-        ("h1 ansible_host=127.0.0.1 fleetscan_transport=simulated", None, ":1", "host h1"),
+        # the inventory names the field it was written in
+        (
+            "h1 ansible_host=127.0.0.1 fleetscan_transport=simulated",
+            None,
+            ":1",
+            "fleetscan_transport",
+        ),
         ("h1 ansible_host=127.0.0.1", "telnet", "", "--transport"),
     ],
     ids=["from-the-inventory", "forced-on-the-command-line"],

@@ -164,9 +164,11 @@ def test_forbidden_port_opened_by_the_test_is_a_critical_finding(
     assert report["run"]["exit_code"] == EXIT_FINDINGS
 
 
-@pytest.mark.parametrize("known", ["another-key", "empty"])
-def test_host_key_not_in_known_hosts_is_hostkey_mismatch_never_a_prompt(
-    known: str, sshd_server: SshdServer, tmp_path: Path
+@pytest.mark.parametrize(
+    ("known", "status"), [("another-key", "hostkey_mismatch"), ("empty", "hostkey_unknown")]
+)
+def test_host_key_not_in_known_hosts_is_a_hostkey_status_never_a_prompt(
+    known: str, status: str, sshd_server: SshdServer, tmp_path: Path
 ) -> None:
     known_hosts = tmp_path / "known_hosts"
     if known == "another-key":
@@ -181,7 +183,7 @@ def test_host_key_not_in_known_hosts_is_hostkey_mismatch_never_a_prompt(
     report = load_report(out, proc)
     host = host_entry(report, "local")
 
-    assert host["status"] == "hostkey_mismatch", (host["message"], describe(proc))
+    assert host["status"] == status, (host["message"], describe(proc))
     assert "known_hosts" in host["message"]
     assert host["listeners"] == []
     assert proc.returncode == EXIT_INCOMPLETE, describe(proc)

@@ -22,6 +22,7 @@ from fleetscan.model import (
     Finding,
     HostScan,
     Listener,
+    Origin,
     Process,
     ScanRun,
     Severity,
@@ -74,7 +75,7 @@ def target(name: str, address: str, *groups: str, platform: str = "linux") -> Ta
         user="audit",
         platform=platform,
         groups=groups,
-        source=f"inventories/prod.ini:{len(name)}",
+        source=Origin("inventories/prod.ini", len(name)),
     )
 
 
@@ -115,6 +116,7 @@ FAILED = {
     Status.UNREACHABLE: "connect to 10.20.0.40 port 22: No route to host",
     Status.AUTH_FAILED: "Permission denied (publickey) for user audit",
     Status.HOSTKEY_MISMATCH: "host key for 10.20.0.42 does not match known_hosts line 17",
+    Status.HOSTKEY_UNKNOWN: "no key for 10.20.0.43 in known_hosts (unknown host)",
     Status.TIMEOUT: "no result within the 30s per-host deadline",
     Status.NO_COLLECTOR: "neither ss nor netstat nor /proc/net/tcp is usable",
     Status.PARSE_ERROR: "ss output could not be parsed: 0 of 12 lines understood",

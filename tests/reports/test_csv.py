@@ -26,7 +26,13 @@ from fleetscan.model import (
     Target,
     WaiverRef,
 )
-from fleetscan.reports.csv import FINDING_COLUMNS, HOST_COLUMNS, LISTENER_COLUMNS, write_csv
+from fleetscan.reports.csv import (
+    CHANGE_COLUMNS,
+    FINDING_COLUMNS,
+    HOST_COLUMNS,
+    LISTENER_COLUMNS,
+    write_csv,
+)
 
 from .conftest import FINISHED, FORMULA, FORMULAS, STARTED
 
@@ -34,6 +40,7 @@ COLUMNS = {
     "hosts.csv": HOST_COLUMNS,
     "listeners.csv": LISTENER_COLUMNS,
     "findings.csv": FINDING_COLUMNS,
+    "changes.csv": CHANGE_COLUMNS,
 }
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 

@@ -4,10 +4,11 @@ hosts' strings kept exactly (it is the evidence format)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from fleetscan.model import ScanRun
+from fleetscan.model import Change, ComparedTo, ScanRun
 from fleetscan.reports.json import SCHEMA_VERSION, write_json
 
 from .conftest import HOSTILE_NAMES, OSC, SCRIPT
@@ -22,7 +23,7 @@ def load(tmp_path: Path, run: ScanRun) -> dict[str, Any]:
 
 def test_document_has_the_versioned_envelope(tmp_path: Path, any_run: ScanRun) -> None:
     doc = load(tmp_path, any_run)
-    assert list(doc) == ["schema", "schema_version", "run", "hosts", "findings"]
+    assert list(doc) == ["schema", "schema_version", "run", "hosts", "findings", "changes"]
     assert doc["schema"] == "fleetscan.report" and doc["schema_version"] == SCHEMA_VERSION == 1
     assert len(doc["hosts"]) == len(any_run.scans)
     assert len(doc["findings"]) == len(any_run.findings)
@@ -35,7 +36,7 @@ def test_run_section_carries_provenance_and_summary(tmp_path: Path, realistic_ru
     assert run["duration_seconds"] == 187.0
     assert run["fail_on"] == "high" and run["exit_code"] == 1
     assert run["policy_files"] == ["policies/baseline.yaml"]
-    assert run["summary"]["by_verdict"] == {"compliant": 1, "non-compliant": 2, "not-scanned": 9}
+    assert run["summary"]["by_verdict"] == {"compliant": 1, "non-compliant": 2, "not-scanned": 10}
     assert run["summary"]["by_status"]["ok"] == 3
     assert run["summary"]["waived_findings"] == 2
 
@@ -98,8 +99,32 @@ def documented_fields() -> dict[str, list[str]]:
     return sections
 
 
+def _with_changes(run: ScanRun) -> ScanRun:
+    """The realistic run compared with an earlier one: a widened bind and a new listener."""
+    web = run.scans[0]
+    was, now = web.listeners[0], web.listeners[1]
+    return replace(
+        run,
+        changes=(
+            Change(web.host, "widened", now.proto, now.address, now.port, was, now, "R1"),
+            Change(web.host, "new", now.proto, now.address, now.port, None, now, "R1"),
+        ),
+        compared_to=ComparedTo("previous", "R1", ("R1",), (), (run.scans[-1].host,)),
+    )
+
+
+def test_changes_and_compared_to(tmp_path: Path, realistic_run: ScanRun) -> None:
+    doc = load(tmp_path, _with_changes(realistic_run))
+    widened, new = doc["changes"]
+    assert widened["kind"] == "widened" and widened["before"]["port"] == widened["port"]
+    assert new["before"] is None and new["after"] == doc["hosts"][0]["listeners"][1]
+    assert doc["run"]["compared_to"]["run"] == "R1"
+    plain = load(tmp_path, realistic_run)
+    assert plain["changes"] == [] and plain["run"]["compared_to"] is None
+
+
 def test_schema_doc_lists_every_field(tmp_path: Path, realistic_run: ScanRun) -> None:
-    doc = load(tmp_path, realistic_run)
+    doc = load(tmp_path, _with_changes(realistic_run))
     web = doc["hosts"][0]
     waived = next(f for f in doc["findings"] if f["waived"])
     actual = {
@@ -113,6 +138,8 @@ def test_schema_doc_lists_every_field(tmp_path: Path, realistic_run: ScanRun) ->
         "evidence[]": web["evidence"][0],
         "findings[]": waived,
         "waiver": waived["waiver"],
+        "run.compared_to": doc["run"]["compared_to"],
+        "changes[]": doc["changes"][0],
     }
     documented = documented_fields()
     assert set(documented) == set(actual)

@@ -115,20 +115,26 @@ def test_unknown_host_is_accepted_only_when_checking_is_off(tmp_path: Path) -> N
 
     off, on, _ = asyncio.run(main())
     assert off.status is Status.OK, off.message
-    assert on.status is Status.HOSTKEY_MISMATCH
+    assert on.status is Status.HOSTKEY_UNKNOWN
 
 
-def test_per_target_known_hosts_file_replaces_the_fleet_one(tmp_path: Path) -> None:
-    async def main() -> HostScan:
+def test_per_target_known_hosts_file_replaces_the_fleet_one_only_when_trusted(
+    tmp_path: Path,
+) -> None:
+    async def main(trusted: bool) -> HostScan:
         async with sim_fleet(tmp_path, [good("own-file")], unknown=["own-file"]) as fleet:
             own = tmp_path / "own_known_hosts"
             r = fleet.running[0]
             own.write_text(known_hosts_line("127.0.0.1", r.port, r.host_key) + "\n")
             target = dataclasses.replace(fleet.targets[0], known_hosts=str(own))
-            return (await scan_all([target], paramiko_settings(fleet)))[0]
+            settings = paramiko_settings(fleet)
+            connect = dataclasses.replace(settings.connect, trust_inventory_known_hosts=trusted)
+            return (await scan_all([target], dataclasses.replace(settings, connect=connect)))[0]
 
-    scan = asyncio.run(main())
+    scan = asyncio.run(main(True))
     assert scan.status is Status.OK, scan.message
+    # not trusted by the operator: the inventory's file cannot widen trust
+    assert asyncio.run(main(False)).status is Status.HOSTKEY_UNKNOWN
 
 
 def test_ssh_config_supplies_hostname_port_user_and_identity_file(tmp_path: Path) -> None:
@@ -204,7 +210,7 @@ async def jump_server(client_key_path: Path) -> AsyncIterator[tuple[int, asyncss
 
 @pytest.mark.parametrize(
     ("jump_known", "status"),
-    [(True, Status.OK), (False, Status.HOSTKEY_MISMATCH)],
+    [(True, Status.OK), (False, Status.HOSTKEY_UNKNOWN)],
     ids=["known-bastion", "unknown-bastion"],
 )
 def test_proxyjump_tunnels_through_a_bastion_with_strict_keys(
@@ -279,11 +285,11 @@ def test_inventory_values_win_over_ssh_config_and_config_over_defaults(tmp_path:
     )
     assert from_config.key_files == (str(key),)
     assert from_config.jump == ("ops@bastion:2222",)
-    assert from_config.hostkey_name == "db-cluster"
+    assert str(from_config.hostkey_name) == "db-cluster"
     explicit = resolve_hop("db-07", settings, port=22, user="inv", key_files=(), jump="none")
     assert (explicit.port, explicit.user, explicit.jump) == (22, "inv", ())
     plain = resolve_hop("web-01", settings)
-    assert (plain.hostname, plain.port, plain.hostkey_name) == ("web-01", 22, "web-01")
+    assert (plain.hostname, plain.port, str(plain.hostkey_name)) == ("web-01", 22, "web-01")
     assert plain.look_for_keys  # no key given anywhere: ~/.ssh/id_* like OpenSSH
 
 

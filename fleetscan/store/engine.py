@@ -1,0 +1,105 @@
+"""Connecting to the history database and bringing its schema up to date.
+
+SQLite (the default) is opened in WAL mode with a busy timeout, so several
+scans can write to one file at once: each run is one ``BEGIN IMMEDIATE``
+transaction that waits for the write lock instead of failing. A process
+killed mid-write leaves its transaction uncommitted; the next open rolls it
+back from the WAL and every earlier run is there.
+
+The schema is versioned with Alembic (``migrations/``). :func:`migrate` runs
+on every open but takes the migration lock only when the database is behind
+(``BEGIN IMMEDIATE`` on SQLite, a transaction-scoped advisory lock on
+PostgreSQL), so concurrent first runs create the schema exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import URL
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+BUSY_TIMEOUT_MS = 60_000
+CONNECT_TIMEOUT_S = 10
+#: execution option asking for a write transaction (BEGIN IMMEDIATE on SQLite)
+WRITE = "fleetscan_write"
+_PG_MIGRATION_LOCK = 0x666C656574  # "fleet"
+
+
+def make_engine(url: URL) -> Engine:
+    if url.get_backend_name() == "sqlite":
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(
+        url, pool_pre_ping=True, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}
+    )
+
+
+def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    # let SQLAlchemy, not the sqlite3 module, decide when transactions begin
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA journal_mode = WAL")
+    cur.execute("PRAGMA synchronous = NORMAL")  # in WAL: durable against process kill
+    cur.execute("PRAGMA foreign_keys = ON")
+    cur.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # a write transaction takes the lock up front (waiting up to the busy
+    # timeout); a deferred one could fail when it later upgrades to writing
+    immediate = conn.get_execution_options().get(WRITE, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """One transaction holding the write lock; committed at the end, rolled back on error."""
+    with engine.connect() as conn:
+        conn = conn.execution_options(**{WRITE: True})
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SET LOCAL lock_timeout = '60s'"))
+            yield conn
+
+
+def _config(conn: Connection | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = conn
+    return cfg
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Upgrade the schema to ``revision`` (default: the newest) if it is behind."""
+    target = head_revision() if revision == "head" else revision
+    if current_revision(engine) == target:
+        return
+    with write_transaction(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+        # re-read under the lock: a concurrent process may have migrated meanwhile
+        if MigrationContext.configure(conn).get_current_revision() != target:
+            command.upgrade(_config(conn), target)

@@ -1,0 +1,99 @@
+"""Alembic: a database made by the first schema version, with data in it, is
+upgraded on open and its runs are still there and usable; the migrations
+build exactly the schema the code uses. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+
+from fleetscan.store import History, Store
+from fleetscan.store.codec import canonical, digest, listeners_doc, target_doc
+from fleetscan.store.engine import current_revision, head_revision, make_engine, migrate
+from fleetscan.store.schema import metadata
+
+from .factory import fleet, lst, scan
+
+SSH = lst("tcp", "0.0.0.0", 22, "sshd")
+OLD_RUN = "20261001T020000Z-00000001"
+
+
+def _blob(conn, doc) -> str:  # type: ignore[no-untyped-def]
+    body = canonical(doc)
+    key = digest(body)
+    conn.execute(text("INSERT INTO blobs (digest, body) VALUES (:d, :b)"), {"d": key, "b": body})
+    return key
+
+
+def _fill_version_0001(url: URL) -> None:
+    """A run recorded by fleetscan at schema 0001, written with that schema's SQL."""
+    engine = make_engine(url)
+    migrate(engine, "0001")
+    assert current_revision(engine) == "0001"
+    s = scan("db-01", [SSH])
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO runs (run_id, started, finished, tool_version, inventory_digest,"
+                " policy_digest, inventory_files, policy_files, hostkey_checking, interrupted,"
+                " fail_on, exit_code, hosts, listeners, by_status, active_by_severity) VALUES"
+                " (:id, '2026-10-01T02:00:00.000000+00:00', '2026-10-01T02:00:30.000000+00:00',"
+                " '0.1.0', '', '', '[]', '[]', :t, :f, 'high', 0, 1, 1, :bs, '{}')"
+            ),
+            {"id": OLD_RUN, "t": True, "f": False, "bs": '{"ok":1}'},
+        )
+        conn.execute(text("INSERT INTO hosts (name) VALUES (:n)"), {"n": json.dumps("db-01")})
+        detail = {
+            "message": "",
+            "platform": "linux",
+            "collector": "ss",
+            "unparsed": [],
+            "evidence": [],
+            "findings": [],
+        }
+        conn.execute(
+            text(
+                "INSERT INTO host_scans (run_pk, host_pk, position, status, target, listeners,"
+                " detail, timings) VALUES ((SELECT pk FROM runs), (SELECT pk FROM hosts), 0,"
+                " 'ok', :t, :l, :d, '[0, 1, []]')"
+            ),
+            {
+                "t": _blob(conn, target_doc(s.target)),
+                "l": _blob(conn, listeners_doc(s.listeners)),
+                "d": _blob(conn, detail),
+            },
+        )
+    engine.dispose()
+
+
+def test_database_of_the_first_schema_version_is_upgraded_with_its_data(db_url: URL) -> None:
+    _fill_version_0001(db_url)
+    store = Store.open(db_url)  # upgrades to head
+    try:
+        assert current_revision(store.engine) == head_revision() != "0001"
+        (row,) = store.list_runs()
+        assert (row.id, row.hosts, row.changes) == (OLD_RUN, 1, 0)
+        assert store.load(OLD_RUN).scans[0].listeners == (SSH,)
+        # the old run is the reference of the next scan: only the new port is a change
+        history = History(store)
+        changes, compared = history.compare(fleet({"db-01": [SSH, lst("tcp", "0.0.0.0", 80)]}))
+        assert [(c.kind, c.port, c.since_run) for c in changes] == [("new", 80, OLD_RUN)]
+        assert compared.run == OLD_RUN
+    finally:
+        store.close()
+
+
+def test_migrations_build_the_schema_the_code_uses(db_url: URL) -> None:
+    engine = make_engine(db_url)
+    try:
+        migrate(engine)
+        with engine.connect() as conn:
+            ctx = MigrationContext.configure(conn, opts={"compare_type": False})
+            diffs = compare_metadata(ctx, metadata)
+        assert diffs == []
+    finally:
+        engine.dispose()
