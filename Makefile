@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null && \
 	  rm -rf $(VENV) && $(PY) -m venv $(VENV); }
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,distributed]'
 	touch $(STAMP)
 
 setup: $(STAMP)

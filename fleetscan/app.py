@@ -12,7 +12,7 @@ or :func:`run` for both. The stages, in order (docs/architecture.md draws them):
    checked) → transport libraries checked
 2. policy loaded and validated, report folder checked      — all before any connection
 3. runner: connect, collect, parse, per-host status        (:mod:`fleetscan.runner`)
-4. [exposure probes plug in here: after the scans, before policy]
+4. exposure probes and firewall evidence (optional)       (:mod:`fleetscan.exposure`)
 5. policy engine: findings                                 (:mod:`fleetscan.policy`)
 6. history: each host compared with its reference scan (drift) before the
    policy engine, so drift rules give findings; the finished run recorded in
@@ -42,17 +42,20 @@ from typing import TYPE_CHECKING
 
 from fleetscan import __version__
 from fleetscan.errors import ConfigError
-from fleetscan.model import HostScan, ScanRun, Severity, Target
+from fleetscan.exposure import ProbeSettings, check_probe_config, probe_phase
+from fleetscan.exposure.firewall import add_rulesets
+from fleetscan.model import HostScan, ProbeResult, ScanRun, Severity, Target
 from fleetscan.options import RunOptions
 from fleetscan.policy import Policy, evaluate, load_policies
 from fleetscan.reports import FORMATS, prepare_output
 from fleetscan.reports.files import DEFAULT_MODE, DEFAULT_REPORTS, is_stdout
-from fleetscan.runner import ScanSettings, interrupted_scan, scan_stream
+from fleetscan.runner import HostScanner, ScanSettings, interrupted_scan, scan_stream
 from fleetscan.transports import check_transport, trust
-from fleetscan.transports.base import Transport
+from fleetscan.transports.base import Session, Transport
 from fleetscan.transports.hostkeys import learned_keys
 
 if TYPE_CHECKING:
+    from fleetscan.distributed.coordinator import DistributedOptions
     from fleetscan.store import History
 
 ProgressFn = Callable[[HostScan], None]
@@ -73,6 +76,9 @@ class RunInputs:
     report_mode: int = DEFAULT_MODE
     #: the open history (None: --no-history); opened by prepare, closed by execute
     history: History | None = field(default=None, compare=False)
+    probe: ProbeSettings | None = None  # None: no exposure stage
+    #: set: the hosts are scanned by workers of their site (``--distributed``)
+    distributed: DistributedOptions | None = None
 
 
 @dataclass(frozen=True)
@@ -99,8 +105,14 @@ def prepare(options: RunOptions) -> RunInputs:
     from fleetscan.inventory import load_inventory
 
     options.validate()
+    spread = None
+    if options.distributed is not None:
+        from fleetscan.distributed.coordinator import distributed_options
+
+        spread = distributed_options(options)
     inv = load_inventory(options.inventory, allow_exec=options.allow_exec_inventory)
-    targets = inv.select(options.limit)  # checks the selected hosts' key files too
+    # checks the selected hosts' key files too (distributed: paths on the workers)
+    targets = inv.select(options.limit, check_files=spread is None)
     check_transports(targets, options.transport)
     # the inventory may not choose a secret variable or widen known_hosts trust
     trust.check_targets(
@@ -111,6 +123,9 @@ def prepare(options: RunOptions) -> RunInputs:
     connect = options.connect_settings()
     policy = load_policies(options.policies)
     history = open_history(options) if options.history else None
+    probe = options.probe_settings()
+    if probe is not None:
+        check_probe_config(policy, probe, targets)
     # last check, so a config error writes nothing; no --output: ./fleetscan-reports
     prepare_output(options.output or DEFAULT_REPORTS, options.formats, options.report_mode)
     return RunInputs(
@@ -130,6 +145,8 @@ def prepare(options: RunOptions) -> RunInputs:
         report_mode=options.report_mode,
         output=options.output,
         history=history,
+        probe=probe,
+        distributed=spread,
     )
 
 
@@ -188,9 +205,17 @@ async def run_scan(
     journal, _ = learned_keys(accept_new or "")
     done: dict[str, HostScan] = {}
     interrupted = False
+    hostkey_checking = inputs.settings.connect.hostkey_checking
+    if inputs.distributed is not None:
+        from fleetscan.distributed.coordinator import Coordinator
+
+        coordinator = Coordinator(inputs.distributed)
+        source = coordinator.stream(inputs.targets, inputs.settings)
+    else:
+        source = scan_stream(inputs.targets, inputs.settings, transports=transports)
 
     async def consume() -> None:
-        async for scan in scan_stream(inputs.targets, inputs.settings, transports=transports):
+        async for scan in source:
             done[scan.target.name] = scan
             if on_result:
                 on_result(scan)
@@ -207,13 +232,18 @@ async def run_scan(
             await worker
     else:
         await worker
+    if inputs.distributed is not None:  # the workers decided host-key checking
+        hostkey_checking = coordinator.hostkey_checking
     scans = tuple(done.get(t.name) or interrupted_scan(t) for t in inputs.targets)
-    # [exposure probes: connect to exactly the listeners found, before policy]
+    # exposure probes: connect to exactly the listeners found, before policy
+    exposure: tuple[ProbeResult, ...] = ()
+    if inputs.probe is not None and not interrupted:
+        scans, exposure, interrupted = await _probe(inputs, scans, transports, stop)
     finished = datetime.now(UTC)
     # drift: each host against its reference scan, before policy (drift rules)
     history = inputs.history
     changes, compared_to = history.compare(scans) if history is not None else ((), None)
-    findings = evaluate(inputs.policy, scans, now=finished, changes=changes)
+    findings = evaluate(inputs.policy, scans, now=finished, changes=changes, exposure=exposure)
     return ScanRun(
         id=started.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8],
         started=started,
@@ -224,7 +254,7 @@ async def run_scan(
         policy_digest=inputs.policy.digest,
         policy_files=tuple(inputs.policy.files),
         inventory_files=inputs.inventory_files,
-        hostkey_checking=connect.hostkey_checking,
+        hostkey_checking=hostkey_checking,
         inventory_known_hosts_trusted=connect.trust_inventory_known_hosts,
         accept_new_file=accept_new,
         keys_learned=learned_keys(accept_new, journal)[1] if accept_new else (),
@@ -233,7 +263,54 @@ async def run_scan(
         tool_version=__version__,
         changes=changes,
         compared_to=compared_to,
+        exposure=exposure,
+        probe_zones=inputs.probe.zones if inputs.probe is not None else (),
     )
+
+
+async def _probe(
+    inputs: RunInputs,
+    scans: tuple[HostScan, ...],
+    transports: dict[str, Transport] | None,
+    stop: asyncio.Event | None,
+) -> tuple[tuple[HostScan, ...], tuple[ProbeResult, ...], bool]:
+    """The exposure stage (after every host's listeners are known): the probe
+    matrix and, when asked, each host's firewall ruleset as evidence. A stop
+    request ends it like the scan: the run is marked interrupted and nothing
+    half-probed is reported. Returns (scans, matrix, interrupted)."""
+    probe = inputs.probe
+    assert probe is not None
+    scanner = HostScanner(inputs.settings, transports)
+
+    async def connect(target: Target) -> Session:
+        return await scanner.transport_for(target).connect(target, inputs.settings.connect)
+
+    async def stage() -> tuple[tuple[HostScan, ...], tuple[ProbeResult, ...]]:
+        matrix = probe_phase(scans, inputs.policy, probe, connect)
+        if not probe.firewall_evidence:
+            return scans, await matrix
+        rulesets = add_rulesets(
+            scans,
+            connect,
+            concurrency=probe.evidence_concurrency,
+            timeout=inputs.settings.host_timeout,
+            deadline=probe.deadline,
+        )
+        got_matrix, got_scans = await asyncio.gather(matrix, rulesets)
+        return got_scans, got_matrix
+
+    task = asyncio.create_task(stage())
+    if stop is None:
+        return (*await task, False)
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return scans, (), True
+    return (*task.result(), False)
 
 
 class StopSignals:

@@ -35,7 +35,8 @@ from fleetscan.commands.inventory import inventory_app
 from fleetscan.commands.parse import parse
 from fleetscan.commands.policy import policy_app
 from fleetscan.commands.progress import ScanProgress, host_line
-from fleetscan.options import RunOptions, parse_formats, parse_severity
+from fleetscan.commands.worker import worker
+from fleetscan.options import RunOptions, parse_formats, parse_severity, parse_zones
 from fleetscan.reports.files import parse_mode
 from fleetscan.reports.terminal import console as make_console
 
@@ -58,6 +59,7 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(hostkeys_app, name="hostkeys")
 app.command()(parse)
 register_history(app)  # history, history prune, diff, report, baseline
+app.command()(worker)
 
 
 def scan_and_print(options: RunOptions, *, console: Console, quiet: bool, verbose: int) -> int:
@@ -215,6 +217,57 @@ def scan(
     db: DbOption = None,
     no_history: NoHistoryOption = False,
     compare_to: CompareToOption = "previous",
+    probe: Annotated[
+        bool,
+        typer.Option(
+            "--probe",
+            metavar="",
+            help="Exposure probes from this machine (zone 'scanner'): connect once to each "
+            "TCP listener a host reported.",
+        ),
+    ] = False,
+    probe_zones: Annotated[
+        str | None,
+        typer.Option(
+            metavar="LIST",
+            help="Zones to probe from, ',' separated: scanner and zones the policy declares.",
+        ),
+    ] = None,
+    probe_timeout: Annotated[
+        float,
+        typer.Option(metavar="SECONDS", help="Seconds a probe connect may take (else filtered)."),
+    ] = 2.0,
+    probe_deadline: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Seconds for the whole probe phase.")
+    ] = 300.0,
+    firewall_evidence: Annotated[
+        bool,
+        typer.Option(
+            "--firewall-evidence",
+            metavar="",
+            help="Also collect each host's firewall ruleset (nft, iptables-save, pfctl, "
+            "netsh) as evidence in its report detail.",
+        ),
+    ] = False,
+    distributed: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="Broker URL (redis://host:6379/0): hosts are scanned by `fleetscan worker`s "
+            "of their fleetscan_site. Password from $FLEETSCAN_BROKER_PASSWORD.",
+        ),
+    ] = None,
+    shard_size: Annotated[
+        int, typer.Option(metavar="N", help="With --distributed: most hosts per shard.")
+    ] = 50,
+    run_deadline: Annotated[
+        float | None,
+        typer.Option(
+            metavar="SECONDS",
+            help="With --distributed: seconds until hosts without a result end not_scanned "
+            "(default: derived from the shards and the workers).",
+        ),
+    ] = None,
     allow_exec_inventory: Annotated[
         bool, typer.Option("--allow-exec-inventory", metavar="", help=ALLOW_EXEC_HELP)
     ] = False,
@@ -265,6 +318,14 @@ def scan(
             history=not no_history,
             db=db,
             compare_to=compare_to,
+            probe=probe,
+            probe_zones=parse_zones(probe_zones) if probe_zones is not None else None,
+            probe_timeout=probe_timeout,
+            probe_deadline=probe_deadline,
+            firewall_evidence=firewall_evidence,
+            distributed=distributed,
+            shard_size=shard_size,
+            run_deadline=run_deadline,
             allow_exec_inventory=allow_exec_inventory,
             allowed_secret_env=tuple(allow_secret_env or ()),
             trust_inventory_known_hosts=trust_inventory_known_hosts,

@@ -42,6 +42,9 @@ class Status(enum.StrEnum):
     PARSE_ERROR = "parse_error"
     INTERNAL_ERROR = "internal_error"
     INTERRUPTED = "interrupted"  # the run was stopped (Ctrl-C/SIGTERM) before this host ended
+    # distributed runs: no worker of the host's site took it, or its worker was
+    # lost / the broker went away before a result came back
+    NOT_SCANNED = "not_scanned"
 
     @property
     def complete(self) -> bool:
@@ -193,6 +196,7 @@ class Target:
     known_hosts: str | None = None
     password_env: str | None = None  # name of an env var holding the password; never the value
     passphrase_env: str | None = None  # name of an env var holding the private keys' passphrase
+    site: str = "default"  # network zone whose workers scan it (``fleetscan_site``)
     source: Origin | None = None  # where the host was defined
 
     def public_vars(self) -> dict[str, Any]:
@@ -343,6 +347,39 @@ class TrendPoint:
     changes: int
 
 
+#: outcomes of one exposure probe (see fleetscan.exposure)
+ProbeOutcome = Literal["open", "refused", "filtered", "unreachable", "not_probed"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """Whether one listener of ``host`` answered a TCP connect from ``zone``.
+
+    ``address`` is the address connected to (the inventory's, never the bind
+    address); ``probe_host`` is the inventory host the connection left from
+    (None for the ``scanner`` zone, or when nothing was probed). ``reason``
+    says why a listener was ``not_probed`` or what the probe saw (e.g.
+    "Connection refused"). ``rtt_ms`` is the connect time when measured.
+    """
+
+    host: str
+    listener: Listener
+    zone: str
+    address: str
+    result: ProbeOutcome
+    probe_host: str | None = None
+    reason: str = ""
+    rtt_ms: float | None = None
+
+    @property
+    def port(self) -> int:
+        return self.listener.port
+
+    @property
+    def proto(self) -> str:
+        return self.listener.proto
+
+
 @dataclass(frozen=True, slots=True)
 class LearnedKey:
     """A host key recorded by ``--accept-new`` (OpenSSH accept-new semantics)."""
@@ -379,6 +416,8 @@ class ScanRun:
     changes: tuple[Change, ...] = ()
     compared_to: ComparedTo | None = None
     trend: tuple[TrendPoint, ...] = ()
+    exposure: tuple[ProbeResult, ...] = ()
+    probe_zones: tuple[str, ...] = ()  # zones of the probe phase; empty: it did not run
 
     def active_findings(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if not f.waived)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleetscan.configfile import check_config_file
 from fleetscan.errors import ConfigError
@@ -26,6 +26,9 @@ from fleetscan.transports.base import (
     ConnectSettings,
 )
 from fleetscan.transports.trust import check_env_names, check_seconds
+
+if TYPE_CHECKING:
+    from fleetscan.exposure import ProbeSettings
 
 MIB = 1024 * 1024
 
@@ -65,6 +68,19 @@ class RunOptions:
     db: str | None = None
     #: each host's reference: its previous complete scan, or its baseline
     compare_to: str = "previous"
+    #: exposure probes from the scanner (zone "scanner")
+    probe: bool = False
+    #: zones to probe from (implies probes); None: only "scanner" when ``probe``
+    probe_zones: tuple[str, ...] | None = None
+    probe_timeout: float = 2.0
+    probe_deadline: float = 300.0
+    #: also collect each host's firewall ruleset as evidence
+    firewall_evidence: bool = False
+    #: broker URL (no password): hosts are scanned by workers of their site
+    distributed: str | None = None
+    shard_size: int = 50
+    #: seconds for a distributed run; None: derived from shards and workers
+    run_deadline: float | None = None
     #: run an executable inventory script given as inventory (it is code: off by default)
     allow_exec_inventory: bool = False
     #: environment variables the inventory may name as secrets (FLEETSCAN_* always)
@@ -105,6 +121,22 @@ class RunOptions:
     def max_output(self) -> int:
         return self.max_output_mb * MIB
 
+    def probe_settings(self) -> ProbeSettings | None:
+        """The exposure stage's settings; None when no probe and no evidence is asked."""
+        from fleetscan.exposure import ProbeSettings
+
+        if not self.probe and self.probe_zones is None and not self.firewall_evidence:
+            return None
+        zones = self.probe_zones if self.probe_zones is not None else ()
+        if self.probe and not zones:
+            zones = ("scanner",)
+        return ProbeSettings(
+            zones=tuple(dict.fromkeys(zones)),
+            timeout=self.probe_timeout,
+            deadline=self.probe_deadline,
+            firewall_evidence=self.firewall_evidence,
+        )
+
 
 _FLAGS = {"formats": "--format", "policies": "--policy", "hostkey_checking": "--no-host-key-check"}
 
@@ -141,6 +173,13 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "compare_to": lambda v: (
         None if v in ("previous", "baseline") else f"choose previous or baseline, got {v!r}"
     ),
+    "probe_timeout": _positive,
+    "probe_deadline": _positive,
+    "probe_zones": lambda v: (
+        "name at least one zone (e.g. scanner,office)" if v is not None and not v else None
+    ),
+    "shard_size": lambda v: None if v >= 1 else "must be at least 1",
+    "run_deadline": lambda v: None if v is None else _positive(v),
 }
 
 
@@ -158,3 +197,8 @@ def parse_severity(text: str, field: str = "--fail-on") -> Severity:
         return Severity.parse(text)
     except ValueError as exc:
         raise ConfigError(str(exc), field=field) from None
+
+
+def parse_zones(text: str) -> tuple[str, ...]:
+    """``"scanner, office"`` → ``("scanner", "office")`` (checked against the policy later)."""
+    return tuple(dict.fromkeys(z.strip() for z in text.split(",") if z.strip()))

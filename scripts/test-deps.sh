@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Install the system packages the test-suite uses for real: OpenSSH server and
 # client (real sshd on loopback), sudo, iproute2 (network namespaces), net-tools
-# (netstat fallback), Debian's chromium (HTML report in a real browser) and
-# poppler-utils (pdftotext reads the report printed to PDF back) and
-# postgresql (the history store's tests start a throwaway cluster with initdb).
+# (netstat fallback), Debian's chromium (HTML report in a real browser),
+# poppler-utils (pdftotext reads the report printed to PDF back),
+# postgresql (the history store's tests start a throwaway cluster with initdb),
+# and for the exposure probes nftables (firewall rules in test namespaces) and
+# netcat-openbsd (the probe program's nc fallback), and redis-server (the broker
+# of the distributed-scan tests, started by the tests).
 # Idempotent: does nothing when everything is present. Needs root for apt-get.
 set -euo pipefail
 need=()
@@ -19,6 +22,9 @@ command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null 2>&1 \
   || need+=(postgresql)
 command -v runuser >/dev/null 2>&1 || need+=(util-linux)
+command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || need+=(nftables)
+command -v nc >/dev/null 2>&1 || need+=(netcat-openbsd)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

@@ -386,6 +386,7 @@ def format_inventory(
             "platform": t.platform,
             "groups": list(t.groups),
             "transport": t.transport,
+            "site": t.site,
             "become": t.become,
             "key_files": list(t.key_files),
             "jump_host": mask_value(t.jump_host),

@@ -36,6 +36,7 @@ from fleetscan.inventory.values import (
     parse_bool,
     parse_key_files,
     parse_port,
+    parse_site,
     parse_transport,
 )
 from fleetscan.model import Origin, Target
@@ -249,6 +250,7 @@ FIELDS: tuple[Field, ...] = (
         ansible=("fleetscan_key_passphrase_env",),
         nornir=("extras:key_passphrase_env", "data:fleetscan_key_passphrase_env"),
     ),
+    Field("site", parse_site, ansible=("fleetscan_site",), nornir=("data:fleetscan_site",)),
 )
 
 

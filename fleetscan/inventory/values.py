@@ -321,6 +321,18 @@ def parse_key_files(value: Any, origin: Origin, field: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+#: what ``fleetscan_site`` may be (it becomes part of a broker queue name)
+SITE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+
+
+def parse_site(value: Any, origin: Origin, field: str) -> str:
+    """A site (``fleetscan_site``): it names a broker queue, so letters, digits, ``._-`` only."""
+    text = check_text(value, origin, field).strip()
+    if not SITE_NAME.fullmatch(text):
+        raise fail(origin, field, f"site {show(field, text)} must match {SITE_NAME.pattern}")
+    return text
+
+
 def normalise_platform(value: Any, origin: Origin, field: str) -> str:
     """Fold OS names onto linux/windows/darwin/freebsd; keep others lower-case."""
     text = check_text(value, origin, field).strip().lower()

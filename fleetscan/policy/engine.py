@@ -42,6 +42,7 @@ from fleetscan.model import (
     Finding,
     HostScan,
     Listener,
+    ProbeResult,
     Process,
     Severity,
     Target,
@@ -76,13 +77,17 @@ def evaluate(
     *,
     now: datetime,
     changes: Iterable[Change] = (),
+    exposure: Iterable[ProbeResult] = (),
 ) -> tuple[Finding, ...]:
     """Every finding for ``scans`` under ``policy``, waivers applied, sorted.
 
     ``now`` only decides which waivers have expired (by its date). ``changes``
-    (from :mod:`fleetscan.drift`) are checked against the policy's drift rules.
+    (from :mod:`fleetscan.drift`) are checked against the policy's drift rules;
+    ``exposure`` is the probe matrix, judged by the ``exposure`` rules.
     """
-    from fleetscan.policy.drift_rules import drift_findings  # it uses this module's helpers
+    # imported here: these rule modules reuse this module's matching helpers
+    from fleetscan.policy.drift_rules import drift_findings
+    from fleetscan.policy.exposure_rules import exposure_findings
 
     scans = tuple(scans)
     targets = {s.host: s.target for s in scans}
@@ -90,6 +95,7 @@ def evaluate(
     for scan in scans:
         raw.extend(host_findings(policy, scan))
     raw.extend(drift_findings(policy, changes, targets))
+    raw.extend(exposure_findings(policy, scans, exposure))
     findings, revived = _apply_waivers(policy, raw, targets, now.date())
     findings.extend(_expired_waiver_findings(policy, scans, revived, now.date()))
     return tuple(sorted(findings, key=_sort_key))

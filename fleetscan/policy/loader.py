@@ -29,11 +29,13 @@ from fleetscan.errors import ConfigError
 from fleetscan.policy.schema import (
     BUILTIN_RULE_IDS,
     RULE_SECTIONS,
+    SCANNER_ZONE,
     WAIVER_EXPIRED,
     Policy,
     PolicyFile,
     ScanIncompleteSettings,
     UndocumentedSettings,
+    Zone,
 )
 from fleetscan.yamlsrc import YamlDoc, format_path, load_yaml, suggest
 
@@ -45,6 +47,7 @@ _SECTION_NOUN = {
     "bind": "rule",
     "owner": "rule",
     "drift": "rule",
+    "exposure": "exposure rule",
     "expected": "expected entry",
     "waivers": "waiver",
 }
@@ -134,7 +137,7 @@ def _check_keys_are_strings(doc: YamlDoc, node: Any, path: tuple[str | int, ...]
 def _apply_defaults(parsed: PolicyFile) -> PolicyFile:
     default = parsed.defaults.severity
     updates: dict[str, Any] = {}
-    for section in ("forbidden", "bind", "owner", "drift"):
+    for section in ("forbidden", "bind", "owner", "drift", "exposure"):
         rules = getattr(parsed, section)
         updates[section] = tuple(
             r if r.severity is not None else r.model_copy(update={"severity": default})
@@ -268,6 +271,7 @@ def _merge(docs: list[tuple[YamlDoc, PolicyFile]], digest: str) -> Policy:
                     )
                 sources[item.id] = where
 
+    zones, zone_sources = _merge_zones(docs)
     undocumented = _singleton(docs, "undocumented", UndocumentedSettings())
     scan_incomplete = _singleton(docs, "scan_incomplete", ScanIncompleteSettings())
     policy = Policy(
@@ -276,6 +280,9 @@ def _merge(docs: list[tuple[YamlDoc, PolicyFile]], digest: str) -> Policy:
         bind=tuple(r for _, p in docs for r in p.bind),
         owner=tuple(r for _, p in docs for r in p.owner),
         drift=tuple(r for _, p in docs for r in p.drift),
+        exposure=tuple(r for _, p in docs for r in p.exposure),
+        zones=zones,
+        zone_sources=zone_sources,
         waivers=tuple(w for _, p in docs for w in p.waivers),
         undocumented=undocumented,
         scan_incomplete=scan_incomplete,
@@ -284,7 +291,47 @@ def _merge(docs: list[tuple[YamlDoc, PolicyFile]], digest: str) -> Policy:
         sources=sources,
     )
     _check_waivers(docs, policy)
+    _check_exposure_zones(docs, policy)
     return policy
+
+
+def _merge_zones(
+    docs: list[tuple[YamlDoc, PolicyFile]],
+) -> tuple[dict[str, Zone], dict[str, str]]:
+    """Zones of every file; a zone may be declared twice only identically.
+    ``scanner`` is always this machine and cannot be declared."""
+    zones: dict[str, Zone] = {}
+    where: dict[str, str] = {}
+    for doc, parsed in docs:
+        for name, zone in parsed.zones.items():
+            if name == SCANNER_ZONE:
+                raise doc.error(
+                    ("zones", name),
+                    f"zone {SCANNER_ZONE!r} is always the machine fleetscan runs on; "
+                    "it cannot be declared",
+                )
+            if name in zones and zones[name] != zone:
+                raise doc.error(
+                    ("zones", name),
+                    f"zone {name!r} conflicts with its declaration at {where[name]}",
+                )
+            zones[name] = zone
+            where[name] = f"{doc.file}:{doc.line_of(('zones', name))}"
+    return zones, where
+
+
+def _check_exposure_zones(docs: list[tuple[YamlDoc, PolicyFile]], policy: Policy) -> None:
+    known = policy.zone_names()
+    for doc, parsed in docs:
+        for i, rule in enumerate(parsed.exposure):
+            for key in ("reachable_from", "not_reachable_from"):
+                for j, zone in enumerate(getattr(rule, key)):
+                    if zone not in known:
+                        raise doc.error(
+                            ("exposure", i, key, j),
+                            f"exposure rule {rule.id!r}: unknown zone {zone!r} "
+                            f"(declared: {', '.join(known)}){suggest(zone, known)}",
+                        )
 
 
 _S = typing.TypeVar("_S", UndocumentedSettings, ScanIncompleteSettings)

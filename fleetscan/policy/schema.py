@@ -19,7 +19,10 @@ Rule kinds (see ``policies/example-infra.yaml`` for a documented example):
 * ``owner``      which processes (and users) may hold a port;
 * ``drift``      a severity for changes since the host's previous scan
   (``new``, ``gone``, ``owner_changed``, ``widened``, ``narrowed``);
-* ``waivers``    time-limited, justified exceptions for one rule.
+* ``waivers``    time-limited, justified exceptions for one rule;
+* ``zones``      network vantage points for exposure probes (probe hosts);
+* ``exposure``   from which zones a listener may / must / must not be
+  reachable, judged on the probe matrix (see :mod:`fleetscan.exposure`).
 """
 
 from __future__ import annotations
@@ -48,9 +51,13 @@ from fleetscan.model import CHANGE_KINDS, Severity
 UNDOCUMENTED = "undocumented"
 SCAN_INCOMPLETE = "scan-incomplete"
 WAIVER_EXPIRED = "waiver-expired"
-BUILTIN_RULE_IDS = (UNDOCUMENTED, SCAN_INCOMPLETE, WAIVER_EXPIRED)
+#: informational: a wildcard-bound listener that no probed zone could reach
+EXPOSURE_WIDE_BIND_FILTERED = "exposure-wide-bind-filtered"
+BUILTIN_RULE_IDS = (UNDOCUMENTED, SCAN_INCOMPLETE, WAIVER_EXPIRED, EXPOSURE_WIDE_BIND_FILTERED)
 #: built-in rules a waiver may name (waiving "waiver-expired" would hide stale waivers)
-WAIVABLE_BUILTINS = (UNDOCUMENTED, SCAN_INCOMPLETE)
+WAIVABLE_BUILTINS = (UNDOCUMENTED, SCAN_INCOMPLETE, EXPOSURE_WIDE_BIND_FILTERED)
+#: the zone that is always the machine fleetscan runs on
+SCANNER_ZONE = "scanner"
 
 #: bind classes produced by fleetscan.addresses.bind_class, plus "any"
 BIND_CLASSES = ("loopback", "wildcard", "private", "link-local", "public")
@@ -327,6 +334,69 @@ def _is_glob(text: str) -> bool:
     return any(c in text for c in "*?[")
 
 
+def _zone_name(value: str) -> str:
+    if not _ID_RE.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid zone name (letters, digits and . _ : -, "
+            "starting with a letter or digit)"
+        )
+    return value
+
+
+ZoneName = Annotated[StrictStr, AfterValidator(_zone_name)]
+ZoneNames = Annotated[tuple[ZoneName, ...], BeforeValidator(_one_or_many)]
+
+
+class Zone(_Frozen):
+    """A network vantage point: probes leave from the first of ``probe_hosts``
+    (inventory host names) that can run them. ``address_var`` names an
+    inventory variable holding the address a target has *as seen from this
+    zone* (e.g. its office-VLAN address); a target without it is probed at
+    its inventory address. Addresses always come from the inventory."""
+
+    probe_hosts: Names = ()
+    address_var: StrictStr | None = None
+    description: StrictStr | None = None
+    #: listeners this zone never probes ("excluded by policy")
+    skip_hosts: Names = ()
+    skip_groups: Names = ()
+    skip_ports: Ports = ()
+
+    @model_validator(mode="after")
+    def _needs_probe_hosts(self) -> Zone:
+        if not self.probe_hosts:
+            raise ValueError("a zone needs 'probe_hosts' (inventory hosts that probe from it)")
+        return self
+
+
+class ExposureRule(_Rule):
+    """Where a listener may be reached from, judged on the probe matrix.
+
+    ``reachable_from``: the zones that may reach ``ports`` (open anywhere else
+    is a finding) and must (refused/filtered/unreachable there is a finding,
+    unless ``required: false``). ``not_reachable_from``: zones from which
+    ``ports`` (default: every port but ``except_ports``) must not be open.
+    """
+
+    ports: Ports = ()  # empty: every port
+    except_ports: Ports = ()
+    proto: Literal["tcp", "any"] = "any"
+    reachable_from: ZoneNames = ()
+    not_reachable_from: ZoneNames = ()
+    required: StrictBool = True
+
+    @model_validator(mode="after")
+    def _needs_zones(self) -> ExposureRule:
+        if not self.reachable_from and not self.not_reachable_from:
+            raise ValueError("an exposure rule needs 'reachable_from' and/or 'not_reachable_from'")
+        both = set(self.reachable_from) & set(self.not_reachable_from)
+        if both:
+            raise ValueError(
+                f"zone {sorted(both)[0]!r} is both in 'reachable_from' and 'not_reachable_from'"
+            )
+        return self
+
+
 class Defaults(_Frozen):
     severity: SeverityField = Severity.MEDIUM
 
@@ -354,12 +424,14 @@ class PolicyFile(_Frozen):
     drift: tuple[DriftRule, ...] = ()
     waivers: tuple[Waiver, ...] = ()
     scan_incomplete: ScanIncompleteSettings | None = None
+    zones: dict[ZoneName, Zone] = Field(default_factory=dict)
+    exposure: tuple[ExposureRule, ...] = ()
 
 
 #: the top-level sections holding rules (each a list of items with an ``id``)
-RULE_SECTIONS = ("forbidden", "expected", "bind", "owner", "drift", "waivers")
+RULE_SECTIONS = ("forbidden", "expected", "bind", "owner", "drift", "exposure", "waivers")
 
-AnyRule = ForbiddenRule | BindRule | OwnerRule | DriftRule
+AnyRule = ForbiddenRule | BindRule | OwnerRule | DriftRule | ExposureRule
 
 
 class Policy(_Frozen):
@@ -375,14 +447,27 @@ class Policy(_Frozen):
     bind: tuple[BindRule, ...] = ()
     owner: tuple[OwnerRule, ...] = ()
     drift: tuple[DriftRule, ...] = ()
+    exposure: tuple[ExposureRule, ...] = ()
+    zones: Mapping[str, Zone] = Field(default_factory=dict)
     waivers: tuple[Waiver, ...] = ()
     undocumented: UndocumentedSettings = UndocumentedSettings()
     scan_incomplete: ScanIncompleteSettings = ScanIncompleteSettings()
     files: tuple[str, ...] = ()
     digest: str = ""
     sources: Mapping[str, str] = Field(default_factory=dict)
+    zone_sources: Mapping[str, str] = Field(default_factory=dict)  # zone → file:line
 
     def rule_ids(self) -> tuple[str, ...]:
         """Ids a waiver may name: every rule plus the waivable built-ins."""
-        rules: list[AnyRule] = [*self.forbidden, *self.bind, *self.owner, *self.drift]
+        rules: list[AnyRule] = [
+            *self.forbidden,
+            *self.bind,
+            *self.owner,
+            *self.drift,
+            *self.exposure,
+        ]
         return (*(r.id for r in rules), *WAIVABLE_BUILTINS)
+
+    def zone_names(self) -> tuple[str, ...]:
+        """Every zone a run can probe from: ``scanner`` and the declared ones."""
+        return (SCANNER_ZONE, *(z for z in self.zones if z != SCANNER_ZONE))

@@ -12,6 +12,11 @@ header row). The column order is stable and part of the contract:
     host, proto, family, address, port, zone, bind_class, state,
     process_names, pids, users, line, raw
 
+``exposure.csv`` — only when the run probed (``--probe``); one row per
+listener and zone:
+    host, proto, address, port, zone, probed_address, probe_host, result,
+    reason, rtt_ms
+
 ``findings.csv`` — one row per finding, worst first:
     severity, host, rule_id, kind, gating, proto, address, port,
     process_names, message, evidence, waived, waiver_id,
@@ -107,6 +112,18 @@ CHANGE_COLUMNS = (
     "after_processes",
     "after_users",
     "since_run",
+)
+EXPOSURE_COLUMNS = (
+    "host",
+    "proto",
+    "address",
+    "port",
+    "zone",
+    "probed_address",
+    "probe_host",
+    "result",
+    "reason",
+    "rtt_ms",
 )
 # Integer columns that may be unknown: pandas' nullable Int64 keeps them
 # integral (``22`` not ``22.0``) and writes unknown as an empty cell.
@@ -233,6 +250,16 @@ def changes_frame(run: ScanRun) -> pd.DataFrame:
     return _frame(rows, CHANGE_COLUMNS)
 
 
+def exposure_frame(run: ScanRun) -> pd.DataFrame:
+    from fleetscan.reports.json import probe_to_dict
+
+    rows = [
+        {k: ("" if v is None and k == "probe_host" else v) for k, v in probe_to_dict(r).items()}
+        for r in run.exposure
+    ]
+    return _frame(rows, EXPOSURE_COLUMNS)
+
+
 FILES = {
     "hosts.csv": hosts_frame,
     "listeners.csv": listeners_frame,
@@ -242,8 +269,11 @@ FILES = {
 
 
 def write_csv(run: ScanRun, outdir: Path, mode: int = DEFAULT_MODE) -> list[Path]:
+    files = dict(FILES)
+    if run.probe_zones:
+        files["exposure.csv"] = exposure_frame
     paths = []
-    for name, build in FILES.items():
+    for name, build in files.items():
         path = outdir / name
         with atomic_open(path, mode=mode) as out:
             build(run).to_csv(out, index=False, lineterminator="\n")

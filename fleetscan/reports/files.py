@@ -47,7 +47,7 @@ MANIFEST_SCHEMA = "fleetscan.manifest/1"
 #: the files each format writes (the writers use these names)
 FILE_NAMES: dict[str, tuple[str, ...]] = {
     "html": ("report.html",),
-    "csv": ("hosts.csv", "listeners.csv", "findings.csv", "changes.csv"),
+    "csv": ("hosts.csv", "listeners.csv", "findings.csv", "changes.csv", "exposure.csv"),
     "json": ("report.json",),
     "junit": ("junit.xml",),
 }

@@ -32,7 +32,8 @@ from markupsafe import Markup, escape
 
 import fleetscan
 from fleetscan.addresses import bind_class
-from fleetscan.model import Finding, Listener, ScanRun, Status
+from fleetscan.exposure.firewall import is_ruleset
+from fleetscan.model import Finding, Listener, ProbeResult, ScanRun, Status
 from fleetscan.reports import htmldata, summary, trend
 from fleetscan.reports.files import DEFAULT_MODE, atomic_open
 from fleetscan.reports.sanitize import clip, visible_controls
@@ -42,6 +43,7 @@ TEMPLATE = "report.html.j2"
 
 MAX_UNPARSED_SHOWN = 200  # per host; the JSON report keeps them all
 MAX_EVIDENCE_CHARS = 4_000  # per stderr block
+MAX_RULESET_CHARS = 16_000  # firewall ruleset evidence (the JSON report has the same)
 OPEN_DETAILS_LIMIT = 200  # above this many hosts, every host section starts closed
 #: rows of the hosts and findings tables rendered as HTML (the first screen);
 #: report.js pages through the rest from the embedded data. A run with at most
@@ -122,8 +124,14 @@ def render_html(run: ScanRun, extra_sections: Sequence[str] = ()) -> str:
         if f.listener is not None:
             by_listener.setdefault((f.host, f.listener), []).append(f)
     waived = [f for f in findings if f.waived]
+    matrix: dict[str, dict[Listener, dict[str, ProbeResult]]] = {}
+    for r in run.exposure:
+        matrix.setdefault(r.host, {}).setdefault(r.listener, {})[r.zone] = r
     context = {
         "run": run,
+        "exposure_for": lambda host: list(matrix.get(host, {}).items()),
+        "is_ruleset": is_ruleset,
+        "max_ruleset": MAX_RULESET_CHARS,
         "csp": csp,
         "css": Markup(css),
         "js": Markup(js),

@@ -21,6 +21,7 @@ from fleetscan.model import (
     Finding,
     HostScan,
     Listener,
+    ProbeResult,
     ScanRun,
     Severity,
 )
@@ -114,6 +115,22 @@ def change_to_dict(change: Change) -> dict[str, Any]:
     }
 
 
+def probe_to_dict(r: ProbeResult) -> dict[str, Any]:
+    """One cell of the exposure matrix: a listener of a host, seen from a zone."""
+    return {
+        "host": r.host,
+        "proto": r.listener.proto,
+        "address": r.listener.address,
+        "port": r.listener.port,
+        "zone": r.zone,
+        "probed_address": r.address,
+        "probe_host": r.probe_host,
+        "result": r.result,
+        "reason": clip(r.reason, MAX_RAW),
+        "rtt_ms": r.rtt_ms,
+    }
+
+
 def run_to_dict(run: ScanRun) -> dict[str, Any]:
     """The report document (pure; :func:`write_json` only serialises it)."""
     c = summary.counts(run)
@@ -168,6 +185,7 @@ def run_to_dict(run: ScanRun) -> dict[str, Any]:
         "hosts": [host_to_dict(s, verdicts[s.host]) for s in run.scans],
         "findings": [finding_to_dict(f, run.fail_on) for f in summary.sort_findings(run.findings)],
         "changes": [change_to_dict(x) for x in run.changes],
+        "exposure": [probe_to_dict(r) for r in run.exposure],
     }
 
 

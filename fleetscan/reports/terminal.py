@@ -19,6 +19,7 @@ string is printed as it is, and no 80-column squeeze when piped) and
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from rich import box
@@ -200,6 +201,19 @@ def _incomplete_table(run: ScanRun) -> Group | None:
     return Group(_heading(f"hosts not fully scanned ({shown} of {len(incomplete)})"), table)
 
 
+def _exposure_line(run: ScanRun) -> Text | None:
+    """``exposure: zones scanner, office; open 12, refused 3, …`` when the run probed."""
+    if not run.probe_zones:
+        return None
+    tally = Counter(r.result for r in run.exposure)
+    results = ", ".join(
+        f"{name.replace('_', ' ')} {tally[name]}"
+        for name in ("open", "refused", "filtered", "unreachable", "not_probed")
+    )
+    zones = ", ".join(safe(z, 60).plain for z in run.probe_zones)
+    return Text(f"exposure: zones {zones}; {results}")
+
+
 def _verdict_line(run: ScanRun) -> Text:
     code = summary.exit_code(run)
     style = "bold green" if code == 0 else "bold red"
@@ -220,6 +234,9 @@ def _plain_lines(run: ScanRun) -> list[str]:
     text.append(f"verdicts: {verdicts}")
     severities = ", ".join(f"{sev} {n}" for sev, n in c.active_by_severity.items())
     text.append(f"active findings: {severities}; waived {c.waived}")
+    exposure = _exposure_line(run)
+    if exposure is not None:
+        text.append(exposure.plain)
     active = [f for f in summary.sort_findings(run.findings) if not f.waived and f.kind != "host"]
     for f in active[:MAX_PLAIN_FINDINGS]:
         where = _listener_text(f).plain if f.listener else "-"
@@ -246,6 +263,9 @@ def render_summary(run: ScanRun, console: Console) -> None:
             console.print(line, markup=False, highlight=False, soft_wrap=True, emoji=False)
         return
     parts: list[Text | Table | Group] = [_header(run), *_warnings(run), _counts_table(run)]
+    exposure = _exposure_line(run)
+    if exposure is not None:
+        parts.append(exposure)
     for section in (_findings_table(run), _incomplete_table(run)):
         if section is not None:
             parts.append(section)

@@ -27,6 +27,7 @@ from typing import Any
 import asyncssh
 
 from fleetscan import collectors
+from fleetscan.testing import probehost as exposure_sim
 
 POWERSHELL_UNAME_ERROR = (
     "uname : The term 'uname' is not recognized as the name of a cmdlet, function, script "
@@ -88,6 +89,9 @@ class SimHost:
     commands: list[str] = field(default_factory=list)
     usernames: list[str] = field(default_factory=list)
     shell: str = "cmd"  # Windows OpenSSH default shell: cmd or powershell
+    #: a POSIX probe host: run the exposure probe program in this machine's sh
+    #: with PATH limited to this folder (None: the host cannot run it)
+    probe_path: str | None = None
     noise: str = "Welcome to Ubuntu 22.04 LTS\nLast login: Tue Nov 24 09:12:01 2026\n"
 
     def __post_init__(self) -> None:
@@ -239,8 +243,20 @@ async def _handle(host: SimHost, process: asyncssh.SSHServerProcess[str]) -> Non
         if command == collectors.PROBE_COMMAND:
             await _answer_uname(host, process)
             return
+        if host.platform == "windows" and command == exposure_sim.POWERSHELL_COMMAND:
+            process.stdout.write(await exposure_sim.answer_windows(await process.stdin.read()))
+            process.exit(0)
+            return
         if command in ("sh -s", "sudo -n sh -s"):
             script = await process.stdin.read()
+            if exposure_sim.is_probe_program(command, script):
+                out, err, code = await exposure_sim.run_posix(
+                    script, host.probe_path or "/nonexistent"
+                )
+                process.stdout.write(out)
+                process.stderr.write(err)
+                process.exit(code)
+                return
             if command.startswith("sudo") and host.sudo != "ok":
                 process.stderr.write(
                     "sudo: a password is required\n"

@@ -460,6 +460,30 @@ BAD_BEFORE_CONNECT = [
         id="duplicate-rule-id-in-second-file",
     ),
     pytest.param({}, ("-p", "missing.yaml"), "missing.yaml: file not found", id="missing-policy"),
+    pytest.param(
+        {"pol.yaml": "version: 1\nzones:\n  office: {probe_hosts: [jump-1]}\n"},
+        ("-p", "pol.yaml", "--probe-zones", "scanner,office"),
+        "pol.yaml:3: zones.office.probe_hosts: zone 'office': probe host 'jump-1' is not in",
+        id="probe-host-not-in-inventory",
+    ),
+    pytest.param(
+        {"pol.yaml": GOOD_POLICY},
+        ("-p", "pol.yaml", "--probe-zones", "scanner,ofice"),
+        "--probe-zones: unknown zone 'ofice' (the policy declares: scanner)",
+        id="probe-zone-not-declared",
+    ),
+    pytest.param(
+        {"pol.yaml": GOOD_POLICY},
+        ("-p", "pol.yaml", "--probe", "--probe-timeout", "0"),
+        "--probe-timeout: must be a finite, positive number of seconds, got 0.0",
+        id="probe-timeout-zero",
+    ),
+    pytest.param(
+        {"pol.yaml": "version: 1\nexposure:\n  - id: x\n    reachable_from: [dmz]\n"},
+        ("-p", "pol.yaml", "--probe"),
+        "pol.yaml:4: exposure[0].reachable_from[0]: exposure rule 'x': unknown zone 'dmz'",
+        id="exposure-rule-unknown-zone",
+    ),
 ]
 
 

@@ -232,10 +232,11 @@ def _start_sshd(
     return hidden
 
 
-def _start_listeners(stack: contextlib.ExitStack, host: NsHost) -> None:
-    specs = [f"{s.proto},{s.address},{s.port}" for s in host.socks]
+def start_listeners(stack: contextlib.ExitStack, netns: str, specs: list[str]) -> int:
+    """Bind every ``proto,address,port`` of ``specs`` in ``netns`` (held until the
+    stack closes); returns the holding process's pid."""
     proc = subprocess.Popen(
-        ["ip", "netns", "exec", host.netns, sys.executable, "-c", LISTENER_SCRIPT, *specs],
+        ["ip", "netns", "exec", netns, sys.executable, "-c", LISTENER_SCRIPT, *specs],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -246,8 +247,13 @@ def _start_listeners(stack: contextlib.ExitStack, host: NsHost) -> None:
     if not line.strip().isdigit():
         _stop(proc)
         err = proc.stderr.read() if proc.stderr else ""  # read before the pipes are closed
-        raise RuntimeError(f"listeners in {host.netns} did not start ({specs}): {err}")
-    host.listener_pid = int(line)
+        raise RuntimeError(f"listeners in {netns} did not start ({specs}): {err}")
+    return int(line)
+
+
+def _start_listeners(stack: contextlib.ExitStack, host: NsHost) -> None:
+    specs = [f"{s.proto},{s.address},{s.port}" for s in host.socks]
+    host.listener_pid = start_listeners(stack, host.netns, specs)
     host.listener_comm = comm_of(host.listener_pid)
 
 

@@ -3,12 +3,13 @@ hosts' strings kept exactly (it is the evidence format)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from fleetscan.model import Change, ComparedTo, ScanRun
+from fleetscan.model import Change, ComparedTo, ProbeResult, ScanRun
 from fleetscan.reports.json import SCHEMA_VERSION, write_json
 
 from .conftest import HOSTILE_NAMES, OSC, SCRIPT
@@ -23,7 +24,15 @@ def load(tmp_path: Path, run: ScanRun) -> dict[str, Any]:
 
 def test_document_has_the_versioned_envelope(tmp_path: Path, any_run: ScanRun) -> None:
     doc = load(tmp_path, any_run)
-    assert list(doc) == ["schema", "schema_version", "run", "hosts", "findings", "changes"]
+    assert list(doc) == [
+        "schema",
+        "schema_version",
+        "run",
+        "hosts",
+        "findings",
+        "changes",
+        "exposure",
+    ]
     assert doc["schema"] == "fleetscan.report" and doc["schema_version"] == SCHEMA_VERSION == 1
     assert len(doc["hosts"]) == len(any_run.scans)
     assert len(doc["findings"]) == len(any_run.findings)
@@ -124,7 +133,9 @@ def test_changes_and_compared_to(tmp_path: Path, realistic_run: ScanRun) -> None
 
 
 def test_schema_doc_lists_every_field(tmp_path: Path, realistic_run: ScanRun) -> None:
-    doc = load(tmp_path, _with_changes(realistic_run))
+    scan = realistic_run.scans[0]
+    cell = ProbeResult(scan.host, scan.listeners[0], "office", scan.target.address, "open", "jump")
+    doc = load(tmp_path, dataclasses.replace(_with_changes(realistic_run), exposure=(cell,)))
     web = doc["hosts"][0]
     waived = next(f for f in doc["findings"] if f["waived"])
     actual = {
@@ -140,6 +151,7 @@ def test_schema_doc_lists_every_field(tmp_path: Path, realistic_run: ScanRun) ->
         "waiver": waived["waiver"],
         "run.compared_to": doc["run"]["compared_to"],
         "changes[]": doc["changes"][0],
+        "exposure[]": doc["exposure"][0],
     }
     documented = documented_fields()
     assert set(documented) == set(actual)
