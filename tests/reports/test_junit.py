@@ -74,7 +74,7 @@ def test_gating_findings_fail_and_incomplete_hosts_error(
         assert (error is None) == scan.status.complete
         if error is not None:
             assert error.get("type") == scan.status.value
-    assert root.get("failures") == "2" and root.get("errors") == "10"
+    assert root.get("failures") == "2" and root.get("errors") == "11"
 
 
 def test_waived_findings_are_skipped_checks(tmp_path: Path, realistic_run: ScanRun) -> None:
