@@ -16,28 +16,31 @@ Exit codes (the CI contract, also in README):
 
 from __future__ import annotations
 
-import logging
-import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
 from fleetscan import __version__
-from fleetscan.commands.common import ALLOW_EXEC_HELP, config_errors, err_console
-from fleetscan.commands.history import history_summary
+from fleetscan.commands.common import (
+    ALLOW_EXEC_HELP,
+    CompareToOption,
+    DbOption,
+    NoHistoryOption,
+    config_errors,
+)
+from fleetscan.commands.config import config_app
+from fleetscan.commands.demo import demo
 from fleetscan.commands.history import register as register_history
 from fleetscan.commands.hostkeys import hostkeys_app
 from fleetscan.commands.inventory import inventory_app
 from fleetscan.commands.parse import parse
 from fleetscan.commands.policy import policy_app
-from fleetscan.commands.progress import ScanProgress, host_line
+from fleetscan.commands.progress import host_line, scan_and_print
+from fleetscan.commands.watch import make_watch
 from fleetscan.commands.worker import worker
-from fleetscan.options import RunOptions, parse_formats, parse_severity, parse_zones
-from fleetscan.reports.files import parse_mode
+from fleetscan.options import RunOptions, parse_zones
 from fleetscan.reports.terminal import console as make_console
 
 __all__ = ["app", "host_line", "main"]
@@ -51,99 +54,43 @@ app = typer.Typer(
     name="fleetscan",
     help="Agentless fleet scanner for listening network services. " + EXIT_HELP,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(policy_app, name="policy")
+app.add_typer(config_app, name="config")
 app.add_typer(hostkeys_app, name="hostkeys")
-app.command()(parse)
 register_history(app)  # history, history prune, diff, report, baseline
 app.command()(worker)
 
 
-def scan_and_print(options: RunOptions, *, console: Console, quiet: bool, verbose: int) -> int:
-    """Prepare (config errors → exit 2), scan with progress, print the summary;
-    the exit code of the run."""
-    from fleetscan import app as pipeline
-    from fleetscan.reports import render_summary
-    from fleetscan.reports.files import is_stdout
-
-    with config_errors():
-        inputs = pipeline.prepare(options)
-    if not options.hostkey_checking:
-        err_console.print(
-            Text.assemble(
-                ("WARNING:", "bold red"),
-                " host-key checking is OFF (--no-host-key-check): "
-                "this run cannot detect a man-in-the-middle; every report says so.",
-            )
-        )
-    if verbose >= 2:  # the SSH library's own connection log (never holds secrets)
-        logging.basicConfig(stream=sys.stderr, format="%(name)s: %(message)s")
-        logging.getLogger("asyncssh").setLevel(logging.INFO)
-    show = not quiet and err_console.is_terminal
-    # config_errors: a report that cannot be written after all (disk full) is one line, exit 2
-    with config_errors(), ScanProgress(len(inputs.targets), show, verbose >= 1) as progress:
-        result = pipeline.execute(inputs, on_result=progress.update)
-    if is_stdout(options.output):  # standard output holds the report alone
-        console = make_console(stderr=True)
-    if not quiet:
-        render_summary(result.run, console)
-        history_summary(result.run, console, inputs.history.url if inputs.history else None)
-        files = ", ".join(str(p) for paths in result.reports.values() for p in paths)
-        files = files or f"{', '.join(result.reports)} on standard output"
-        console.print(f"reports: {files}", markup=False, highlight=False, soft_wrap=True)
-    return result.exit_code
-
-
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        metavar="URL",
-        help="History database (sqlite:///PATH, postgresql://USER@HOST/DB); "
-        "default $FLEETSCAN_DB, else ~/.local/share/fleetscan/history.sqlite.",
-    ),
-]
-NoHistoryOption = Annotated[
-    bool,
-    typer.Option("--no-history", metavar="", help="Neither record this run nor compare it."),
-]
-CompareToOption = Annotated[
-    str,
-    typer.Option(
-        "--compare-to",
-        metavar="previous|baseline",
-        help="Changes since each host's previous complete scan, or since its baseline.",
-    ),
-]
-
-
 @app.command()
 def scan(
+    ctx: typer.Context,
     inventory: Annotated[
-        list[Path],
+        list[Path] | None,
         typer.Option(
             "-i",
             "--inventory",
             metavar="PATH",
-            help="Inventory file or folder (repeatable); '-' reads standard input.",
+            help="Inventory file or folder (repeatable); '-' reads standard input "
+            "(default: inventory in the config).",
         ),
-    ],
+    ] = None,
     policy: Annotated[
-        list[Path],
-        typer.Option("-p", "--policy", metavar="FILE", help="Policy YAML file (repeatable)."),
-    ],
-    output: Annotated[
-        Path | None,
+        list[Path] | None,
         typer.Option(
-            "-o",
-            "--output",
-            metavar="DIR",
-            help="Report folder (default fleetscan-reports/RUN-ID); '-' writes the one "
-            "--format (json, junit or html) to standard output and the summary to stderr.",
+            "-p",
+            "--policy",
+            metavar="FILE|NAME",
+            help="Policy YAML file, or a built-in policy name such as baseline "
+            "(see 'fleetscan policy list'; repeatable; default: policy in the config).",
         ),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", metavar="DIR", help="Report folder.")
     ] = None,
     limit: Annotated[
         str | None,
@@ -207,13 +154,6 @@ def scan(
             help="-v: a line per host; -vv: also the SSH log.",
         ),
     ] = 0,
-    report_mode: Annotated[
-        str,
-        typer.Option(
-            metavar="MODE",
-            help="Permissions of report files, octal (default 0600); created folders get x bits.",
-        ),
-    ] = "0600",
     db: DbOption = None,
     no_history: NoHistoryOption = False,
     compare_to: CompareToOption = "previous",
@@ -296,85 +236,132 @@ def scan(
             "(OpenSSH accept-new); changed keys are still refused. Printed in every report.",
         ),
     ] = False,
+    alert_on: Annotated[
+        str,
+        typer.Option(metavar="SEVERITY", help="Lowest severity of a new finding that alerts."),
+    ] = "high",
+    webhook: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="URL",
+            help="POST alerts to this URL (repeatable). A chat hook URL is a secret: "
+            "prefer the config file or $FLEETSCAN_WEBHOOK.",
+        ),
+    ] = None,
+    webhook_format: Annotated[
+        str, typer.Option(metavar="json|slack", help="Alert payload: fleetscan JSON or Slack text.")
+    ] = "json",
+    webhook_token_env: Annotated[
+        str | None,
+        typer.Option(metavar="NAME", help="Environment variable with a bearer token."),
+    ] = None,
+    smtp: Annotated[
+        str | None, typer.Option(metavar="HOST[:PORT]", help="Mail alerts through this relay.")
+    ] = None,
+    smtp_security: Annotated[
+        str, typer.Option(metavar="starttls|tls|none", help="SMTP transport security.")
+    ] = "starttls",
+    smtp_user: Annotated[str | None, typer.Option(metavar="USER", help="SMTP login.")] = None,
+    smtp_password_env: Annotated[
+        str | None,
+        typer.Option(metavar="NAME", help="Environment variable with the SMTP password."),
+    ] = None,
+    mail_from: Annotated[str | None, typer.Option(metavar="ADDR", help="Sender.")] = None,
+    mail_to: Annotated[
+        list[str] | None, typer.Option(metavar="ADDR", help="Recipient (repeatable).")
+    ] = None,
+    report_url: Annotated[
+        str | None,
+        typer.Option(metavar="URL", help="Link to the report in alerts; {run_id} is replaced."),
+    ] = None,
+    metrics_file: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="Write Prometheus metrics here after the run (node_exporter textfile).",
+        ),
+    ] = None,
 ) -> None:
     """Scan every host of the inventory and check policy."""
-    with config_errors():
-        options = RunOptions(
-            inventory=tuple(inventory),
-            policies=tuple(policy),
-            limit=limit,
-            output=output,
-            formats=parse_formats(format),
-            report_mode=parse_mode(report_mode),
-            fail_on=parse_severity(fail_on),
-            concurrency=concurrency,
-            connect_timeout=connect_timeout,
-            host_timeout=host_timeout,
-            max_output_mb=max_output_mb,
-            transport=transport,
-            known_hosts=known_hosts,
-            hostkey_checking=not no_host_key_check,
-            ssh_config=tuple(ssh_config) if ssh_config is not None else None,
-            history=not no_history,
-            db=db,
-            compare_to=compare_to,
-            probe=probe,
-            probe_zones=parse_zones(probe_zones) if probe_zones is not None else None,
-            probe_timeout=probe_timeout,
-            probe_deadline=probe_deadline,
-            firewall_evidence=firewall_evidence,
-            distributed=distributed,
-            shard_size=shard_size,
-            run_deadline=run_deadline,
-            allow_exec_inventory=allow_exec_inventory,
-            allowed_secret_env=tuple(allow_secret_env or ()),
-            trust_inventory_known_hosts=trust_inventory_known_hosts,
-            accept_new=accept_new,
-        )
+    args = {k: v for k, v in locals().items() if k != "ctx"}
+    options = options_from_args(ctx, args)
     code = scan_and_print(options, console=make_console(), quiet=quiet, verbose=verbose)
     raise typer.Exit(code)
 
 
-scan.__doc__ = "Scan every host of the inventory and check policy. " + EXIT_HELP
+#: options read from the config file and FLEETSCAN_* too (command line wins)
+CONFIGURABLE = (
+    "inventory",
+    "policy",
+    "output",
+    "limit",
+    "format",
+    "fail_on",
+    "concurrency",
+    "connect_timeout",
+    "host_timeout",
+    "max_output_mb",
+    "transport",
+    "known_hosts",
+    "ssh_config",
+    "alert_on",
+    "webhook",
+    "webhook_format",
+    "webhook_token_env",
+    "smtp",
+    "smtp_security",
+    "smtp_user",
+    "smtp_password_env",
+    "mail_from",
+    "mail_to",
+    "report_url",
+    "metrics_file",
+)
 
 
-@app.command()
-def demo(
-    output: Annotated[
-        Path, typer.Option("-o", "--output", metavar="DIR", help="Report folder.")
-    ] = Path("demo-report"),
-    fail_on: Annotated[
-        str, typer.Option(metavar="SEVERITY", help="Lowest severity that fails the run.")
-    ] = "high",
-    verbose: Annotated[
-        int, typer.Option("-v", "--verbose", count=True, metavar="", help="A line per host.")
-    ] = 0,
-    db: DbOption = None,
-    no_history: NoHistoryOption = False,
-    compare_to: CompareToOption = "previous",
-) -> None:
-    """Scan the embedded demo fleet (SSH servers on 127.0.0.1, nothing outside)."""
-    from fleetscan.demo import demo_options, running_demo_fleet
+def options_from_args(ctx: typer.Context, args: dict[str, Any]) -> RunOptions:
+    """RunOptions from the scan options (``scan`` and ``watch`` share them)."""
+    from fleetscan import config
 
-    console = make_console()
+    def plain(key: str) -> Any:
+        value = args[key]
+        return tuple(value) if isinstance(value, list) else value
+
+    given = {
+        key: plain(key)
+        for key in CONFIGURABLE
+        if getattr(ctx.get_parameter_source(key), "name", "") == "COMMANDLINE"
+    }
     with config_errors():
-        threshold = parse_severity(fail_on)
-    with running_demo_fleet() as fleet:
-        console.print(
-            f"demo fleet: {len(fleet.hosts)} SSH servers on 127.0.0.1 "
-            f"(+1 that does not answer); inventory {fleet.inventory}",
-            markup=False,
-            soft_wrap=True,
-        )
-        options = replace(
-            demo_options(fleet, output=output, fail_on=threshold),
-            history=not no_history,
-            db=db,
-            compare_to=compare_to,
-        )
-        code = scan_and_print(options, console=console, quiet=False, verbose=verbose)
-    console.print(f"open {output / 'report.html'} in a browser", markup=False, soft_wrap=True)
-    raise typer.Exit(code)
+        options, _sources = config.resolve(given)
+        zones = parse_zones(args["probe_zones"]) if args["probe_zones"] is not None else None
+    # trust decisions are made on the command line, for this run only: never from a
+    # config file; the history/exposure/distributed options are command-line only too
+    return replace(
+        options,
+        hostkey_checking=not args["no_host_key_check"],
+        allow_exec_inventory=args["allow_exec_inventory"],
+        allowed_secret_env=tuple(args["allow_secret_env"] or ()),
+        trust_inventory_known_hosts=args["trust_inventory_known_hosts"],
+        accept_new=args["accept_new"],
+        history=not args["no_history"],
+        db=args["db"],
+        compare_to=args["compare_to"],
+        probe=args["probe"],
+        probe_zones=zones,
+        probe_timeout=args["probe_timeout"],
+        probe_deadline=args["probe_deadline"],
+        firewall_evidence=args["firewall_evidence"],
+        distributed=args["distributed"],
+        shard_size=args["shard_size"],
+        run_deadline=args["run_deadline"],
+    )
+
+
+scan.__doc__ = "Scan every host of the inventory and check policy. " + EXIT_HELP
+app.command()(demo)
+app.command()(parse)
+app.command("watch")(make_watch(scan, options_from_args))
 
 
 @app.command()
@@ -384,4 +371,6 @@ def version() -> None:
 
 
 def main() -> None:
-    app()
+    # one program name however started (console script or `python -m fleetscan`):
+    # usage lines and the shell-completion variable (_FLEETSCAN_COMPLETE) stay the same
+    app(prog_name="fleetscan")

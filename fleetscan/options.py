@@ -4,7 +4,8 @@ The command line, the config file (:mod:`fleetscan.config`), ``fleetscan
 demo``, a worker or a Python user build a ``RunOptions`` and hand it to
 :func:`fleetscan.app.run`. Every value is checked here, before anything is
 read or connected (:meth:`RunOptions.validate`); a bad value is a
-:class:`~fleetscan.errors.ConfigError` (exit 2) naming the option.
+:class:`~fleetscan.errors.ConfigError` (exit 2) naming the option. Where new
+stages add their options: docs/architecture.md ("Where the next stages plug in").
 """
 
 from __future__ import annotations
@@ -76,6 +77,20 @@ class RunOptions:
     probe_deadline: float = 300.0
     #: also collect each host's firewall ruleset as evidence
     firewall_evidence: bool = False
+    #: alerts (fleetscan.alerts): lowest severity that alerts; destinations; link
+    alert_on: Severity = Severity.HIGH
+    webhooks: tuple[str, ...] = ()
+    webhook_format: str = "json"
+    webhook_token_env: str | None = None
+    smtp: str | None = None
+    smtp_security: str = "starttls"
+    smtp_user: str | None = None
+    smtp_password_env: str | None = None
+    mail_from: str | None = None
+    mail_to: tuple[str, ...] = ()
+    report_url: str | None = None
+    #: node_exporter textfile written after the run (Prometheus metrics)
+    metrics_file: Path | None = None
     #: broker URL (no password): hosts are scanned by workers of their site
     distributed: str | None = None
     shard_size: int = 50

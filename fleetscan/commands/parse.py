@@ -119,7 +119,10 @@ def _print_table(result: ParseResult) -> None:
             x.address,
             x.port,
             x.state,
-            ", ".join(f"{p.name}[{p.pid}]" if p.pid is not None else p.name for p in x.processes),
+            ", ".join(
+                f"{p.name or '?'}[{p.pid}]" if p.pid is not None else (p.name or "?")
+                for p in x.processes
+            ),
         )
         for x in result.listeners
     ]

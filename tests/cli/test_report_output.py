@@ -2,7 +2,7 @@
 
 * an unwritable destination — a read-only folder (a real read-only bind
   mount in a private mount namespace, so it holds for root too), a report
-  name that is a folder, a bad ``--report-mode`` — is one error line and
+  name that is a folder — is one error line and
   exit 2 before any connection (issue 7, item 10);
 * reports are owner-only, a planted symlink is replaced, not followed;
 * ``--format json -o -`` puts the report alone on standard output (the
@@ -104,17 +104,6 @@ def test_report_name_that_is_a_folder_fails_before_connecting(
     result = run_cli(scan_args("-o", "out"), cwd=tmp_path)
     assert_output_error(result, f"out/{name}: --output: is a folder")
     assert connections_to(listener) == 0
-
-
-@pytest.mark.parametrize("mode", ["0777", "0606", "rw"])
-def test_unsafe_report_mode_fails_before_connecting(
-    tmp_path: Path, listener: socket.socket, mode: str
-) -> None:
-    setup(tmp_path, inventory_for(listener))
-    result = run_cli(scan_args("-o", "out", "--report-mode", mode), cwd=tmp_path)
-    assert_output_error(result, "--report-mode: ")
-    assert connections_to(listener) == 0
-    assert not (tmp_path / "out").exists()
 
 
 def test_scan_reports_are_owner_only_and_replace_a_planted_symlink(tmp_path: Path) -> None:
