@@ -44,7 +44,8 @@ from fleetscan.exposure.firewall import add_rulesets
 from fleetscan.model import HostScan, ProbeResult, ScanRun, Severity, Target
 from fleetscan.options import RunOptions
 from fleetscan.policy import Policy, evaluate, load_policies
-from fleetscan.reports import FORMATS
+from fleetscan.reports import FORMATS, prepare_output
+from fleetscan.reports.files import DEFAULT_MODE, DEFAULT_REPORTS, is_stdout
 from fleetscan.runner import HostScanner, ScanSettings, interrupted_scan, scan_stream
 from fleetscan.stopsignals import StopSignals
 from fleetscan.transports import check_transport, trust
@@ -83,6 +84,7 @@ class RunInputs:
     metrics_file: Path | None = None
     #: where ``<run id>/`` report folders go when ``output`` is None (watch)
     output_root: Path | None = None
+    report_mode: int = DEFAULT_MODE
 
 
 @dataclass(frozen=True)
@@ -141,8 +143,8 @@ def prepare(options: RunOptions) -> RunInputs:
     probe = options.probe_settings()
     if probe is not None:
         check_probe_config(policy, probe, targets)
-    if options.output is not None:
-        prepare_output(options.output)  # last check, so a config error writes nothing
+    # last check, so a config error writes nothing; no --output: the default root
+    prepare_output(options.output or DEFAULT_REPORTS, options.formats, options.report_mode)
     return RunInputs(
         targets=targets,
         policy=policy,
@@ -151,6 +153,7 @@ def prepare(options: RunOptions) -> RunInputs:
         inventory_files=inv.files,
         inventory_digest=inv.digest,
         formats=options.formats,
+        report_mode=options.report_mode,
         output=options.output,
         history=history,
         probe=probe,
@@ -238,18 +241,6 @@ def check_become(targets: Sequence[Target]) -> None:
                 "examples/sudoers.d/fleetscan",
                 given[0],
             )
-
-
-def prepare_output(output: Path) -> None:
-    """Create the report folder now: a bad --output must fail before any connection."""
-    if output.exists() and not output.is_dir():
-        raise ConfigError("exists and is not a folder", file=str(output), field="--output")
-    try:
-        output.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot create the report folder: {exc.strerror}", file=str(output), field="--output"
-        ) from None
 
 
 # --- stages 3-5: scan and policy ------------------------------------------------------
@@ -409,15 +400,16 @@ def execute(
 
                     report = alert_stage(inputs.history.store.engine, run, inputs.alerts)
                     run = replace(run, alerts=report)
-            root = inputs.output_root or Path("fleetscan-reports")
+            root = inputs.output_root or DEFAULT_REPORTS
             outdir = inputs.output if inputs.output is not None else root / run.id
-            written = write_reports(run, outdir, inputs.formats)
+            written = write_reports(run, outdir, inputs.formats, inputs.report_mode)
             if signals.received is not None and not run.interrupted:
                 # stopped while policy or reports ran: the same complete reports, marked so
                 run = replace(run, interrupted=True)
                 if inputs.history is not None:
                     inputs.history.mark_interrupted(run.id)
-                written = write_reports(run, outdir, inputs.formats)
+                if not is_stdout(outdir):  # a second document on stdout would break `| jq`
+                    written = write_reports(run, outdir, inputs.formats, inputs.report_mode)
         finally:
             if inputs.history is not None:
                 inputs.history.close()

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from fleetscan import __version__
 from fleetscan.commands.common import (
@@ -42,6 +41,7 @@ from fleetscan.commands.progress import host_line, scan_and_print
 from fleetscan.commands.watch import make_watch
 from fleetscan.commands.worker import worker
 from fleetscan.options import RunOptions, parse_zones
+from fleetscan.reports.terminal import console as make_console
 
 __all__ = ["app", "host_line", "main"]
 
@@ -287,7 +287,7 @@ def scan(
     """Scan every host of the inventory and check policy."""
     args = {k: v for k, v in locals().items() if k != "ctx"}
     options = options_from_args(ctx, args)
-    code = scan_and_print(options, console=Console(highlight=False), quiet=quiet, verbose=verbose)
+    code = scan_and_print(options, console=make_console(), quiet=quiet, verbose=verbose)
     raise typer.Exit(code)
 
 

@@ -19,6 +19,7 @@ from fleetscan.configfile import check_config_file
 from fleetscan.errors import ConfigError
 from fleetscan.model import Severity
 from fleetscan.reports import FORMATS
+from fleetscan.reports.files import DEFAULT_MODE, mode_problem
 from fleetscan.transports.base import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_HOST_TIMEOUT,
@@ -47,6 +48,8 @@ class RunOptions:
     #: report folder; None: ``fleetscan-reports/<run id>``
     output: Path | None = None
     formats: tuple[str, ...] = FORMATS
+    #: permissions of report files (folders fleetscan creates get the x bits)
+    report_mode: int = DEFAULT_MODE
     fail_on: Severity = Severity.HIGH
     concurrency: int = 50
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
@@ -181,6 +184,7 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "host_timeout": _positive,
     "max_output_mb": lambda v: None if v >= 1 else f"must be at least 1 (MiB), got {v}",
     "formats": _formats,
+    "report_mode": mode_problem,
     "compare_to": lambda v: (
         None if v in ("previous", "baseline") else f"choose previous or baseline, got {v!r}"
     ),

@@ -8,11 +8,12 @@ from contextlib import contextmanager
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from fleetscan.errors import ConfigError
+from fleetscan.reports.terminal import console as make_console
 
-err_console = Console(stderr=True, highlight=False)
+#: stderr: progress, -v lines, warnings; markup off (host text is printed as it is)
+err_console = make_console(stderr=True)
 
 
 @contextmanager

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from fleetscan.commands.common import CompareToOption, DbOption, NoHistoryOption, config_errors
 from fleetscan.commands.progress import scan_and_print
 from fleetscan.options import parse_severity
+from fleetscan.reports.terminal import console as make_console
 
 
 def demo(
@@ -31,7 +31,7 @@ def demo(
     """Scan the embedded demo fleet (SSH servers on 127.0.0.1, nothing outside)."""
     from fleetscan.demo import demo_options, running_demo_fleet
 
-    console = Console(highlight=False)
+    console = make_console()
     with config_errors():
         threshold = parse_severity(fail_on)
     with running_demo_fleet() as fleet:

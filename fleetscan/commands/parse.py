@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from fleetscan.commands.common import config_errors
 from fleetscan.errors import ConfigError
@@ -17,9 +15,7 @@ from fleetscan.model import ParseResult
 
 
 def parse(
-    file: Annotated[
-        Path, typer.Argument(metavar="FILE", help="Saved command output ('-' for stdin).")
-    ],
+    file: Annotated[Path, typer.Argument(help="Saved command output ('-' for stdin).")],
     command: Annotated[
         str | None,
         typer.Option(metavar="TEXT", help="The command that produced it, e.g. 'ss -tulnp'."),
@@ -55,9 +51,9 @@ def parse(
         except KeyError as exc:
             raise ConfigError(str(exc.args[0]), file=str(file)) from None
         if tasklist is not None:
-            from fleetscan.parsers.windows_netstat import apply_tasklist
+            from fleetscan.parsers import windows_netstat
 
-            result = apply_tasklist(result, _read_output(tasklist))
+            result = windows_netstat.apply_tasklist(result, _read_output(tasklist))
         if format not in ("json", "csv", "table"):
             raise ConfigError("choose json, csv or table", field="--format")
     if format == "json":
@@ -90,9 +86,7 @@ def _parse_csv(result: ParseResult) -> str:
             "port": x.port,
             "state": csv_cell(x.state),
             "processes": csv_cell(
-                "; ".join(
-                    f"{p.name or '?'}[{p.pid if p.pid is not None else '?'}]" for p in x.processes
-                )
+                "; ".join(f"{p.name}[{p.pid if p.pid is not None else '?'}]" for p in x.processes)
             ),
             "line": x.line,
         }
@@ -117,23 +111,23 @@ def _read_output(path: Path) -> str:
 
 def _print_table(result: ParseResult) -> None:
     from fleetscan.reports.sanitize import visible_controls as terminal_safe
+    from fleetscan.reports.terminal import console, data_table
 
-    table = Table(title=f"parser: {result.parser}")
-    for col in ("proto", "address", "port", "state", "processes"):
-        table.add_column(col)
-    for lst in result.listeners:
-        procs = ", ".join(
-            f"{p.name or '?'}[{p.pid}]" if p.pid is not None else (p.name or "?")
-            for p in lst.processes
+    rows = [
+        (
+            x.proto,
+            x.address,
+            x.port,
+            x.state,
+            ", ".join(
+                f"{p.name or '?'}[{p.pid}]" if p.pid is not None else (p.name or "?")
+                for p in x.processes
+            ),
         )
-        table.add_row(
-            lst.proto,
-            terminal_safe(lst.address),
-            str(lst.port),
-            terminal_safe(lst.state),
-            terminal_safe(procs),
-        )
-    console = Console(highlight=False)
-    console.print(table)
+        for x in result.listeners
+    ]
+    cols = ("proto", "address", "port", "state", "processes")
+    out = console()
+    out.print(data_table(cols, rows, title=f"parser: {result.parser}"))
     for u in result.unparsed:
-        console.print(f"unparsed line {u.line}: {terminal_safe(u.text)}", markup=False)
+        out.print(f"unparsed line {u.line}: {terminal_safe(u.text)}", soft_wrap=True)

@@ -8,6 +8,7 @@ import sys
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from fleetscan.commands.common import config_errors, err_console
 from fleetscan.model import HostScan, ScanRun
@@ -71,25 +72,34 @@ def scan_and_print(options: RunOptions, *, console: Console, quiet: bool, verbos
     from fleetscan import app as pipeline
     from fleetscan.commands.history import history_summary
     from fleetscan.reports import render_summary
+    from fleetscan.reports.files import is_stdout
+    from fleetscan.reports.terminal import console as make_console
 
     with config_errors():
         inputs = pipeline.prepare(options)
     if not options.hostkey_checking:
         err_console.print(
-            "[bold red]WARNING:[/] host-key checking is OFF (--no-host-key-check): "
-            "this run cannot detect a man-in-the-middle; every report says so."
+            Text.assemble(
+                ("WARNING:", "bold red"),
+                " host-key checking is OFF (--no-host-key-check): "
+                "this run cannot detect a man-in-the-middle; every report says so.",
+            )
         )
     if verbose >= 2:  # the SSH library's own connection log (never holds secrets)
         logging.basicConfig(stream=sys.stderr, format="%(name)s: %(message)s")
         logging.getLogger("asyncssh").setLevel(logging.INFO)
     show = not quiet and err_console.is_terminal
-    with ScanProgress(len(inputs.targets), show, verbose=verbose >= 1) as progress:
+    # config_errors: a report that cannot be written after all (disk full) is one line, exit 2
+    with config_errors(), ScanProgress(len(inputs.targets), show, verbose >= 1) as progress:
         result = pipeline.execute(inputs, on_result=progress.update)
+    if is_stdout(options.output):  # standard output holds the report alone
+        console = make_console(stderr=True)
     if not quiet:
         render_summary(result.run, console)
         history_summary(result.run, console, inputs.history.url if inputs.history else None)
         alert_summary(result.run, console)
         files = ", ".join(str(p) for paths in result.reports.values() for p in paths)
+        files = files or f"{', '.join(result.reports)} on standard output"
         console.print(f"reports: {files}", markup=False, highlight=False, soft_wrap=True)
     return result.exit_code
 

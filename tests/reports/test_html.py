@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import html
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -110,7 +111,11 @@ def test_hostile_text_is_escaped_never_markup(hostile_run: ScanRun) -> None:
     assert "\x1b" not in page and "\x07" not in page
     doc = Doc(page)
     scripts = [a for t, a in doc.tags if t == "script"]
-    assert len(scripts) == 1  # the report's own
+    # the report's own code, and its data block (which a browser never runs)
+    assert scripts == [{"type": "application/json", "id": "fleetscan-data"}, {}]
+    data = doc.raw["script"][0]
+    assert "<" not in data and ">" not in data and "&" not in data
+    assert "</script>" in json.dumps(json.loads(data))  # the name is there, as data
     assert not [t for t, _ in doc.tags if t in ("img", "iframe", "object", "embed", "b")]
     handlers = [k for _, a in doc.tags for k in a if k.startswith("on")]
     assert handlers == []
@@ -143,8 +148,9 @@ def test_csp_pins_the_inline_css_and_js(realistic_run: ScanRun) -> None:
         a["content"] for t, a in doc.tags if a.get("http-equiv") == "Content-Security-Policy"
     )
     assert csp is not None and "default-src 'none'" in csp
-    for kind, directive in (("style", "style-src"), ("script", "script-src")):
-        (content,) = doc.raw[kind]
+    (style,) = doc.raw["style"]
+    _data, script = doc.raw["script"]  # the data block is not a script a browser runs
+    for content, directive in ((style, "style-src"), (script, "script-src")):
         digest = base64.b64encode(hashlib.sha256(content.encode()).digest()).decode()
         assert f"{directive} 'sha256-{digest}'" in csp
     assert "unsafe-inline" not in csp

@@ -45,7 +45,7 @@ def test_run_section_carries_provenance_and_summary(tmp_path: Path, realistic_ru
     assert run["duration_seconds"] == 187.0
     assert run["fail_on"] == "high" and run["exit_code"] == 1
     assert run["policy_files"] == ["policies/baseline.yaml"]
-    assert run["summary"]["by_verdict"] == {"compliant": 1, "non-compliant": 2, "not-scanned": 10}
+    assert run["summary"]["by_verdict"] == {"compliant": 1, "non-compliant": 2, "not-scanned": 11}
     assert run["summary"]["by_status"]["ok"] == 3
     assert run["summary"]["waived_findings"] == 2
 
