@@ -144,7 +144,8 @@ def prepare(options: RunOptions) -> RunInputs:
     if probe is not None:
         check_probe_config(policy, probe, targets)
     # last check, so a config error writes nothing; no --output: the default root
-    prepare_output(options.output or DEFAULT_REPORTS, options.formats, options.report_mode)
+    root = options.output_root or DEFAULT_REPORTS
+    prepare_output(options.output or root, options.formats, options.report_mode)
     return RunInputs(
         targets=targets,
         policy=policy,
@@ -154,6 +155,7 @@ def prepare(options: RunOptions) -> RunInputs:
         inventory_digest=inv.digest,
         formats=options.formats,
         report_mode=options.report_mode,
+        output_root=options.output_root,
         output=options.output,
         history=history,
         probe=probe,

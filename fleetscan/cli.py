@@ -238,6 +238,13 @@ def scan(
             "(OpenSSH accept-new); changed keys are still refused. Printed in every report.",
         ),
     ] = False,
+    report_mode: Annotated[
+        str,
+        typer.Option(
+            metavar="MODE",
+            help="Octal permissions of report files (folders get the matching search bits).",
+        ),
+    ] = "0600",
     alert_on: Annotated[
         str,
         typer.Option(metavar="SEVERITY", help="Lowest severity of a new finding that alerts."),
@@ -306,6 +313,7 @@ CONFIGURABLE = (
     "transport",
     "known_hosts",
     "ssh_config",
+    "report_mode",
     "alert_on",
     "webhook",
     "webhook_format",

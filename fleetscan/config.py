@@ -29,6 +29,7 @@ from fleetscan.errors import ConfigError
 from fleetscan.model import Severity
 from fleetscan.options import CHECKS, RunOptions, parse_formats, parse_severity
 from fleetscan.reports import FORMATS
+from fleetscan.reports.files import parse_mode
 
 PROJECT_FILE = "fleetscan.toml"
 ENV_PREFIX = "FLEETSCAN_"
@@ -41,7 +42,7 @@ class Setting:
 
     key: str
     field: str
-    kind: str  # int | float | str | strs | path | paths | formats | severity
+    kind: str  # int | float | str | strs | path | paths | formats | severity | mode
     default: Any
 
     @property
@@ -67,6 +68,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("transport", "transport", "str", None),
     Setting("known_hosts", "known_hosts", "path", None),
     Setting("ssh_config", "ssh_config", "paths", None),
+    Setting("report_mode", "report_mode", "mode", 0o600),
     # alerts and metrics (secrets only as names of environment variables)
     Setting("alert_on", "alert_on", "severity", Severity.HIGH),
     Setting("webhook", "webhooks", "strs", ()),
@@ -137,6 +139,10 @@ def _convert(setting: Setting, raw: Any, base: Path | None, where: str, name: st
         if not text:
             raise bad(f"must be a string, got {raw!r}")
         value = raw
+    elif kind == "mode":
+        if isinstance(raw, bool) or not isinstance(raw, int | str):
+            raise bad(f'must be an octal file mode such as "0600", got {raw!r}')
+        value = _rename(lambda: parse_mode(str(raw)), where, name) if text else raw
     elif kind == "strs":
         # a TOML list, or one environment value with ',' or whitespace between items
         items = raw.replace(",", " ").split() if text else raw
@@ -233,6 +239,8 @@ def resolve(
             raw = parse_formats(raw)
         elif kind == "severity" and isinstance(raw, str):
             raw = parse_severity(raw)
+        elif kind == "mode" and isinstance(raw, str):
+            raw = parse_mode(raw)
         values[key] = Value(raw, "command line")
     fields = {BY_KEY[k].field: v.value for k, v in values.items()}
     options = RunOptions(inventory=(), policies=())

@@ -47,6 +47,8 @@ class RunOptions:
     limit: str | None = None
     #: report folder; None: ``fleetscan-reports/<run id>``
     output: Path | None = None
+    #: with no ``output``: reports go to ``<output_root>/<run id>`` (None: ./fleetscan-reports)
+    output_root: Path | None = None
     formats: tuple[str, ...] = FORMATS
     #: permissions of report files (folders fleetscan creates get the x bits)
     report_mode: int = DEFAULT_MODE

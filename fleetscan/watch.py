@@ -138,7 +138,7 @@ def watch(
 
     settings.check()
     root = options.output if options.output is not None else Path("fleetscan-reports")
-    options = replace(options, output=None)
+    options = replace(options, output=None, output_root=root)
     metrics = RunMetrics()
     server: MetricsServer | None = None
     cycle = 0
@@ -199,9 +199,7 @@ def _cycle(
     from fleetscan.reports import summary
 
     try:
-        result = app.execute(
-            replace(inputs, output_root=root), metrics=metrics, transports=transports
-        )
+        result = app.execute(inputs, metrics=metrics, transports=transports)
     except Exception as exc:
         _say(f"cycle {n} failed: {type(exc).__name__}: {exc}")
         return False

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from fleetscan.demo import render_ss
@@ -33,7 +34,15 @@ def metric(path: Path, name: str, **labels: str) -> float:
     raise AssertionError(f"{name}{labels} not in {path}")
 
 
-def test_watch_cycles_alert_once_resolve_and_retry_after_receiver_down(tmp_path: Path) -> None:
+def test_watch_cycles_alert_once_resolve_and_retry_after_receiver_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a service's working folder (/ under ProtectSystem=strict) is no report folder:
+    # the watch writes under -o only, never into ./fleetscan-reports
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    (cwd / "fleetscan-reports").write_text("not a folder")
+    monkeypatch.chdir(cwd)
     web = SimHost("web-01", outputs={"ss": render_ss(BASE)}, ps=PS)
     db = SimHost("db-01", outputs={"ss": render_ss(BASE)}, ps=PS)
     with threaded_fleet(tmp_path / "fleet", [web, db]) as fleet, http_receiver() as rec:

@@ -147,8 +147,51 @@ def test_scan_takes_its_defaults_from_the_config_and_the_command_line_wins(
     )
     ok = run_cli(["scan", "-o", "out", "-q"], cwd=tmp_path, env=env)
     assert ok.returncode == 3, ok.stderr  # port 1 refuses: not fully scanned
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["report.json"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        ".fleetscan-manifest.json",  # what fleetscan wrote, so the next run cleans only that
+        "report.json",
+    ]
     # the command line wins over the file
     ok = run_cli(["scan", "-o", "out2", "-q", "--format", "junit"], cwd=tmp_path, env=env)
     assert ok.returncode == 3, ok.stderr
-    assert sorted(p.name for p in (tmp_path / "out2").iterdir()) == ["junit.xml"]
+    assert sorted(p.name for p in (tmp_path / "out2").iterdir()) == [
+        ".fleetscan-manifest.json",
+        "junit.xml",
+    ]
+
+
+def test_alert_and_report_settings_come_from_the_config_and_the_environment(
+    tmp_path: Path,
+) -> None:
+    env = setup(
+        tmp_path,
+        project='[scan]\nwebhook = ["https://hooks.example.invalid/a"]\nwebhook_format = "slack"\n'
+        'alert_on = "critical"\nmail_to = ["sec@example.invalid"]\nreport_mode = "0640"\n'
+        'metrics_file = "out/fleetscan.prom"\n',
+    )
+    env["FLEETSCAN_MAIL_TO"] = "a@example.invalid, b@example.invalid"
+    options, values = config.resolve({"report_mode": "0644"}, cwd=tmp_path, environ=env)
+    assert options.webhooks == ("https://hooks.example.invalid/a",)
+    assert (options.webhook_format, options.alert_on) == ("slack", Severity.CRITICAL)
+    assert options.mail_to == ("a@example.invalid", "b@example.invalid")
+    assert values["mail_to"].source == "environment FLEETSCAN_MAIL_TO"
+    assert options.metrics_file == tmp_path / "out/fleetscan.prom"
+    assert (options.report_mode, values["report_mode"].source) == (0o644, "command line")
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ('[scan]\nreport_mode = "0777"\n', "report_mode"),
+        ("[scan]\nwebhook = 3\n", "list of strings"),
+        ("[scan]\nalert_on = 3\n", "severity"),
+    ],
+)
+def test_bad_alert_or_report_setting_names_file_and_key(
+    tmp_path: Path, text: str, fragment: str
+) -> None:
+    env = setup(tmp_path, project=text)
+    with pytest.raises(ConfigError) as info:
+        config.resolve({}, cwd=tmp_path, environ=env)
+    assert str(tmp_path / "fleetscan.toml") in str(info.value)
+    assert fragment in str(info.value)
