@@ -208,7 +208,7 @@ def test_templates_and_policies_are_found_when_installed_from_the_wheel(tmp_path
         "from reports.conftest import build_realistic_run\n"
         f"r.write_reports(build_realistic_run(), pathlib.Path({str(out)!r}), ['html'])\n"
         "from fleetscan.policy import builtin_policy_names, builtin_policy_path, load_policies\n"
-        "assert builtin_policy_names() == ('baseline', 'demo', 'example-infra')\n"
+        "assert {'baseline', 'demo', 'example-infra'} <= set(builtin_policy_names())\n"
         f"assert str(builtin_policy_path('baseline')).startswith({str(site)!r})\n"
         "pol = load_policies(['baseline', 'example-infra'])\n"
         "assert 'ssh-is-sshd' in pol.rule_ids(), pol.rule_ids()\n"
