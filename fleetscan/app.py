@@ -30,14 +30,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
-import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING
 
 from fleetscan import __version__
@@ -49,6 +46,7 @@ from fleetscan.options import RunOptions
 from fleetscan.policy import Policy, evaluate, load_policies
 from fleetscan.reports import FORMATS
 from fleetscan.runner import HostScanner, ScanSettings, interrupted_scan, scan_stream
+from fleetscan.stopsignals import StopSignals
 from fleetscan.transports import check_transport, trust
 from fleetscan.transports.base import Session, Transport
 from fleetscan.transports.hostkeys import learned_keys
@@ -103,6 +101,14 @@ def prepare(options: RunOptions) -> RunInputs:
     from fleetscan.inventory import load_inventory
 
     options.validate()
+    if not options.inventory:
+        raise ConfigError(
+            "no inventory given (-i PATH, or inventory in fleetscan.toml)", field="--inventory"
+        )
+    if not options.policies:
+        raise ConfigError(
+            "no policy given (-p FILE, or policy in fleetscan.toml)", field="--policy"
+        )
     spread = None
     if options.distributed is not None:
         from fleetscan.distributed.coordinator import distributed_options
@@ -112,13 +118,13 @@ def prepare(options: RunOptions) -> RunInputs:
     # checks the selected hosts' key files too (distributed: paths on the workers)
     targets = inv.select(options.limit, check_files=spread is None)
     check_transports(targets, options.transport)
+    check_become(targets)
     # the inventory may not choose a secret variable or widen known_hosts trust
     trust.check_targets(
         targets,
         allowed_env=options.allowed_secret_env,
         trust_known_hosts=options.trust_inventory_known_hosts,
     )
-    connect = options.connect_settings()
     policy = load_policies(options.policies)
     history = open_history(options) if options.history else None
     probe = options.probe_settings()
@@ -129,13 +135,7 @@ def prepare(options: RunOptions) -> RunInputs:
     return RunInputs(
         targets=targets,
         policy=policy,
-        settings=ScanSettings(
-            connect=connect,
-            concurrency=options.concurrency,
-            host_timeout=options.host_timeout,
-            max_output=options.max_output,
-            transport=options.transport,
-        ),
+        settings=scan_settings(options),
         fail_on=options.fail_on,
         inventory_files=inv.files,
         inventory_digest=inv.digest,
@@ -144,6 +144,29 @@ def prepare(options: RunOptions) -> RunInputs:
         history=history,
         probe=probe,
         distributed=spread,
+    )
+
+
+def scan_settings(options: RunOptions) -> ScanSettings:
+    """How the runner reaches hosts for these options (a worker scanning a
+    shard of targets uses exactly this)."""
+    return ScanSettings(
+        connect=options.connect_settings(),
+        concurrency=options.concurrency,
+        host_timeout=options.host_timeout,
+        max_output=options.max_output,
+        transport=options.transport,
+    )
+
+
+def host_error(target: Target, message: str, field: str) -> ConfigError:
+    """A config error about one host, pointing at where the inventory defined it."""
+    src = target.source
+    return ConfigError(
+        f"host {target.name}: {message}",
+        file=src.file if src else None,
+        line=src.line if src else None,
+        field=field,
     )
 
 
@@ -173,14 +196,35 @@ def check_transports(targets: Sequence[Target], forced: str | None) -> None:
         try:
             check_transport(target.transport)
         except ConfigError as exc:
-            src = target.source
-            raise ConfigError(
-                f"host {target.name}: {exc.detail}",
-                file=src.file if src else None,
-                line=src.line if src else None,
-                field="transport",
-            ) from None
+            raise host_error(target, exc.detail, "transport") from None
         seen.add(target.transport)
+
+
+#: inventory variables that hold a sudo password (Ansible's names, old and new)
+BECOME_PASSWORD_VARS = (
+    "ansible_become_password",
+    "ansible_become_pass",
+    "ansible_sudo_password",
+    "ansible_sudo_pass",
+)
+
+
+def check_become(targets: Sequence[Target]) -> None:
+    """A sudo password is refused, never silently ignored: fleetscan runs
+    ``sudo -n`` only (a password on the scan's stdin would share the channel
+    with the collector script, and a prompt in a parallel run is a hang)."""
+    for target in targets:
+        if not target.become:
+            continue  # never used, so never sent: a shared group var is not an error
+        given = [name for name in BECOME_PASSWORD_VARS if name in target.vars]
+        if given:
+            raise host_error(
+                target,
+                "a sudo password is not supported (fleetscan runs 'sudo -n' only and never "
+                "sends a password); grant the listing commands without one: "
+                "examples/sudoers.d/fleetscan",
+                given[0],
+            )
 
 
 def prepare_output(output: Path) -> None:
@@ -320,66 +364,6 @@ async def _probe(
             await task
         return scans, (), True
     return (*task.result(), False)
-
-
-class StopSignals:
-    """SIGINT and SIGTERM for a whole run, from the first host to the last report.
-
-    The first signal stops the scan (see :func:`run_scan`); one that arrives
-    later (policy, reports) is remembered, and :func:`execute` then marks the
-    run interrupted and writes its reports again. Outside the main thread
-    (``fleetscan demo`` runs the scan in one) signals are left alone."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-        self._stop: Callable[[], None] | None = None
-        self._saved: dict[int, object] = {}
-
-    def _handler(self, signum: int, _frame: FrameType | None = None) -> None:
-        if self.received is None:
-            self.received = signum
-        if self._stop is not None:
-            self._stop()
-
-    def _install(self) -> None:
-        for sig in self.SIGNALS:
-            signal.signal(sig, self._handler)
-
-    def __enter__(self) -> StopSignals:
-        if threading.current_thread() is threading.main_thread():
-            self._saved = {sig: signal.getsignal(sig) for sig in self.SIGNALS}
-            self._install()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._saved.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
-
-    @contextlib.contextmanager
-    def stopping(self, stop: asyncio.Event) -> Iterator[None]:
-        """While the event loop runs: a signal sets ``stop``. asyncio's own
-        handlers are used there, because they wake the loop even when the
-        signal landed on another thread (paramiko's, a parser's)."""
-        loop = asyncio.get_running_loop()
-        self._stop = stop.set
-        if self.received is not None:
-            stop.set()
-        installed: list[int] = []
-        if self._saved:
-            for sig in map(int, self.SIGNALS):
-                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                    loop.add_signal_handler(sig, self._handler, sig)
-                    installed.append(sig)
-        try:
-            yield
-        finally:
-            self._stop = None
-            for sig in installed:
-                loop.remove_signal_handler(sig)
-            if installed:
-                self._install()  # remove_signal_handler put the defaults back
 
 
 # --- stages 6-8: store, reports, alerts --------------------------------------------------

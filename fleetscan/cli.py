@@ -16,8 +16,6 @@ Exit codes (the CI contract, also in README):
 
 from __future__ import annotations
 
-import logging
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -26,16 +24,23 @@ import typer
 from rich.console import Console
 
 from fleetscan import __version__
-from fleetscan.commands.common import ALLOW_EXEC_HELP, config_errors, err_console
-from fleetscan.commands.history import history_summary
+from fleetscan.commands.common import (
+    ALLOW_EXEC_HELP,
+    CompareToOption,
+    DbOption,
+    NoHistoryOption,
+    config_errors,
+)
+from fleetscan.commands.config import config_app
+from fleetscan.commands.demo import demo
 from fleetscan.commands.history import register as register_history
 from fleetscan.commands.hostkeys import hostkeys_app
 from fleetscan.commands.inventory import inventory_app
 from fleetscan.commands.parse import parse
 from fleetscan.commands.policy import policy_app
-from fleetscan.commands.progress import ScanProgress, host_line
+from fleetscan.commands.progress import host_line, scan_and_print
 from fleetscan.commands.worker import worker
-from fleetscan.options import RunOptions, parse_formats, parse_severity, parse_zones
+from fleetscan.options import parse_zones
 
 __all__ = ["app", "host_line", "main"]
 
@@ -48,88 +53,41 @@ app = typer.Typer(
     name="fleetscan",
     help="Agentless fleet scanner for listening network services. " + EXIT_HELP,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(policy_app, name="policy")
+app.add_typer(config_app, name="config")
 app.add_typer(hostkeys_app, name="hostkeys")
-app.command()(parse)
 register_history(app)  # history, history prune, diff, report, baseline
 app.command()(worker)
 
 
-def scan_and_print(options: RunOptions, *, console: Console, quiet: bool, verbose: int) -> int:
-    """Prepare (config errors → exit 2), scan with progress, print the summary;
-    the exit code of the run."""
-    from fleetscan import app as pipeline
-    from fleetscan.reports import render_summary
-
-    with config_errors():
-        inputs = pipeline.prepare(options)
-    if not options.hostkey_checking:
-        err_console.print(
-            "[bold red]WARNING:[/] host-key checking is OFF (--no-host-key-check): "
-            "this run cannot detect a man-in-the-middle; every report says so."
-        )
-    if verbose >= 2:  # the SSH library's own connection log (never holds secrets)
-        logging.basicConfig(stream=sys.stderr, format="%(name)s: %(message)s")
-        logging.getLogger("asyncssh").setLevel(logging.INFO)
-    show = not quiet and err_console.is_terminal
-    with ScanProgress(len(inputs.targets), show, verbose=verbose >= 1) as progress:
-        result = pipeline.execute(inputs, on_result=progress.update)
-    if not quiet:
-        render_summary(result.run, console)
-        history_summary(result.run, console, inputs.history.url if inputs.history else None)
-        files = ", ".join(str(p) for paths in result.reports.values() for p in paths)
-        console.print(f"reports: {files}", markup=False, highlight=False, soft_wrap=True)
-    return result.exit_code
-
-
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        metavar="URL",
-        help="History database (sqlite:///PATH, postgresql://USER@HOST/DB); "
-        "default $FLEETSCAN_DB, else ~/.local/share/fleetscan/history.sqlite.",
-    ),
-]
-NoHistoryOption = Annotated[
-    bool,
-    typer.Option("--no-history", metavar="", help="Neither record this run nor compare it."),
-]
-CompareToOption = Annotated[
-    str,
-    typer.Option(
-        "--compare-to",
-        metavar="previous|baseline",
-        help="Changes since each host's previous complete scan, or since its baseline.",
-    ),
-]
-
-
 @app.command()
 def scan(
+    ctx: typer.Context,
     inventory: Annotated[
-        list[Path],
+        list[Path] | None,
         typer.Option(
             "-i",
             "--inventory",
             metavar="PATH",
-            help="Inventory file or folder (repeatable); '-' reads standard input.",
+            help="Inventory file or folder (repeatable); '-' reads standard input "
+            "(default: inventory in the config).",
         ),
-    ],
+    ] = None,
     policy: Annotated[
-        list[Path],
+        list[Path] | None,
         typer.Option(
             "-p",
             "--policy",
             metavar="FILE|NAME",
             help="Policy YAML file, or a built-in policy name such as baseline "
-            "(see 'fleetscan policy list'; repeatable).",
+            "(see 'fleetscan policy list'; repeatable; default: policy in the config).",
         ),
-    ],
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("-o", "--output", metavar="DIR", help="Report folder.")
     ] = None,
@@ -279,82 +237,59 @@ def scan(
     ] = False,
 ) -> None:
     """Scan every host of the inventory and check policy."""
+    from fleetscan import config
+
+    typed = {
+        "inventory": tuple(inventory or ()),
+        "policy": tuple(policy or ()),
+        "output": output,
+        "limit": limit,
+        "format": format,
+        "fail_on": fail_on,
+        "concurrency": concurrency,
+        "connect_timeout": connect_timeout,
+        "host_timeout": host_timeout,
+        "max_output_mb": max_output_mb,
+        "transport": transport,
+        "known_hosts": known_hosts,
+        "ssh_config": tuple(ssh_config) if ssh_config is not None else None,
+    }
+    given = {
+        key: value
+        for key, value in typed.items()
+        if getattr(ctx.get_parameter_source(key), "name", "") == "COMMANDLINE"
+    }
     with config_errors():
-        options = RunOptions(
-            inventory=tuple(inventory),
-            policies=tuple(policy),
-            limit=limit,
-            output=output,
-            formats=parse_formats(format),
-            fail_on=parse_severity(fail_on),
-            concurrency=concurrency,
-            connect_timeout=connect_timeout,
-            host_timeout=host_timeout,
-            max_output_mb=max_output_mb,
-            transport=transport,
-            known_hosts=known_hosts,
-            hostkey_checking=not no_host_key_check,
-            ssh_config=tuple(ssh_config) if ssh_config is not None else None,
-            history=not no_history,
-            db=db,
-            compare_to=compare_to,
-            probe=probe,
-            probe_zones=parse_zones(probe_zones) if probe_zones is not None else None,
-            probe_timeout=probe_timeout,
-            probe_deadline=probe_deadline,
-            firewall_evidence=firewall_evidence,
-            distributed=distributed,
-            shard_size=shard_size,
-            run_deadline=run_deadline,
-            allow_exec_inventory=allow_exec_inventory,
-            allowed_secret_env=tuple(allow_secret_env or ()),
-            trust_inventory_known_hosts=trust_inventory_known_hosts,
-            accept_new=accept_new,
-        )
+        options, _sources = config.resolve(given)
+        zones = parse_zones(probe_zones) if probe_zones is not None else None
+    # trust decisions are made on the command line, for this run only: never from a
+    # config file; the history/exposure/distributed options are command-line only too
+    options = replace(
+        options,
+        hostkey_checking=not no_host_key_check,
+        allow_exec_inventory=allow_exec_inventory,
+        allowed_secret_env=tuple(allow_secret_env or ()),
+        trust_inventory_known_hosts=trust_inventory_known_hosts,
+        accept_new=accept_new,
+        history=not no_history,
+        db=db,
+        compare_to=compare_to,
+        probe=probe,
+        probe_zones=zones,
+        probe_timeout=probe_timeout,
+        probe_deadline=probe_deadline,
+        firewall_evidence=firewall_evidence,
+        distributed=distributed,
+        shard_size=shard_size,
+        run_deadline=run_deadline,
+    )
     code = scan_and_print(options, console=Console(highlight=False), quiet=quiet, verbose=verbose)
     raise typer.Exit(code)
 
 
 scan.__doc__ = "Scan every host of the inventory and check policy. " + EXIT_HELP
-
-
-@app.command()
-def demo(
-    output: Annotated[
-        Path, typer.Option("-o", "--output", metavar="DIR", help="Report folder.")
-    ] = Path("demo-report"),
-    fail_on: Annotated[
-        str, typer.Option(metavar="SEVERITY", help="Lowest severity that fails the run.")
-    ] = "high",
-    verbose: Annotated[
-        int, typer.Option("-v", "--verbose", count=True, metavar="", help="A line per host.")
-    ] = 0,
-    db: DbOption = None,
-    no_history: NoHistoryOption = False,
-    compare_to: CompareToOption = "previous",
-) -> None:
-    """Scan the embedded demo fleet (SSH servers on 127.0.0.1, nothing outside)."""
-    from fleetscan.demo import demo_options, running_demo_fleet
-
-    console = Console(highlight=False)
-    with config_errors():
-        threshold = parse_severity(fail_on)
-    with running_demo_fleet() as fleet:
-        console.print(
-            f"demo fleet: {len(fleet.hosts)} SSH servers on 127.0.0.1 "
-            f"(+1 that does not answer); inventory {fleet.inventory}",
-            markup=False,
-            soft_wrap=True,
-        )
-        options = replace(
-            demo_options(fleet, output=output, fail_on=threshold),
-            history=not no_history,
-            db=db,
-            compare_to=compare_to,
-        )
-        code = scan_and_print(options, console=console, quiet=False, verbose=verbose)
-    console.print(f"open {output / 'report.html'} in a browser", markup=False, soft_wrap=True)
-    raise typer.Exit(code)
+app.command()(demo)
+app.command()(parse)
 
 
 @app.command()
@@ -364,4 +299,6 @@ def version() -> None:
 
 
 def main() -> None:
-    app()
+    # one program name however started (console script or `python -m fleetscan`):
+    # usage lines and the shell-completion variable (_FLEETSCAN_COMPLETE) stay the same
+    app(prog_name="fleetscan")

@@ -5,7 +5,7 @@ the next one frozen, typed values from this module and nothing else. Parsers
 and the policy engine are pure functions of these values; only transports and
 reporters do I/O.
 
-Principles encoded here (see DESIGN.md):
+Principles encoded here (see docs/architecture.md):
 
 * a host always ends in exactly one :class:`Status`; only ``ok`` counts as a
   complete scan (fail closed);

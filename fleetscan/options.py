@@ -4,7 +4,8 @@ The command line, the config file (:mod:`fleetscan.config`), ``fleetscan
 demo``, a worker or a Python user build a ``RunOptions`` and hand it to
 :func:`fleetscan.app.run`. Every value is checked here, before anything is
 read or connected (:meth:`RunOptions.validate`); a bad value is a
-:class:`~fleetscan.errors.ConfigError` (exit 2) naming the option.
+:class:`~fleetscan.errors.ConfigError` (exit 2) naming the option. Where new
+stages add their options: docs/architecture.md ("Where the next stages plug in").
 """
 
 from __future__ import annotations

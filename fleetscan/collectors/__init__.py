@@ -12,7 +12,8 @@ inventory gave it, then runs that platform's collector.
 * :mod:`.posix` — the POSIX collector and the reading of its output
 * :mod:`.windows` — netstat -ano + tasklist
 
-Nothing from the inventory is ever interpolated into a command.
+Nothing from the inventory is ever interpolated into a command. How this fits
+the runner: docs/architecture.md ("Inside the runner").
 """
 
 from __future__ import annotations

@@ -17,14 +17,7 @@ from dataclasses import dataclass, replace
 
 from fleetscan import parsers
 from fleetscan.collectors.base import Collected, HostSession, first_stderr_line
-from fleetscan.collectors.posix_script import (
-    Step,
-    marker,
-    new_nonce,
-    posix_chain,
-    posix_command,
-    posix_script,
-)
+from fleetscan.collectors.posix_script import Step, marker, new_nonce, posix_chain, posix_script
 from fleetscan.model import Listener, ParseResult, Process, Status
 from fleetscan.parsers.base import merge_duplicates
 from fleetscan.transports.base import CommandResult
@@ -183,8 +176,11 @@ def _chosen_step(
     return None, failures
 
 
-def interpret_posix(platform: str, result: CommandResult, nonce: str) -> Collected:
-    """Turn the framed output of the collector script into a :class:`Collected`."""
+def interpret_posix(
+    platform: str, result: CommandResult, nonce: str, *, become: bool = False
+) -> Collected:
+    """Turn the framed output of the collector script into a :class:`Collected`
+    (``become``: the script asked sudo for its listing commands)."""
     stdout = result.stdout.decode("utf-8", "replace")
     sections, uid, _noise = split_sections(stdout, nonce)
     chain = posix_chain(platform)
@@ -222,12 +218,14 @@ def interpret_posix(platform: str, result: CommandResult, nonce: str) -> Collect
         names=step.parser == "linux-netstat",
     )
     collector = step.command.splitlines()[0] if step.name != "proc" else "/proc/net"
+    # the listing ran under sudo -n (which succeeded, or the step would have failed)
+    privileged = become and step.sudo
     problems: list[str] = []
     if result.truncated:
         problems.append("output cut at the size limit: the listing is incomplete")
-    if uid is not None and uid != "0":
+    if uid is not None and uid != "0" and not privileged:
         problems.append(f"ran as uid {uid}, not root: processes of other users are not visible")
-    if not parsed.owners_known and (uid is None or uid == "0"):
+    if not parsed.owners_known and (uid is None or uid == "0" or privileged):
         problems.append(f"{collector} gives no process owners")
     if parsed.unparsed:
         # an unreadable line may be a listener: the scan is not complete (fail closed)
@@ -252,38 +250,51 @@ def _no_script_message(result: CommandResult) -> str:
     return f"collector script did not run (exit {result.exit_status}): {first}".rstrip(": ")
 
 
-def sudo_refused(result: CommandResult, nonce: str) -> str | None:
-    """When ``sudo -n`` refused (password needed, not in sudoers), its message."""
-    if marker(nonce).encode() in result.stdout:
-        return None
-    err = result.stderr.decode("utf-8", "replace").strip()
-    if result.exit_status not in (0, None) and err.lower().startswith("sudo"):
-        return err.splitlines()[0][:200]
+#: how sudo says no (sudo 1.8/1.9, doas-free systems): a password would be
+#: needed, the user or this command is not allowed, or there is no sudo at all
+_SUDO_REFUSALS = (
+    re.compile(r"^sudo: "),
+    re.compile(r"^Sorry, user \S+ (may not run sudo|is not allowed to execute)"),
+    re.compile(r"is not in the sudoers file"),
+    re.compile(r"\bsudo: (command )?not found"),
+)
+
+
+def sudo_refused(result: CommandResult) -> str | None:
+    """The first line where ``sudo -n`` refused a listing command, if any."""
+    for line in result.stderr.decode("utf-8", "replace").split("\n"):
+        line = line.strip()
+        if any(p.search(line) for p in _SUDO_REFUSALS):
+            return line[:200]
     return None
 
 
 class PosixCollector:
-    """Runs the platform's chain in one exec channel, under ``sudo -n`` when the
-    target asks for it. A sudo that refuses (password needed, not in sudoers)
-    fails fast; the host is then scanned unprivileged and can be no better
-    than partial."""
+    """Runs the platform's chain in one exec channel (``sh -s``, the script on
+    stdin); with become, each listing command under ``sudo -n``. When sudo
+    refuses (password needed, command not granted) and no listing ran
+    privileged, the chain runs again without sudo: the host is scanned and
+    can be no better than partial."""
 
     def __init__(self, platform: str) -> None:
         self.platform = platform
 
     async def collect(self, host: HostSession) -> Collected:
-        nonce = new_nonce()
-        script = posix_script(self.platform, nonce)
-        label = f"sh -s <fleetscan {self.platform} collector>"
         become = host.target.become
-        command = posix_command(become)
-        result = await host.run(command, stdin=script, label=command.replace("sh -s", label))
-        refused = sudo_refused(result, nonce) if become else None
+        got, result = await self._run(host, become)
+        refused = sudo_refused(result) if become and not got.privileged else None
         if refused:
-            result = await host.run("sh -s", stdin=script, label=label)
-        # parsing is CPU work: off the event loop, so one huge or hostile
-        # output cannot stall the other hosts' I/O and deadlines
-        got = await asyncio.to_thread(interpret_posix, self.platform, result, nonce)
-        if refused:
+            got, _ = await self._run(host, False)
             got = got.degraded(f"sudo -n refused ({refused}); scanned without privileges")
         return got
+
+    async def _run(self, host: HostSession, become: bool) -> tuple[Collected, CommandResult]:
+        nonce = new_nonce()
+        script = posix_script(self.platform, nonce, become=become)
+        how = ", listings under sudo -n" if become else ""
+        label = f"sh -s <fleetscan {self.platform} collector{how}>"
+        result = await host.run("sh -s", stdin=script, label=label)
+        # parsing is CPU work: off the event loop, so one huge or hostile
+        # output cannot stall the other hosts' I/O and deadlines
+        got = await asyncio.to_thread(interpret_posix, self.platform, result, nonce, become=become)
+        return got, result

@@ -1,5 +1,11 @@
 """What the POSIX collector runs (Linux, macOS, FreeBSD): one script, one exec channel.
 
+With become (``ansible_become``), sudo is asked for the listing commands
+themselves — ``sudo -n ss -tulnp``, ``sudo -n netstat -tulnpW``, ``sudo -n
+lsof …``, ``sudo -n sockstat -46l`` — never for a shell, inside the same
+single channel: ``examples/sudoers.d/fleetscan`` grants exactly these. The
+script itself, ``ps`` and the /proc fallback run as the login user.
+
 Per platform an ordered chain of steps, each a constant command plus the
 parser that reads it (pyinfra's "fact" idea). The whole chain runs as ONE
 script over ONE exec channel (``sh -s``, script on stdin, so the login shell —
@@ -31,6 +37,14 @@ class Step:
     command: str
     parser: str
     ok_exit: tuple[int, ...] = (0,)
+    sudo: bool = True  # asked for under sudo with become (the /proc script is not)
+
+    def script_command(self, become: bool) -> str:
+        """The command as the script runs it: each listing under ``sudo -n``
+        with become (``sudo`` itself never prompts: -n)."""
+        if not (become and self.sudo):
+            return self.command
+        return "; ".join("sudo -n " + part.strip() for part in self.command.split(";"))
 
 
 def posix_chain(platform: str) -> tuple[Step, ...]:
@@ -40,7 +54,7 @@ def posix_chain(platform: str) -> tuple[Step, ...]:
             Step("ss", "ss", "ss -tulnp", "linux-ss"),
             # -W: net-tools cuts long IPv6 addresses without it
             Step("netstat", "netstat", "netstat -tulnpW", "linux-netstat"),
-            Step("proc", None, PROC_SCRIPT, "linux-proc"),
+            Step("proc", None, PROC_SCRIPT, "linux-proc", sudo=False),
         )
     if platform == "darwin":
         return (
@@ -65,7 +79,7 @@ def marker(nonce: str) -> str:
     return f"@@FLEETSCAN-{nonce}"
 
 
-def posix_script(platform: str, nonce: str) -> str:
+def posix_script(platform: str, nonce: str, *, become: bool = False) -> str:
     """The sh script that runs the chain for ``platform`` and frames each output."""
     m = marker(nonce)
     lines = [
@@ -82,8 +96,9 @@ def posix_script(platform: str, nonce: str) -> str:
             else ""
         )
         ok = " || ".join(f"[ $r -eq {c} ]" for c in step.ok_exit)
+        command = step.script_command(become)
         lines.append(
-            f's{i}() {{ {check}echo "$m begin {step.name}"; (\n{step.command}\n); r=$?; '
+            f's{i}() {{ {check}echo "$m begin {step.name}"; (\n{command}\n); r=$?; '
             f'echo "$m end {step.name} $r"; {ok}; }}'
         )
         calls.append(f"s{i}")
@@ -94,8 +109,3 @@ def posix_script(platform: str, nonce: str) -> str:
         'echo "$m end ps $?"'
     )
     return "\n".join(lines) + "\n"
-
-
-def posix_command(become: bool) -> str:
-    """The exec command: a shell reading the script from stdin (never a prompt)."""
-    return "sudo -n sh -s" if become else "sh -s"

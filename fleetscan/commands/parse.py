@@ -17,7 +17,9 @@ from fleetscan.model import ParseResult
 
 
 def parse(
-    file: Annotated[Path, typer.Argument(help="Saved command output ('-' for stdin).")],
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="Saved command output ('-' for stdin).")
+    ],
     command: Annotated[
         str | None,
         typer.Option(metavar="TEXT", help="The command that produced it, e.g. 'ss -tulnp'."),

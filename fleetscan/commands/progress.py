@@ -1,11 +1,17 @@
-"""What a terminal shows while a scan runs: a progress bar, or a line per host."""
+"""A scan as the terminal shows it: a progress bar or a line per host while it
+runs, then the summary and the report files."""
 
 from __future__ import annotations
 
+import logging
+import sys
+
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from fleetscan.commands.common import err_console
+from fleetscan.commands.common import config_errors, err_console
 from fleetscan.model import HostScan
+from fleetscan.options import RunOptions
 
 
 class ScanProgress:
@@ -57,3 +63,31 @@ def host_line(scan: HostScan) -> str:
     if scan.message:
         parts.append(scan.message)
     return visible_controls(clip(" | ".join(parts), 500))
+
+
+def scan_and_print(options: RunOptions, *, console: Console, quiet: bool, verbose: int) -> int:
+    """Prepare (config errors → exit 2), scan with progress, print the summary;
+    the exit code of the run."""
+    from fleetscan import app as pipeline
+    from fleetscan.commands.history import history_summary
+    from fleetscan.reports import render_summary
+
+    with config_errors():
+        inputs = pipeline.prepare(options)
+    if not options.hostkey_checking:
+        err_console.print(
+            "[bold red]WARNING:[/] host-key checking is OFF (--no-host-key-check): "
+            "this run cannot detect a man-in-the-middle; every report says so."
+        )
+    if verbose >= 2:  # the SSH library's own connection log (never holds secrets)
+        logging.basicConfig(stream=sys.stderr, format="%(name)s: %(message)s")
+        logging.getLogger("asyncssh").setLevel(logging.INFO)
+    show = not quiet and err_console.is_terminal
+    with ScanProgress(len(inputs.targets), show, verbose=verbose >= 1) as progress:
+        result = pipeline.execute(inputs, on_result=progress.update)
+    if not quiet:
+        render_summary(result.run, console)
+        history_summary(result.run, console, inputs.history.url if inputs.history else None)
+        files = ", ".join(str(p) for paths in result.reports.values() for p in paths)
+        console.print(f"reports: {files}", markup=False, highlight=False, soft_wrap=True)
+    return result.exit_code

@@ -59,6 +59,3 @@ def write_reports(run: ScanRun, outdir: Path, formats: Sequence[str]) -> dict[st
         )
     outdir.mkdir(parents=True, exist_ok=True)
     return {fmt: _writer(fmt)(run, outdir) for fmt in wanted}
-
-
-__all__ = ["FORMATS", "exit_code", "render_summary", "write_reports"]
