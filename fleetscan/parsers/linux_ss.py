@@ -29,7 +29,9 @@ Speed matters (hosts with 100,000 listeners): the common row is read by one
 regex, users fields are memoised by their text without fd numbers, and hosts
 by their text. Every other row takes the general, token-by-token path. The
 parser is linear in the input; its regexes use possessive quantifiers, so a
-hostile line cannot make them backtrack.
+hostile line cannot make them backtrack. (The module is over 450 lines: the
+fast path, the general path and the users-field reader share one grammar —
+its regexes and memo tables — which is clearer in one file than in two.)
 
 Schema (see :mod:`fleetscan.parsers.base`): name and pid from ``users:``
 (several processes per socket), user never (the collector adds it from ``ps``).

@@ -96,9 +96,9 @@ def _owner_exact_or_flagged(
     """The owner as printed (a CR before a line break reads as a CRLF line end),
     or marked unknown (no name, or no process), or the row is flagged unparsed."""
     name, pid = want
-    if name is not None:
-        name = name.replace("\r\n", "\n") or None
-    assert owners in ([(name, pid)], [(None, pid)], []) or result.unparsed, (owners, want)
+    crlf = name.replace("\r\n", "\n") or None if name is not None else None
+    allowed = ([(name, pid)], [(crlf, pid)], [(None, pid)], [])
+    assert owners in allowed or result.unparsed, (owners, want)
     if owners == [] or owners == [(None, pid)]:
         assert name is None or not name.strip() or result.unparsed, (owners, want)
 
