@@ -93,11 +93,11 @@ def check_key_files(targets: Sequence[Target]) -> None:
         for key in target.key_files:
             problem = _file_problem(Path(key).expanduser(), missing_ok=False)
             if problem:
-                raise _target_error(target, f"private key file {key!r} {problem}", "key file")
+                raise target_error(target, f"private key file {key!r} {problem}", "key file")
         if target.known_hosts:
             problem = _file_problem(Path(target.known_hosts).expanduser(), missing_ok=True)
             if problem:
-                raise _target_error(
+                raise target_error(
                     target, f"known_hosts file {target.known_hosts!r} {problem}", "known_hosts"
                 )
 
@@ -110,7 +110,8 @@ def _file_problem(path: Path, *, missing_ok: bool) -> str | None:
     return None if stat.S_ISREG(mode) else "is not a regular file"
 
 
-def _target_error(target: Target, message: str, field_name: str) -> ConfigError:
+def target_error(target: Target, message: str, field_name: str) -> ConfigError:
+    """A config error about one host, pointing at where the inventory defined it."""
     src = target.source
     return ConfigError(
         f"host {target.name}: {message}",
