@@ -83,8 +83,9 @@ def scan(
         typer.Option(
             "-p",
             "--policy",
-            metavar="FILE",
-            help="Policy YAML file (repeatable; default: policy in the config).",
+            metavar="FILE|NAME",
+            help="Policy YAML file, or a built-in policy name such as baseline "
+            "(see 'fleetscan policy list'; repeatable; default: policy in the config).",
         ),
     ] = None,
     output: Annotated[

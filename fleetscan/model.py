@@ -81,11 +81,19 @@ class Severity(enum.IntEnum):
 @dataclass(frozen=True, slots=True)
 class Process:
     """A process holding a socket. ``name`` is what the host printed (comm, argv0
-    or image name, possibly truncated by the tool); pid/user may be unknown."""
+    or image name, possibly truncated by the tool); name, pid and user may each
+    be unknown: None (``null`` in JSON), never an empty string."""
 
-    name: str
+    name: str | None
     pid: int | None = None
     user: str | None = None
+
+    def __post_init__(self) -> None:
+        # the one guard for every parser: an empty name or user means "unknown"
+        if self.name == "":
+            object.__setattr__(self, "name", None)
+        if self.user == "":
+            object.__setattr__(self, "user", None)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "pid": self.pid, "user": self.user}
@@ -118,7 +126,8 @@ class Listener:
 
     @property
     def process_names(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(p.name for p in self.processes))
+        """Known process names, without repeats (unknown names are left out)."""
+        return tuple(dict.fromkeys(p.name for p in self.processes if p.name is not None))
 
     def to_dict(self) -> dict[str, Any]:
         """The stable JSON contract of ``fleetscan parse`` (see README)."""

@@ -2,7 +2,7 @@
 
 The script (:mod:`fleetscan.collectors.posix_script`) prints each
 step's output between ``@@FLEETSCAN-<nonce> begin/end`` lines, its uid, and a
-``ps`` pid → user table. Here that output becomes a
+``ps`` pid → user and comm table. Here that output becomes a
 :class:`~fleetscan.collectors.base.Collected`: the first step that worked is
 parsed, process owners filled in, and anything missing makes the host
 ``partial`` (fail closed).
@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from fleetscan import parsers
 from fleetscan.collectors.base import Collected, HostSession, first_stderr_line
 from fleetscan.collectors.posix_script import Step, marker, new_nonce, posix_chain, posix_script
-from fleetscan.model import Listener, ParseResult, Status
+from fleetscan.model import Listener, ParseResult, Process, Status
 from fleetscan.parsers.base import merge_duplicates
 from fleetscan.transports.base import CommandResult
 
@@ -61,7 +61,9 @@ def split_sections(stdout: str, nonce: str) -> tuple[dict[str, Section], str | N
                 elif what == "end" and current is not None:
                     _name, _, code = rest.partition(" ")
                     status = int(code) if code.strip().lstrip("-").isdigit() else None
-                    sections[current] = Section(current, "\n".join(buf), status, start)
+                    # ended by its marker line: the output's last line was complete
+                    text = "".join(f"{x}\n" for x in buf)
+                    sections[current] = Section(current, text, status, start)
                     current = None
                 continue
         if current is not None:
@@ -73,31 +75,70 @@ def split_sections(stdout: str, nonce: str) -> tuple[dict[str, Section], str | N
     return sections, uid, noise
 
 
-def parse_ps(text: str) -> dict[int, str]:
-    """pid → user from ``ps -eo pid=,user=`` (or BusyBox ``ps -o pid,user``)."""
-    owners: dict[int, str] = {}
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) >= 2 and parts[0].isdigit():
-            owners[int(parts[0])] = parts[1]
-    return owners
+@dataclass(frozen=True, slots=True)
+class PsEntry:
+    """One process as ``ps`` lists it: its user and its comm (None when absent)."""
+
+    user: str
+    name: str | None
 
 
-def with_users(listeners: Sequence[Listener], owners: dict[int, str]) -> tuple[Listener, ...]:
-    """Fill Process.user from the pid → user map where the parser had none, or
-    only a numeric uid (/proc), so every collector reports user names alike."""
-    if not owners:
+def parse_ps(text: str) -> dict[int, PsEntry]:
+    """pid → user and comm from ``ps -eo pid=,user:32=,comm=`` (or BusyBox
+    ``ps -o pid,user,comm``, whose header is skipped). The comm is last, so it
+    may hold spaces; procps prints its unprintable characters as ``?``."""
+    table: dict[int, PsEntry] = {}
+    for line in text.split("\n"):
+        parts = line.split(None, 2)
+        if len(parts) >= 2 and parts[0].isdigit() and parts[0].isascii():
+            name = parts[2].rstrip() if len(parts) > 2 else None
+            table[int(parts[0])] = PsEntry(parts[1], name or None)
+    return table
+
+
+def with_ps(
+    listeners: Sequence[Listener], table: dict[int, PsEntry], *, names: bool = False
+) -> tuple[Listener, ...]:
+    """Fill from ``ps``, by pid: Process.user where the parser had none or only
+    a numeric uid (/proc), so every collector reports user names alike; with
+    ``names``, Process.name too (netstat's name is argv0 cut to fit, e.g.
+    ``sshd: /usr/sbi``; ps gives the comm that ss shows and owner rules judge)."""
+    if not table:
         return tuple(listeners)
     out = []
+    # the same owners hold many sockets (a load balancer's 100,000): work once per set
+    seen: dict[tuple[Process, ...], tuple[Process, ...]] = {}
     for lst in listeners:
-        procs = tuple(
-            replace(p, user=owners[p.pid])
-            if p.pid in owners and (p.user is None or p.user.isdigit())
-            else p
-            for p in lst.processes
-        )
+        procs = seen.get(lst.processes)
+        if procs is None:
+            procs = seen[lst.processes] = tuple(
+                _from_ps(p, table.get(p.pid) if p.pid is not None else None, names)
+                for p in lst.processes
+            )
         out.append(replace(lst, processes=procs) if procs != lst.processes else lst)
     return tuple(out)
+
+
+def _from_ps(process: Process, entry: PsEntry | None, names: bool) -> Process:
+    if entry is None:
+        return process
+    if process.user is None or process.user.isdigit():
+        process = replace(process, user=entry.user)
+    if names and entry.name is not None and not _masked_same(entry.name, process.name):
+        process = replace(process, name=entry.name)
+    return process
+
+
+def _masked_same(ps_name: str, name: str | None) -> bool:
+    """True when ps's comm is ``name`` with its unprintable characters masked
+    (procps prints ``?`` or ``.`` for them): the parser's exact name is kept,
+    not ps's lossy copy."""
+    if name is None or name.isprintable() or len(ps_name) > len(name):
+        return False
+    return all(
+        shown == real or (not real.isprintable() and shown in "?.")
+        for shown, real in zip(ps_name, name, strict=False)
+    )
 
 
 def shift_lines(result: ParseResult, offset: int) -> ParseResult:
@@ -158,7 +199,11 @@ def interpret_posix(
         )
     step, sec = chosen
     try:
-        parsed = shift_lines(parsers.get(step.parser).parse(sec.text), sec.first_line)
+        parsed = parsers.get(step.parser).parse(sec.text)
+        # one listener per socket address, whatever the tool printed, before the
+        # per-listener work below (a cut flood of one row repeated stays one)
+        parsed = replace(parsed, listeners=merge_duplicates(parsed.listeners))
+        parsed = shift_lines(parsed, sec.first_line)
     except Exception as exc:  # a parser bug must stay this host's problem
         return Collected(
             Status.PARSE_ERROR,
@@ -166,9 +211,12 @@ def interpret_posix(
             platform=platform,
         )
     ps = sections.get("ps")
-    # one listener per socket address, whatever the tool printed (a cut flood of
-    # one row repeated stays one listener)
-    listeners = with_users(merge_duplicates(parsed.listeners), parse_ps(ps.text) if ps else {})
+    # netstat's cut names come from ps
+    listeners = with_ps(
+        parsed.listeners,
+        parse_ps(ps.text) if ps else {},
+        names=step.parser == "linux-netstat",
+    )
     collector = step.command.splitlines()[0] if step.name != "proc" else "/proc/net"
     # the listing ran under sudo -n (which succeeded, or the step would have failed)
     privileged = become and step.sudo

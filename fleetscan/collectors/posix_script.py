@@ -104,7 +104,8 @@ def posix_script(platform: str, nonce: str, *, become: bool = False) -> str:
         calls.append(f"s{i}")
     lines.append(" || ".join([*calls, 'echo "$m none"']))
     lines.append(
-        'echo "$m begin ps"; (ps -eo pid=,user:32= 2>/dev/null || ps -o pid,user 2>/dev/null); '
+        'echo "$m begin ps"; (ps -eo pid=,user:32=,comm= 2>/dev/null || '
+        "ps -o pid,user,comm 2>/dev/null); "
         'echo "$m end ps $?"'
     )
     return "\n".join(lines) + "\n"

@@ -55,9 +55,9 @@ def parse(
         except KeyError as exc:
             raise ConfigError(str(exc.args[0]), file=str(file)) from None
         if tasklist is not None:
-            from fleetscan.parsers import windows_netstat
+            from fleetscan.parsers.windows_netstat import apply_tasklist
 
-            result = windows_netstat.apply_tasklist(result, _read_output(tasklist))
+            result = apply_tasklist(result, _read_output(tasklist))
         if format not in ("json", "csv", "table"):
             raise ConfigError("choose json, csv or table", field="--format")
     if format == "json":
@@ -90,7 +90,9 @@ def _parse_csv(result: ParseResult) -> str:
             "port": x.port,
             "state": csv_cell(x.state),
             "processes": csv_cell(
-                "; ".join(f"{p.name}[{p.pid if p.pid is not None else '?'}]" for p in x.processes)
+                "; ".join(
+                    f"{p.name or '?'}[{p.pid if p.pid is not None else '?'}]" for p in x.processes
+                )
             ),
             "line": x.line,
         }
@@ -121,7 +123,8 @@ def _print_table(result: ParseResult) -> None:
         table.add_column(col)
     for lst in result.listeners:
         procs = ", ".join(
-            f"{p.name}[{p.pid}]" if p.pid is not None else p.name for p in lst.processes
+            f"{p.name or '?'}[{p.pid}]" if p.pid is not None else (p.name or "?")
+            for p in lst.processes
         )
         table.add_row(
             lst.proto,

@@ -1,10 +1,9 @@
 """``report.html``: one self-contained file for auditors.
 
 Rendered with Jinja2 from ``reports/templates/report.html.j2``. The templates
-live at the repository top level and are force-included in the wheel as
-``fleetscan/_templates``; :func:`environment` looks there first, then in the
-source tree, so the report renders the same from a checkout and from an
-installed wheel.
+live at the repository top level and are read as the ``_templates`` resources
+of the installed package (:mod:`fleetscan.resources`), one way for a checkout
+and a wheel.
 
 Safety of untrusted text, in layers:
 
@@ -29,12 +28,12 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
-import fleetscan
 from fleetscan.addresses import bind_class
 from fleetscan.exposure.firewall import is_ruleset
 from fleetscan.model import Finding, Listener, ProbeResult, ScanRun, Status
 from fleetscan.reports import summary, trend
 from fleetscan.reports.sanitize import clip, visible_controls
+from fleetscan.resources import PACKAGE, TEMPLATES
 
 FILENAME = "report.html"
 TEMPLATE = "report.html.j2"
@@ -46,13 +45,6 @@ OPEN_DETAILS_LIMIT = 200  # above this many hosts, every host section starts clo
 
 STATUS_ICONS = {Status.OK: "✔", Status.PARTIAL: "◐"}  # everything else: ✖
 VERDICT_ICONS = {"compliant": "✔", "non-compliant": "✖", "not-scanned": "?"}
-
-
-def template_dirs() -> list[Path]:
-    """Where templates are looked up, in order: inside the installed package
-    (wheel layout), then the repository's ``reports/templates``."""
-    package = Path(fleetscan.__file__).resolve().parent
-    return [package / "_templates", package.parent / "reports" / "templates"]
 
 
 def _finalize(value: Any) -> Any:
@@ -70,7 +62,7 @@ def _block(value: str, limit: int) -> Markup:
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(d) for d in template_dirs()]),
+        loader=jinja2.PackageLoader(PACKAGE, TEMPLATES),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         finalize=_finalize,

@@ -175,9 +175,11 @@ def test_large_outputs_are_bounded(realistic_run: ScanRun) -> None:
 
 
 @pytest.mark.slow
-def test_templates_are_found_when_installed_from_the_wheel(tmp_path: Path) -> None:
-    """Build the real wheel, unpack it away from the source tree and render
-    from there: proves pyproject ships the templates as fleetscan/_templates."""
+def test_templates_and_policies_are_found_when_installed_from_the_wheel(tmp_path: Path) -> None:
+    """Build the real wheel, unpack it away from the source tree, then render
+    and load the built-in policies from there: proves the wheel ships the
+    top-level reports/templates/ and policies/ as package resources, read by
+    the same code as in a checkout."""
     wheels = tmp_path / "wheels"
     cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(REPO)]
     if importlib.util.find_spec("hatchling") is not None:
@@ -190,9 +192,14 @@ def test_templates_are_found_when_installed_from_the_wheel(tmp_path: Path) -> No
     )
     assert build.returncode == 0, build.stderr
     (wheel,) = wheels.glob("fleetscan-*.whl")
-    site = tmp_path / "site"  # no reports/templates beside it: only _templates can serve
+    site = tmp_path / "site"  # no reports/templates nor policies/ beside it
     with zipfile.ZipFile(wheel) as zf:
-        assert "fleetscan/_templates/report.html.j2" in zf.namelist()
+        names = zf.namelist()
+        assert "fleetscan/_templates/report.html.j2" in names
+        for policy in ("baseline", "demo", "example-infra"):
+            assert f"fleetscan/_policies/{policy}.yaml" in names
+        # the files themselves, not links to folders outside the package
+        assert all(not n.startswith(("policies/", "reports/")) for n in names)
         zf.extractall(site)
     out = tmp_path / "out"
     script = (
@@ -200,6 +207,11 @@ def test_templates_are_found_when_installed_from_the_wheel(tmp_path: Path) -> No
         f"assert fleetscan.__file__.startswith({str(site)!r}), fleetscan.__file__\n"
         "from reports.conftest import build_realistic_run\n"
         f"r.write_reports(build_realistic_run(), pathlib.Path({str(out)!r}), ['html'])\n"
+        "from fleetscan.policy import builtin_policy_names, builtin_policy_path, load_policies\n"
+        "assert builtin_policy_names() == ('baseline', 'demo', 'example-infra')\n"
+        f"assert str(builtin_policy_path('baseline')).startswith({str(site)!r})\n"
+        "pol = load_policies(['baseline', 'example-infra'])\n"
+        "assert 'ssh-is-sshd' in pol.rule_ids(), pol.rule_ids()\n"
     )
     env = {
         **os.environ,
