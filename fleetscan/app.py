@@ -53,7 +53,9 @@ from fleetscan.transports.base import Session, Transport
 from fleetscan.transports.hostkeys import learned_keys
 
 if TYPE_CHECKING:
+    from fleetscan.alerts.stage import AlertSettings
     from fleetscan.distributed.coordinator import DistributedOptions
+    from fleetscan.metrics import RunMetrics
     from fleetscan.store import History
 
 ProgressFn = Callable[[HostScan], None]
@@ -76,6 +78,12 @@ class RunInputs:
     probe: ProbeSettings | None = None  # None: no exposure stage
     #: set: the hosts are scanned by workers of their site (``--distributed``)
     distributed: DistributedOptions | None = None
+    #: alert destinations and threshold (None: no alerts)
+    alerts: AlertSettings | None = None
+    #: Prometheus textfile written after each run (None: none)
+    metrics_file: Path | None = None
+    #: where ``<run id>/`` report folders go when ``output`` is None (watch)
+    output_root: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +133,9 @@ def prepare(options: RunOptions) -> RunInputs:
         trust_known_hosts=options.trust_inventory_known_hosts,
     )
     policy = load_policies(options.policies)
+    from fleetscan.alerts.config import alert_settings
+
+    alerts = alert_settings(options)
     history = open_history(options) if options.history else None
     probe = options.probe_settings()
     if probe is not None:
@@ -143,6 +154,8 @@ def prepare(options: RunOptions) -> RunInputs:
         history=history,
         probe=probe,
         distributed=spread,
+        alerts=alerts,
+        metrics_file=options.metrics_file,
     )
 
 
@@ -362,8 +375,10 @@ def execute(
     *,
     on_result: ProgressFn | None = None,
     transports: dict[str, Transport] | None = None,
+    metrics: RunMetrics | None = None,
 ) -> RunResult:
-    """Run a prepared scan in a fresh event loop and write its reports."""
+    """Run a prepared scan in a fresh event loop and write its reports.
+    ``metrics`` (``watch`` keeps one for its endpoint) is updated from the run."""
     from fleetscan.reports import write_reports
 
     with StopSignals() as signals:
@@ -377,9 +392,13 @@ def execute(
             run = asyncio.run(scan())
             if inputs.history is not None:  # stage 6: one transaction, adds the trend
                 run = record_run(inputs.history, run)
-            outdir = (
-                inputs.output if inputs.output is not None else Path("fleetscan-reports") / run.id
-            )
+                if inputs.alerts is not None:  # stage 8a: before the reports, which show it
+                    from fleetscan.alerts.stage import alert_stage
+
+                    report = alert_stage(inputs.history.store.engine, run, inputs.alerts)
+                    run = replace(run, alerts=report)
+            root = inputs.output_root or Path("fleetscan-reports")
+            outdir = inputs.output if inputs.output is not None else root / run.id
             written = write_reports(run, outdir, inputs.formats)
             if signals.received is not None and not run.interrupted:
                 # stopped while policy or reports ran: the same complete reports, marked so
@@ -390,8 +409,30 @@ def execute(
         finally:
             if inputs.history is not None:
                 inputs.history.close()
-        # [alerts + metrics: from `run` and the store's drift, deduplicated via the store]
+        if inputs.metrics_file is not None or metrics is not None:  # stage 8b
+            write_metrics(run, inputs.metrics_file, metrics)
     return RunResult(run, outdir, written)
+
+
+def write_metrics(run: ScanRun, path: Path | None, metrics: RunMetrics | None) -> None:
+    """Prometheus metrics of the run: into ``metrics`` (watch keeps one) and the
+    textfile. A metrics file that cannot be written is a warning, never a lost scan."""
+    import sys
+
+    from fleetscan.metrics import RunMetrics
+
+    metrics = metrics if metrics is not None else RunMetrics()
+    metrics.observe(
+        run,
+        change_kinds=[c.kind for c in run.changes],
+        delivery_failures=run.alerts.failures if run.alerts is not None else 0,
+    )
+    if path is None:
+        return
+    try:
+        metrics.write_textfile(path)
+    except OSError as exc:
+        sys.stderr.write(f"fleetscan: warning: metrics file {path} not written: {exc.strerror}\n")
 
 
 def record_run(history: History, run: ScanRun) -> ScanRun:

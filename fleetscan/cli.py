@@ -17,6 +17,7 @@ Exit codes (the CI contract, also in README):
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -38,6 +39,7 @@ from fleetscan.commands.policy import policy_app
 from fleetscan.commands.progress import host_line, scan_and_print
 from fleetscan.commands.scan_options import (
     AcceptNewOption,
+    AlertOnOption,
     AllowExecInventoryOption,
     AllowSecretEnvOption,
     ConcurrencyOption,
@@ -50,7 +52,10 @@ from fleetscan.commands.scan_options import (
     InventoryOption,
     KnownHostsOption,
     LimitOption,
+    MailFromOption,
+    MailToOption,
     MaxOutputMbOption,
+    MetricsFileOption,
     NoHostKeyCheckOption,
     OutputOption,
     PolicyOption,
@@ -59,15 +64,24 @@ from fleetscan.commands.scan_options import (
     ProbeTimeoutOption,
     ProbeZonesOption,
     QuietOption,
+    ReportUrlOption,
     RunDeadlineOption,
     ShardSizeOption,
+    SmtpOption,
+    SmtpPasswordEnvOption,
+    SmtpSecurityOption,
+    SmtpUserOption,
     SshConfigOption,
     TransportOption,
     TrustInventoryKnownHostsOption,
     VerboseOption,
+    WebhookFormatOption,
+    WebhookOption,
+    WebhookTokenEnvOption,
 )
+from fleetscan.commands.watch import make_watch
 from fleetscan.commands.worker import worker
-from fleetscan.options import parse_zones
+from fleetscan.options import RunOptions, parse_zones
 
 __all__ = ["app", "host_line", "main"]
 
@@ -126,61 +140,99 @@ def scan(
     allow_secret_env: AllowSecretEnvOption = None,
     trust_inventory_known_hosts: TrustInventoryKnownHostsOption = False,
     accept_new: AcceptNewOption = False,
+    alert_on: AlertOnOption = "high",
+    webhook: WebhookOption = None,
+    webhook_format: WebhookFormatOption = "json",
+    webhook_token_env: WebhookTokenEnvOption = None,
+    smtp: SmtpOption = None,
+    smtp_security: SmtpSecurityOption = "starttls",
+    smtp_user: SmtpUserOption = None,
+    smtp_password_env: SmtpPasswordEnvOption = None,
+    mail_from: MailFromOption = None,
+    mail_to: MailToOption = None,
+    report_url: ReportUrlOption = None,
+    metrics_file: MetricsFileOption = None,
 ) -> None:
     """Scan every host of the inventory and check policy."""
+    args = {k: v for k, v in locals().items() if k != "ctx"}
+    options = options_from_args(ctx, args)
+    code = scan_and_print(options, console=Console(highlight=False), quiet=quiet, verbose=verbose)
+    raise typer.Exit(code)
+
+
+#: options read from the config file and FLEETSCAN_* too (command line wins)
+CONFIGURABLE = (
+    "inventory",
+    "policy",
+    "output",
+    "limit",
+    "format",
+    "fail_on",
+    "concurrency",
+    "connect_timeout",
+    "host_timeout",
+    "max_output_mb",
+    "transport",
+    "known_hosts",
+    "ssh_config",
+    "alert_on",
+    "webhook",
+    "webhook_format",
+    "webhook_token_env",
+    "smtp",
+    "smtp_security",
+    "smtp_user",
+    "smtp_password_env",
+    "mail_from",
+    "mail_to",
+    "report_url",
+    "metrics_file",
+)
+
+
+def options_from_args(ctx: typer.Context, args: dict[str, Any]) -> RunOptions:
+    """RunOptions from the scan options (``scan`` and ``watch`` share them)."""
     from fleetscan import config
 
-    typed = {
-        "inventory": tuple(inventory or ()),
-        "policy": tuple(policy or ()),
-        "output": output,
-        "limit": limit,
-        "format": format,
-        "fail_on": fail_on,
-        "concurrency": concurrency,
-        "connect_timeout": connect_timeout,
-        "host_timeout": host_timeout,
-        "max_output_mb": max_output_mb,
-        "transport": transport,
-        "known_hosts": known_hosts,
-        "ssh_config": tuple(ssh_config) if ssh_config is not None else None,
-    }
+    def plain(key: str) -> Any:
+        value = args[key]
+        return tuple(value) if isinstance(value, list) else value
+
     given = {
-        key: value
-        for key, value in typed.items()
+        key: plain(key)
+        for key in CONFIGURABLE
         if getattr(ctx.get_parameter_source(key), "name", "") == "COMMANDLINE"
     }
     with config_errors():
         options, _sources = config.resolve(given)
-        zones = parse_zones(probe_zones) if probe_zones is not None else None
+        zones = parse_zones(args["probe_zones"]) if args["probe_zones"] is not None else None
     # trust decisions are made on the command line, for this run only: never from a
     # config file; the history/exposure/distributed options are command-line only too
-    options = replace(
+    return replace(
         options,
-        hostkey_checking=not no_host_key_check,
-        allow_exec_inventory=allow_exec_inventory,
-        allowed_secret_env=tuple(allow_secret_env or ()),
-        trust_inventory_known_hosts=trust_inventory_known_hosts,
-        accept_new=accept_new,
-        history=not no_history,
-        db=db,
-        compare_to=compare_to,
-        probe=probe,
+        hostkey_checking=not args["no_host_key_check"],
+        allow_exec_inventory=args["allow_exec_inventory"],
+        allowed_secret_env=tuple(args["allow_secret_env"] or ()),
+        trust_inventory_known_hosts=args["trust_inventory_known_hosts"],
+        accept_new=args["accept_new"],
+        history=not args["no_history"],
+        db=args["db"],
+        compare_to=args["compare_to"],
+        probe=args["probe"],
         probe_zones=zones,
-        probe_timeout=probe_timeout,
-        probe_deadline=probe_deadline,
-        firewall_evidence=firewall_evidence,
-        distributed=distributed,
-        shard_size=shard_size,
-        run_deadline=run_deadline,
+        probe_timeout=args["probe_timeout"],
+        probe_deadline=args["probe_deadline"],
+        firewall_evidence=args["firewall_evidence"],
+        distributed=args["distributed"],
+        shard_size=args["shard_size"],
+        run_deadline=args["run_deadline"],
     )
-    code = scan_and_print(options, console=Console(highlight=False), quiet=quiet, verbose=verbose)
-    raise typer.Exit(code)
 
 
 scan.__doc__ = "Scan every host of the inventory and check policy. " + EXIT_HELP
 app.command()(demo)
 app.command()(parse)
+app.command("watch")(make_watch(scan, options_from_args))
 
 
 @app.command()

@@ -41,7 +41,7 @@ class Setting:
 
     key: str
     field: str
-    kind: str  # int | float | str | path | paths | formats | severity
+    kind: str  # int | float | str | strs | path | paths | formats | severity
     default: Any
 
     @property
@@ -67,6 +67,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("transport", "transport", "str", None),
     Setting("known_hosts", "known_hosts", "path", None),
     Setting("ssh_config", "ssh_config", "paths", None),
+    # alerts and metrics (secrets only as names of environment variables)
+    Setting("alert_on", "alert_on", "severity", Severity.HIGH),
+    Setting("webhook", "webhooks", "strs", ()),
+    Setting("webhook_format", "webhook_format", "str", "json"),
+    Setting("webhook_token_env", "webhook_token_env", "str", None),
+    Setting("smtp", "smtp", "str", None),
+    Setting("smtp_security", "smtp_security", "str", "starttls"),
+    Setting("smtp_user", "smtp_user", "str", None),
+    Setting("smtp_password_env", "smtp_password_env", "str", None),
+    Setting("mail_from", "mail_from", "str", None),
+    Setting("mail_to", "mail_to", "strs", ()),
+    Setting("report_url", "report_url", "str", None),
+    Setting("metrics_file", "metrics_file", "path", None),
 )
 # not configurable on purpose: --no-host-key-check must be typed for each run
 BY_KEY = {s.key: s for s in SETTINGS}
@@ -124,6 +137,12 @@ def _convert(setting: Setting, raw: Any, base: Path | None, where: str, name: st
         if not text:
             raise bad(f"must be a string, got {raw!r}")
         value = raw
+    elif kind == "strs":
+        # a TOML list, or one environment value with ',' or whitespace between items
+        items = raw.replace(",", " ").split() if text else raw
+        if not isinstance(items, list | tuple) or not all(isinstance(i, str) and i for i in items):
+            raise bad(f"must be a list of strings, got {raw!r}")
+        value = tuple(items)
     elif kind == "path":
         value = path(raw)
     elif kind == "paths":

@@ -400,6 +400,43 @@ class LearnedKey:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertDelivery:
+    """One message handed to one alert destination (or owed to it)."""
+
+    destination: str  # label without secrets, e.g. "webhook https://hooks.example/…"
+    run_id: str  # the run whose alerts the message carries (older for outbox messages)
+    alerts: int
+    ok: bool
+    error: str = ""
+    queued: bool = False  # kept in the outbox; the next run tries again
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "destination": self.destination,
+            "run_id": self.run_id,
+            "alerts": self.alerts,
+            "ok": self.ok,
+            "error": self.error,
+            "queued": self.queued,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AlertReport:
+    """What the alert stage of a run raised and delivered."""
+
+    raised: int
+    deliveries: tuple[AlertDelivery, ...] = ()
+
+    @property
+    def failures(self) -> int:
+        return sum(1 for d in self.deliveries if not d.ok)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"raised": self.raised, "deliveries": [d.to_dict() for d in self.deliveries]}
+
+
+@dataclass(frozen=True, slots=True)
 class ScanRun:
     """A whole run: every host's scan and every finding, plus provenance."""
 
@@ -427,6 +464,7 @@ class ScanRun:
     trend: tuple[TrendPoint, ...] = ()
     exposure: tuple[ProbeResult, ...] = ()
     probe_zones: tuple[str, ...] = ()  # zones of the probe phase; empty: it did not run
+    alerts: AlertReport | None = None  # None: no alert destination configured
 
     def active_findings(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if not f.waived)

@@ -74,6 +74,20 @@ class RunOptions:
     probe_deadline: float = 300.0
     #: also collect each host's firewall ruleset as evidence
     firewall_evidence: bool = False
+    #: alerts (fleetscan.alerts): lowest severity that alerts; destinations; link
+    alert_on: Severity = Severity.HIGH
+    webhooks: tuple[str, ...] = ()
+    webhook_format: str = "json"
+    webhook_token_env: str | None = None
+    smtp: str | None = None
+    smtp_security: str = "starttls"
+    smtp_user: str | None = None
+    smtp_password_env: str | None = None
+    mail_from: str | None = None
+    mail_to: tuple[str, ...] = ()
+    report_url: str | None = None
+    #: node_exporter textfile written after the run (Prometheus metrics)
+    metrics_file: Path | None = None
     #: broker URL (no password): hosts are scanned by workers of their site
     distributed: str | None = None
     shard_size: int = 50

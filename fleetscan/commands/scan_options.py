@@ -201,3 +201,62 @@ AcceptNewOption = Annotated[
         "(OpenSSH accept-new); changed keys are still refused. Printed in every report.",
     ),
 ]
+
+# --- alerts and metrics ---------------------------------------------------------------
+
+AlertOnOption = Annotated[
+    str,
+    typer.Option(metavar="SEVERITY", help="Lowest severity of a new finding that alerts."),
+]
+
+WebhookOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        metavar="URL",
+        help="POST alerts to this URL (repeatable). A chat hook URL is a secret: "
+        "prefer the config file or $FLEETSCAN_WEBHOOK.",
+    ),
+]
+
+WebhookFormatOption = Annotated[
+    str, typer.Option(metavar="json|slack", help="Alert payload: fleetscan JSON or Slack text.")
+]
+
+WebhookTokenEnvOption = Annotated[
+    str | None,
+    typer.Option(metavar="NAME", help="Environment variable with a bearer token."),
+]
+
+SmtpOption = Annotated[
+    str | None, typer.Option(metavar="HOST[:PORT]", help="Mail alerts through this relay.")
+]
+
+SmtpSecurityOption = Annotated[
+    str, typer.Option(metavar="starttls|tls|none", help="SMTP transport security.")
+]
+
+SmtpUserOption = Annotated[str | None, typer.Option(metavar="USER", help="SMTP login.")]
+
+SmtpPasswordEnvOption = Annotated[
+    str | None,
+    typer.Option(metavar="NAME", help="Environment variable with the SMTP password."),
+]
+
+MailFromOption = Annotated[str | None, typer.Option(metavar="ADDR", help="Sender.")]
+
+MailToOption = Annotated[
+    list[str] | None, typer.Option(metavar="ADDR", help="Recipient (repeatable).")
+]
+
+ReportUrlOption = Annotated[
+    str | None,
+    typer.Option(metavar="URL", help="Link to the report in alerts; {run_id} is replaced."),
+]
+
+MetricsFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="FILE",
+        help="Write Prometheus metrics here after the run (node_exporter textfile).",
+    ),
+]

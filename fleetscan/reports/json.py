@@ -180,6 +180,7 @@ def run_to_dict(run: ScanRun) -> dict[str, Any]:
                 "gating_findings": c.gating,
             },
             "compared_to": run.compared_to.to_dict() if run.compared_to else None,
+            "alerts": run.alerts.to_dict() if run.alerts is not None else None,
         },
         "hosts": [host_to_dict(s, verdicts[s.host]) for s in run.scans],
         "findings": [finding_to_dict(f, run.fail_on) for f in summary.sort_findings(run.findings)],
