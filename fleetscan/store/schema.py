@@ -141,7 +141,7 @@ baselines = Table(
     Column("pinned_at", String(40), nullable=False),
 )
 
-# added by revision 0003 (alerts): the open alerts (dedup across runs) and the
+# added by revision 0004 (alerts): the open alerts (dedup across runs) and the
 # messages a destination has not taken yet
 alert_state = Table(
     "alert_state",
