@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fleetscan.commands.common import config_errors, err_console
-from fleetscan.model import HostScan
+from fleetscan.model import HostScan, ScanRun
 from fleetscan.options import RunOptions
 
 
@@ -88,6 +88,28 @@ def scan_and_print(options: RunOptions, *, console: Console, quiet: bool, verbos
     if not quiet:
         render_summary(result.run, console)
         history_summary(result.run, console, inputs.history.url if inputs.history else None)
+        alert_summary(result.run, console)
         files = ", ".join(str(p) for paths in result.reports.values() for p in paths)
         console.print(f"reports: {files}", markup=False, highlight=False, soft_wrap=True)
     return result.exit_code
+
+
+def alert_summary(run: ScanRun, console: Console) -> None:
+    """One line per alert delivery problem, one line in all: never the message text."""
+    from fleetscan.reports.sanitize import visible_controls
+
+    report = run.alerts
+    if report is None:
+        return
+    ok = sum(1 for d in report.deliveries if d.ok)
+    line = f"alerts: {report.raised} raised; {ok} delivered, {report.failures} failed"
+    console.print(line, markup=False, highlight=False, soft_wrap=True)
+    for d in report.deliveries:
+        if not d.ok:
+            kept = "kept for the next run" if d.queued else "not kept"
+            console.print(
+                visible_controls(f"alerts: {d.destination}: {d.error} ({kept})"),
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
