@@ -17,14 +17,12 @@ Exit codes (the CI contract, also in README):
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
 from fleetscan import __version__
 from fleetscan.commands.common import (
-    ALLOW_EXEC_HELP,
     CompareToOption,
     DbOption,
     NoHistoryOption,
@@ -38,6 +36,49 @@ from fleetscan.commands.inventory import inventory_app
 from fleetscan.commands.parse import parse
 from fleetscan.commands.policy import policy_app
 from fleetscan.commands.progress import host_line, scan_and_print
+from fleetscan.commands.scan_options import (
+    AcceptNewOption,
+    AlertOnOption,
+    AllowExecInventoryOption,
+    AllowSecretEnvOption,
+    ConcurrencyOption,
+    ConnectTimeoutOption,
+    DistributedOption,
+    FailOnOption,
+    FirewallEvidenceOption,
+    FormatOption,
+    HostTimeoutOption,
+    InventoryOption,
+    KnownHostsOption,
+    LimitOption,
+    MailFromOption,
+    MailToOption,
+    MaxOutputMbOption,
+    MetricsFileOption,
+    NoHostKeyCheckOption,
+    OutputOption,
+    PolicyOption,
+    ProbeDeadlineOption,
+    ProbeOption,
+    ProbeTimeoutOption,
+    ProbeZonesOption,
+    QuietOption,
+    ReportModeOption,
+    ReportUrlOption,
+    RunDeadlineOption,
+    ShardSizeOption,
+    SmtpOption,
+    SmtpPasswordEnvOption,
+    SmtpSecurityOption,
+    SmtpUserOption,
+    SshConfigOption,
+    TransportOption,
+    TrustInventoryKnownHostsOption,
+    VerboseOption,
+    WebhookFormatOption,
+    WebhookOption,
+    WebhookTokenEnvOption,
+)
 from fleetscan.commands.watch import make_watch
 from fleetscan.commands.worker import worker
 from fleetscan.options import RunOptions, parse_zones
@@ -69,227 +110,50 @@ app.command()(worker)
 @app.command()
 def scan(
     ctx: typer.Context,
-    inventory: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "-i",
-            "--inventory",
-            metavar="PATH",
-            help="Inventory file or folder (repeatable); '-' reads standard input "
-            "(default: inventory in the config).",
-        ),
-    ] = None,
-    policy: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "-p",
-            "--policy",
-            metavar="FILE|NAME",
-            help="Policy YAML file, or a built-in policy name such as baseline "
-            "(see 'fleetscan policy list'; repeatable; default: policy in the config).",
-        ),
-    ] = None,
-    output: Annotated[
-        Path | None, typer.Option("-o", "--output", metavar="DIR", help="Report folder.")
-    ] = None,
-    limit: Annotated[
-        str | None,
-        typer.Option(
-            "-l",
-            "--limit",
-            metavar="PATTERN",
-            help="Hosts, groups or globs; ',' separated; !x excludes.",
-        ),
-    ] = None,
-    concurrency: Annotated[int, typer.Option(metavar="N", help="Hosts scanned at once.")] = 50,
-    fail_on: Annotated[
-        str, typer.Option(metavar="SEVERITY", help="Lowest severity that fails the run (exit 1).")
-    ] = "high",
-    format: Annotated[
-        str, typer.Option("--format", metavar="LIST", help="Report formats: html,csv,json,junit.")
-    ] = "html,csv,json,junit",
-    known_hosts: Annotated[
-        Path | None,
-        typer.Option(metavar="FILE", help="known_hosts file (default ~/.ssh/known_hosts)."),
-    ] = None,
-    no_host_key_check: Annotated[
-        bool,
-        typer.Option(
-            "--no-host-key-check",
-            metavar="",
-            help="Accept any host key. Insecure; printed in every report.",
-        ),
-    ] = False,
-    ssh_config: Annotated[
-        list[Path] | None,
-        typer.Option(
-            metavar="FILE", help="ssh_config file(s) (default ~/.ssh/config when present)."
-        ),
-    ] = None,
-    connect_timeout: Annotated[
-        float,
-        typer.Option(metavar="SECONDS", help="Seconds for TCP + banner + key exchange + auth."),
-    ] = 10.0,
-    host_timeout: Annotated[
-        float,
-        typer.Option(
-            metavar="SECONDS", help="Seconds for a whole host (connect and every command)."
-        ),
-    ] = 120.0,
-    max_output_mb: Annotated[
-        int, typer.Option(metavar="MIB", help="Output cap per command, MiB.")
-    ] = 16,
-    transport: Annotated[
-        str | None,
-        typer.Option(metavar="NAME", help="Force a transport: asyncssh, paramiko, local."),
-    ] = None,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", metavar="", help="No summary.")] = False,
-    verbose: Annotated[
-        int,
-        typer.Option(
-            "-v",
-            "--verbose",
-            count=True,
-            metavar="",
-            help="-v: a line per host; -vv: also the SSH log.",
-        ),
-    ] = 0,
+    inventory: InventoryOption = None,
+    policy: PolicyOption = None,
+    output: OutputOption = None,
+    limit: LimitOption = None,
+    concurrency: ConcurrencyOption = 50,
+    fail_on: FailOnOption = "high",
+    format: FormatOption = "html,csv,json,junit",
+    known_hosts: KnownHostsOption = None,
+    no_host_key_check: NoHostKeyCheckOption = False,
+    ssh_config: SshConfigOption = None,
+    connect_timeout: ConnectTimeoutOption = 10.0,
+    host_timeout: HostTimeoutOption = 120.0,
+    max_output_mb: MaxOutputMbOption = 16,
+    transport: TransportOption = None,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = 0,
     db: DbOption = None,
     no_history: NoHistoryOption = False,
     compare_to: CompareToOption = "previous",
-    probe: Annotated[
-        bool,
-        typer.Option(
-            "--probe",
-            metavar="",
-            help="Exposure probes from this machine (zone 'scanner'): connect once to each "
-            "TCP listener a host reported.",
-        ),
-    ] = False,
-    probe_zones: Annotated[
-        str | None,
-        typer.Option(
-            metavar="LIST",
-            help="Zones to probe from, ',' separated: scanner and zones the policy declares.",
-        ),
-    ] = None,
-    probe_timeout: Annotated[
-        float,
-        typer.Option(metavar="SECONDS", help="Seconds a probe connect may take (else filtered)."),
-    ] = 2.0,
-    probe_deadline: Annotated[
-        float, typer.Option(metavar="SECONDS", help="Seconds for the whole probe phase.")
-    ] = 300.0,
-    firewall_evidence: Annotated[
-        bool,
-        typer.Option(
-            "--firewall-evidence",
-            metavar="",
-            help="Also collect each host's firewall ruleset (nft, iptables-save, pfctl, "
-            "netsh) as evidence in its report detail.",
-        ),
-    ] = False,
-    distributed: Annotated[
-        str | None,
-        typer.Option(
-            metavar="URL",
-            help="Broker URL (redis://host:6379/0): hosts are scanned by `fleetscan worker`s "
-            "of their fleetscan_site. Password from $FLEETSCAN_BROKER_PASSWORD.",
-        ),
-    ] = None,
-    shard_size: Annotated[
-        int, typer.Option(metavar="N", help="With --distributed: most hosts per shard.")
-    ] = 50,
-    run_deadline: Annotated[
-        float | None,
-        typer.Option(
-            metavar="SECONDS",
-            help="With --distributed: seconds until hosts without a result end not_scanned "
-            "(default: derived from the shards and the workers).",
-        ),
-    ] = None,
-    allow_exec_inventory: Annotated[
-        bool, typer.Option("--allow-exec-inventory", metavar="", help=ALLOW_EXEC_HELP)
-    ] = False,
-    allow_secret_env: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--allow-secret-env",
-            metavar="NAME",
-            help="Let the inventory read this environment variable as a password or key "
-            "passphrase (repeatable; FLEETSCAN_* names are always allowed).",
-        ),
-    ] = None,
-    trust_inventory_known_hosts: Annotated[
-        bool,
-        typer.Option(
-            "--trust-inventory-known-hosts",
-            metavar="",
-            help="Let known_hosts files named in the inventory decide host keys. "
-            "Printed in every report.",
-        ),
-    ] = False,
-    accept_new: Annotated[
-        bool,
-        typer.Option(
-            "--accept-new",
-            metavar="",
-            help="Record unknown host keys in the --known-hosts file and scan those hosts "
-            "(OpenSSH accept-new); changed keys are still refused. Printed in every report.",
-        ),
-    ] = False,
-    report_mode: Annotated[
-        str,
-        typer.Option(
-            metavar="MODE",
-            help="Octal permissions of report files (folders get the matching search bits).",
-        ),
-    ] = "0600",
-    alert_on: Annotated[
-        str,
-        typer.Option(metavar="SEVERITY", help="Lowest severity of a new finding that alerts."),
-    ] = "high",
-    webhook: Annotated[
-        list[str] | None,
-        typer.Option(
-            metavar="URL",
-            help="POST alerts to this URL (repeatable). A chat hook URL is a secret: "
-            "prefer the config file or $FLEETSCAN_WEBHOOK.",
-        ),
-    ] = None,
-    webhook_format: Annotated[
-        str, typer.Option(metavar="json|slack", help="Alert payload: fleetscan JSON or Slack text.")
-    ] = "json",
-    webhook_token_env: Annotated[
-        str | None,
-        typer.Option(metavar="NAME", help="Environment variable with a bearer token."),
-    ] = None,
-    smtp: Annotated[
-        str | None, typer.Option(metavar="HOST[:PORT]", help="Mail alerts through this relay.")
-    ] = None,
-    smtp_security: Annotated[
-        str, typer.Option(metavar="starttls|tls|none", help="SMTP transport security.")
-    ] = "starttls",
-    smtp_user: Annotated[str | None, typer.Option(metavar="USER", help="SMTP login.")] = None,
-    smtp_password_env: Annotated[
-        str | None,
-        typer.Option(metavar="NAME", help="Environment variable with the SMTP password."),
-    ] = None,
-    mail_from: Annotated[str | None, typer.Option(metavar="ADDR", help="Sender.")] = None,
-    mail_to: Annotated[
-        list[str] | None, typer.Option(metavar="ADDR", help="Recipient (repeatable).")
-    ] = None,
-    report_url: Annotated[
-        str | None,
-        typer.Option(metavar="URL", help="Link to the report in alerts; {run_id} is replaced."),
-    ] = None,
-    metrics_file: Annotated[
-        Path | None,
-        typer.Option(
-            metavar="FILE",
-            help="Write Prometheus metrics here after the run (node_exporter textfile).",
-        ),
-    ] = None,
+    probe: ProbeOption = False,
+    probe_zones: ProbeZonesOption = None,
+    probe_timeout: ProbeTimeoutOption = 2.0,
+    probe_deadline: ProbeDeadlineOption = 300.0,
+    firewall_evidence: FirewallEvidenceOption = False,
+    distributed: DistributedOption = None,
+    shard_size: ShardSizeOption = 50,
+    run_deadline: RunDeadlineOption = None,
+    allow_exec_inventory: AllowExecInventoryOption = False,
+    allow_secret_env: AllowSecretEnvOption = None,
+    trust_inventory_known_hosts: TrustInventoryKnownHostsOption = False,
+    accept_new: AcceptNewOption = False,
+    report_mode: ReportModeOption = "0600",
+    alert_on: AlertOnOption = "high",
+    webhook: WebhookOption = None,
+    webhook_format: WebhookFormatOption = "json",
+    webhook_token_env: WebhookTokenEnvOption = None,
+    smtp: SmtpOption = None,
+    smtp_security: SmtpSecurityOption = "starttls",
+    smtp_user: SmtpUserOption = None,
+    smtp_password_env: SmtpPasswordEnvOption = None,
+    mail_from: MailFromOption = None,
+    mail_to: MailToOption = None,
+    report_url: ReportUrlOption = None,
+    metrics_file: MetricsFileOption = None,
 ) -> None:
     """Scan every host of the inventory and check policy."""
     args = {k: v for k, v in locals().items() if k != "ctx"}

@@ -106,10 +106,11 @@ def _check_file(target: Target, path: Path, what: str, field_name: str) -> None:
     try:
         check_config_file(path)
     except ConfigError as exc:
-        raise _target_error(target, f"{what} {str(path)!r}: {exc.detail}", field_name) from None
+        raise target_error(target, f"{what} {str(path)!r}: {exc.detail}", field_name) from None
 
 
-def _target_error(target: Target, message: str, field_name: str) -> ConfigError:
+def target_error(target: Target, message: str, field_name: str) -> ConfigError:
+    """A config error about one host, pointing at where the inventory defined it."""
     src = target.source
     return ConfigError(
         f"host {target.name}: {message}",
