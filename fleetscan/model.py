@@ -208,6 +208,20 @@ class Target:
     site: str = "default"  # network zone whose workers scan it (``fleetscan_site``)
     source: Origin | None = None  # where the host was defined
 
+    def identity(self) -> dict[str, Any]:
+        """Who and how to reach: the fields every view of a target shares
+        (reports, the history, the wire to workers, ``inventory show``).
+        Never its variables: they may hold secrets."""
+        return {
+            "name": self.name,
+            "address": self.address,
+            "port": self.port,
+            "user": self.user,
+            "platform": self.platform,
+            "groups": list(self.groups),
+            "transport": self.transport,
+        }
+
     def public_vars(self) -> dict[str, Any]:
         """Variables safe to print: secrets masked by name and inside values, at any depth."""
         masked: dict[str, Any] = mask_value(dict(self.vars))

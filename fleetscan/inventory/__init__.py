@@ -385,13 +385,7 @@ def format_inventory(
     rows: list[dict[str, object]] = []
     for t in targets:
         row: dict[str, Any] = {
-            "name": t.name,
-            "address": t.address,
-            "port": t.port,
-            "user": t.user,
-            "platform": t.platform,
-            "groups": list(t.groups),
-            "transport": t.transport,
+            **t.identity(),
             "site": t.site,
             "become": t.become,
             "key_files": list(t.key_files),

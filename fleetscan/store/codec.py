@@ -104,13 +104,7 @@ class ListenerSets:
 def target_doc(t: Target) -> dict[str, Any]:
     """What the reports show of a target; never its variables (they may hold secrets)."""
     return {
-        "name": t.name,
-        "address": t.address,
-        "port": t.port,
-        "user": t.user,
-        "platform": t.platform,
-        "groups": list(t.groups),
-        "transport": t.transport,
+        **t.identity(),
         "become": t.become,
         "source": [t.source.file, t.source.line] if t.source else None,
     }
