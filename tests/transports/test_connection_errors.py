@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import resource
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,7 +104,18 @@ def test_paramiko_scans_1000_hosts_with_more_than_256_at_once(tmp_path: Path) ->
             )
             return await scan_all(targets, settings)
 
-    scans = asyncio.run(main())
+    # every descriptor of the run numbered above 1023, as in a long-running process
+    # with many hosts at once: select() fails there, the transport must not use it
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 16384)), hard))
+    padding = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        assert padding[-1] > 1023
+        scans = asyncio.run(main())
+    finally:
+        for fd in padding:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert len(scans) == count
     assert {s.status for s in scans} == {Status.OK}, {
         s.target.name: s.message for s in scans if s.status is not Status.OK

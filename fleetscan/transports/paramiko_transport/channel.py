@@ -69,13 +69,17 @@ def run_blocking(
             chan.sendall(stdin.encode())
         chan.shutdown_write()
         out, err = _Capped(max_output), _Capped(DEFAULT_MAX_STDERR)
-        ready = chan.fileno()  # readable when stdout or stderr has data, or on EOF
+        # readable when stdout or stderr has data, or on EOF. poll(), not select():
+        # each channel's pipe costs two descriptors, and select() fails outright
+        # once a descriptor number passes 1023 (a few hundred hosts at once)
+        ready = select.poll()
+        ready.register(chan.fileno(), select.POLLIN)
         while not (out.cut or err.cut):
             if attempt.aborted:
                 raise Aborted()
             if left() <= 0:
                 raise CommandTimeout(f"command did not finish within {timeout:.0f}s")
-            select.select([ready], [], [], min(left(), POLL))
+            ready.poll(max(0.0, min(left(), POLL)) * 1000)
             while chan.recv_ready() and not out.cut:
                 out.add(chan.recv(READ_CHUNK))
             while chan.recv_stderr_ready() and not err.cut:
