@@ -46,8 +46,8 @@ def test_a_signal_while_reports_are_written_gives_complete_reports_marked_interr
     real_write_html = html.write_html
     sent: list[int] = []
 
-    def write_html_then_signal(run: object, outdir: Path) -> list[Path]:
-        written = real_write_html(run, outdir)  # type: ignore[arg-type]
+    def write_html_then_signal(run: object, outdir: Path, *mode: int) -> list[Path]:
+        written = real_write_html(run, outdir, *mode)  # type: ignore[arg-type]
         if not sent:
             sent.append(sig)
             os.kill(os.getpid(), sig)
