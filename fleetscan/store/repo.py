@@ -18,7 +18,13 @@ from sqlalchemy.engine import URL
 from fleetscan import drift
 from fleetscan.model import Finding, HostScan, ScanRun
 from fleetscan.store import codec
-from fleetscan.store.engine import make_engine, migrate, write_transaction
+from fleetscan.store.engine import (
+    current_revision,
+    head_revision,
+    make_engine,
+    migrate,
+    write_transaction,
+)
 from fleetscan.store.reading import Reading
 from fleetscan.store.rows import StoreError, blob_docs, chunks, insert_ignore, iso
 from fleetscan.store.schema import baselines, blobs, changes, host_scans, hosts, runs
@@ -33,6 +39,7 @@ class Store(Reading):
 
     @classmethod
     def open(cls, url: URL) -> Store:
+        from alembic.util.exc import CommandError
         from sqlalchemy.exc import SQLAlchemyError
 
         from fleetscan.store.url import shown
@@ -40,6 +47,14 @@ class Store(Reading):
         engine = make_engine(url)
         try:
             migrate(engine)
+        except CommandError:
+            # a revision this fleetscan does not know: written by a newer version
+            engine.dispose()
+            raise StoreError(
+                f"the history database {shown(url)} was written by a newer fleetscan "
+                f"(schema {current_revision(make_engine(url))}, this version knows up to "
+                f"{head_revision()}): upgrade fleetscan or use another --db"
+            ) from None
         except SQLAlchemyError as exc:
             engine.dispose()
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()

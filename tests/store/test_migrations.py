@@ -5,7 +5,9 @@ build exactly the schema the code uses. SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
@@ -97,3 +99,20 @@ def test_migrations_build_the_schema_the_code_uses(db_url: URL) -> None:
         assert diffs == []
     finally:
         engine.dispose()
+
+
+def test_a_database_from_a_newer_fleetscan_is_a_clear_error(tmp_path: Path) -> None:
+    """A schema revision this version does not know (a newer fleetscan wrote the
+    file) is a StoreError saying so — exit 2 from the CLI — not an alembic traceback."""
+    from sqlalchemy import text
+
+    from fleetscan.store import Store, StoreError, resolve
+
+    url = resolve(f"sqlite:///{tmp_path / 'h.sqlite'}")
+    Store.open(url).close()
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    engine.dispose()
+    with pytest.raises(StoreError, match=r"newer fleetscan .*schema 9999"):
+        Store.open(url)
