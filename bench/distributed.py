@@ -8,7 +8,7 @@ Run from the repository root as root, with redis-server installed (never in CI):
 Processes, so each figure measures one thing:
 
 * a *fleet* process serves N simulated Linux hosts (real asyncssh servers on
-  127.0.0.1, :mod:`fleetscan.simulate`) — the same for every measurement and
+  127.0.0.1, :mod:`fleetscan.testing.simhost`) — the same for every measurement and
   not counted;
 * the **local** measurement is one ``fleetscan scan`` (JSON report only):
   wall time and its CPU time (user + system, ``RUSAGE_CHILDREN``);

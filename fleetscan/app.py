@@ -20,6 +20,10 @@ or :func:`run` for both. The stages, in order (docs/architecture.md draws them):
 7. reports written, exit code                              (:mod:`fleetscan.reports`)
 8. [alerts and metrics plug in here: after reports]
 
+This module is the one place the stages are put together, so it grows by a
+call per stage (a little over 450 lines with alerts); each stage's own work
+lives in its package, never here.
+
 Any problem before stage 3 is a :class:`~fleetscan.errors.ConfigError` (exit
 2). SIGINT/SIGTERM at any point of :func:`execute` stop the run cleanly: hosts
 still running end ``interrupted``, the reports are still written in full and
@@ -30,31 +34,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
-import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING
 
 from fleetscan import __version__
 from fleetscan.errors import ConfigError
 from fleetscan.exposure import ProbeSettings, check_probe_config, probe_phase
 from fleetscan.exposure.firewall import add_rulesets
+from fleetscan.inventory import load_inventory, target_error
 from fleetscan.model import HostScan, ProbeResult, ScanRun, Severity, Target
 from fleetscan.options import RunOptions
 from fleetscan.policy import Policy, evaluate, load_policies
-from fleetscan.reports import FORMATS
+from fleetscan.reports import FORMATS, prepare_output
+from fleetscan.reports.files import DEFAULT_MODE, DEFAULT_REPORTS, is_stdout
 from fleetscan.runner import HostScanner, ScanSettings, interrupted_scan, scan_stream
+from fleetscan.stopsignals import StopSignals
 from fleetscan.transports import check_transport, trust
 from fleetscan.transports.base import Session, Transport
 from fleetscan.transports.hostkeys import learned_keys
 
 if TYPE_CHECKING:
+    from fleetscan.alerts.stage import AlertSettings
     from fleetscan.distributed.coordinator import DistributedOptions
+    from fleetscan.metrics import RunMetrics
     from fleetscan.store import History
 
 ProgressFn = Callable[[HostScan], None]
@@ -77,6 +83,13 @@ class RunInputs:
     probe: ProbeSettings | None = None  # None: no exposure stage
     #: set: the hosts are scanned by workers of their site (``--distributed``)
     distributed: DistributedOptions | None = None
+    #: alert destinations and threshold (None: no alerts)
+    alerts: AlertSettings | None = None
+    #: Prometheus textfile written after each run (None: none)
+    metrics_file: Path | None = None
+    #: where ``<run id>/`` report folders go when ``output`` is None (watch)
+    output_root: Path | None = None
+    report_mode: int = DEFAULT_MODE
 
 
 @dataclass(frozen=True)
@@ -100,9 +113,15 @@ class RunResult:
 def prepare(options: RunOptions) -> RunInputs:
     """Load and validate the inventory, policy and options; create the report
     folder. Raises ConfigError (exit 2) and connects nowhere."""
-    from fleetscan.inventory import load_inventory
-
     options.validate()
+    if not options.inventory:
+        raise ConfigError(
+            "no inventory given (-i PATH, or inventory in fleetscan.toml)", field="--inventory"
+        )
+    if not options.policies:
+        raise ConfigError(
+            "no policy given (-p FILE, or policy in fleetscan.toml)", field="--policy"
+        )
     spread = None
     if options.distributed is not None:
         from fleetscan.distributed.coordinator import distributed_options
@@ -112,38 +131,52 @@ def prepare(options: RunOptions) -> RunInputs:
     # checks the selected hosts' key files too (distributed: paths on the workers)
     targets = inv.select(options.limit, check_files=spread is None)
     check_transports(targets, options.transport)
+    check_become(targets)
     # the inventory may not choose a secret variable or widen known_hosts trust
     trust.check_targets(
         targets,
         allowed_env=options.allowed_secret_env,
         trust_known_hosts=options.trust_inventory_known_hosts,
     )
-    connect = options.connect_settings()
     policy = load_policies(options.policies)
+    from fleetscan.alerts.config import alert_settings
+
+    alerts = alert_settings(options)
     history = open_history(options) if options.history else None
     probe = options.probe_settings()
     if probe is not None:
         check_probe_config(policy, probe, targets)
-    if options.output is not None:
-        prepare_output(options.output)  # last check, so a config error writes nothing
+    # last check, so a config error writes nothing; no --output: the default root
+    root = options.output_root or DEFAULT_REPORTS
+    prepare_output(options.output or root, options.formats, options.report_mode)
     return RunInputs(
         targets=targets,
         policy=policy,
-        settings=ScanSettings(
-            connect=connect,
-            concurrency=options.concurrency,
-            host_timeout=options.host_timeout,
-            max_output=options.max_output,
-            transport=options.transport,
-        ),
+        settings=scan_settings(options),
         fail_on=options.fail_on,
         inventory_files=inv.files,
         inventory_digest=inv.digest,
         formats=options.formats,
+        report_mode=options.report_mode,
+        output_root=options.output_root,
         output=options.output,
         history=history,
         probe=probe,
         distributed=spread,
+        alerts=alerts,
+        metrics_file=options.metrics_file,
+    )
+
+
+def scan_settings(options: RunOptions) -> ScanSettings:
+    """How the runner reaches hosts for these options (a worker scanning a
+    shard of targets uses exactly this)."""
+    return ScanSettings(
+        connect=options.connect_settings(),
+        concurrency=options.concurrency,
+        host_timeout=options.host_timeout,
+        max_output=options.max_output,
+        transport=options.transport,
     )
 
 
@@ -173,26 +206,35 @@ def check_transports(targets: Sequence[Target], forced: str | None) -> None:
         try:
             check_transport(target.transport)
         except ConfigError as exc:
-            src = target.source
-            raise ConfigError(
-                f"host {target.name}: {exc.detail}",
-                file=src.file if src else None,
-                line=src.line if src else None,
-                field="transport",
-            ) from None
+            raise target_error(target, exc.detail, "transport") from None
         seen.add(target.transport)
 
 
-def prepare_output(output: Path) -> None:
-    """Create the report folder now: a bad --output must fail before any connection."""
-    if output.exists() and not output.is_dir():
-        raise ConfigError("exists and is not a folder", file=str(output), field="--output")
-    try:
-        output.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot create the report folder: {exc.strerror}", file=str(output), field="--output"
-        ) from None
+#: inventory variables that hold a sudo password (Ansible's names, old and new)
+BECOME_PASSWORD_VARS = (
+    "ansible_become_password",
+    "ansible_become_pass",
+    "ansible_sudo_password",
+    "ansible_sudo_pass",
+)
+
+
+def check_become(targets: Sequence[Target]) -> None:
+    """A sudo password is refused, never silently ignored: fleetscan runs
+    ``sudo -n`` only (a password on the scan's stdin would share the channel
+    with the collector script, and a prompt in a parallel run is a hang)."""
+    for target in targets:
+        if not target.become:
+            continue  # never used, so never sent: a shared group var is not an error
+        given = [name for name in BECOME_PASSWORD_VARS if name in target.vars]
+        if given:
+            raise target_error(
+                target,
+                "a sudo password is not supported (fleetscan runs 'sudo -n' only and never "
+                "sends a password); grant the listing commands without one: "
+                "examples/sudoers.d/fleetscan",
+                given[0],
+            )
 
 
 # --- stages 3-5: scan and policy ------------------------------------------------------
@@ -322,66 +364,6 @@ async def _probe(
     return (*task.result(), False)
 
 
-class StopSignals:
-    """SIGINT and SIGTERM for a whole run, from the first host to the last report.
-
-    The first signal stops the scan (see :func:`run_scan`); one that arrives
-    later (policy, reports) is remembered, and :func:`execute` then marks the
-    run interrupted and writes its reports again. Outside the main thread
-    (``fleetscan demo`` runs the scan in one) signals are left alone."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-        self._stop: Callable[[], None] | None = None
-        self._saved: dict[int, object] = {}
-
-    def _handler(self, signum: int, _frame: FrameType | None = None) -> None:
-        if self.received is None:
-            self.received = signum
-        if self._stop is not None:
-            self._stop()
-
-    def _install(self) -> None:
-        for sig in self.SIGNALS:
-            signal.signal(sig, self._handler)
-
-    def __enter__(self) -> StopSignals:
-        if threading.current_thread() is threading.main_thread():
-            self._saved = {sig: signal.getsignal(sig) for sig in self.SIGNALS}
-            self._install()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._saved.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
-
-    @contextlib.contextmanager
-    def stopping(self, stop: asyncio.Event) -> Iterator[None]:
-        """While the event loop runs: a signal sets ``stop``. asyncio's own
-        handlers are used there, because they wake the loop even when the
-        signal landed on another thread (paramiko's, a parser's)."""
-        loop = asyncio.get_running_loop()
-        self._stop = stop.set
-        if self.received is not None:
-            stop.set()
-        installed: list[int] = []
-        if self._saved:
-            for sig in map(int, self.SIGNALS):
-                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                    loop.add_signal_handler(sig, self._handler, sig)
-                    installed.append(sig)
-        try:
-            yield
-        finally:
-            self._stop = None
-            for sig in installed:
-                loop.remove_signal_handler(sig)
-            if installed:
-                self._install()  # remove_signal_handler put the defaults back
-
-
 # --- stages 6-8: store, reports, alerts --------------------------------------------------
 
 
@@ -390,8 +372,10 @@ def execute(
     *,
     on_result: ProgressFn | None = None,
     transports: dict[str, Transport] | None = None,
+    metrics: RunMetrics | None = None,
 ) -> RunResult:
-    """Run a prepared scan in a fresh event loop and write its reports."""
+    """Run a prepared scan in a fresh event loop and write its reports.
+    ``metrics`` (``watch`` keeps one for its endpoint) is updated from the run."""
     from fleetscan.reports import write_reports
 
     with StopSignals() as signals:
@@ -405,21 +389,48 @@ def execute(
             run = asyncio.run(scan())
             if inputs.history is not None:  # stage 6: one transaction, adds the trend
                 run = record_run(inputs.history, run)
-            outdir = (
-                inputs.output if inputs.output is not None else Path("fleetscan-reports") / run.id
-            )
-            written = write_reports(run, outdir, inputs.formats)
+                if inputs.alerts is not None:  # stage 8a: before the reports, which show it
+                    from fleetscan.alerts.stage import alert_stage
+
+                    report = alert_stage(inputs.history.store.engine, run, inputs.alerts)
+                    run = replace(run, alerts=report)
+            root = inputs.output_root or DEFAULT_REPORTS
+            outdir = inputs.output if inputs.output is not None else root / run.id
+            written = write_reports(run, outdir, inputs.formats, inputs.report_mode)
             if signals.received is not None and not run.interrupted:
                 # stopped while policy or reports ran: the same complete reports, marked so
                 run = replace(run, interrupted=True)
                 if inputs.history is not None:
                     inputs.history.mark_interrupted(run.id)
-                written = write_reports(run, outdir, inputs.formats)
+                if not is_stdout(outdir):  # a second document on stdout would break `| jq`
+                    written = write_reports(run, outdir, inputs.formats, inputs.report_mode)
         finally:
             if inputs.history is not None:
                 inputs.history.close()
-        # [alerts + metrics: from `run` and the store's drift, deduplicated via the store]
+        if inputs.metrics_file is not None or metrics is not None:  # stage 8b
+            write_metrics(run, inputs.metrics_file, metrics)
     return RunResult(run, outdir, written)
+
+
+def write_metrics(run: ScanRun, path: Path | None, metrics: RunMetrics | None) -> None:
+    """Prometheus metrics of the run: into ``metrics`` (watch keeps one) and the
+    textfile. A metrics file that cannot be written is a warning, never a lost scan."""
+    import sys
+
+    from fleetscan.metrics import RunMetrics
+
+    metrics = metrics if metrics is not None else RunMetrics()
+    metrics.observe(
+        run,
+        change_kinds=[c.kind for c in run.changes],
+        delivery_failures=run.alerts.failures if run.alerts is not None else 0,
+    )
+    if path is None:
+        return
+    try:
+        metrics.write_textfile(path)
+    except OSError as exc:
+        sys.stderr.write(f"fleetscan: warning: metrics file {path} not written: {exc.strerror}\n")
 
 
 def record_run(history: History, run: ScanRun) -> ScanRun:

@@ -16,26 +16,73 @@ Exit codes (the CI contract, also in README):
 
 from __future__ import annotations
 
-import logging
-import sys
 from dataclasses import replace
-from pathlib import Path
-from typing import Annotated
+from typing import Any
 
 import typer
-from rich.console import Console
 
 from fleetscan import __version__
-from fleetscan.commands.common import ALLOW_EXEC_HELP, config_errors, err_console
-from fleetscan.commands.history import history_summary
+from fleetscan.commands.common import (
+    CompareToOption,
+    DbOption,
+    NoHistoryOption,
+    config_errors,
+)
+from fleetscan.commands.config import config_app
+from fleetscan.commands.demo import demo
 from fleetscan.commands.history import register as register_history
 from fleetscan.commands.hostkeys import hostkeys_app
 from fleetscan.commands.inventory import inventory_app
 from fleetscan.commands.parse import parse
 from fleetscan.commands.policy import policy_app
-from fleetscan.commands.progress import ScanProgress, host_line
+from fleetscan.commands.progress import host_line, scan_and_print
+from fleetscan.commands.scan_options import (
+    AcceptNewOption,
+    AlertOnOption,
+    AllowExecInventoryOption,
+    AllowSecretEnvOption,
+    ConcurrencyOption,
+    ConnectTimeoutOption,
+    DistributedOption,
+    FailOnOption,
+    FirewallEvidenceOption,
+    FormatOption,
+    HostTimeoutOption,
+    InventoryOption,
+    KnownHostsOption,
+    LimitOption,
+    MailFromOption,
+    MailToOption,
+    MaxOutputMbOption,
+    MetricsFileOption,
+    NoHostKeyCheckOption,
+    OutputOption,
+    PolicyOption,
+    ProbeDeadlineOption,
+    ProbeOption,
+    ProbeTimeoutOption,
+    ProbeZonesOption,
+    QuietOption,
+    ReportModeOption,
+    ReportUrlOption,
+    RunDeadlineOption,
+    ShardSizeOption,
+    SmtpOption,
+    SmtpPasswordEnvOption,
+    SmtpSecurityOption,
+    SmtpUserOption,
+    SshConfigOption,
+    TransportOption,
+    TrustInventoryKnownHostsOption,
+    VerboseOption,
+    WebhookFormatOption,
+    WebhookOption,
+    WebhookTokenEnvOption,
+)
+from fleetscan.commands.watch import make_watch
 from fleetscan.commands.worker import worker
-from fleetscan.options import RunOptions, parse_formats, parse_severity, parse_zones
+from fleetscan.options import RunOptions, parse_zones
+from fleetscan.reports.terminal import console as make_console
 
 __all__ = ["app", "host_line", "main"]
 
@@ -48,307 +95,147 @@ app = typer.Typer(
     name="fleetscan",
     help="Agentless fleet scanner for listening network services. " + EXIT_HELP,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(policy_app, name="policy")
+app.add_typer(config_app, name="config")
 app.add_typer(hostkeys_app, name="hostkeys")
-app.command()(parse)
 register_history(app)  # history, history prune, diff, report, baseline
 app.command()(worker)
 
 
-def scan_and_print(options: RunOptions, *, console: Console, quiet: bool, verbose: int) -> int:
-    """Prepare (config errors → exit 2), scan with progress, print the summary;
-    the exit code of the run."""
-    from fleetscan import app as pipeline
-    from fleetscan.reports import render_summary
-
-    with config_errors():
-        inputs = pipeline.prepare(options)
-    if not options.hostkey_checking:
-        err_console.print(
-            "[bold red]WARNING:[/] host-key checking is OFF (--no-host-key-check): "
-            "this run cannot detect a man-in-the-middle; every report says so."
-        )
-    if verbose >= 2:  # the SSH library's own connection log (never holds secrets)
-        logging.basicConfig(stream=sys.stderr, format="%(name)s: %(message)s")
-        logging.getLogger("asyncssh").setLevel(logging.INFO)
-    show = not quiet and err_console.is_terminal
-    with ScanProgress(len(inputs.targets), show, verbose=verbose >= 1) as progress:
-        result = pipeline.execute(inputs, on_result=progress.update)
-    if not quiet:
-        render_summary(result.run, console)
-        history_summary(result.run, console, inputs.history.url if inputs.history else None)
-        files = ", ".join(str(p) for paths in result.reports.values() for p in paths)
-        console.print(f"reports: {files}", markup=False, highlight=False, soft_wrap=True)
-    return result.exit_code
-
-
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        metavar="URL",
-        help="History database (sqlite:///PATH, postgresql://USER@HOST/DB); "
-        "default $FLEETSCAN_DB, else ~/.local/share/fleetscan/history.sqlite.",
-    ),
-]
-NoHistoryOption = Annotated[
-    bool,
-    typer.Option("--no-history", metavar="", help="Neither record this run nor compare it."),
-]
-CompareToOption = Annotated[
-    str,
-    typer.Option(
-        "--compare-to",
-        metavar="previous|baseline",
-        help="Changes since each host's previous complete scan, or since its baseline.",
-    ),
-]
-
-
 @app.command()
 def scan(
-    inventory: Annotated[
-        list[Path],
-        typer.Option(
-            "-i",
-            "--inventory",
-            metavar="PATH",
-            help="Inventory file or folder (repeatable); '-' reads standard input.",
-        ),
-    ],
-    policy: Annotated[
-        list[Path],
-        typer.Option("-p", "--policy", metavar="FILE", help="Policy YAML file (repeatable)."),
-    ],
-    output: Annotated[
-        Path | None, typer.Option("-o", "--output", metavar="DIR", help="Report folder.")
-    ] = None,
-    limit: Annotated[
-        str | None,
-        typer.Option(
-            "-l",
-            "--limit",
-            metavar="PATTERN",
-            help="Hosts, groups or globs; ',' separated; !x excludes.",
-        ),
-    ] = None,
-    concurrency: Annotated[int, typer.Option(metavar="N", help="Hosts scanned at once.")] = 50,
-    fail_on: Annotated[
-        str, typer.Option(metavar="SEVERITY", help="Lowest severity that fails the run (exit 1).")
-    ] = "high",
-    format: Annotated[
-        str, typer.Option("--format", metavar="LIST", help="Report formats: html,csv,json,junit.")
-    ] = "html,csv,json,junit",
-    known_hosts: Annotated[
-        Path | None,
-        typer.Option(metavar="FILE", help="known_hosts file (default ~/.ssh/known_hosts)."),
-    ] = None,
-    no_host_key_check: Annotated[
-        bool,
-        typer.Option(
-            "--no-host-key-check",
-            metavar="",
-            help="Accept any host key. Insecure; printed in every report.",
-        ),
-    ] = False,
-    ssh_config: Annotated[
-        list[Path] | None,
-        typer.Option(
-            metavar="FILE", help="ssh_config file(s) (default ~/.ssh/config when present)."
-        ),
-    ] = None,
-    connect_timeout: Annotated[
-        float,
-        typer.Option(metavar="SECONDS", help="Seconds for TCP + banner + key exchange + auth."),
-    ] = 10.0,
-    host_timeout: Annotated[
-        float,
-        typer.Option(
-            metavar="SECONDS", help="Seconds for a whole host (connect and every command)."
-        ),
-    ] = 120.0,
-    max_output_mb: Annotated[
-        int, typer.Option(metavar="MIB", help="Output cap per command, MiB.")
-    ] = 16,
-    transport: Annotated[
-        str | None,
-        typer.Option(metavar="NAME", help="Force a transport: asyncssh, paramiko, local."),
-    ] = None,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", metavar="", help="No summary.")] = False,
-    verbose: Annotated[
-        int,
-        typer.Option(
-            "-v",
-            "--verbose",
-            count=True,
-            metavar="",
-            help="-v: a line per host; -vv: also the SSH log.",
-        ),
-    ] = 0,
+    ctx: typer.Context,
+    inventory: InventoryOption = None,
+    policy: PolicyOption = None,
+    output: OutputOption = None,
+    limit: LimitOption = None,
+    concurrency: ConcurrencyOption = 50,
+    fail_on: FailOnOption = "high",
+    format: FormatOption = "html,csv,json,junit",
+    known_hosts: KnownHostsOption = None,
+    no_host_key_check: NoHostKeyCheckOption = False,
+    ssh_config: SshConfigOption = None,
+    connect_timeout: ConnectTimeoutOption = 10.0,
+    host_timeout: HostTimeoutOption = 120.0,
+    max_output_mb: MaxOutputMbOption = 16,
+    transport: TransportOption = None,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = 0,
     db: DbOption = None,
     no_history: NoHistoryOption = False,
     compare_to: CompareToOption = "previous",
-    probe: Annotated[
-        bool,
-        typer.Option(
-            "--probe",
-            metavar="",
-            help="Exposure probes from this machine (zone 'scanner'): connect once to each "
-            "TCP listener a host reported.",
-        ),
-    ] = False,
-    probe_zones: Annotated[
-        str | None,
-        typer.Option(
-            metavar="LIST",
-            help="Zones to probe from, ',' separated: scanner and zones the policy declares.",
-        ),
-    ] = None,
-    probe_timeout: Annotated[
-        float,
-        typer.Option(metavar="SECONDS", help="Seconds a probe connect may take (else filtered)."),
-    ] = 2.0,
-    probe_deadline: Annotated[
-        float, typer.Option(metavar="SECONDS", help="Seconds for the whole probe phase.")
-    ] = 300.0,
-    firewall_evidence: Annotated[
-        bool,
-        typer.Option(
-            "--firewall-evidence",
-            metavar="",
-            help="Also collect each host's firewall ruleset (nft, iptables-save, pfctl, "
-            "netsh) as evidence in its report detail.",
-        ),
-    ] = False,
-    distributed: Annotated[
-        str | None,
-        typer.Option(
-            metavar="URL",
-            help="Broker URL (redis://host:6379/0): hosts are scanned by `fleetscan worker`s "
-            "of their fleetscan_site. Password from $FLEETSCAN_BROKER_PASSWORD.",
-        ),
-    ] = None,
-    shard_size: Annotated[
-        int, typer.Option(metavar="N", help="With --distributed: most hosts per shard.")
-    ] = 50,
-    run_deadline: Annotated[
-        float | None,
-        typer.Option(
-            metavar="SECONDS",
-            help="With --distributed: seconds until hosts without a result end not_scanned "
-            "(default: derived from the shards and the workers).",
-        ),
-    ] = None,
-    allow_exec_inventory: Annotated[
-        bool, typer.Option("--allow-exec-inventory", metavar="", help=ALLOW_EXEC_HELP)
-    ] = False,
-    allow_secret_env: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--allow-secret-env",
-            metavar="NAME",
-            help="Let the inventory read this environment variable as a password or key "
-            "passphrase (repeatable; FLEETSCAN_* names are always allowed).",
-        ),
-    ] = None,
-    trust_inventory_known_hosts: Annotated[
-        bool,
-        typer.Option(
-            "--trust-inventory-known-hosts",
-            help="Let known_hosts files named in the inventory decide host keys. "
-            "Printed in every report.",
-        ),
-    ] = False,
-    accept_new: Annotated[
-        bool,
-        typer.Option(
-            "--accept-new",
-            help="Record unknown host keys in the --known-hosts file and scan those hosts "
-            "(OpenSSH accept-new); changed keys are still refused. Printed in every report.",
-        ),
-    ] = False,
+    probe: ProbeOption = False,
+    probe_zones: ProbeZonesOption = None,
+    probe_timeout: ProbeTimeoutOption = 2.0,
+    probe_deadline: ProbeDeadlineOption = 300.0,
+    firewall_evidence: FirewallEvidenceOption = False,
+    distributed: DistributedOption = None,
+    shard_size: ShardSizeOption = 50,
+    run_deadline: RunDeadlineOption = None,
+    allow_exec_inventory: AllowExecInventoryOption = False,
+    allow_secret_env: AllowSecretEnvOption = None,
+    trust_inventory_known_hosts: TrustInventoryKnownHostsOption = False,
+    accept_new: AcceptNewOption = False,
+    report_mode: ReportModeOption = "0600",
+    alert_on: AlertOnOption = "high",
+    webhook: WebhookOption = None,
+    webhook_format: WebhookFormatOption = "json",
+    webhook_token_env: WebhookTokenEnvOption = None,
+    smtp: SmtpOption = None,
+    smtp_security: SmtpSecurityOption = "starttls",
+    smtp_user: SmtpUserOption = None,
+    smtp_password_env: SmtpPasswordEnvOption = None,
+    mail_from: MailFromOption = None,
+    mail_to: MailToOption = None,
+    report_url: ReportUrlOption = None,
+    metrics_file: MetricsFileOption = None,
 ) -> None:
     """Scan every host of the inventory and check policy."""
-    with config_errors():
-        options = RunOptions(
-            inventory=tuple(inventory),
-            policies=tuple(policy),
-            limit=limit,
-            output=output,
-            formats=parse_formats(format),
-            fail_on=parse_severity(fail_on),
-            concurrency=concurrency,
-            connect_timeout=connect_timeout,
-            host_timeout=host_timeout,
-            max_output_mb=max_output_mb,
-            transport=transport,
-            known_hosts=known_hosts,
-            hostkey_checking=not no_host_key_check,
-            ssh_config=tuple(ssh_config) if ssh_config is not None else None,
-            history=not no_history,
-            db=db,
-            compare_to=compare_to,
-            probe=probe,
-            probe_zones=parse_zones(probe_zones) if probe_zones is not None else None,
-            probe_timeout=probe_timeout,
-            probe_deadline=probe_deadline,
-            firewall_evidence=firewall_evidence,
-            distributed=distributed,
-            shard_size=shard_size,
-            run_deadline=run_deadline,
-            allow_exec_inventory=allow_exec_inventory,
-            allowed_secret_env=tuple(allow_secret_env or ()),
-            trust_inventory_known_hosts=trust_inventory_known_hosts,
-            accept_new=accept_new,
-        )
-    code = scan_and_print(options, console=Console(highlight=False), quiet=quiet, verbose=verbose)
+    args = {k: v for k, v in locals().items() if k != "ctx"}
+    options = options_from_args(ctx, args)
+    code = scan_and_print(options, console=make_console(), quiet=quiet, verbose=verbose)
     raise typer.Exit(code)
+
+
+#: options read from the config file and FLEETSCAN_* too (command line wins)
+CONFIGURABLE = (
+    "inventory",
+    "policy",
+    "output",
+    "limit",
+    "format",
+    "fail_on",
+    "concurrency",
+    "connect_timeout",
+    "host_timeout",
+    "max_output_mb",
+    "transport",
+    "known_hosts",
+    "ssh_config",
+    "report_mode",
+    "alert_on",
+    "webhook",
+    "webhook_format",
+    "webhook_token_env",
+    "smtp",
+    "smtp_security",
+    "smtp_user",
+    "smtp_password_env",
+    "mail_from",
+    "mail_to",
+    "report_url",
+    "metrics_file",
+)
+
+
+def options_from_args(ctx: typer.Context, args: dict[str, Any]) -> RunOptions:
+    """RunOptions from the scan options (``scan`` and ``watch`` share them)."""
+    from fleetscan import config
+
+    def plain(key: str) -> Any:
+        value = args[key]
+        return tuple(value) if isinstance(value, list) else value
+
+    given = {
+        key: plain(key)
+        for key in CONFIGURABLE
+        if getattr(ctx.get_parameter_source(key), "name", "") == "COMMANDLINE"
+    }
+    with config_errors():
+        options, _sources = config.resolve(given)
+        zones = parse_zones(args["probe_zones"]) if args["probe_zones"] is not None else None
+    # trust decisions are made on the command line, for this run only: never from a
+    # config file; the history/exposure/distributed options are command-line only too
+    return replace(
+        options,
+        hostkey_checking=not args["no_host_key_check"],
+        allow_exec_inventory=args["allow_exec_inventory"],
+        allowed_secret_env=tuple(args["allow_secret_env"] or ()),
+        trust_inventory_known_hosts=args["trust_inventory_known_hosts"],
+        accept_new=args["accept_new"],
+        history=not args["no_history"],
+        db=args["db"],
+        compare_to=args["compare_to"],
+        probe=args["probe"],
+        probe_zones=zones,
+        probe_timeout=args["probe_timeout"],
+        probe_deadline=args["probe_deadline"],
+        firewall_evidence=args["firewall_evidence"],
+        distributed=args["distributed"],
+        shard_size=args["shard_size"],
+        run_deadline=args["run_deadline"],
+    )
 
 
 scan.__doc__ = "Scan every host of the inventory and check policy. " + EXIT_HELP
-
-
-@app.command()
-def demo(
-    output: Annotated[
-        Path, typer.Option("-o", "--output", metavar="DIR", help="Report folder.")
-    ] = Path("demo-report"),
-    fail_on: Annotated[
-        str, typer.Option(metavar="SEVERITY", help="Lowest severity that fails the run.")
-    ] = "high",
-    verbose: Annotated[
-        int, typer.Option("-v", "--verbose", count=True, metavar="", help="A line per host.")
-    ] = 0,
-    db: DbOption = None,
-    no_history: NoHistoryOption = False,
-    compare_to: CompareToOption = "previous",
-) -> None:
-    """Scan the embedded demo fleet (SSH servers on 127.0.0.1, nothing outside)."""
-    from fleetscan.demo import demo_options, running_demo_fleet
-
-    console = Console(highlight=False)
-    with config_errors():
-        threshold = parse_severity(fail_on)
-    with running_demo_fleet() as fleet:
-        console.print(
-            f"demo fleet: {len(fleet.hosts)} SSH servers on 127.0.0.1 "
-            f"(+1 that does not answer); inventory {fleet.inventory}",
-            markup=False,
-            soft_wrap=True,
-        )
-        options = replace(
-            demo_options(fleet, output=output, fail_on=threshold),
-            history=not no_history,
-            db=db,
-            compare_to=compare_to,
-        )
-        code = scan_and_print(options, console=console, quiet=False, verbose=verbose)
-    console.print(f"open {output / 'report.html'} in a browser", markup=False, soft_wrap=True)
-    raise typer.Exit(code)
+app.command()(demo)
+app.command()(parse)
+app.command("watch")(make_watch(scan, options_from_args))
 
 
 @app.command()
@@ -358,4 +245,6 @@ def version() -> None:
 
 
 def main() -> None:
-    app()
+    # one program name however started (console script or `python -m fleetscan`):
+    # usage lines and the shell-completion variable (_FLEETSCAN_COMPLETE) stay the same
+    app(prog_name="fleetscan")

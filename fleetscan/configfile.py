@@ -62,8 +62,12 @@ def _is_devnull(st: os.stat_result) -> bool:
 def check_config_file(
     path: str | Path, *, field: str | None = None, limit: int | None = None
 ) -> None:
-    """Refuse a missing, non-regular or oversized file that some library will open later."""
+    """Refuse a missing, non-regular or oversized file that some library will open later.
+    ``/dev/null`` is the one exception: the usual way to say "no file"
+    (``--ssh-config /dev/null``, as ``ssh -F /dev/null``); it reads empty."""
     name = str(path)
+    if os.path.realpath(name) == os.devnull:
+        return
     limit = _limit(limit)
     try:
         st = os.stat(name)

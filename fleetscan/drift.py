@@ -35,7 +35,7 @@ from fleetscan.model import Change, ComparedTo, HostScan, Listener
 EXPOSURE = {"loopback": 0, "link-local": 1, "private": 2, "public": 3, "wildcard": 4}
 
 Identity = tuple[str, str, str, int]  # proto, address, zone, port
-Owners = frozenset[tuple[str, str | None]]
+Owners = frozenset[tuple[str | None, str | None]]  # (name, user); either may be unknown
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""fleetscan's exceptions, all in one place.
+"""fleetscan's exceptions, all in one place (docs/architecture.md, "Error tree").
 
 ::
 

@@ -5,7 +5,7 @@ the next one frozen, typed values from this module and nothing else. Parsers
 and the policy engine are pure functions of these values; only transports and
 reporters do I/O.
 
-Principles encoded here (see DESIGN.md):
+Principles encoded here (see docs/architecture.md):
 
 * a host always ends in exactly one :class:`Status`; only ``ok`` counts as a
   complete scan (fail closed);
@@ -81,11 +81,19 @@ class Severity(enum.IntEnum):
 @dataclass(frozen=True, slots=True)
 class Process:
     """A process holding a socket. ``name`` is what the host printed (comm, argv0
-    or image name, possibly truncated by the tool); pid/user may be unknown."""
+    or image name, possibly truncated by the tool); name, pid and user may each
+    be unknown: None (``null`` in JSON), never an empty string."""
 
-    name: str
+    name: str | None
     pid: int | None = None
     user: str | None = None
+
+    def __post_init__(self) -> None:
+        # the one guard for every parser: an empty name or user means "unknown"
+        if self.name == "":
+            object.__setattr__(self, "name", None)
+        if self.user == "":
+            object.__setattr__(self, "user", None)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "pid": self.pid, "user": self.user}
@@ -118,7 +126,8 @@ class Listener:
 
     @property
     def process_names(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(p.name for p in self.processes))
+        """Known process names, without repeats (unknown names are left out)."""
+        return tuple(dict.fromkeys(p.name for p in self.processes if p.name is not None))
 
     def to_dict(self) -> dict[str, Any]:
         """The stable JSON contract of ``fleetscan parse`` (see README)."""
@@ -198,6 +207,20 @@ class Target:
     passphrase_env: str | None = None  # name of an env var holding the private keys' passphrase
     site: str = "default"  # network zone whose workers scan it (``fleetscan_site``)
     source: Origin | None = None  # where the host was defined
+
+    def identity(self) -> dict[str, Any]:
+        """Who and how to reach: the fields every view of a target shares
+        (reports, the history, the wire to workers, ``inventory show``).
+        Never its variables: they may hold secrets."""
+        return {
+            "name": self.name,
+            "address": self.address,
+            "port": self.port,
+            "user": self.user,
+            "platform": self.platform,
+            "groups": list(self.groups),
+            "transport": self.transport,
+        }
 
     def public_vars(self) -> dict[str, Any]:
         """Variables safe to print: secrets masked by name and inside values, at any depth."""
@@ -391,6 +414,43 @@ class LearnedKey:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertDelivery:
+    """One message handed to one alert destination (or owed to it)."""
+
+    destination: str  # label without secrets, e.g. "webhook https://hooks.example/…"
+    run_id: str  # the run whose alerts the message carries (older for outbox messages)
+    alerts: int
+    ok: bool
+    error: str = ""
+    queued: bool = False  # kept in the outbox; the next run tries again
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "destination": self.destination,
+            "run_id": self.run_id,
+            "alerts": self.alerts,
+            "ok": self.ok,
+            "error": self.error,
+            "queued": self.queued,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AlertReport:
+    """What the alert stage of a run raised and delivered."""
+
+    raised: int
+    deliveries: tuple[AlertDelivery, ...] = ()
+
+    @property
+    def failures(self) -> int:
+        return sum(1 for d in self.deliveries if not d.ok)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"raised": self.raised, "deliveries": [d.to_dict() for d in self.deliveries]}
+
+
+@dataclass(frozen=True, slots=True)
 class ScanRun:
     """A whole run: every host's scan and every finding, plus provenance."""
 
@@ -418,6 +478,7 @@ class ScanRun:
     trend: tuple[TrendPoint, ...] = ()
     exposure: tuple[ProbeResult, ...] = ()
     probe_zones: tuple[str, ...] = ()  # zones of the probe phase; empty: it did not run
+    alerts: AlertReport | None = None  # None: no alert destination configured
 
     def active_findings(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if not f.waived)

@@ -4,7 +4,8 @@ The command line, the config file (:mod:`fleetscan.config`), ``fleetscan
 demo``, a worker or a Python user build a ``RunOptions`` and hand it to
 :func:`fleetscan.app.run`. Every value is checked here, before anything is
 read or connected (:meth:`RunOptions.validate`); a bad value is a
-:class:`~fleetscan.errors.ConfigError` (exit 2) naming the option.
+:class:`~fleetscan.errors.ConfigError` (exit 2) naming the option. Where new
+stages add their options: docs/architecture.md ("Where the next stages plug in").
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from fleetscan.configfile import check_config_file
 from fleetscan.errors import ConfigError
 from fleetscan.model import Severity
 from fleetscan.reports import FORMATS
+from fleetscan.reports.files import DEFAULT_MODE, mode_problem
 from fleetscan.transports.base import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_HOST_TIMEOUT,
@@ -45,7 +47,11 @@ class RunOptions:
     limit: str | None = None
     #: report folder; None: ``fleetscan-reports/<run id>``
     output: Path | None = None
+    #: with no ``output``: reports go to ``<output_root>/<run id>`` (None: ./fleetscan-reports)
+    output_root: Path | None = None
     formats: tuple[str, ...] = FORMATS
+    #: permissions of report files (folders fleetscan creates get the x bits)
+    report_mode: int = DEFAULT_MODE
     fail_on: Severity = Severity.HIGH
     concurrency: int = 50
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
@@ -73,6 +79,20 @@ class RunOptions:
     probe_deadline: float = 300.0
     #: also collect each host's firewall ruleset as evidence
     firewall_evidence: bool = False
+    #: alerts (fleetscan.alerts): lowest severity that alerts; destinations; link
+    alert_on: Severity = Severity.HIGH
+    webhooks: tuple[str, ...] = ()
+    webhook_format: str = "json"
+    webhook_token_env: str | None = None
+    smtp: str | None = None
+    smtp_security: str = "starttls"
+    smtp_user: str | None = None
+    smtp_password_env: str | None = None
+    mail_from: str | None = None
+    mail_to: tuple[str, ...] = ()
+    report_url: str | None = None
+    #: node_exporter textfile written after the run (Prometheus metrics)
+    metrics_file: Path | None = None
     #: broker URL (no password): hosts are scanned by workers of their site
     distributed: str | None = None
     shard_size: int = 50
@@ -166,6 +186,7 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "host_timeout": _positive,
     "max_output_mb": lambda v: None if v >= 1 else f"must be at least 1 (MiB), got {v}",
     "formats": _formats,
+    "report_mode": mode_problem,
     "compare_to": lambda v: (
         None if v in ("previous", "baseline") else f"choose previous or baseline, got {v!r}"
     ),

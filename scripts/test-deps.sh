@@ -2,6 +2,7 @@
 # Install the system packages the test-suite uses for real: OpenSSH server and
 # client (real sshd on loopback), sudo, iproute2 (network namespaces), net-tools
 # (netstat fallback), Debian's chromium (HTML report in a real browser),
+# poppler-utils (pdftotext reads the report printed to PDF back),
 # postgresql (the history store's tests start a throwaway cluster with initdb),
 # and for the exposure probes nftables (firewall rules in test namespaces) and
 # netcat-openbsd (the probe program's nc fallback), and redis-server (the broker
@@ -17,6 +18,7 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v ss >/dev/null 2>&1 || need+=(iproute2)
 command -v netstat >/dev/null 2>&1 || need+=(net-tools)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null 2>&1 \
   || need+=(postgresql)
 command -v runuser >/dev/null 2>&1 || need+=(util-linux)

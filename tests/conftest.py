@@ -1,4 +1,7 @@
-"""Suite-wide fixtures for the run history.
+"""Suite-wide rules and fixtures.
+
+* CI honesty (:mod:`tests.ci_honesty`): with ``CI=true`` a skipped test fails
+  with its reason; every run ends with a line counting the skips.
 
 * Isolation: every ``fleetscan scan``/``demo`` records its run in the default
   history database (``$XDG_DATA_HOME/fleetscan/history.sqlite``); tests never
@@ -20,6 +23,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import URL
 
+from tests.ci_honesty import (  # noqa: F401 (pytest hooks, registered by import)
+    pytest_runtest_makereport,
+    pytest_terminal_summary,
+    pytest_unconfigure,
+)
 from tests.real.harness import require
 from tests.store.pg import PgCluster, start_cluster
 

@@ -11,9 +11,10 @@ The rules (issue "continuous monitoring"; see docs/architecture.md):
 * an alerted finding that is gone raises one ``resolved`` notice — but only
   when its host was fully scanned this time: a host we could not read has
   *unknown* findings, never "everything resolved";
-* the first run of a fleet (nothing alerted before, no earlier run) raises
-  one ``summary`` instead of a storm; its findings are then remembered as
-  alerted.
+* the first run of a fleet (no earlier run in the history) raises one
+  ``summary`` instead of a storm, and so do hosts scanned completely for the
+  first time (new to the fleet): their findings are folded into that one
+  summary and then remembered as alerted.
 
 Deduplication is by :func:`alert_key` (host, rule, proto, address, port), so
 a restarted daemon (new pid) or a reworded message is not a new alert.
@@ -22,13 +23,14 @@ a restarted daemon (new pid) or a reworded message is not a new alert.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from fleetscan.model import Finding, HostScan, ScanRun, Severity
 
 SCAN_INCOMPLETE = "scan-incomplete"
+SUMMARY_ITEMS = 50
 
 
 class AlertKind(enum.StrEnum):
@@ -51,6 +53,8 @@ class Alert:
     rule_id: str | None = None
     listener: Mapping[str, Any] | None = None
     counts: Mapping[str, int] = field(default_factory=dict)
+    #: for a summary: the alerts it stands for (at most SUMMARY_ITEMS of them)
+    items: tuple[Alert, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +66,11 @@ class Alert:
             "listener": dict(self.listener) if self.listener is not None else None,
             "message": self.message,
             **({"counts": dict(self.counts)} if self.counts else {}),
+            **(
+                {"items": [i.to_dict() for i in self.items]}
+                if self.kind is AlertKind.SUMMARY
+                else {}
+            ),
         }
 
 
@@ -113,12 +122,13 @@ def plan_alerts(
     open_before: Sequence[OpenAlert],
     *,
     threshold: Severity = Severity.HIGH,
-    first_run: bool = False,
+    fold: Collection[str] | None = (),
 ) -> AlertPlan:
     """Decide the alerts of ``run`` given the alerts still open from earlier runs.
 
-    ``first_run`` is true when the history holds no earlier run of this fleet
-    (and nothing is open): the run then raises one summary."""
+    New alerts of the hosts in ``fold`` (hosts scanned completely for the first
+    time) are folded into one summary; ``fold=None`` folds every host (the
+    history holds no earlier run: the first run of a fleet)."""
     scans: Mapping[str, HostScan] = {s.host: s for s in run.scans}
     previous = {a.key: a for a in open_before}
     current: dict[str, OpenAlert] = {}
@@ -176,23 +186,31 @@ def plan_alerts(
         )
 
     open_after = (*current.values(), *kept)
-    if first_run and not previous:
-        return AlertPlan(alerts=_summary(run, new), open_after=open_after)
-    return AlertPlan(alerts=(*new, *resolved), open_after=open_after)
+    folded = [a for a in new if fold is None or a.host in fold]
+    single = [a for a in new if not (fold is None or a.host in fold)]
+    summary = _summary(run, folded, whole_fleet=fold is None) if (folded or fold is None) else ()
+    return AlertPlan(alerts=(*summary, *single, *resolved), open_after=open_after)
 
 
-def _summary(run: ScanRun, new: Sequence[Alert]) -> tuple[Alert, ...]:
+def _summary(run: ScanRun, folded: Sequence[Alert], *, whole_fleet: bool) -> tuple[Alert, ...]:
     counts: dict[str, int] = {}
+    hosts = {a.host for a in folded}
     for scan in run.scans:
-        counts[f"hosts_{scan.status.value}"] = counts.get(f"hosts_{scan.status.value}", 0) + 1
-    for alert in new:
+        if whole_fleet or scan.host in hosts:
+            name = f"hosts_{scan.status.value}"
+            counts[name] = counts.get(name, 0) + 1
+    for alert in folded:
         name = f"{alert.kind.value}_{alert.severity}"
         counts[name] = counts.get(name, 0) + 1
-    worst = max((a.severity for a in new), default=Severity.INFO)
+    worst = max((a.severity for a in folded), default=Severity.INFO)
+    what = (
+        f"first scan of this fleet: {len(run.scans)} hosts"
+        if whole_fleet
+        else (f"first complete scan of {len(hosts)} host(s)")
+    )
     message = (
-        f"first scan of this fleet: {len(run.scans)} hosts, "
-        f"{sum(1 for a in new if a.kind is AlertKind.FINDING)} findings and "
-        f"{sum(1 for a in new if a.kind is AlertKind.HOST)} hosts not fully scanned "
+        f"{what}; {sum(1 for a in folded if a.kind is AlertKind.FINDING)} findings and "
+        f"{sum(1 for a in folded if a.kind is AlertKind.HOST)} hosts not fully scanned "
         "recorded as the starting point; later runs alert on what changes"
     )
     return (
@@ -203,5 +221,6 @@ def _summary(run: ScanRun, new: Sequence[Alert]) -> tuple[Alert, ...]:
             host=None,
             message=message,
             counts=counts,
+            items=tuple(folded[:SUMMARY_ITEMS]),
         ),
     )

@@ -14,7 +14,8 @@ handed to the Windows collector: one more channel there).
 * :mod:`.posix` — the POSIX collector and the reading of its output
 * :mod:`.windows` — netstat -ano + tasklist
 
-Nothing from the inventory is ever interpolated into a command.
+Nothing from the inventory is ever interpolated into a command. How this fits
+the runner: docs/architecture.md ("Inside the runner").
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ class Collected:
     listeners: tuple[Listener, ...] = ()
     unparsed: tuple[UnparsedLine, ...] = ()
     platform: str | None = None
+    privileged: bool = False  # the listing ran under sudo (become)
 
     def degraded(self, reason: str) -> Collected:
         """This result with one more thing missing: ok becomes partial, the

@@ -3,7 +3,7 @@
 The script (:mod:`fleetscan.collectors.posix_script`) prints each
 step's output between ``@@FLEETSCAN-<nonce> begin/end`` lines, its uid, the
 platform when it had to find it out, and the owners table the chosen step
-needs (``passwd``: uid → name; ``ps``: pid → user). Here that output becomes a
+needs (``passwd``: uid → name; ``ps``: pid → user and comm). Here that output becomes a
 :class:`~fleetscan.collectors.base.Collected`: the first step that worked is
 parsed, process owners filled in, and anything missing makes the host
 ``partial`` (fail closed).
@@ -26,11 +26,10 @@ from fleetscan.collectors.posix_script import (
     marker,
     new_nonce,
     posix_chain,
-    posix_command,
     posix_script,
 )
 from fleetscan.collectors.windows import WindowsCollector
-from fleetscan.model import Listener, ParseResult, Status
+from fleetscan.model import Listener, ParseResult, Process, Status
 from fleetscan.parsers.base import merge_duplicates
 from fleetscan.transports.base import CommandResult
 
@@ -87,7 +86,9 @@ def split_sections(stdout: str, nonce: str) -> Framed:
                 elif what == "end" and current is not None:
                     _name, _, code = rest.partition(" ")
                     status = int(code) if code.strip().lstrip("-").isdigit() else None
-                    sections[current] = Section(current, "\n".join(buf), status, start)
+                    # ended by its marker line: the output's last line was complete
+                    text = "".join(f"{x}\n" for x in buf)
+                    sections[current] = Section(current, text, status, start)
                     current = None
                 continue
         if current is not None:
@@ -99,31 +100,70 @@ def split_sections(stdout: str, nonce: str) -> Framed:
     return Framed(sections, uid, os, noise)
 
 
-def parse_ps(text: str) -> dict[int, str]:
-    """pid → user from ``ps -eo pid=,user=`` (or BusyBox ``ps -o pid,user``)."""
-    owners: dict[int, str] = {}
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) >= 2 and parts[0].isdigit():
-            owners[int(parts[0])] = parts[1]
-    return owners
+@dataclass(frozen=True, slots=True)
+class PsEntry:
+    """One process as ``ps`` lists it: its user and its comm (None when absent)."""
+
+    user: str
+    name: str | None
 
 
-def with_users(listeners: Sequence[Listener], owners: dict[int, str]) -> tuple[Listener, ...]:
-    """Fill Process.user from the pid → user map where the parser had none, or
-    only a numeric uid (/proc), so every collector reports user names alike."""
-    if not owners:
+def parse_ps(text: str) -> dict[int, PsEntry]:
+    """pid → user and comm from ``ps -eo pid=,user:32=,comm=`` (or BusyBox
+    ``ps -o pid,user,comm``, whose header is skipped). The comm is last, so it
+    may hold spaces; procps prints its unprintable characters as ``?``."""
+    table: dict[int, PsEntry] = {}
+    for line in text.split("\n"):
+        parts = line.split(None, 2)
+        if len(parts) >= 2 and parts[0].isdigit() and parts[0].isascii():
+            name = parts[2].rstrip() if len(parts) > 2 else None
+            table[int(parts[0])] = PsEntry(parts[1], name or None)
+    return table
+
+
+def with_ps(
+    listeners: Sequence[Listener], table: dict[int, PsEntry], *, names: bool = False
+) -> tuple[Listener, ...]:
+    """Fill from ``ps``, by pid: Process.user where the parser had none or only
+    a numeric uid (/proc), so every collector reports user names alike; with
+    ``names``, Process.name too (netstat's name is argv0 cut to fit, e.g.
+    ``sshd: /usr/sbi``; ps gives the comm that ss shows and owner rules judge)."""
+    if not table:
         return tuple(listeners)
     out = []
+    # the same owners hold many sockets (a load balancer's 100,000): work once per set
+    seen: dict[tuple[Process, ...], tuple[Process, ...]] = {}
     for lst in listeners:
-        procs = tuple(
-            replace(p, user=owners[p.pid])
-            if p.pid in owners and (p.user is None or p.user.isdigit())
-            else p
-            for p in lst.processes
-        )
+        procs = seen.get(lst.processes)
+        if procs is None:
+            procs = seen[lst.processes] = tuple(
+                _from_ps(p, table.get(p.pid) if p.pid is not None else None, names)
+                for p in lst.processes
+            )
         out.append(replace(lst, processes=procs) if procs != lst.processes else lst)
     return tuple(out)
+
+
+def _from_ps(process: Process, entry: PsEntry | None, names: bool) -> Process:
+    if entry is None:
+        return process
+    if process.user is None or process.user.isdigit():
+        process = replace(process, user=entry.user)
+    if names and entry.name is not None and not _masked_same(entry.name, process.name):
+        process = replace(process, name=entry.name)
+    return process
+
+
+def _masked_same(ps_name: str, name: str | None) -> bool:
+    """True when ps's comm is ``name`` with its unprintable characters masked
+    (procps prints ``?`` or ``.`` for them): the parser's exact name is kept,
+    not ps's lossy copy."""
+    if name is None or name.isprintable() or len(ps_name) > len(name):
+        return False
+    return all(
+        shown == real or (not real.isprintable() and shown in "?.")
+        for shown, real in zip(ps_name, name, strict=False)
+    )
 
 
 def shift_lines(result: ParseResult, offset: int) -> ParseResult:
@@ -161,9 +201,12 @@ def _chosen_step(
     return None, failures
 
 
-def interpret_posix(platform: str | None, result: CommandResult, nonce: str) -> Collected:
+def interpret_posix(
+    platform: str | None, result: CommandResult, nonce: str, *, become: bool = False
+) -> Collected:
     """Turn the framed output of the collector script into a :class:`Collected`
-    (``platform`` None: the script said which platform it found)."""
+    (``platform`` None: the script said which platform it found; ``become``:
+    the script asked sudo for its listing commands)."""
     stdout = result.stdout.decode("utf-8", "replace")
     framed = split_sections(stdout, nonce)
     sections, uid = framed.sections, framed.uid
@@ -190,29 +233,36 @@ def interpret_posix(platform: str | None, result: CommandResult, nonce: str) -> 
         )
     step, sec = chosen
     try:
-        parsed = shift_lines(parsers.get(step.parser).parse(sec.text), sec.first_line)
+        parsed = parsers.get(step.parser).parse(sec.text)
+        # one listener per socket address, whatever the tool printed, before the
+        # per-listener work below (a cut flood of one row repeated stays one)
+        parsed = replace(parsed, listeners=merge_duplicates(parsed.listeners))
+        parsed = shift_lines(parsed, sec.first_line)
     except Exception as exc:  # a parser bug must stay this host's problem
         return Collected(
             Status.PARSE_ERROR,
             f"parser {step.parser} failed: {type(exc).__name__}: {exc}",
             platform=platform,
         )
-    # one listener per socket address, whatever the tool printed (a cut flood of
-    # one row repeated stays one listener)
-    listeners = merge_duplicates(parsed.listeners)
-    passwd = sections.get("passwd")
-    if step.owners == OWNERS_PASSWD:
-        names = parse_passwd(passwd.text) if passwd else {}
-        listeners = with_uid_names(listeners, names)
     ps = sections.get("ps")
-    listeners = with_users(listeners, parse_ps(ps.text) if ps else {})
+    # netstat's cut names come from ps
+    listeners = with_ps(
+        parsed.listeners,
+        parse_ps(ps.text) if ps else {},
+        names=step.parser == "linux-netstat",
+    )
+    if step.owners == OWNERS_PASSWD:  # /proc's numeric uids, named without ps
+        passwd = sections.get("passwd")
+        listeners = with_uid_names(listeners, parse_passwd(passwd.text) if passwd else {})
     collector = step.command.splitlines()[0] if step.name != "proc" else "/proc/net"
+    # the listing ran under sudo -n (which succeeded, or the step would have failed)
+    privileged = become and step.sudo
     problems: list[str] = []
     if result.truncated:
         problems.append("output cut at the size limit: the listing is incomplete")
-    if uid is not None and uid != "0":
+    if uid is not None and uid != "0" and not privileged:
         problems.append(f"ran as uid {uid}, not root: processes of other users are not visible")
-    if not parsed.owners_known and (uid is None or uid == "0"):
+    if not parsed.owners_known and (uid is None or uid == "0" or privileged):
         problems.append(f"{collector} gives no process owners")
     if parsed.unparsed:
         # an unreadable line may be a listener: the scan is not complete (fail closed)
@@ -237,13 +287,22 @@ def _no_script_message(result: CommandResult) -> str:
     return f"collector script did not run (exit {result.exit_status}): {first}".rstrip(": ")
 
 
-def sudo_refused(result: CommandResult, nonce: str) -> str | None:
-    """When ``sudo -n`` refused (password needed, not in sudoers), its message."""
-    if marker(nonce).encode() in result.stdout:
-        return None
-    err = result.stderr.decode("utf-8", "replace").strip()
-    if result.exit_status not in (0, None) and err.lower().startswith("sudo"):
-        return err.splitlines()[0][:200]
+#: how sudo says no (sudo 1.8/1.9, doas-free systems): a password would be
+#: needed, the user or this command is not allowed, or there is no sudo at all
+_SUDO_REFUSALS = (
+    re.compile(r"^sudo: "),
+    re.compile(r"^Sorry, user \S+ (may not run sudo|is not allowed to execute)"),
+    re.compile(r"is not in the sudoers file"),
+    re.compile(r"\bsudo: (command )?not found"),
+)
+
+
+def sudo_refused(result: CommandResult) -> str | None:
+    """The first line where ``sudo -n`` refused a listing command, if any."""
+    for line in result.stderr.decode("utf-8", "replace").split("\n"):
+        line = line.strip()
+        if any(p.search(line) for p in _SUDO_REFUSALS):
+            return line[:200]
     return None
 
 
@@ -256,10 +315,11 @@ def windows_shell(result: CommandResult) -> bool:
 
 
 class PosixCollector:
-    """Runs the platform's chain in one exec channel, under ``sudo -n`` when the
-    target asks for it. A sudo that refuses (password needed, not in sudoers)
-    fails fast; the host is then scanned unprivileged and can be no better
-    than partial.
+    """Runs the platform's chain in one exec channel (``sh -s``, the script on
+    stdin); with become, each listing command under ``sudo -n``. When sudo
+    refuses (password needed, command not granted) and no listing ran
+    privileged, the chain runs again without sudo: the host is scanned and
+    can be no better than partial.
 
     ``platform`` None (the inventory did not say): the script finds out on the
     host, in the same channel; a host whose shell turns out to be Windows'
@@ -269,21 +329,23 @@ class PosixCollector:
         self.platform = platform
 
     async def collect(self, host: HostSession) -> Collected:
-        nonce = new_nonce()
-        script = posix_script(self.platform, nonce)
-        label = f"sh -s <fleetscan {self.platform or 'posix'} collector>"
         become = host.target.become
-        command = posix_command(become)
-        result = await host.run(command, stdin=script, label=command.replace("sh -s", label))
-        refused = sudo_refused(result, nonce) if become else None
-        if refused:
-            result = await host.run("sh -s", stdin=script, label=label)
-        # parsing is CPU work: off the event loop, so one huge or hostile
-        # output cannot stall the other hosts' I/O and deadlines
-        ran = marker(nonce).encode() in result.stdout
-        if self.platform is None and not refused and not ran and windows_shell(result):
+        got, result = await self._run(host, become)
+        if self.platform is None and got.platform is None and windows_shell(result):
             return await WindowsCollector().collect(host)
-        got = await asyncio.to_thread(interpret_posix, self.platform, result, nonce)
+        refused = sudo_refused(result) if become and not got.privileged else None
         if refused:
+            got, _ = await self._run(host, False)
             got = got.degraded(f"sudo -n refused ({refused}); scanned without privileges")
         return got
+
+    async def _run(self, host: HostSession, become: bool) -> tuple[Collected, CommandResult]:
+        nonce = new_nonce()
+        script = posix_script(self.platform, nonce, become=become)
+        how = ", listings under sudo -n" if become else ""
+        label = f"sh -s <fleetscan {self.platform or 'posix'} collector{how}>"
+        result = await host.run("sh -s", stdin=script, label=label)
+        # parsing is CPU work: off the event loop, so one huge or hostile
+        # output cannot stall the other hosts' I/O and deadlines
+        got = await asyncio.to_thread(interpret_posix, self.platform, result, nonce, become=become)
+        return got, result

@@ -1,5 +1,11 @@
 """What the POSIX collector runs (Linux, macOS, FreeBSD): one script, one exec channel.
 
+With become (``ansible_become``), sudo is asked for the listing commands
+themselves — ``sudo -n ss -tulnp``, ``sudo -n netstat -tulnpW``, ``sudo -n
+lsof …``, ``sudo -n sockstat -46l`` — never for a shell, inside the same
+single channel: ``examples/sudoers.d/fleetscan`` grants exactly these. The
+script itself, ``ps`` and the /proc fallback run as the login user.
+
 Per platform an ordered chain of steps, each a constant command plus the
 parser that reads it (pyinfra's "fact" idea). The whole chain runs as ONE
 script over ONE exec channel (``sh -s``, script on stdin, so the login shell —
@@ -12,8 +18,8 @@ One script, one channel, no process the job does not need: when the inventory
 does not say the platform, the script tells it itself (``/proc/sys/kernel/
 ostype`` read by the shell on Linux, ``uname -s`` elsewhere) and runs that
 platform's chain; the uid comes from ``/proc/self/status`` (``id -u`` only
-where there is no /proc). Owners' user names: ``ss -e`` and the /proc script
-give each process's uid, mapped to a name from ``/etc/passwd`` read with shell
+where there is no /proc). Owners' user names: the /proc script gives
+each process's uid, mapped to a name from ``/etc/passwd`` read with shell
 builtins; a step that gives pids without users (ss, netstat, lsof, sockstat)
 makes the script run ``ps`` for the pid → user table, and only once that step
 has worked. (``ss -e`` would give the *socket's* uid instead, which is not the
@@ -48,6 +54,14 @@ class Step:
     parser: str
     ok_exit: tuple[int, ...] = (0,)
     owners: str = OWNERS_PS
+    sudo: bool = True  # asked for under sudo with become (the /proc script is not)
+
+    def script_command(self, become: bool) -> str:
+        """The command as the script runs it: each listing under ``sudo -n``
+        with become (``sudo`` itself never prompts: -n)."""
+        if not (become and self.sudo):
+            return self.command
+        return "; ".join("sudo -n " + part.strip() for part in self.command.split(";"))
 
 
 def posix_chain(platform: str) -> tuple[Step, ...]:
@@ -57,7 +71,7 @@ def posix_chain(platform: str) -> tuple[Step, ...]:
             Step("ss", "ss", "ss -tulnp", "linux-ss"),
             # -W: net-tools cuts long IPv6 addresses without it
             Step("netstat", "netstat", "netstat -tulnpW", "linux-netstat"),
-            Step("proc", None, PROC_SCRIPT, "linux-proc", owners=OWNERS_PASSWD),
+            Step("proc", None, PROC_SCRIPT, "linux-proc", owners=OWNERS_PASSWD, sudo=False),
         )
     if platform == "darwin":
         return (
@@ -105,12 +119,12 @@ _PASSWD = (
     ' 2>/dev/null </etc/passwd; echo "$m end passwd 0"; }'
 )
 _PS = (
-    'ps_() { echo "$m begin ps"; (ps -eo pid=,user:32= 2>/dev/null || ps -o pid,user 2>/dev/null);'
-    ' echo "$m end ps $?"; }'
+    'ps_() { echo "$m begin ps"; (ps -eo pid=,user:32=,comm= 2>/dev/null || '
+    'ps -o pid,user,comm 2>/dev/null); echo "$m end ps $?"; }'
 )
 
 
-def _step_functions(prefix: str, chain: tuple[Step, ...]) -> tuple[list[str], str]:
+def _step_functions(prefix: str, chain: tuple[Step, ...], become: bool) -> tuple[list[str], str]:
     """One sh function per step (it prints its framed output and, when it
     worked, the owners table it needs) and the ``a || b || none`` call line."""
     lines: list[str] = []
@@ -123,15 +137,16 @@ def _step_functions(prefix: str, chain: tuple[Step, ...]) -> tuple[list[str], st
         )
         ok = " || ".join(f"[ $r -eq {c} ]" for c in step.ok_exit)
         owners = "pw" if step.owners == OWNERS_PASSWD else "ps_"
+        command = step.script_command(become)
         lines.append(
-            f's{prefix}{i}() {{ {check}echo "$m begin {step.name}"; (\n{step.command}\n); r=$?; '
+            f's{prefix}{i}() {{ {check}echo "$m begin {step.name}"; (\n{command}\n); r=$?; '
             f'echo "$m end {step.name} $r"; {{ {ok}; }} || return 1; {owners}; }}'
         )
         calls.append(f"s{prefix}{i}")
     return lines, " || ".join([*calls, 'echo "$m none"'])
 
 
-def posix_script(platform: str | None, nonce: str) -> str:
+def posix_script(platform: str | None, nonce: str, *, become: bool = False) -> str:
     """The sh script that runs the chain for ``platform`` and frames each output.
 
     ``platform`` None: the script finds out (one ``$m os NAME`` line) and runs
@@ -147,18 +162,13 @@ def posix_script(platform: str | None, nonce: str) -> str:
         _PS,
     ]
     if platform is not None:
-        functions, call = _step_functions("", posix_chain(platform))
+        functions, call = _step_functions("", posix_chain(platform), become)
         lines += [*functions, call]
         return "\n".join(lines) + "\n"
     cases = []
     for uname, name in UNAME_PLATFORMS.items():
-        functions, call = _step_functions(name[0], posix_chain(name))
+        functions, call = _step_functions(name[0], posix_chain(name), become)
         lines += functions
         cases.append(f"  {uname}) {call};;")
     lines += ["case $os in", *cases, '  *) echo "$m none";;', "esac"]
     return "\n".join(lines) + "\n"
-
-
-def posix_command(become: bool) -> str:
-    """The exec command: a shell reading the script from stdin (never a prompt)."""
-    return "sudo -n sh -s" if become else "sh -s"

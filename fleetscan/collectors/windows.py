@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 
+from fleetscan import parsers
 from fleetscan.collectors.base import Collected, HostSession
 from fleetscan.model import Status
-from fleetscan.parsers import windows_netstat
+from fleetscan.parsers.windows_netstat import apply_tasklist
 from fleetscan.transports.base import CommandResult
 
 WINDOWS_NETSTAT = "netstat -ano"
@@ -24,9 +25,9 @@ def interpret_windows(netstat: CommandResult, tasklist: CommandResult | None) ->
         return Collected(Status.NO_COLLECTOR, f"netstat -ano failed: {err}", platform="windows")
     text = _decode_console(netstat.stdout)
     try:
-        parsed = windows_netstat.PARSER.parse(text)
+        parsed = parsers.get("windows-netstat").parse(text)
         if tasklist is not None and tasklist.exit_status == 0:
-            parsed = windows_netstat.apply_tasklist(parsed, _decode_console(tasklist.stdout))
+            parsed = apply_tasklist(parsed, _decode_console(tasklist.stdout))
     except Exception as exc:  # a parser bug must stay this host's problem
         return Collected(
             Status.PARSE_ERROR,

@@ -5,13 +5,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from fleetscan.errors import ConfigError
+from fleetscan.reports.terminal import console as make_console
 
-err_console = Console(stderr=True, highlight=False)
+#: stderr: progress, -v lines, warnings; markup off (host text is printed as it is)
+err_console = make_console(stderr=True)
 
 
 @contextmanager
@@ -42,3 +44,28 @@ def cell(value: object) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}={v}" for k, v in value.items())
     return str(value)
+
+
+# --- options several commands share (scan, demo) -------------------------------------
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        metavar="URL",
+        help="History database (sqlite:///PATH, postgresql://USER@HOST/DB); "
+        "default $FLEETSCAN_DB, else ~/.local/share/fleetscan/history.sqlite.",
+    ),
+]
+NoHistoryOption = Annotated[
+    bool,
+    typer.Option("--no-history", metavar="", help="Neither record this run nor compare it."),
+]
+CompareToOption = Annotated[
+    str,
+    typer.Option(
+        "--compare-to",
+        metavar="previous|baseline",
+        help="Changes since each host's previous complete scan, or since its baseline.",
+    ),
+]

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -99,9 +98,10 @@ def _open(db: str | None) -> Store:
 
 
 def _console() -> Console:
-    """Tables for a terminal, or wide enough not to fold ids in a pipe or a log."""
-    probe = Console(highlight=False)
-    return probe if probe.is_terminal else Console(highlight=False, width=240)
+    """Markup off (host text is printed as it is); full width in a pipe or a log."""
+    from fleetscan.reports.terminal import console
+
+    return console()
 
 
 def _check_format(fmt: str) -> None:
@@ -136,19 +136,23 @@ def history(
     if format == "json":
         sys.stdout.write(json.dumps([r.to_dict() for r in rows], indent=2) + "\n")
         return
-    table = Table()
-    for col in ("id", "started", "hosts", "by status", "active findings", "listeners", "changes"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(
-            r.id + (" (interrupted)" if r.interrupted else ""),
-            r.started[:19].replace("T", " "),
-            str(r.hosts),
-            ", ".join(f"{k} {v}" for k, v in r.by_status.items()),
-            ", ".join(f"{k} {v}" for k, v in r.active_by_severity.items() if v) or "none",
-            str(r.listeners),
-            str(r.changes),
-        )
+    from fleetscan.reports.terminal import data_table
+
+    table = data_table(
+        ("id", "started", "hosts", "by status", "active findings", "listeners", "changes"),
+        (
+            (
+                r.id + (" (interrupted)" if r.interrupted else ""),
+                r.started[:19].replace("T", " "),
+                r.hosts,
+                ", ".join(f"{k} {v}" for k, v in r.by_status.items()),
+                ", ".join(f"{k} {v}" for k, v in r.active_by_severity.items() if v) or "none",
+                r.listeners,
+                r.changes,
+            )
+            for r in rows
+        ),
+    )
     out = _console()
     if not rows:
         out.print("no runs recorded yet", markup=False)
@@ -235,15 +239,12 @@ def _change_dict(c: Change) -> dict[str, Any]:
 
 
 def _print_changes(found: tuple[Change, ...], title: str) -> None:
-    from fleetscan.reports.sanitize import visible_controls as safe
+    from fleetscan.reports.terminal import data_table
 
     out = _console()
     if not found:
         out.print(f"{title}: none", markup=False)
         return
-    table = Table(title=title)
-    for col in ("host", "kind", "proto", "address", "port", "before", "after"):
-        table.add_column(col)
 
     def owners(x: Any) -> str:
         if x is None:
@@ -252,17 +253,12 @@ def _print_changes(found: tuple[Change, ...], title: str) -> None:
             f"{p.name}({p.user or '?'})" for p in x.processes
         )
 
-    for c in found:
-        table.add_row(
-            safe(c.host),
-            c.kind,
-            c.proto,
-            safe(c.address),
-            str(c.port),
-            safe(owners(c.before)),
-            safe(owners(c.after)),
-        )
-    out.print(table)
+    cols = ("host", "kind", "proto", "address", "port", "before", "after")
+    rows = (
+        (c.host, c.kind, c.proto, c.address, c.port, owners(c.before), owners(c.after))
+        for c in found
+    )
+    out.print(data_table(cols, rows, title=title))
 
 
 def report(
@@ -274,15 +270,14 @@ def report(
     ] = "html,csv,json,junit",
 ) -> None:
     """Re-render a recorded run's reports (same content as the originals)."""
-    from fleetscan.app import prepare_output
     from fleetscan.commands.common import config_errors
     from fleetscan.options import parse_formats
-    from fleetscan.reports import write_reports
+    from fleetscan.reports import prepare_output, write_reports
     from fleetscan.store import StoreError
 
     with config_errors():
         fmt = parse_formats(format)
-        prepare_output(output)
+        prepare_output(output, fmt)
     store = _open(db)
     try:
         stored = store.load(store.resolve(run))
@@ -291,8 +286,10 @@ def report(
         raise
     finally:
         store.close()
-    written = write_reports(stored, output, fmt)
-    print("reports: " + ", ".join(str(p) for paths in written.values() for p in paths))
+    with config_errors():
+        written = write_reports(stored, output, fmt)
+    if any(written.values()):  # nothing after a report written to standard output (-o -)
+        print("reports: " + ", ".join(str(p) for paths in written.values() for p in paths))
 
 
 @baseline_app.command("set")
@@ -326,7 +323,6 @@ def baseline_set(
 @baseline_app.command("show")
 def baseline_show(db: DbOption = None, format: FormatOption = "table") -> None:
     """The pinned baseline of every host that has one."""
-    from fleetscan.reports.sanitize import visible_controls
 
     _check_format(format)
     store = _open(db)
@@ -342,9 +338,7 @@ def baseline_show(db: DbOption = None, format: FormatOption = "table") -> None:
     if not rows:
         out.print("no baseline pinned (hosts are compared with their first complete scan)")
         return
-    table = Table()
-    for col in ("host", "baseline run", "pinned at"):
-        table.add_column(col)
-    for h, r, at in rows:
-        table.add_row(visible_controls(h), r, at[:19].replace("T", " "))
-    out.print(table)
+    from fleetscan.reports.terminal import data_table
+
+    cols = ("host", "baseline run", "pinned at")
+    out.print(data_table(cols, ((h, r, at[:19].replace("T", " ")) for h, r, at in rows)))

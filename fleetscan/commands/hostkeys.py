@@ -19,7 +19,7 @@ from typing import Annotated
 
 import typer
 
-from fleetscan.commands.common import config_errors
+from fleetscan.commands.common import ALLOW_EXEC_HELP, config_errors
 from fleetscan.errors import ConfigError
 from fleetscan.keyscan import fetch_all, keygen_line, lines_for, write_review_file
 from fleetscan.reports.sanitize import visible_controls
@@ -32,7 +32,9 @@ hostkeys_app = typer.Typer(help="Learn and review SSH host keys.", no_args_is_he
 def scan_keys(
     inventory: Annotated[
         list[Path],
-        typer.Option("-i", "--inventory", metavar="PATH", help="Inventory (repeatable)."),
+        typer.Option(
+            "-i", "--inventory", metavar="PATH", help="Inventory (repeatable; '-': stdin)."
+        ),
     ],
     limit: Annotated[
         str | None, typer.Option("-l", "--limit", metavar="PATTERN", help="Hosts/groups.")
@@ -42,7 +44,7 @@ def scan_keys(
         typer.Option("-o", "--output", metavar="FILE", help="Write known_hosts lines for review."),
     ] = None,
     hashed: Annotated[
-        bool, typer.Option("--hash", help="Hash host names in the written lines.")
+        bool, typer.Option("--hash", metavar="", help="Hash host names in the written lines.")
     ] = False,
     append: Annotated[
         Path | None,
@@ -64,6 +66,9 @@ def scan_keys(
         float, typer.Option(metavar="SECONDS", help="Per hop and key type.")
     ] = 10.0,
     concurrency: Annotated[int, typer.Option(metavar="N", help="Hosts at once.")] = 50,
+    allow_exec_inventory: Annotated[
+        bool, typer.Option("--allow-exec-inventory", metavar="", help=ALLOW_EXEC_HELP)
+    ] = False,
 ) -> None:
     """Fetch every host's SSH keys (no command runs) and print their fingerprints."""
     from fleetscan import app as pipeline
@@ -90,7 +95,8 @@ def scan_keys(
                 file=str(output),
                 field="--output",
             )
-        targets = load_inventory(options.inventory).select(limit)
+        inv = load_inventory(options.inventory, allow_exec=allow_exec_inventory)
+        targets = inv.select(limit)
         pipeline.check_transports(targets, transport)
     results = asyncio.run(
         fetch_all(targets, settings, transport=transport, concurrency=concurrency)

@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from fleetscan.commands.common import ALLOW_EXEC_HELP, cell, config_errors
 from fleetscan.errors import ConfigError
+from fleetscan.reports.terminal import console, data_table
 
 inventory_app = typer.Typer(help="Inspect inventories.", no_args_is_help=True)
 
@@ -33,7 +32,6 @@ def inventory_show(
 ) -> None:
     """Print the resolved hosts with their effective variables."""
     from fleetscan.inventory import format_inventory, load_inventory
-    from fleetscan.reports.sanitize import visible_controls as terminal_safe
 
     with config_errors():
         if format not in ("table", "json"):
@@ -44,10 +42,5 @@ def inventory_show(
     if format == "json":
         sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
         return
-    table = Table()
     cols = ["name", "address", "port", "user", "platform", "groups", "become", "vars"]
-    for col in cols:
-        table.add_column(col)
-    for row in rows:
-        table.add_row(*(terminal_safe(cell(row.get(c))) for c in cols))
-    Console(highlight=False).print(table)
+    console().print(data_table(cols, ([cell(row.get(c)) for c in cols] for row in rows)))

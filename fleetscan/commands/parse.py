@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from fleetscan.commands.common import config_errors
 from fleetscan.errors import ConfigError
@@ -113,22 +111,23 @@ def _read_output(path: Path) -> str:
 
 def _print_table(result: ParseResult) -> None:
     from fleetscan.reports.sanitize import visible_controls as terminal_safe
+    from fleetscan.reports.terminal import console, data_table
 
-    table = Table(title=f"parser: {result.parser}")
-    for col in ("proto", "address", "port", "state", "processes"):
-        table.add_column(col)
-    for lst in result.listeners:
-        procs = ", ".join(
-            f"{p.name}[{p.pid}]" if p.pid is not None else p.name for p in lst.processes
+    rows = [
+        (
+            x.proto,
+            x.address,
+            x.port,
+            x.state,
+            ", ".join(
+                f"{p.name or '?'}[{p.pid}]" if p.pid is not None else (p.name or "?")
+                for p in x.processes
+            ),
         )
-        table.add_row(
-            lst.proto,
-            terminal_safe(lst.address),
-            str(lst.port),
-            terminal_safe(lst.state),
-            terminal_safe(procs),
-        )
-    console = Console(highlight=False)
-    console.print(table)
+        for x in result.listeners
+    ]
+    cols = ("proto", "address", "port", "state", "processes")
+    out = console()
+    out.print(data_table(cols, rows, title=f"parser: {result.parser}"))
     for u in result.unparsed:
-        console.print(f"unparsed line {u.line}: {terminal_safe(u.text)}", markup=False)
+        out.print(f"unparsed line {u.line}: {terminal_safe(u.text)}", soft_wrap=True)

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from fleetscan.commands.common import config_errors
+from fleetscan.reports.terminal import console
 
 policy_app = typer.Typer(help="Validate policies.", no_args_is_help=True)
 
@@ -24,4 +24,4 @@ def policy_check(
 
     with config_errors():
         pol = load_policies(policy)
-    Console(highlight=False).print(f"ok: {', '.join(pol.files)} (digest {pol.digest[:12]})")
+    console().print(f"ok: {', '.join(pol.files)} (digest {pol.digest[:12]})")

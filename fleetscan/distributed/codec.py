@@ -161,13 +161,7 @@ def encode_shard(shard: Shard) -> str:
 
 def _target_to_wire(t: Target) -> dict[str, Any]:
     return {
-        "name": t.name,
-        "address": t.address,
-        "port": t.port,
-        "user": t.user,
-        "platform": t.platform,
-        "groups": list(t.groups),
-        "transport": t.transport,
+        **t.identity(),
         "become": t.become,
         "become_method": t.become_method,
         "key_files": list(t.key_files),

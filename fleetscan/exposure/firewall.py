@@ -19,7 +19,6 @@ import time
 from collections.abc import Sequence
 
 from fleetscan.collectors.base import evidence
-from fleetscan.collectors.posix_script import posix_command
 from fleetscan.errors import TransportError
 from fleetscan.exposure.phase import Connector
 from fleetscan.model import CommandEvidence, HostScan
@@ -76,7 +75,10 @@ async def add_rulesets(
 
 async def _collect(scan: HostScan, connect: Connector, timeout: float) -> CommandEvidence:
     windows = scan.platform == "windows"
-    command = WINDOWS_COMMAND if windows else posix_command(scan.target.become)
+    # a root shell under become: the listing collector asks sudo for its commands only,
+    # and examples/sudoers.d/fleetscan does not grant this one (sudo then refuses)
+    posix = "sudo -n sh -s" if scan.target.become else "sh -s"
+    command = WINDOWS_COMMAND if windows else posix
     label = f"{LABEL}: {WINDOWS_COMMAND if windows else command + ' <nft / iptables-save / pfctl>'}"
     started = time.monotonic()
     try:

@@ -41,14 +41,18 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fleetscan.configfile import decode_config, read_config_bytes, read_stream_bytes
+from fleetscan.configfile import (
+    check_config_file,
+    decode_config,
+    read_config_bytes,
+    read_stream_bytes,
+)
 from fleetscan.errors import ConfigError
 from fleetscan.inventory import limit as _limit
 from fleetscan.inventory import script as _script
@@ -91,26 +95,22 @@ def check_key_files(targets: Sequence[Target]) -> None:
     inventory names may be missing (no keys), but never a FIFO or a device."""
     for target in targets:
         for key in target.key_files:
-            problem = _file_problem(Path(key).expanduser(), missing_ok=False)
-            if problem:
-                raise _target_error(target, f"private key file {key!r} {problem}", "key file")
+            _check_file(target, Path(key).expanduser(), "private key file", "key file")
         if target.known_hosts:
-            problem = _file_problem(Path(target.known_hosts).expanduser(), missing_ok=True)
-            if problem:
-                raise _target_error(
-                    target, f"known_hosts file {target.known_hosts!r} {problem}", "known_hosts"
-                )
+            path = Path(target.known_hosts).expanduser()
+            if path.exists():
+                _check_file(target, path, "known_hosts file", "known_hosts")
 
 
-def _file_problem(path: Path, *, missing_ok: bool) -> str | None:
+def _check_file(target: Target, path: Path, what: str, field_name: str) -> None:
     try:
-        mode = path.stat().st_mode
-    except OSError:
-        return None if missing_ok else "not found"
-    return None if stat.S_ISREG(mode) else "is not a regular file"
+        check_config_file(path)
+    except ConfigError as exc:
+        raise target_error(target, f"{what} {str(path)!r}: {exc.detail}", field_name) from None
 
 
-def _target_error(target: Target, message: str, field_name: str) -> ConfigError:
+def target_error(target: Target, message: str, field_name: str) -> ConfigError:
+    """A config error about one host, pointing at where the inventory defined it."""
     src = target.source
     return ConfigError(
         f"host {target.name}: {message}",
@@ -206,6 +206,12 @@ def _read(path: Path) -> bytes:
 
 def _load_path(path: Path, companions: dict[str, Path], opts: _Options) -> _Unit:
     if str(path) == STDIN:
+        if sys.stdin is None or sys.stdin.isatty():
+            raise ConfigError(
+                "standard input is a terminal: pipe the inventory in "
+                "(ansible-inventory -i SRC --list | fleetscan ... -i -)",
+                field="--inventory",
+            )
         raw = read_stream_bytes(sys.stdin.buffer, "<stdin>")
         return _load_data(Path("<stdin>"), raw, None, companions, opts)
     if not path.exists():
@@ -379,13 +385,7 @@ def format_inventory(
     rows: list[dict[str, object]] = []
     for t in targets:
         row: dict[str, Any] = {
-            "name": t.name,
-            "address": t.address,
-            "port": t.port,
-            "user": t.user,
-            "platform": t.platform,
-            "groups": list(t.groups),
-            "transport": t.transport,
+            **t.identity(),
             "site": t.site,
             "become": t.become,
             "key_files": list(t.key_files),

@@ -1,7 +1,11 @@
 """The parser registry: one module per platform + command.
 
-Look a parser up by name (:func:`get`), by the command that produced the
-output (:func:`for_command`) or by the output itself (:func:`detect`).
+Every module listed in :data:`MODULES` follows the contract of
+:mod:`fleetscan.parsers.base` (docstring with schema and example, ``info``,
+``parse``, ``detect``). Look a parser up by name (:func:`get`), by the command
+that produced the output (:func:`for_command`) or by the output itself
+(:func:`detect`); :func:`parse` does all three, and is what ``fleetscan
+parse`` and the collectors call.
 """
 
 from __future__ import annotations
@@ -11,9 +15,9 @@ import shlex
 from functools import cache
 
 from fleetscan.model import ParseResult
-from fleetscan.parsers.base import ParserSpec
+from fleetscan.parsers.base import ParserSpec, never_raises
 
-#: every parser module; each defines ``PARSER: ParserSpec``
+#: every parser module (each defines ``info``, ``parse`` and ``detect``)
 MODULES: tuple[str, ...] = (
     "fleetscan.parsers.linux_ss",
     "fleetscan.parsers.linux_netstat",
@@ -27,17 +31,12 @@ MODULES: tuple[str, ...] = (
 
 @cache
 def all_parsers() -> tuple[ParserSpec, ...]:
-    specs: list[ParserSpec] = []
-    for mod in MODULES:
-        try:
-            module = importlib.import_module(mod)
-        except ModuleNotFoundError as exc:  # a module not written yet
-            if exc.name == mod:
-                continue
-            raise
-        spec = getattr(module, "PARSER", None)
-        if isinstance(spec, ParserSpec):
-            specs.append(spec)
+    """Every registered parser, its ``parse`` guarded by :func:`never_raises`."""
+    specs = []
+    for name in MODULES:
+        module = importlib.import_module(name)
+        info = module.info
+        specs.append(ParserSpec(info, never_raises(info.name, module.parse), module.detect))
     return tuple(specs)
 
 

@@ -1,18 +1,34 @@
-"""What every parser module declares, and helpers they share.
+"""The parser contract, its one guard, and the helpers every parser shares.
 
-A parser is a pure function from command output (text) to a
-:class:`~fleetscan.model.ParseResult`. Each module in this package defines one
-module-level ``PARSER = ParserSpec(...)`` and is listed in
-:data:`fleetscan.parsers.MODULES`; the registry imports them and looks parsers
-up by name, by command or by content (``detect``).
+A parser is a module of this package, listed in
+:data:`fleetscan.parsers.MODULES`, that defines (the jc layout):
+
+* a module docstring: the formats it reads, the quirks it copes with, which
+  fields of the schema it fills, and an ``Example::`` block (a command, its
+  output, and the listeners it gives as JSON) that
+  ``tests/parsers/test_contract.py`` runs;
+* ``info``: a :class:`ParserInfo` (stable name, description, commands);
+* ``parse(text) -> ParseResult``: pure, and must not raise;
+* ``detect(text) -> float``: confidence 0..1 that ``text`` is its format.
+
+The registry (:mod:`fleetscan.parsers`) wraps every ``parse`` in
+:func:`never_raises`, once, and hands out :class:`ParserSpec`.
+
+Schema (the JSON contract of ``fleetscan parse``, see README): a result is
+``{"parser", "listeners": [...], "unparsed": [{"line", "text"}]}``; a listener
+is ``{"proto": "tcp"|"udp", "family": 4|6, "address", "port", "state":
+"LISTEN"|"UNCONN", "processes": [{"name", "pid", "user"}]}``; an owner field
+the output does not show is ``null``, never an empty string.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
-from fleetscan.addresses import normalise_address
+from fleetscan.addresses import Address, normalise_address
 from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
 
 ParseFn = Callable[[str], ParseResult]
@@ -20,31 +36,44 @@ DetectFn = Callable[[str], float]
 
 
 @dataclass(frozen=True, slots=True)
-class ParserSpec:
-    """A registered parser.
+class ParserInfo:
+    """What a parser module declares about itself (its ``info``).
 
-    name:      stable id, printed as ``"parser"`` in the JSON contract
-               (e.g. ``linux-ss``).
-    platform:  ``linux``, ``windows``, ``darwin``, ``freebsd`` or ``bsd``.
-    commands:  the command lines it reads (first word + flags), used to pick
-               a parser from ``--command``; matching ignores flag order.
-    parse:     text → ParseResult; must never raise on any input.
-    detect:    text → confidence 0..1 that this text is this parser's format;
-               ``fleetscan parse`` without ``--command`` picks the highest.
+    name:        stable id, printed as ``"parser"`` in the JSON contract
+                 (e.g. ``linux-ss``).
+    description: one line for ``fleetscan parse --help`` and the docs.
+    commands:    the command lines it reads (first word + flags), used to pick
+                 a parser from ``--command``; matching ignores flag order.
     """
 
     name: str
-    platform: str
+    description: str
     commands: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ParserSpec:
+    """A registered parser: the module's ``info``, its guarded ``parse`` and
+    its ``detect``."""
+
+    info: ParserInfo
     parse: ParseFn
     detect: DetectFn
 
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def commands(self) -> tuple[str, ...]:
+        return self.info.commands
+
 
 def never_raises(name: str, parse: ParseFn) -> ParseFn:
-    """Wrap a parser so that it keeps its contract whatever the input: an
-    unforeseen error turns every line into an unparsed line (one host's
-    garbage must never break a run). Defence in depth; tests show the parsers
-    themselves do not raise."""
+    """The one guard, applied by the registry to every parser: an unforeseen
+    error turns every line into an unparsed line (one host's garbage must never
+    break a run). Defence in depth; tests show the parsers themselves do not
+    raise."""
 
     def guarded(text: str) -> ParseResult:
         try:
@@ -71,6 +100,47 @@ def split_lines(text: str) -> list[str]:
     if lines and lines[-1] == "":
         lines.pop()
     return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+#: most extra lines one row may span when process names hold newlines (a Linux
+#: comm is at most 15 bytes, netstat's program column 19, sockstat's command 10)
+MAX_CONTINUATION = 16
+
+_T = TypeVar("_T")
+
+
+def join_continuation(
+    lines: Sequence[str],
+    index: int,
+    read: Callable[[str], _T | None],
+    *,
+    stop: Callable[[str], bool] | None = None,
+    limit: int = MAX_CONTINUATION,
+) -> tuple[_T, int] | None:
+    """Re-read ``lines[index]`` joined (by ``\n``, as the host printed them)
+    with the lines after it, one more at a time, until ``read`` accepts the
+    text: a process name holding newlines breaks its row over several lines.
+    A line for which ``stop`` is true (a complete row of its own, which no
+    short name fragment can be) is never swallowed. Returns what ``read``
+    gave and how many extra lines it took, or None."""
+    text = lines[index]
+    for extra in range(1, limit + 1):
+        if index + extra >= len(lines) or (stop is not None and stop(lines[index + extra])):
+            return None
+        text += "\n" + lines[index + extra]
+        got = read(text)
+        if got is not None:
+            return got, extra
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerUnread:
+    """A row whose socket was read but whose owner columns were not: the socket
+    is still reported (no process name may hide it), with its owner unknown,
+    and the line is kept as unparsed evidence so the host is not complete."""
+
+    listener: Listener
 
 
 #: evidence lines kept per merged listener (a flood of one socket stays small)
@@ -123,24 +193,62 @@ def merge_duplicates(listeners: Iterable[Listener]) -> tuple[Listener, ...]:
 def make_listener(
     *,
     tcp: bool,
-    host: str,
-    family_hint: int | None,
+    address: Address,
     port: int,
     processes: Iterable[Process],
     raw: str,
     line: int,
 ) -> Listener:
-    """The one way a parser builds a Listener: address normalised (brackets,
-    zone, wildcards), TCP listeners ``LISTEN`` and bound UDP sockets ``UNCONN``."""
-    address = normalise_address(host, family_hint)
+    """The one way a parser builds a Listener from a normalised address (see
+    :func:`~fleetscan.addresses.normalise_address` and :class:`AddressCache`):
+    TCP listeners are ``LISTEN``, bound UDP sockets ``UNCONN``."""
     return Listener(
-        proto="tcp" if tcp else "udp",
-        family=6 if address.family == 6 else 4,
-        address=address.address,
-        port=port,
-        state="LISTEN" if tcp else "UNCONN",
-        processes=tuple(processes),
-        zone=address.zone,
-        raw=raw,
-        line=line,
+        "tcp" if tcp else "udp",
+        6 if address.family == 6 else 4,
+        address.address,
+        port,
+        "LISTEN" if tcp else "UNCONN",
+        tuple(processes),
+        address.zone,
+        raw,
+        line,
     )
+
+
+class AddressCache:
+    """Memoises :func:`normalise_address`, which (through :mod:`ipaddress`) is the
+    costliest step per row; real outputs repeat the same few addresses."""
+
+    __slots__ = ("_seen",)
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, int | None], Address] = {}
+
+    def get(self, host: str, family_hint: int | None = None) -> Address:
+        key = (host, family_hint)
+        found = self._seen.get(key)
+        if found is None:
+            found = normalise_address(host, family_hint)
+            self._seen[key] = found
+        return found
+
+
+def is_number(text: str) -> bool:
+    """True for a plain ASCII decimal (``str.isdigit`` also accepts ``²``,
+    which ``int`` then rejects)."""
+    return text.isdigit() and text.isascii()
+
+
+_BSD_PROTO = re.compile(r"^(tcp|udp)(4|6|46)?$")
+
+
+def bsd_family_hint(proto_word: str, host: str) -> int:
+    """BSD protocol words carry the family: tcp4, tcp6, tcp46 (dual-stack:
+    written as IPv6); a bare tcp/udp falls back to the address's shape."""
+    match = _BSD_PROTO.match(proto_word)
+    version = match.group(2) if match else None
+    if version in ("6", "46"):
+        return 6
+    if version == "4":
+        return 4
+    return 6 if ":" in host else 4

@@ -26,26 +26,67 @@ Decisions (each pinned by a test):
 * Service names (``*.ssh``, ``localhost.smtp``) are mapped with a small
   built-in table; an unknown name makes the row unparsed, never guessed.
 * Owners: only ``-v`` shows them. Up to macOS 11 a numeric ``pid`` column
-  (name unknown: ``Process(name="", pid=N)``); macOS 12+ a ``process:pid``
+  (name unknown: ``Process(name=None, pid=N)``); macOS 12+ a ``process:pid``
   column whose name may contain spaces and parentheses (``Google
   Chrome:66713``): it is located by counting the header's columns from both
   sides, and the pid is read after the last ``:``. ``owners_known`` is True
   only when such a column is present.
 * Rows describing the same proto/address/port are merged (one per socket is
   printed, e.g. several ``udp4 *.5353``).
+* A ``process:pid`` holding newlines breaks its row: the row is read whole;
+  an owner that cannot be read leaves the socket with no process and its
+  line unparsed.
+
+Schema (see :mod:`fleetscan.parsers.base`): with ``-v`` the pid (and, macOS
+12+, the name); user never.
+
+Example::
+
+    $ netstat -anv
+    Active Internet connections (including servers)
+    Proto Recv-Q Send-Q  Local Address   Foreign Address (state)  rhiwat shiwat   pid  epid
+    tcp4       0      0  *.22            *.*             LISTEN   131072 131072     1     0
+
+    [{"proto": "tcp", "family": 4, "address": "0.0.0.0", "port": 22, "state": "LISTEN",
+      "processes": [{"name": null, "pid": 1, "user": null}]}]
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import partial
 
-from fleetscan.addresses import split_bsd_host_port
+from fleetscan.addresses import normalise_address, split_bsd_host_port
 from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
-from fleetscan.parsers._build import bsd_family_hint, merge_duplicates, port_number
-from fleetscan.parsers.base import ParserSpec, make_listener, never_raises, split_lines
+from fleetscan.parsers.base import (
+    OwnerUnread,
+    ParserInfo,
+    bsd_family_hint,
+    join_continuation,
+    make_listener,
+    merge_duplicates,
+    split_lines,
+)
+from fleetscan.parsers.services import port_of
 
-NAME = "bsd-netstat"
+info = ParserInfo(
+    name="bsd-netstat",
+    description="macOS and FreeBSD netstat (-an, -anv, -Aa, -AanP, -aT, -Abn, -W)",
+    commands=(
+        "netstat -an",
+        "netstat -anv",
+        "netstat -Aa",
+        "netstat -AanP",
+        "netstat -AaT",
+        "netstat -Aax",
+        "netstat -aT",
+        "netstat -An",
+        "netstat -Abn",
+        "netstat -anW",
+        "netstat",
+    ),
+)
 
 _PROTO = re.compile(r"^(tcp|udp)(4|6|46)?$")
 _OTHER_PROTO = re.compile(r"^(icm4|icm6|icmp|icmp6|raw|raw4|raw6|rip6|divert|div|sctp\d*|mptcp)$")
@@ -77,14 +118,18 @@ class _Layout:
         return None
 
 
-def _parse(text: str) -> ParseResult:
-    """Parse BSD/macOS netstat output. Never raises."""
+def parse(text: str) -> ParseResult:
+    """Parse BSD/macOS netstat output."""
     section: str | None = None  # None (before any title), "inet" or "other"
     layout: _Layout | None = None
     owners_known: bool | None = None
     listeners: list[Listener] = []
     unparsed: list[UnparsedLine] = []
-    for number, line in enumerate(split_lines(text), 1):
+    lines = split_lines(text)
+    joined_up_to = 0
+    for number, line in enumerate(lines, 1):
+        if number <= joined_up_to:
+            continue
         stripped = line.strip()
         if not stripped:
             continue
@@ -100,13 +145,28 @@ def _parse(text: str) -> ParseResult:
             layout = _read_header(line)
             owners_known = (owners_known or False) or layout.owner_column is not None
             continue
-        outcome = _read_row(line, number, layout or _guess_layout(line))
+        row_layout = layout or _guess_layout(line)
+        outcome = _read_row(line, number, row_layout)
+        if isinstance(outcome, OwnerUnread):
+            # a process name holding newlines breaks the row over several lines
+            found = join_continuation(
+                lines,
+                number - 1,
+                partial(_whole_row, number=number, layout=row_layout),
+                stop=_starts_row,
+            )
+            if found is not None:
+                outcome, extra = found
+                joined_up_to = number + extra
+            else:
+                unparsed.append(UnparsedLine(number, line))
+                outcome = outcome.listener
         if isinstance(outcome, Listener):
             listeners.append(outcome)
         elif outcome == "unreadable":
             unparsed.append(UnparsedLine(number, line))
     return ParseResult(
-        parser=NAME,
+        parser=info.name,
         listeners=merge_duplicates(listeners),
         unparsed=tuple(unparsed),
         owners_known=bool(owners_known),
@@ -133,8 +193,20 @@ def _guess_layout(line: str) -> _Layout:
     return _Layout(width=_A_WIDTH if leading else _DEFAULT_WIDTH, leading=leading)
 
 
-def _read_row(line: str, number: int, layout: _Layout) -> Listener | str:
-    """A Listener, "skip" (a recognised non-listening row) or "unreadable"."""
+def _whole_row(text: str, number: int, layout: _Layout) -> Listener | None:
+    outcome = _read_row(text, number, layout)
+    return outcome if isinstance(outcome, Listener) else None
+
+
+def _starts_row(line: str) -> bool:
+    """A line that begins a row of its own (pcb columns, then a protocol)."""
+    words = line.split()[:3]
+    return any(_PROTO.match(w) or _OTHER_PROTO.match(w) for w in words)
+
+
+def _read_row(line: str, number: int, layout: _Layout) -> Listener | OwnerUnread | str:
+    """A Listener, "skip" (a recognised non-listening row), "unreadable", or
+    OwnerUnread (the socket is known, its owner columns are not)."""
     spans = list(_TOKEN.finditer(line))
     words = [m.group() for m in spans]
     proto_at = next(
@@ -170,21 +242,19 @@ def _read_row(line: str, number: int, layout: _Layout) -> Listener | str:
         listening = foreign == "*.*"
     if not listening:
         return "skip"
-    port = port_number(port_text)
+    port = port_of(port_text.strip())
     if port is None or _maybe_truncated(local, host, port_text, layout):
         return "unreadable"
     processes = _owner(line, spans[rest_at:], layout)
-    if processes is None:
-        return "unreadable"
-    return make_listener(
+    listener = make_listener(
         tcp=is_tcp,
-        host=host,
-        family_hint=bsd_family_hint(proto_word, host),
+        address=normalise_address(host, bsd_family_hint(proto_word, host)),
         port=port,
-        processes=processes,
+        processes=processes or (),
         raw=line,
         line=number,
     )
+    return listener if processes is not None else OwnerUnread(listener)
 
 
 def _maybe_truncated(local: str, host: str, port_text: str, layout: _Layout) -> bool:
@@ -212,7 +282,7 @@ def _owner(line: str, rest: list[re.Match[str]], layout: _Layout) -> tuple[Proce
     if column == "pid":
         if end < 1 or end > len(rest) or not rest[end - 1].group().isdigit():
             return None
-        return (Process(name="", pid=int(rest[end - 1].group())),)
+        return (Process(name=None, pid=int(rest[end - 1].group())),)
     if index >= end or end > len(rest):
         return None
     field = line[rest[index].start() : rest[end - 1].end()]
@@ -245,26 +315,3 @@ def detect(text: str) -> float:
 
 def _dotted(token: str) -> bool:
     return token.rfind(".") > token.rfind(":")
-
-
-parse = never_raises(NAME, _parse)
-
-PARSER = ParserSpec(
-    name=NAME,
-    platform="bsd",
-    commands=(
-        "netstat -an",
-        "netstat -anv",
-        "netstat -Aa",
-        "netstat -AanP",
-        "netstat -AaT",
-        "netstat -Aax",
-        "netstat -aT",
-        "netstat -An",
-        "netstat -Abn",
-        "netstat -anW",
-        "netstat",
-    ),
-    parse=parse,
-    detect=detect,
-)

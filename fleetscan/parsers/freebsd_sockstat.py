@@ -22,18 +22,43 @@
   and unbound sockets are skipped. Extra columns of newer releases
   (``PATH STATE``, ``CONN STATE``, ``STACK`` ...) are ignored.
 * The same socket shared by several processes is merged into one listener.
+* A command holding newlines breaks its row: the row is read whole.
+
+Schema (see :mod:`fleetscan.parsers.base`): user, name (COMMAND) and pid.
+
+Example::
+
+    $ sockstat -46l
+    USER     COMMAND    PID   FD PROTO  LOCAL ADDRESS         FOREIGN ADDRESS
+    root     sshd       668   4  tcp6   *:22                  *:*
+
+    [{"proto": "tcp", "family": 6, "address": "::", "port": 22, "state": "LISTEN",
+      "processes": [{"name": "sshd", "pid": 668, "user": "root"}]}]
 """
 
 from __future__ import annotations
 
 import re
+from functools import partial
 
-from fleetscan.addresses import split_host_port
+from fleetscan.addresses import normalise_address, split_host_port
 from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
-from fleetscan.parsers._build import bsd_family_hint, merge_duplicates, port_number
-from fleetscan.parsers.base import ParserSpec, make_listener, never_raises, split_lines
+from fleetscan.parsers.base import (
+    OwnerUnread,
+    ParserInfo,
+    bsd_family_hint,
+    join_continuation,
+    make_listener,
+    merge_duplicates,
+    split_lines,
+)
+from fleetscan.parsers.services import port_of
 
-NAME = "freebsd-sockstat"
+info = ParserInfo(
+    name="freebsd-sockstat",
+    description="FreeBSD sockstat (-46l, -46lL, -l, -4c)",
+    commands=("sockstat -46l", "sockstat -46lL", "sockstat -l", "sockstat -4c"),
+)
 
 _HEADER = re.compile(r"^\s*USER\s+COMMAND\s+PID\s+FD\s+PROTO\s+LOCAL ADDRESS\s+FOREIGN ADDRESS")
 _PROTO = re.compile(r"^(tcp|udp)(4|6|46)?$")
@@ -56,30 +81,56 @@ _TCP_STATES = frozenset(
 )
 _PID_MAX = 99999  # FreeBSD's PID_MAX
 _COMMAND_MAX = 10  # sockstat prints "%.10s"
+#: the PROTO column is at most this far in (a 10-character command has <= 5 words)
+_MAX_PROTO_AT = 16
 
 
-def _parse(text: str) -> ParseResult:
-    """Parse FreeBSD sockstat output. Never raises."""
+def parse(text: str) -> ParseResult:
+    """Parse FreeBSD sockstat output."""
     lines = split_lines(text)
     known_commands = _plain_commands(lines)
     listeners: list[Listener] = []
     unparsed: list[UnparsedLine] = []
+    joined_up_to = 0
     for number, line in enumerate(lines, 1):
-        if not line.strip() or _HEADER.match(line):
+        if number <= joined_up_to or not line.strip() or _HEADER.match(line):
             continue
         outcome = _read_row(line, number, known_commands)
+        if outcome == "unreadable":
+            # a command holding newlines breaks its row: USER and the start of
+            # COMMAND on this line, the rest (PID ... PROTO ...) below
+            found: tuple[Listener | str, int] | None = join_continuation(
+                lines,
+                number - 1,
+                partial(_whole_row, number=number, known=known_commands),
+                stop=lambda t: isinstance(_read_row(t, 0, known_commands), Listener),
+            )
+            if found is not None:
+                outcome, extra = found
+                joined_up_to = number + extra
+        elif isinstance(outcome, OwnerUnread):
+            unparsed.append(UnparsedLine(number, line))
+            outcome = outcome.listener
         if isinstance(outcome, Listener):
             listeners.append(outcome)
         elif outcome == "unreadable":
             unparsed.append(UnparsedLine(number, line))
-    return ParseResult(parser=NAME, listeners=merge_duplicates(listeners), unparsed=tuple(unparsed))
+    return ParseResult(
+        parser=info.name, listeners=merge_duplicates(listeners), unparsed=tuple(unparsed)
+    )
 
 
 def _proto_index(words: list[str]) -> int | None:
-    for i in range(3, min(len(words), 9)):
-        if _PROTO.match(words[i]) or _OTHER_PROTO.match(words[i]):
+    """The PROTO column: the LAST inet protocol word followed by an address (a
+    command may itself hold ``tcp4`` or spaces), else the first protocol word."""
+    first: int | None = None
+    for i in range(min(len(words), _MAX_PROTO_AT) - 1, -1, -1):
+        word = words[i]
+        if _PROTO.match(word) and i + 1 < len(words) and ":" in words[i + 1]:
             return i
-    return None
+        if _PROTO.match(word) or _OTHER_PROTO.match(word):
+            first = i
+    return first
 
 
 def _plain_commands(lines: list[str]) -> set[str]:
@@ -93,8 +144,14 @@ def _plain_commands(lines: list[str]) -> set[str]:
     return found
 
 
-def _read_row(line: str, number: int, known: set[str]) -> Listener | str:
-    """A Listener, "skip" (recognised, not listening) or "unreadable"."""
+def _whole_row(text: str, number: int, known: set[str]) -> Listener | str | None:
+    outcome = _read_row(text, number, known)
+    return outcome if isinstance(outcome, Listener) or outcome == "skip" else None
+
+
+def _read_row(line: str, number: int, known: set[str]) -> Listener | OwnerUnread | str:
+    """A Listener, "skip" (recognised, not listening), "unreadable", or
+    OwnerUnread (the socket is known, its owner columns are not)."""
     spans = list(_TOKEN.finditer(line))
     words = [m.group() for m in spans]
     at = _proto_index(words)  # 3 owner columns when COMMAND and PID are glued
@@ -103,9 +160,8 @@ def _read_row(line: str, number: int, known: set[str]) -> Listener | str:
     proto_word = words[at]
     if _OTHER_PROTO.match(proto_word):
         return "skip"
-    owner = _owner(line, spans[:at], known)
-    if owner == "unreadable":
-        return "unreadable"
+    # fewer than 3 owner columns: a command holding a newline cut the row
+    owner = _owner(line, spans[:at], known) if at >= 3 else "unreadable"
     local = words[at + 1]
     foreign = words[at + 2] if at + 2 < len(words) else "*:*"
     extra = words[at + 3 :]
@@ -121,18 +177,18 @@ def _read_row(line: str, number: int, known: set[str]) -> Listener | str:
     listening = foreign == "*:*" if not (is_tcp and state) else state == "LISTEN"
     if not listening:
         return "skip"
-    port = port_number(port_text)
+    port = port_of(port_text.strip())
     if port is None:
         return "unreadable"
-    return make_listener(
+    listener = make_listener(
         tcp=is_tcp,
-        host=host,
-        family_hint=bsd_family_hint(proto_word, host),
+        address=normalise_address(host, bsd_family_hint(proto_word, host)),
         port=port,
         processes=(owner,) if isinstance(owner, Process) else (),
         raw=line,
         line=number,
     )
+    return OwnerUnread(listener) if owner == "unreadable" else listener
 
 
 def _owner(line: str, spans: list[re.Match[str]], known: set[str]) -> Process | str | None:
@@ -182,14 +238,3 @@ def detect(text: str) -> float:
         return 0.95
     rows = sum(1 for line in lines if _DETECT_ROW.match(line))
     return 0.6 if rows else 0.0
-
-
-parse = never_raises(NAME, _parse)
-
-PARSER = ParserSpec(
-    name=NAME,
-    platform="freebsd",
-    commands=("sockstat -46l", "sockstat -46lL", "sockstat -l", "sockstat -4c"),
-    parse=parse,
-    detect=detect,
-)

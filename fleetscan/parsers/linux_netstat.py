@@ -21,17 +21,58 @@ plain ``netstat``, old and new layouts. Quirks it copes with:
 * ``PID/Program name``: one pid and the argv0-derived name cut to fit, which
   may hold spaces (``600/sshd: /usr/sbin``) — everything after the first
   ``/`` up to the end of the line; ``-`` means unknown (not root).
+  A name holding a newline goes on on the next line (within the 19
+  characters of ``PID/Program name``) and is read as part of it.
+
+Schema (see :mod:`fleetscan.parsers.base`): one process per socket, name and
+pid from ``PID/Program name``, user from the ``-e`` User column.
+
+Example::
+
+    $ netstat -tulnpW
+    Active Internet connections (only servers)
+    Proto Recv-Q Send-Q Local Address   Foreign Address  State   PID/Program name
+    tcp        0      0 0.0.0.0:22      0.0.0.0:*        LISTEN  600/sshd: /usr/sbin
+    udp6       0      0 :::5353         :::*                     -
+
+    [{"proto": "tcp", "family": 4, "address": "0.0.0.0", "port": 22, "state": "LISTEN",
+      "processes": [{"name": "sshd: /usr/sbin", "pid": 600, "user": null}]},
+     {"proto": "udp", "family": 6, "address": "::", "port": 5353, "state": "UNCONN",
+      "processes": []}]
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fleetscan.addresses import split_host_port
 from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
-from fleetscan.parsers.base import ParserSpec, never_raises
-from fleetscan.parsers.linux_common import AddressCache, is_number, source_lines
+from fleetscan.parsers.base import (
+    AddressCache,
+    ParserInfo,
+    is_number,
+    make_listener,
+    split_lines,
+)
 from fleetscan.parsers.services import port_of
 
-NAME = "linux-netstat"
+info = ParserInfo(
+    name="linux-netstat",
+    description="net-tools and BusyBox netstat (netstat -tulnpW, -tulpen, -lnp, plain)",
+    commands=(
+        "netstat -tulnp",
+        "netstat -tulpen",
+        "netstat -tulnpW",
+        "netstat -lnp",
+        "netstat -l",
+        "netstat -p",
+        "netstat -aeep",
+        "netstat",
+    ),
+)
+
+#: net-tools (and BusyBox) print ``PID/Program name`` into a 20-byte buffer
+PROGNAME_WIDTH = 20
 
 #: protocol column → address family (udpl = UDP-Lite)
 INET_PROTOS: dict[str, int] = {"tcp": 4, "tcp6": 6, "udp": 4, "udp6": 6, "udpl": 4, "udpl6": 6}
@@ -52,6 +93,15 @@ STATES = frozenset(
         "CLOSING",
         "UNKNOWN",
     }
+)
+#: section titles (net-tools and BusyBox); a row of another section is not a listener
+_TITLES = (
+    "Active Internet connections",
+    "Active UNIX domain sockets",
+    "Active Bluetooth connections",
+    "Active IPX sockets",
+    "Active AX.25 sockets",
+    "Active NET/ROM sockets",
 )
 # printed (to stdout) by net-tools when run without root with -p
 _NOT_ALL_NOTES = (
@@ -104,8 +154,9 @@ def _is_pid_field(token: str) -> bool:
     return bool(sep) and is_number(pid)
 
 
-def _parse_row(line: str, number: int, cache: AddressCache) -> tuple[Listener | None, bool]:
-    """One Internet row → (listener or None when not listening, has_pid_field)."""
+def _parse_row(line: str, number: int, cache: AddressCache) -> tuple[Listener | None, bool, int]:
+    """One Internet row → (listener or None when not listening, has_pid_field,
+    length of its ``PID/Program name`` field, 0 without one)."""
     parts = line.split(None, 5)
     if len(parts) < 5:
         raise _RowError("too few columns")
@@ -122,21 +173,22 @@ def _parse_row(line: str, number: int, cache: AddressCache) -> tuple[Listener | 
     if error:
         raise _RowError(error)
     has_pid = owner is not None and owner != "-"
+    owner_len = len(owner) if has_pid and owner is not None else 0
 
     is_tcp = proto.startswith("tcp")
     if is_tcp:
         if state != "LISTEN":
             if not state:
                 raise _RowError("TCP row without a state")
-            return None, has_pid
+            return None, has_pid, owner_len
     elif state:
-        return None, has_pid  # connected UDP (ESTABLISHED)
+        return None, has_pid, owner_len  # connected UDP (ESTABLISHED)
     try:
         host, port_text = split_host_port(local)
     except ValueError as exc:
         raise _RowError(str(exc)) from None
     if port_text == "*":
-        return None, has_pid  # not bound to a port
+        return None, has_pid, owner_len  # not bound to a port
     port = port_of(port_text)
     if port is None:
         raise _RowError(f"unknown port or service {port_text!r}")
@@ -146,35 +198,50 @@ def _parse_row(line: str, number: int, cache: AddressCache) -> tuple[Listener | 
     if owner is not None and owner != "-":
         pid_text, _, name = owner.partition("/")
         processes = (Process(name=name, pid=int(pid_text), user=user or None),)
-    listener = Listener(
-        proto="tcp" if is_tcp else "udp",
-        family=6 if address.family == 6 else 4,
-        address=address.address,
-        port=port,
-        state="LISTEN" if is_tcp else "UNCONN",
-        processes=processes,
-        zone=address.zone,
-        raw=line,
-        line=number,
+    listener = make_listener(
+        tcp=is_tcp, address=address, port=port, processes=processes, raw=line, line=number
     )
-    return listener, has_pid
+    return listener, has_pid, owner_len
+
+
+def _continue_name(listener: Listener, piece: str, line: str) -> Listener:
+    """The row's program name went on after a newline it holds: add ``piece``
+    (``line`` without its padding) to the name and ``line`` to the evidence."""
+    (proc,) = listener.processes
+    name = f"{proc.name or ''}\n{piece}"
+    return replace(listener, processes=(replace(proc, name=name),), raw=f"{listener.raw}\n{line}")
 
 
 def parse(text: str) -> ParseResult:
-    """Parse Linux ``netstat`` output into listeners; never raises."""
+    """Parse Linux ``netstat`` output into listeners."""
     listeners: list[Listener] = []
     unparsed: list[UnparsedLine] = []
     cache = AddressCache()
+    continued = 0
     pid_column = False
     not_all_note = False
     in_inet = True  # outputs cut before their first title are Internet rows
+    # room left in the `PID/Program name` field of the row above: a program name
+    # holding a newline goes on on the next line, which is read as part of it
+    # (before anything else: `a\nActive UNIX` must not end the Internet section)
+    name_room = 0
 
-    for number, line in enumerate(source_lines(text), 1):
+    lines = split_lines(text)
+    # an unterminated last line is a cut row (dropped connection), not a name's end
+    cut_at = len(lines) if not text.endswith("\n") else 0
+    for number, line in enumerate(lines, 1):
+        piece = line.rstrip()
+        if name_room and len(piece) < name_room and number != cut_at:
+            name_room -= len(piece) + 1
+            if listeners and listeners[-1].line == continued:
+                listeners[-1] = _continue_name(listeners[-1], piece, line)
+            continue
+        name_room = 0
         stripped = line.strip()
         if not stripped:
             continue
         first = stripped.split(None, 1)[0]
-        if stripped.startswith("Active "):
+        if stripped.startswith(_TITLES):
             in_inet = stripped.startswith("Active Internet connections")
             continue
         if first == "Proto":
@@ -191,11 +258,13 @@ def parse(text: str) -> ParseResult:
             unparsed.append(UnparsedLine(number, line))
             continue
         try:
-            listener, has_pid = _parse_row(line, number, cache)
+            listener, has_pid, owner_len = _parse_row(line, number, cache)
         except _RowError:
             unparsed.append(UnparsedLine(number, line))
             continue
         pid_column = pid_column or has_pid
+        name_room = max(0, PROGNAME_WIDTH - 1 - owner_len) if has_pid else 0
+        continued = number
         if listener is not None:
             listeners.append(listener)
 
@@ -204,7 +273,7 @@ def parse(text: str) -> ParseResult:
         # not root: the `-` rows belong to other users, their owners are unknown
         owners_known = False
     return ParseResult(
-        parser=NAME,
+        parser=info.name,
         listeners=tuple(listeners),
         unparsed=tuple(unparsed),
         owners_known=owners_known,
@@ -220,7 +289,7 @@ def detect(text: str) -> float:
     """
     score = 0.0
     checked = 0
-    for line in source_lines(text[:20000]):
+    for line in split_lines(text[:20000]):
         tokens = line.split()
         if not tokens:
             continue
@@ -240,21 +309,3 @@ def detect(text: str) -> float:
         if checked >= 30:
             break
     return score
-
-
-PARSER = ParserSpec(
-    name=NAME,
-    platform="linux",
-    commands=(
-        "netstat -tulnp",
-        "netstat -tulpen",
-        "netstat -tulnpW",
-        "netstat -lnp",
-        "netstat -l",
-        "netstat -p",
-        "netstat -aeep",
-        "netstat",
-    ),
-    parse=never_raises(NAME, parse),
-    detect=detect,
-)

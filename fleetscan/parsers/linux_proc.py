@@ -27,6 +27,25 @@ ports are big-endian hex. The byte order is the SCANNED host's (s390x or
 big-endian ppc print ``7F000001``), so the script reports it. State ``0A`` is
 TCP LISTEN; ``07`` (TCP_CLOSE) on a UDP socket means bound and unconnected.
 The scope of a link-local address is not in ``/proc/net``.
+
+Schema (see :mod:`fleetscan.parsers.base`): name (the comm, its lines joined
+with a literal ``\\n``), pid and numeric uid as user, from the script's map.
+
+Example::
+
+    $ sh -c PROC_SCRIPT
+    @@fleetscan-proc 1
+    @@uid 0 0
+    @@byteorder little
+    @@file tcp
+      sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+       0: 0100007F:1538 00000000:0000 0A 00000000:00000000 00:00000000 00000000   70 0 30517 1
+    @@sockets
+    30517 812 70 postgres
+    @@end
+
+    [{"proto": "tcp", "family": 4, "address": "127.0.0.1", "port": 5432, "state": "LISTEN",
+      "processes": [{"name": "postgres", "pid": 812, "user": "70"}]}]
 """
 
 from __future__ import annotations
@@ -34,16 +53,21 @@ from __future__ import annotations
 import ipaddress
 from typing import Literal
 
-from fleetscan.addresses import normalise_address
-from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
-from fleetscan.parsers.base import ParserSpec, never_raises
-from fleetscan.parsers.linux_common import is_number, source_lines
+from fleetscan.addresses import Address, normalise_address
+from fleetscan.model import ParseResult, Process, UnparsedLine
+from fleetscan.parsers.base import ParserInfo, is_number, make_listener, split_lines
 
-NAME = "linux-proc"
+info = ParserInfo(
+    name="linux-proc",
+    description="/proc/net/{tcp,tcp6,udp,udp6} and /proc/PID/fd, read by fleetscan's sh script",
+    commands=("sh -c PROC_SCRIPT",),
+)
 
-# `read` keeps only the first line of comm (a comm may hold a newline, which
-# must not let a process forge map lines); `set -f` stops the unquoted `ls`
-# output from being globbed; every redirection that can fail comes after
+# A comm may hold newlines and backslashes: its lines are joined with a
+# literal `\n` (the name stays on its map line, escaped) and it is printed with
+# `printf %s`, never `echo` (dash's echo would turn a `\n` in a name back into a
+# line break and let a process forge map lines). `set -f` stops the unquoted
+# `ls` output from being globbed; every redirection that can fail comes after
 # 2>/dev/null so a vanished process prints nothing and costs nothing.
 PROC_SCRIPT = r"""LC_ALL=C
 export LC_ALL
@@ -69,14 +93,15 @@ for p in /proc/[0-9]*; do
   pid=${p#/proc/}
   comm=
   uid=-
-  IFS= read -r comm 2>/dev/null <"$p/comm" || continue
+  { IFS= read -r comm && while IFS= read -r l; do comm="$comm\\n$l"; done; } \
+    2>/dev/null <"$p/comm" || continue
   { while read -r k r _; do
       case $k in Uid:) uid=$r; break;; esac
     done; } 2>/dev/null <"$p/status"
   set -f
   for w in $(ls -l "$p/fd" 2>/dev/null); do
     case $w in
-      'socket:['*']') w=${w#socket:\[}; echo "${w%\]} $pid $uid $comm";;
+      'socket:['*']') w=${w#socket:\[}; printf '%s %s %s %s\n' "${w%\]}" "$pid" "$uid" "$comm";;
     esac
   done
   set +f
@@ -130,18 +155,15 @@ def _hex_address(text: str, family: int, order: Literal["little", "big"]) -> str
 
 
 class _Row:
-    __slots__ = ("address", "family", "inode", "line", "port", "proto", "raw", "state", "zone")
+    """A listening socket row, waiting for the owner map at the end of the output."""
 
-    def __init__(
-        self, proto: str, family: int, address: str, port: int, state: str, inode: str
-    ) -> None:
-        self.proto = proto
-        self.family = family
+    __slots__ = ("address", "inode", "line", "port", "raw", "tcp")
+
+    def __init__(self, tcp: bool, address: Address, port: int, inode: str) -> None:
+        self.tcp = tcp
         self.address = address
         self.port = port
-        self.state = state
         self.inode = inode
-        self.zone: str | None = None
         self.raw = ""
         self.line = 0
 
@@ -160,19 +182,13 @@ def _read_row(line: str, proto: str, family: int, order: Literal["little", "big"
     if proto == "tcp":
         if state != _TCP_LISTEN:
             return None
-        shown = "LISTEN"
-    else:
-        if state != _UDP_UNCONNECTED or port == 0:
-            return None  # connected, or not bound to a port
-        shown = "UNCONN"
-    address = normalise_address(host, family)
-    row = _Row(proto, family, address.address, port, shown, inode)
-    row.zone = address.zone
-    return row
+    elif state != _UDP_UNCONNECTED or port == 0:
+        return None  # connected, or not bound to a port
+    return _Row(proto == "tcp", normalise_address(host, family), port, inode)
 
 
 def parse(text: str) -> ParseResult:
-    """Parse the output of :data:`PROC_SCRIPT`; never raises."""
+    """Parse the output of :data:`PROC_SCRIPT`."""
     rows: list[_Row] = []
     unparsed: list[UnparsedLine] = []
     owners: dict[str, dict[Process, None]] = {}
@@ -181,7 +197,7 @@ def parse(text: str) -> ParseResult:
     as_root = False
     order: Literal["little", "big"] = "little"
 
-    for number, line in enumerate(source_lines(text), 1):
+    for number, line in enumerate(split_lines(text), 1):
         if line.startswith("@@"):
             word, _, arg = line[2:].partition(" ")
             if word == "fleetscan-proc":
@@ -213,7 +229,7 @@ def parse(text: str) -> ParseResult:
                 unparsed.append(UnparsedLine(number, line))
                 continue
             user = parts[2] if parts[2] != "-" else None
-            name = parts[3] if len(parts) > 3 else ""
+            name = parts[3] if len(parts) > 3 else None
             proc = Process(name=name, pid=int(parts[1]), user=user)
             owners.setdefault(parts[0], {})[proc] = None
             continue
@@ -233,14 +249,11 @@ def parse(text: str) -> ParseResult:
         unparsed.append(UnparsedLine(number, line))
 
     listeners = tuple(
-        Listener(
-            proto="tcp" if r.proto == "tcp" else "udp",
-            family=6 if r.family == 6 else 4,
+        make_listener(
+            tcp=r.tcp,
             address=r.address,
             port=r.port,
-            state=r.state,
-            processes=tuple(owners.get(r.inode, ())),
-            zone=r.zone,
+            processes=owners.get(r.inode, ()),
             raw=r.raw,
             line=r.line,
         )
@@ -251,7 +264,7 @@ def parse(text: str) -> ParseResult:
     complete = started and ended
     owners_known = complete and (as_root or all(x.processes for x in listeners))
     return ParseResult(
-        parser=NAME, listeners=listeners, unparsed=tuple(unparsed), owners_known=owners_known
+        parser=info.name, listeners=listeners, unparsed=tuple(unparsed), owners_known=owners_known
     )
 
 
@@ -263,12 +276,3 @@ def detect(text: str) -> float:
     if "local_address rem_address" in head:
         return 0.3  # a bare /proc/net table: ours, but without the markers
     return 0.0
-
-
-PARSER = ParserSpec(
-    name=NAME,
-    platform="linux",
-    commands=("sh -c PROC_SCRIPT",),
-    parse=never_raises(NAME, parse),
-    detect=detect,
-)

@@ -29,21 +29,50 @@ Speed matters (hosts with 100,000 listeners): the common row is read by one
 regex, users fields are memoised by their text without fd numbers, and hosts
 by their text. Every other row takes the general, token-by-token path. The
 parser is linear in the input; its regexes use possessive quantifiers, so a
-hostile line cannot make them backtrack.
+hostile line cannot make them backtrack. (The module is over 450 lines: the
+fast path, the general path and the users-field reader share one grammar —
+its regexes and memo tables — which is clearer in one file than in two.)
+
+Schema (see :mod:`fleetscan.parsers.base`): name and pid from ``users:``
+(several processes per socket), user never (the collector adds it from ``ps``).
+A name holding newlines breaks its row over several lines: the row is read
+whole; a users field that cannot be read leaves the socket with no process
+and its line unparsed.
+
+Example::
+
+    $ ss -tulnp
+    Netid State  Recv-Q Send-Q Local Address:Port  Peer Address:PortProcess
+    tcp   LISTEN 0      128          0.0.0.0:22         0.0.0.0:*    users:(("sshd",pid=812,fd=3))
+    udp   UNCONN 0      0      127.0.0.53%lo:53         0.0.0.0:*
+
+    [{"proto": "tcp", "family": 4, "address": "0.0.0.0", "port": 22, "state": "LISTEN",
+      "processes": [{"name": "sshd", "pid": 812, "user": null}]},
+     {"proto": "udp", "family": 4, "address": "127.0.0.53", "port": 53, "state": "UNCONN",
+      "processes": []}]
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+from functools import partial
 
 from fleetscan.addresses import WILDCARD_V4, WILDCARD_V6, Address, normalise_address
 from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
-from fleetscan.parsers.base import ParserSpec, never_raises
-from fleetscan.parsers.linux_common import source_lines
+from fleetscan.parsers.base import (
+    ParserInfo,
+    join_continuation,
+    make_listener,
+    split_lines,
+)
 from fleetscan.parsers.services import port_of
 
-NAME = "linux-ss"
+info = ParserInfo(
+    name="linux-ss",
+    description="iproute2 ss (ss -tulnp, -tulpen, -a, -H), old and new layouts",
+    commands=("ss -tulnp", "ss -tulpen", "ss -a", "ss -tlnp", "ss -ulnp", "ss -Htulnp"),
+)
 
 #: the state names ss prints (``UNCONN`` is TCP_CLOSE: a bound UDP socket)
 STATES = frozenset(
@@ -111,9 +140,10 @@ _UNSEEN = Address("", 0)
 
 def _parse_users_slowly(
     line: str, start: int, known: dict[tuple[str, int], Process]
-) -> list[Process]:
+) -> tuple[list[Process], int]:
     """Read, entry by entry, the users:((…)) field whose first ``"`` is at
-    ``start``: old unlabelled entries, ``-Z`` contexts, odd names.
+    ``start``: old unlabelled entries, ``-Z`` contexts, odd names. Returns the
+    owners and the position just after the field.
 
     Raises ValueError when the field is malformed (e.g. a truncated line).
     """
@@ -135,7 +165,7 @@ def _parse_users_slowly(
         if line.startswith(",(", pos):
             pos += 2
         elif line.startswith(")", pos):
-            return found
+            return found, pos + 1
         else:
             raise ValueError("users field is not closed")
 
@@ -157,12 +187,21 @@ class _Users:
         self._known: dict[tuple[str, int], Process] = {}
 
     def read(self, line: str, users_at: int) -> tuple[Process, ...]:
-        """The owners in the users:(...) field at ``users_at`` (ValueError if malformed)."""
+        """The owners in the users:(...) field at ``users_at``.
+
+        Raises ValueError when the field is malformed, or when what follows it
+        is not the end of the row or a ``-e`` extra: a name that itself holds
+        ``",pid=N,fd=N))`` would otherwise pass off a forged owner.
+        """
         match = _MODERN_FIELD.match(line, users_at)
         if match is None:
-            found = _parse_users_slowly(line, users_at + len(_USERS), self._known)
-            return tuple(dict.fromkeys(found))
-        return self.modern(match.group(1))
+            found, end = _parse_users_slowly(line, users_at + len(_USERS), self._known)
+            owners = tuple(dict.fromkeys(found))
+        else:
+            owners, end = self.modern(match.group(1)), match.end()
+        if not _clean_tail(line, end):
+            raise ValueError("text after the users field")
+        return owners
 
     def modern(self, field: str) -> tuple[Process, ...]:
         """The owners in the inside of a modern users:(...) field (already matched)."""
@@ -214,6 +253,25 @@ class _Hosts:
             found = normalise_address(text)
         self.seen[text] = found
         return found
+
+
+def _clean_tail(line: str, end: int) -> bool:
+    """True when the users field ending at ``end`` ends the row or is followed
+    by a blank (the ``-e`` extras)."""
+    return end >= len(line) or line[end] in " \t"
+
+
+def _read_users_or_none(users: _Users, text: str, users_at: int) -> tuple[Process, ...] | None:
+    try:
+        return users.read(text, users_at)
+    except ValueError:
+        return None
+
+
+def _complete_row(line: str) -> bool:
+    """A whole listener row with its users field: a real row, not a fragment."""
+    match = _FAST_ROW.match(line)
+    return match is not None and match.group(6) is not None
 
 
 def _is_header(first: str, head: str) -> bool:
@@ -271,7 +329,7 @@ def _general_row(line: str) -> tuple[str, str, str, str, str, int] | str | None:
 
 
 def parse(text: str) -> ParseResult:
-    """Parse ``ss`` output into listeners; never raises (see :func:`safe_parse`)."""
+    """Parse ``ss`` output into listeners."""
     listeners: list[Listener] = []
     unparsed: list[UnparsedLine] = []
     users_seen = False
@@ -286,10 +344,18 @@ def parse(text: str) -> ParseResult:
     fd_label_sub = _FD_LABEL.sub
     fast = _FAST_ROW.match
 
-    for number, line in enumerate(source_lines(text), 1):
+    lines = split_lines(text)
+    joined_up_to = 0  # lines up to this number were continuations of a row above
+    for number, line in enumerate(lines, 1):
+        if number <= joined_up_to:
+            continue
         processes: tuple[Process, ...] = ()
+        owner_unread = False
         match = fast(line)
-        if match is not None and (match.group(6) is not None or _USERS not in line):
+        if match is not None and (
+            (match.group(6) is not None and match.group(7)[:1] in ("", " ", "\t"))
+            or _USERS not in line
+        ):
             proto, state, host, port_text, peer, field, _rest = match.groups()
             if (proto == "tcp") != (state == "LISTEN"):
                 continue  # tcp UNCONN (closed) or udp LISTEN: not a listener
@@ -324,8 +390,20 @@ def parse(text: str) -> ParseResult:
                 try:
                     processes = users.read(line, users_at)
                 except ValueError:
-                    unparsed.append(UnparsedLine(number, line))
-                    continue
+                    # a process name holding newlines breaks the row over several
+                    # lines: read it whole; else keep the socket, owner unknown
+                    found = join_continuation(
+                        lines,
+                        number - 1,
+                        partial(_read_users_or_none, users, users_at=users_at),
+                        stop=_complete_row,
+                    )
+                    if found is None:
+                        owner_unread = True
+                    else:
+                        processes, extra = found
+                        line = "\n".join(lines[number - 1 : number + extra])
+                        joined_up_to = number + extra
                 users_seen = True
         address = seen_hosts.get(host, _UNSEEN)
         if address is _UNSEEN:
@@ -333,6 +411,8 @@ def parse(text: str) -> ParseResult:
         if address is None or port > 65535:
             unparsed.append(UnparsedLine(number, line))
             continue
+        if owner_unread:  # the socket is reported, its line kept as unread evidence
+            unparsed.append(UnparsedLine(number, line))
         if host[0] == "*":
             if " v6only:" not in line:  # with -e, ss says outright it is an IPv6 socket
                 star_rows.append(len(listeners))
@@ -347,16 +427,13 @@ def parse(text: str) -> ParseResult:
             elif peer.startswith("0.0.0.0:"):
                 settled = True  # new ss (iproute2 4.11 still bracketed IPv6 but printed `*`)
         listeners.append(
-            Listener(
-                "tcp" if proto == "tcp" else "udp",
-                6 if address.family == 6 else 4,
-                address.address,
-                port,
-                state,
-                processes,
-                address.zone,
-                line,
-                number,
+            make_listener(
+                tcp=proto == "tcp",
+                address=address,
+                port=port,
+                processes=processes,
+                raw=line,
+                line=number,
             )
         )
 
@@ -364,7 +441,7 @@ def parse(text: str) -> ParseResult:
         for i in star_rows:
             listeners[i] = dataclasses.replace(listeners[i], address=WILDCARD_V4, family=4)
     return ParseResult(
-        parser=NAME,
+        parser=info.name,
         listeners=tuple(listeners),
         unparsed=tuple(unparsed),
         owners_known=users_seen,
@@ -375,7 +452,7 @@ def detect(text: str) -> float:
     """Confidence that ``text`` is ``ss`` output."""
     score = 0.0
     checked = 0
-    for line in source_lines(text[:20000]):
+    for line in split_lines(text[:20000]):
         tokens = line.split()
         if not tokens:
             continue
@@ -392,12 +469,3 @@ def detect(text: str) -> float:
         if checked >= 30:
             break
     return score
-
-
-PARSER = ParserSpec(
-    name=NAME,
-    platform="linux",
-    commands=("ss -tulnp", "ss -tulpen", "ss -a", "ss -tlnp", "ss -ulnp", "ss -Htulnp"),
-    parse=never_raises(NAME, parse),
-    detect=detect,
-)

@@ -29,6 +29,18 @@ Field form: one field per line, ``p`` (pid), ``c`` (command), ``u``/``L``
 (user), ``f`` (fd), ``t`` (type), ``P`` (protocol), ``n`` (name), ``T``
 (``TST=LISTEN``...). A process set (``p`` ...) is followed by file sets; a
 file set starts at ``f`` or when a file field repeats.
+
+Schema (see :mod:`fleetscan.parsers.base`): name (COMMAND, decoded), pid and
+user from every row of the socket.
+
+Example::
+
+    $ lsof -nP -iTCP -sTCP:LISTEN
+    COMMAND   PID  USER   FD   TYPE  DEVICE SIZE/OFF NODE NAME
+    sshd     1206  root    3u  IPv4   21598      0t0  TCP *:22 (LISTEN)
+
+    [{"proto": "tcp", "family": 4, "address": "0.0.0.0", "port": 22, "state": "LISTEN",
+      "processes": [{"name": "sshd", "pid": 1206, "user": "root"}]}]
 """
 
 from __future__ import annotations
@@ -37,11 +49,21 @@ import re
 from dataclasses import dataclass, field
 
 from fleetscan.addresses import normalise_address, split_host_port
-from fleetscan.model import Family, Listener, ParseResult, Process, Proto, UnparsedLine
-from fleetscan.parsers._build import merge_duplicates, port_number
-from fleetscan.parsers.base import ParserSpec, split_lines
+from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
+from fleetscan.parsers.base import ParserInfo, make_listener, merge_duplicates, split_lines
+from fleetscan.parsers.services import port_of
 
-NAME = "lsof"
+info = ParserInfo(
+    name="lsof",
+    description="lsof table (-nP -iTCP -sTCP:LISTEN, -i) and field (-F) output, macOS and Linux",
+    commands=(
+        "lsof -nP -iTCP -sTCP:LISTEN",
+        "lsof -nP -iUDP",
+        "lsof -nP -i",
+        "lsof",
+        "lsof -nP -i -FpcuftPnT",
+    ),
+)
 
 _HEADER = re.compile(
     r"^\s*COMMAND\s+PID\s+(?:TID\s+)?(?:TASKCMD\s+)?USER\s+FD\s+TYPE\s+DEVICE\s+"
@@ -61,17 +83,11 @@ _FILE_LETTERS = frozenset("faltGDdsoiknNPSTCmr")
 
 
 def parse(text: str) -> ParseResult:
-    """Parse lsof table or ``-F`` output. Never raises."""
-    try:
-        lines = split_lines(text)
-        if not any(_HEADER.match(line) for line in lines) and _looks_like_fields(lines):
-            return _parse_fields(lines)
-        return _parse_table(lines)
-    except Exception:  # pragma: no cover - defensive: the contract is "never raise"
-        return ParseResult(
-            parser=NAME,
-            unparsed=tuple(UnparsedLine(i, t) for i, t in enumerate(split_lines(text), 1)),
-        )
+    """Parse lsof table or ``-F`` output."""
+    lines = split_lines(text)
+    if not any(_HEADER.match(line) for line in lines) and _looks_like_fields(lines):
+        return _parse_fields(lines)
+    return _parse_table(lines)
 
 
 def decode_name(text: str) -> str:
@@ -110,7 +126,9 @@ def _parse_table(lines: list[str]) -> ParseResult:
             listeners.append(outcome)
         elif outcome == "unreadable" or (outcome == "other" and not header_seen):
             unparsed.append(UnparsedLine(number, line))
-    return ParseResult(parser=NAME, listeners=merge_duplicates(listeners), unparsed=tuple(unparsed))
+    return ParseResult(
+        parser=info.name, listeners=merge_duplicates(listeners), unparsed=tuple(unparsed)
+    )
 
 
 def _read_table_row(line: str, number: int, seen: set[tuple[str, str, str, str]]) -> Listener | str:
@@ -177,20 +195,14 @@ def _listener(
         return "skip"  # not bound to a port
     if proto == "tcp" and state is not None and state.upper() != "LISTEN":
         return "skip"
-    port = port_number(port_text)
+    port = port_of(port_text.strip())
     if port is None:
         return "unreadable"
-    address = normalise_address(host, family_hint)
-    family: Family = 6 if address.family == 6 else 4
-    kind: Proto = "tcp" if proto == "tcp" else "udp"
-    return Listener(
-        proto=kind,
-        family=family,
-        address=address.address,
+    return make_listener(
+        tcp=proto == "tcp",
+        address=normalise_address(host, family_hint),
         port=port,
-        state="LISTEN" if kind == "tcp" else "UNCONN",
         processes=(process,) if process is not None else (),
-        zone=address.zone,
         raw=raw,
         line=number,
     )
@@ -255,7 +267,9 @@ def _parse_fields(lines: list[str]) -> ParseResult:
                 else:
                     current.fields[letter] = value
     flush()
-    return ParseResult(parser=NAME, listeners=merge_duplicates(listeners), unparsed=tuple(unparsed))
+    return ParseResult(
+        parser=info.name, listeners=merge_duplicates(listeners), unparsed=tuple(unparsed)
+    )
 
 
 def _field_listener(
@@ -274,8 +288,11 @@ def _field_listener(
         proto = "tcp"
     pid = process.get("p", "")
     user = process.get("L") or process.get("u")
+    command = process.get("c")
     owner = Process(
-        name=decode_name(process.get("c", "")), pid=int(pid) if pid.isdigit() else None, user=user
+        name=decode_name(command) if command is not None else None,
+        pid=int(pid) if pid.isdigit() else None,
+        user=user,
     )
     raw = "\n".join(text for _, text in process_lines + files.lines)
     return _listener(proto, family, name, files.tcp_state, owner, raw, files.lines[0][0])
@@ -292,18 +309,3 @@ def detect(text: str) -> float:
         nonblank = [line for line in lines if line.strip()]
         return 0.5 + 0.4 * len(fields) / max(len(nonblank), 1)
     return 0.0
-
-
-PARSER = ParserSpec(
-    name=NAME,
-    platform="darwin",
-    commands=(
-        "lsof -nP -iTCP -sTCP:LISTEN",
-        "lsof -nP -iUDP",
-        "lsof -nP -i",
-        "lsof",
-        "lsof -nP -i -FpcuftPnT",
-    ),
-    parse=parse,
-    detect=detect,
-)

@@ -237,6 +237,10 @@ _TABLE: dict[str, int] = {
     "ircd": 6667,
     "cisco-sccp": 2000,
     "sieve": 4190,
+    # BSD/macOS /etc/services names Debian's lacks (seen in the macOS captures,
+    # whose numeric runs show the same sockets; IANA-registered)
+    "xserveraid": 3722,
+    "pds": 9595,
 }
 
 #: service name → port number (read-only)

@@ -27,29 +27,57 @@ Quirks handled here (all seen in real outputs, see the corpus README):
   unparsed line.
 
 Process naming: netstat only knows the PID. A listener's process is
-``Process(name="", pid=N)`` -- the empty name means "not known yet" -- except
+``Process(name=None, pid=N)`` -- the name is not known yet -- except
 for the two fixed kernel pids (0 = ``System Idle Process``, 4 = ``System``)
 and rows whose ``-b`` continuation names the image (or, when only the service
 tag is visible, the service). :func:`apply_tasklist` fills names from
-``tasklist /FO CSV /NH``; a pid that tasklist does not list keeps ``""``.
+``tasklist /FO CSV /NH``; a pid that tasklist does not list keeps ``None``.
 
 Rows describing the same proto/address/port (Windows prints one per socket,
 e.g. forty ``UDP 0.0.0.0:5353``) are merged into one listener with every
-owning process (see :func:`fleetscan.parsers._build.merge_duplicates`).
+owning process (see :func:`fleetscan.parsers.base.merge_duplicates`).
+
+Schema (see :mod:`fleetscan.parsers.base`): pid from netstat; name from
+tasklist (or ``-b``), else null; user never.
+
+Example::
+
+    $ netstat -ano
+    Active Connections
+
+      Proto  Local Address          Foreign Address        State           PID
+      TCP    0.0.0.0:135            0.0.0.0:0              LISTENING       1712
+      UDP    [::]:500               *:*                                    4
+
+    [{"proto": "tcp", "family": 4, "address": "0.0.0.0", "port": 135, "state": "LISTEN",
+      "processes": [{"name": null, "pid": 1712, "user": null}]},
+     {"proto": "udp", "family": 6, "address": "::", "port": 500, "state": "UNCONN",
+      "processes": [{"name": "System", "pid": 4, "user": null}]}]
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import re
 from dataclasses import dataclass, field, replace
 
 from fleetscan.addresses import normalise_address, split_host_port
 from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
-from fleetscan.parsers._build import merge_duplicates, port_number, unique_processes
-from fleetscan.parsers.base import ParserSpec, never_raises, split_lines
+from fleetscan.parsers.base import (
+    ParserInfo,
+    make_listener,
+    merge_duplicates,
+    split_lines,
+    unique_processes,
+)
+from fleetscan.parsers.services import port_of
 
-NAME = "windows-netstat"
+info = ParserInfo(
+    name="windows-netstat",
+    description="Windows netstat -ano (-an, -anob), localised; names from tasklist /FO CSV /NH",
+    commands=("netstat -ano", "netstat -an", "netstat -anob", "netstat -aon"),
+)
 
 #: pids whose owner is fixed on every Windows host
 WELL_KNOWN_PIDS: dict[int, str] = {0: "System Idle Process", 4: "System"}
@@ -87,8 +115,8 @@ class _Row:
     service: str | None = None
 
 
-def _parse(text: str) -> ParseResult:
-    """Parse Windows netstat output. Never raises."""
+def parse(text: str) -> ParseResult:
+    """Parse Windows netstat output."""
     lines = split_lines(text)
     kinds = [_kind(line) for line in lines]
     skip = _preamble_lines(lines, kinds)
@@ -126,7 +154,7 @@ def _parse(text: str) -> ParseResult:
         owners_known = header_has_pid
     listeners = [_finish(row) for row in rows if row.listener is not None]
     return ParseResult(
-        parser=NAME,
+        parser=info.name,
         listeners=merge_duplicates(x for x in listeners if x is not None),
         unparsed=tuple(unparsed),
         owners_known=owners_known,
@@ -213,7 +241,7 @@ def _read_row(line: str, number: int) -> tuple[_Row | None, bool]:
         _, foreign_port = split_host_port(foreign) if foreign != "*:*" else ("*", "*")
     except ValueError:
         return None, pid is not None
-    port = port_number(port_text)
+    port = port_of(port_text.strip())
     if port is None:
         return None, pid is not None
     if proto_word == "TCP":
@@ -224,24 +252,19 @@ def _read_row(line: str, number: int) -> tuple[_Row | None, bool]:
             listening = False
         else:  # a localised state word: trust the shape (no peer)
             listening = foreign_port == "0"
-        state = "LISTEN"
     else:
         listening = foreign == "*:*"
-        state = "UNCONN"
     if not listening:
         return _Row(listener=None, lines=[line]), pid is not None
     address = normalise_address(host)
     processes: tuple[Process, ...] = ()
     if pid is not None:
-        processes = (Process(name=WELL_KNOWN_PIDS.get(pid, ""), pid=pid),)
-    listener = Listener(
-        proto="tcp" if proto_word == "TCP" else "udp",
-        family=6 if address.family == 6 else 4,
-        address=address.address,
+        processes = (Process(name=WELL_KNOWN_PIDS.get(pid), pid=pid),)
+    listener = make_listener(
+        tcp=proto_word == "TCP",
+        address=address,
         port=port,
-        state=state,
         processes=processes,
-        zone=address.zone,
         raw=line,
         line=number,
     )
@@ -281,17 +304,19 @@ def parse_tasklist(text: str) -> dict[int, str]:
     when ``/NH`` was forgotten) and ``INFO: ...`` lines have no numeric PID
     and are skipped."""
     table: dict[int, str] = {}
-    for line in split_lines(text):
-        if not line.strip():
-            continue
+    # the whole text at once: a quoted name may hold a line break
+    rows = csv.reader(io.StringIO(text, newline=""))
+    while True:
         try:
-            fields = next(csv.reader([line]), [])
+            fields = next(rows)
+        except StopIteration:
+            break
         except (csv.Error, ValueError):
             continue
         if len(fields) < 2:
             continue
         pid_text = fields[1].strip()
-        if pid_text.isdigit() and fields[0].strip():
+        if pid_text.isdigit() and pid_text.isascii() and fields[0].strip():
             table[int(pid_text)] = fields[0].strip()
     return table
 
@@ -328,14 +353,3 @@ def detect(text: str) -> float:
     if not any("Recv-Q" in line for line in lines):
         score += 0.05
     return min(score, 1.0)
-
-
-parse = never_raises(NAME, _parse)
-
-PARSER = ParserSpec(
-    name=NAME,
-    platform="windows",
-    commands=("netstat -ano", "netstat -an", "netstat -anob", "netstat -aon"),
-    parse=parse,
-    detect=detect,
-)

@@ -13,8 +13,13 @@ Semantics (pinned by ``tests/policy/test_engine.py``):
   checked and is not held against it: the gap is reported by
   ``scan-incomplete`` (partial host) and by owner rules ("owner unknown").
 * **Owners.** Every process on a socket must be allowed; a socket with no
-  process information is an "owner unknown" finding at the rule's
-  ``unknown_severity``, never a silent pass.
+  process information (or a process whose name is unknown) is an "owner
+  unknown" finding at the rule's ``unknown_severity``, never a silent pass.
+* **Socket activation** (:mod:`fleetscan.policy.activation`). pid 1
+  (systemd, launchd) beside a service on a socket is its holder, not its
+  owner: owner rules and the map judge the service. pid 1 alone means the
+  service has not started: an owner rule that does not allow the activator
+  reports an unverifiable owner at ``unknown_severity``.
 * **Waivers.** A waiver valid through its ``expires`` date (inclusive, compared
   with ``now.date()``) marks matching findings as waived; they stay in the
   result. The first valid waiver in policy order wins. An expired waiver no
@@ -48,6 +53,11 @@ from fleetscan.model import (
     Target,
     WaiverRef,
 )
+from fleetscan.policy.activation import holders
+
+# _describe is also used by the drift and exposure rules (explicit re-export)
+from fleetscan.policy.messages import _clean, _owner_text, _ports_text, _procs_text
+from fleetscan.policy.messages import _describe as _describe
 from fleetscan.policy.schema import (
     SCAN_INCOMPLETE,
     UNDOCUMENTED,
@@ -65,10 +75,6 @@ from fleetscan.policy.schema import (
 #: Linux keeps only the first 15 characters of a process name (TASK_COMM_LEN - 1):
 #: ss shows "systemd-resolve" for systemd-resolved
 COMM_LEN = 15
-#: longest process name / user / address copied into a message
-MAX_TEXT = 64
-#: at most this many processes are named in one message
-MAX_PROCS_SHOWN = 3
 
 
 def evaluate(
@@ -181,11 +187,24 @@ def _check_owner(rule: OwnerRule, host: str, lst: Listener) -> list[Finding]:
     if not lst.processes:
         msg = f"{_describe(lst)} owner unknown (no process information); rule requires {wanted}"
         return [_finding(rule.id, rule.unknown_severity, host, lst, msg, None)]
-    bad = [p for p in lst.processes if not _process_allowed(p, rule.process, rule.user)]
+    held = holders(lst.processes)
+    if held.activator_only and not all(
+        p.name is not None and _process_allowed(p, rule.process, rule.user) for p in held.service
+    ):
+        msg = (
+            f"{_describe(lst)} is held only by the init process (socket activation): the "
+            f"service it starts is not running, so its program is unknown; rule requires {wanted}"
+        )
+        return [_finding(rule.id, rule.unknown_severity, host, lst, msg, None)]
+    known = [p for p in held.service if p.name is not None or not rule.process]
+    bad = [p for p in known if not _process_allowed(p, rule.process, rule.user)]
     if bad:
         msg = f"{_describe(lst)} is held by {_procs_text(bad, users=True)}; rule allows {wanted}"
         return [_finding(rule.id, rule.severity, host, lst, msg, rule.reason)]
-    if rule.user and any(p.user is None for p in lst.processes):
+    if len(known) < len(held.service):
+        msg = f"{_describe(lst)} owner name unknown; rule requires {wanted}"
+        return [_finding(rule.id, rule.unknown_severity, host, lst, msg, None)]
+    if rule.user and any(p.user is None for p in held.service):
         msg = f"{_describe(lst)} owner user unknown; rule requires {wanted}"
         return [_finding(rule.id, rule.unknown_severity, host, lst, msg, None)]
     return []
@@ -207,8 +226,10 @@ def _expected_matches(want: ExpectedListener, lst: Listener) -> bool:
         return False
     if not any(_bind_matches(lst.address, spec) for spec in want.bind):
         return False
-    # unknown owners are not held against the map (see module docstring)
-    known = [p for p in lst.processes if p.name]
+    # unknown owners are not held against the map (see module docstring), nor
+    # is the init process that holds a socket for a service (socket activation)
+    held = holders(lst.processes)
+    known = [] if held.activator_only else [p for p in held.service if p.name]
     if want.process and not all(_name_in(p.name, want.process) for p in known):
         return False
     return not want.user or all(p.user is None or _glob_in(p.user, want.user) for p in known)
@@ -346,8 +367,9 @@ def _bind_matches(address: str, spec: str) -> bool:
     return ip.version == net.version and ip in net
 
 
-def _name_in(name: str, patterns: Sequence[str]) -> bool:
-    return any(_name_matches(name, pat) for pat in patterns)
+def _name_in(name: str | None, patterns: Sequence[str]) -> bool:
+    """An unknown name (None) matches no pattern."""
+    return name is not None and any(_name_matches(name, pat) for pat in patterns)
 
 
 def _name_matches(name: str, pattern: str) -> bool:
@@ -388,52 +410,6 @@ def _finding(
         message=msg,
         listener=lst,
     )
-
-
-def _describe(lst: Listener) -> str:
-    """``tcp 0.0.0.0:5432 (postgres pid 812)`` — bracketed for IPv6."""
-    addr = _clean(lst.address)
-    if lst.zone:
-        addr += f"%{_clean(lst.zone)}"
-    sock = f"[{addr}]:{lst.port}" if ":" in addr else f"{addr}:{lst.port}"
-    procs = f" ({_procs_text(lst.processes)})" if lst.processes else ""
-    return f"{lst.proto} {sock}{procs}"
-
-
-def _procs_text(procs: Sequence[Process], *, users: bool = False) -> str:
-    parts = []
-    for p in procs[:MAX_PROCS_SHOWN]:
-        text = _clean(p.name) or "?"
-        if p.pid is not None:
-            text += f" pid {p.pid}"
-        if users:
-            text += f" user {_clean(p.user)}" if p.user is not None else " user unknown"
-        parts.append(text)
-    if len(procs) > MAX_PROCS_SHOWN:
-        parts.append(f"+{len(procs) - MAX_PROCS_SHOWN} more")
-    return ", ".join(parts)
-
-
-def _owner_text(rule: OwnerRule) -> str:
-    parts = []
-    if rule.process:
-        parts.append("process " + " or ".join(rule.process))
-    if rule.user:
-        parts.append("user " + " or ".join(rule.user))
-    return " and ".join(parts)
-
-
-def _ports_text(ranges: Sequence[PortRange]) -> str:
-    return ", ".join(str(r) for r in ranges)
-
-
-def _clean(text: str | None, limit: int = MAX_TEXT) -> str:
-    """Escape control characters (a hostile process name must not drive the
-    terminal) and bound the length."""
-    if text is None:
-        return ""
-    out = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return out if len(out) <= limit else out[: limit - 1] + "…"
 
 
 def _sort_key(f: Finding) -> tuple[str, int, str, int, str, str, str]:

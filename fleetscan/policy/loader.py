@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from fleetscan.configfile import read_config_text
 from fleetscan.errors import ConfigError
+from fleetscan.policy.builtin import builtin_defining, resolve_policy
 from fleetscan.policy.schema import (
     BUILTIN_RULE_IDS,
     RULE_SECTIONS,
@@ -54,10 +55,12 @@ _SECTION_NOUN = {
 
 
 def load_policies(paths: Sequence[str | Path]) -> Policy:
-    """Load, validate and merge policy files (in order). Raises ConfigError."""
+    """Load, validate and merge policy files (in order); each may also be the
+    name of a built-in policy (``baseline``). Raises ConfigError."""
     docs: list[tuple[YamlDoc, PolicyFile]] = []
     digest = hashlib.sha256()
-    for path in paths:
+    for value in paths:
+        path = resolve_policy(value)
         text = read_config_text(path)
         # the digest covers exactly the text that was validated, file by file
         digest.update(hashlib.sha256(text.encode("utf-8")).digest())
@@ -369,6 +372,11 @@ def _check_waivers(docs: list[tuple[YamlDoc, PolicyFile]], policy: Policy) -> No
                 )
             elif waiver.rule == WAIVER_EXPIRED:
                 why = "'waiver-expired' cannot be waived; renew or remove the expired waiver"
+            elif (home := builtin_defining(waiver.rule, policy.files)) is not None:
+                why = (
+                    f"rule {waiver.rule!r} is defined in the built-in policy {home!r}, which is "
+                    f"not loaded: add -p {home} (before this file)"
+                )
             else:
                 why = f"unknown rule {waiver.rule!r}{suggest(waiver.rule, valid)}"
             raise doc.error(path, f"waiver {waiver.id!r}: {why}")

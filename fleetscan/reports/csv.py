@@ -30,8 +30,10 @@ Lists inside a cell (groups, process names, pids, users) are joined with
 ``;``. Numbers stay numbers (``port``, ``family``, ``line``, counts; empty
 when unknown). Every text cell goes through
 :func:`fleetscan.reports.sanitize.csv_cell`: a value that would start a
-formula gets a leading ``'`` (OWASP CSV-injection guidance) and control
-characters become visible escapes.
+formula gets a leading ``'`` (OWASP CSV-injection guidance), so does every
+part of a cell after a ``,`` ``;`` TAB or newline (spreadsheets that split on
+``;`` or TAB, and the ``;`` join above, would start a new cell there), and
+control characters become visible escapes.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ import pandas as pd
 from fleetscan.addresses import bind_class
 from fleetscan.model import ScanRun
 from fleetscan.reports import summary
+from fleetscan.reports.files import DEFAULT_MODE, atomic_open
 from fleetscan.reports.sanitize import clip, csv_cell
 
 HOST_COLUMNS = (
@@ -265,14 +268,15 @@ FILES = {
 }
 
 
-def write_csv(run: ScanRun, outdir: Path) -> list[Path]:
+def write_csv(run: ScanRun, outdir: Path, mode: int = DEFAULT_MODE) -> list[Path]:
     files = dict(FILES)
     if run.probe_zones:
         files["exposure.csv"] = exposure_frame
     paths = []
     for name, build in files.items():
         path = outdir / name
-        build(run).to_csv(path, index=False, encoding="utf-8", lineterminator="\n")
+        with atomic_open(path, mode=mode) as out:
+            build(run).to_csv(out, index=False, lineterminator="\n")
         paths.append(path)
     return paths
 

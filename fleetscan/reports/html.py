@@ -1,10 +1,9 @@
 """``report.html``: one self-contained file for auditors.
 
 Rendered with Jinja2 from ``reports/templates/report.html.j2``. The templates
-live at the repository top level and are force-included in the wheel as
-``fleetscan/_templates``; :func:`environment` looks there first, then in the
-source tree, so the report renders the same from a checkout and from an
-installed wheel.
+live at the repository top level and are read as the ``_templates`` resources
+of the installed package (:mod:`fleetscan.resources`), one way for a checkout
+and a wheel.
 
 Safety of untrusted text, in layers:
 
@@ -22,19 +21,21 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import jinja2
 from markupsafe import Markup, escape
 
-import fleetscan
 from fleetscan.addresses import bind_class
 from fleetscan.exposure.firewall import is_ruleset
 from fleetscan.model import Finding, Listener, ProbeResult, ScanRun, Status
-from fleetscan.reports import summary, trend
+from fleetscan.reports import htmldata, summary, trend
+from fleetscan.reports.files import DEFAULT_MODE, atomic_open
 from fleetscan.reports.sanitize import clip, visible_controls
+from fleetscan.resources import PACKAGE, TEMPLATES
 
 FILENAME = "report.html"
 TEMPLATE = "report.html.j2"
@@ -43,16 +44,13 @@ MAX_UNPARSED_SHOWN = 200  # per host; the JSON report keeps them all
 MAX_EVIDENCE_CHARS = 4_000  # per stderr block
 MAX_RULESET_CHARS = 16_000  # firewall ruleset evidence (the JSON report has the same)
 OPEN_DETAILS_LIMIT = 200  # above this many hosts, every host section starts closed
+#: rows of the hosts and findings tables rendered as HTML (the first screen);
+#: report.js pages through the rest from the embedded data. A run with at most
+#: this many hosts also gets every host's details as HTML (and on paper).
+PAGE_SIZE = 100
 
 STATUS_ICONS = {Status.OK: "✔", Status.PARTIAL: "◐"}  # everything else: ✖
 VERDICT_ICONS = {"compliant": "✔", "non-compliant": "✖", "not-scanned": "?"}
-
-
-def template_dirs() -> list[Path]:
-    """Where templates are looked up, in order: inside the installed package
-    (wheel layout), then the repository's ``reports/templates``."""
-    package = Path(fleetscan.__file__).resolve().parent
-    return [package / "_templates", package.parent / "reports" / "templates"]
 
 
 def _finalize(value: Any) -> Any:
@@ -70,7 +68,7 @@ def _block(value: str, limit: int) -> Markup:
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(d) for d in template_dirs()]),
+        loader=jinja2.PackageLoader(PACKAGE, TEMPLATES),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         finalize=_finalize,
@@ -101,7 +99,7 @@ def _sha256(text: str) -> str:
     return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
 
 
-def render_html(run: ScanRun) -> str:
+def render_html(run: ScanRun, extra_sections: Sequence[str] = ()) -> str:
     """The report as a string (pure apart from reading the templates)."""
     env = environment()
     css = _static(env, "report.css") + _static(env, "changes.css")
@@ -117,6 +115,7 @@ def render_html(run: ScanRun) -> str:
     for f in findings:
         if f.listener is not None:
             by_listener.setdefault((f.host, f.listener), []).append(f)
+    waived = [f for f in findings if f.waived]
     matrix: dict[str, dict[Listener, dict[str, ProbeResult]]] = {}
     for r in run.exposure:
         matrix.setdefault(r.host, {}).setdefault(r.listener, {})[r.zone] = r
@@ -134,7 +133,7 @@ def render_html(run: ScanRun) -> str:
         "exit_meaning": summary.EXIT_MEANINGS.get(summary.exit_code(run), ""),
         "duration": summary.format_duration(summary.duration_seconds(run)),
         "findings": findings,
-        "waived": [f for f in findings if f.waived],
+        "waived": waived,
         "expired": [f for f in findings if f.kind == "waiver"],
         "by_host": summary.findings_by_host(run),
         "host_index": {s.host: i for i, s in enumerate(run.scans, start=1)},
@@ -145,14 +144,26 @@ def render_html(run: ScanRun) -> str:
         "max_unparsed": MAX_UNPARSED_SHOWN,
         "max_evidence": MAX_EVIDENCE_CHARS,
         "open_limit": OPEN_DETAILS_LIMIT,
+        "page_size": PAGE_SIZE,
+        "hosts_page": run.scans[:PAGE_SIZE],
+        "findings_page": findings[:PAGE_SIZE],
+        "details_inline": len(run.scans) <= PAGE_SIZE,
+        "rollup": summary.rollup(run),
+        "data": Markup(htmldata.script_json(htmldata.encode(run))),
+        "extra_sections": extra_sections,
         "hostkey_notes": summary.hostkey_trust_notes(run, include_off=False),
         "trend_charts": trend.charts(run.trend),
     }
     return env.get_template(TEMPLATE).render(context)
 
 
-def write_html(run: ScanRun, outdir: Path) -> list[Path]:
+def stream_html(run: ScanRun, out: IO[str]) -> None:
+    out.write(render_html(run))
+
+
+def write_html(run: ScanRun, outdir: Path, mode: int = DEFAULT_MODE) -> list[Path]:
     path = outdir / FILENAME
-    # finalize already escaped surrogates; backslashreplace is the backstop
-    path.write_text(render_html(run), encoding="utf-8", errors="backslashreplace")
+    # finalize already escaped surrogates; atomic_open's backslashreplace is the backstop
+    with atomic_open(path, mode=mode) as out:
+        stream_html(run, out)
     return [path]

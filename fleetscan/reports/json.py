@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from fleetscan.addresses import bind_class
 from fleetscan.model import (
@@ -26,6 +26,7 @@ from fleetscan.model import (
     Severity,
 )
 from fleetscan.reports import summary
+from fleetscan.reports.files import DEFAULT_MODE, atomic_open
 from fleetscan.reports.sanitize import clip
 
 SCHEMA = "fleetscan.report"
@@ -180,6 +181,7 @@ def run_to_dict(run: ScanRun) -> dict[str, Any]:
                 "gating_findings": c.gating,
             },
             "compared_to": run.compared_to.to_dict() if run.compared_to else None,
+            "alerts": run.alerts.to_dict() if run.alerts is not None else None,
         },
         "hosts": [host_to_dict(s, verdicts[s.host]) for s in run.scans],
         "findings": [finding_to_dict(f, run.fail_on) for f in summary.sort_findings(run.findings)],
@@ -192,8 +194,14 @@ def dumps(run: ScanRun) -> str:
     return json.dumps(run_to_dict(run), ensure_ascii=False, indent=2) + "\n"
 
 
-def write_json(run: ScanRun, outdir: Path) -> list[Path]:
+def stream_json(run: ScanRun, out: IO[str]) -> None:
+    # the stream's backslashreplace turns a lone surrogate into the JSON escape \udcXX
+    json.dump(run_to_dict(run), out, ensure_ascii=False, indent=2)
+    out.write("\n")
+
+
+def write_json(run: ScanRun, outdir: Path, mode: int = DEFAULT_MODE) -> list[Path]:
     path = outdir / FILENAME
-    # backslashreplace turns a lone surrogate into the JSON escape \udcXX
-    path.write_text(dumps(run), encoding="utf-8", errors="backslashreplace")
+    with atomic_open(path, mode=mode) as out:
+        stream_json(run, out)
     return [path]

@@ -1,28 +1,35 @@
 """``junit.xml``: the run as test results, for CI systems.
 
-One ``<testsuite name="fleetscan">`` with one ``<testcase>`` per host
-(``classname="fleetscan.<host>"``):
+One ``<testsuite name="fleetscan">``; per host (``classname="fleetscan.<host>"``):
 
-* a ``<failure>`` per gating finding (active, at or above ``fail_on``; see
-  :mod:`fleetscan.reports.summary`), ``type`` = the rule id;
-* an ``<error>`` when the host was not fully scanned (``type`` = its status);
-* everything else about the host — waived findings, findings below
-  ``fail_on``, listener count — in ``<system-out>``, so it is visible in the
-  CI's test view without failing the build.
+* one ``scan`` testcase: an ``<error>`` when the host was not fully scanned
+  (``type`` = its status), else passed; host facts in ``<system-out>``;
+* one testcase per *check* that produced a finding — a rule × a listener,
+  named ``<rule> <proto> <address>:<port>`` (or the rule alone for a
+  host-level finding such as an expired waiver). The name holds no pid, no
+  process name, no count: the same check has the same name in every run, so a
+  new finding on a host that already failed is a *newly failed test* in
+  GitLab's and Jenkins' merge-request views, not a longer message in an old
+  one. A gating finding (active, at or above ``fail_on``; see
+  :mod:`fleetscan.reports.summary`) is a ``<failure>`` (``type`` = the rule
+  id); a waived one is ``<skipped>`` (the waiver in its message); one below
+  ``fail_on`` passes, with the finding in ``<system-out>``.
 
-The suite's ``failures`` counts hosts with failures but no error, ``errors``
-the hosts with an error, as JUnit consumers expect one outcome per test.
-Text goes through :func:`~fleetscan.reports.sanitize.visible_controls`, so the
-file is well-formed XML 1.0 whatever a host printed.
+The suite's counts (``tests``, ``failures``, ``errors``, ``skipped``) count
+these testcases. Text goes through
+:func:`~fleetscan.reports.sanitize.visible_controls`, so the file is
+well-formed XML 1.0 whatever a host printed.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import IO
 
 from fleetscan.model import Finding, HostScan, ScanRun
 from fleetscan.reports import summary
+from fleetscan.reports.files import DEFAULT_MODE, atomic_open
 from fleetscan.reports.sanitize import clip, visible_controls
 
 FILENAME = "junit.xml"
@@ -52,23 +59,29 @@ def _describe(f: Finding) -> str:
     return "\n".join(parts)
 
 
-def _testcase(run: ScanRun, scan: HostScan, findings: list[Finding]) -> ET.Element:
-    case = ET.Element(
+def check_name(f: Finding) -> str:
+    """A finding's stable testcase name: rule × listener (no pid or process)."""
+    if f.listener is None:
+        return f.rule_id if f.kind != "waiver" else f"{f.rule_id}: {f.message}"
+    x = f.listener
+    address = f"[{x.address}]" if x.family == 6 else x.address
+    zone = f"%{x.zone}" if x.zone else ""
+    return f"{f.rule_id} {x.proto} {address}{zone}:{x.port}"
+
+
+def _case(scan: HostScan, name: str, time: float = 0.0) -> ET.Element:
+    return ET.Element(
         "testcase",
         {
             "classname": _attr(f"fleetscan.{scan.host}"),
-            "name": _attr(f"{scan.host} listening services comply with policy"),
-            "time": f"{scan.duration:.3f}",
+            "name": _attr(name),
+            "time": f"{time:.3f}",
         },
     )
-    gating = [f for f in findings if summary.is_gating(f, run.fail_on)]
-    for f in gating:
-        failure = ET.SubElement(
-            case,
-            "failure",
-            {"type": _attr(f.rule_id), "message": _attr(f"[{f.severity}] {f.message}")},
-        )
-        failure.text = _text(_describe(f))
+
+
+def _scan_case(scan: HostScan, findings: list[Finding]) -> ET.Element:
+    case = _case(scan, "scan", scan.duration)
     if not scan.status.complete:
         error = ET.SubElement(
             case,
@@ -79,40 +92,75 @@ def _testcase(run: ScanRun, scan: HostScan, findings: list[Finding]) -> ET.Eleme
             },
         )
         error.text = _text(scan.message or scan.status.value)
-    other = [f for f in findings if not summary.is_gating(f, run.fail_on)]
     out_lines = [
         f"status: {scan.status.value}",
         f"address: {scan.target.address}",
         f"platform: {scan.platform or 'unknown'}; collector: {scan.collector or 'none'}",
         f"listeners: {len(scan.listeners)}; unparsed lines: {len(scan.unparsed)}",
+        f"findings: {sum(1 for f in findings if not f.waived)} active, "
+        f"{sum(1 for f in findings if f.waived)} waived",
     ]
-    if other:
-        out_lines.append(
-            "findings that do not fail the gate (waived, below fail-on, or host-level):"
-        )
-        out_lines.extend(_describe(f) for f in other)
     ET.SubElement(case, "system-out").text = _text("\n".join(out_lines))
     return case
+
+
+def _check_case(run: ScanRun, scan: HostScan, f: Finding, name: str) -> ET.Element:
+    case = _case(scan, name)
+    if summary.is_gating(f, run.fail_on):
+        failure = ET.SubElement(
+            case,
+            "failure",
+            {"type": _attr(f.rule_id), "message": _attr(f"[{f.severity}] {f.message}")},
+        )
+        failure.text = _text(_describe(f))
+    elif f.waiver is not None:
+        ET.SubElement(
+            case,
+            "skipped",
+            {"message": _attr(f"waived by {f.waiver.id} until {f.waiver.expires or 'never'}")},
+        )
+        ET.SubElement(case, "system-out").text = _text(_describe(f))
+    else:  # below fail-on: passes, and says why it is there
+        ET.SubElement(case, "system-out").text = _text(
+            f"below --fail-on {run.fail_on}:\n{_describe(f)}"
+        )
+    return case
+
+
+def host_cases(run: ScanRun, scan: HostScan, findings: list[Finding]) -> list[ET.Element]:
+    """The scan testcase, then one per check with a finding (stable names;
+    a second finding of the same rule on the same listener gets ``#2``)."""
+    cases = [_scan_case(scan, findings)]
+    seen: dict[str, int] = {}
+    for f in summary.sort_findings(findings):
+        if f.kind == "host":  # "not fully scanned": the scan testcase's error says it
+            continue
+        name = check_name(f)
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:
+            name = f"{name} #{seen[name]}"
+        cases.append(_check_case(run, scan, f, name))
+    return cases
 
 
 def build_tree(run: ScanRun) -> ET.ElementTree[ET.Element]:
     """The JUnit document (pure; :func:`write_junit` only serialises it)."""
     by_host = summary.findings_by_host(run)
     suite = ET.Element("testsuite", {"name": "fleetscan"})
-    failures = errors = 0
+    tests = failures = errors = skipped = 0
     for scan in run.scans:
-        case = _testcase(run, scan, by_host.get(scan.host, []))
-        if case.find("error") is not None:
-            errors += 1
-        elif case.find("failure") is not None:
-            failures += 1
-        suite.append(case)
+        for case in host_cases(run, scan, by_host.get(scan.host, [])):
+            tests += 1
+            errors += case.find("error") is not None
+            failures += case.find("failure") is not None
+            skipped += case.find("skipped") is not None
+            suite.append(case)
     suite.attrib.update(
         {
-            "tests": str(len(run.scans)),
+            "tests": str(tests),
             "failures": str(failures),
             "errors": str(errors),
-            "skipped": "0",
+            "skipped": str(skipped),
             "time": f"{summary.duration_seconds(run):.3f}",
             "timestamp": run.started.isoformat(timespec="seconds"),
             "id": _attr(run.id),
@@ -136,7 +184,15 @@ def build_tree(run: ScanRun) -> ET.ElementTree[ET.Element]:
     return ET.ElementTree(suite)
 
 
-def write_junit(run: ScanRun, outdir: Path) -> list[Path]:
+def stream_junit(run: ScanRun, out: IO[str]) -> None:
+    # the declaration by hand: ElementTree would take the stream's encoding name
+    out.write("<?xml version='1.0' encoding='utf-8'?>\n")
+    build_tree(run).write(out, encoding="unicode")
+    out.write("\n")
+
+
+def write_junit(run: ScanRun, outdir: Path, mode: int = DEFAULT_MODE) -> list[Path]:
     path = outdir / FILENAME
-    build_tree(run).write(path, encoding="utf-8", xml_declaration=True)
+    with atomic_open(path, mode=mode) as out:
+        stream_junit(run, out)
     return [path]

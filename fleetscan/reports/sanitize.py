@@ -9,7 +9,9 @@ one function here:
   separators into visible escapes such as ``\\x1b`` — shown, never executed,
   and never an invalid XML 1.0 character;
 * spreadsheets: :func:`csv_cell` neutralises formula injection the way OWASP
-  recommends (a leading ``'`` before ``= + - @ TAB CR``);
+  recommends (a leading ``'`` before ``= + - @ TAB CR``), also after every
+  ``,`` ``;`` TAB or newline inside a cell, because a spreadsheet that splits
+  on ``;`` (most European locales) or TAB starts a new cell there;
 * any format: :func:`clip` bounds a string so one host's flood cannot blow up
   a report.
 
@@ -37,6 +39,10 @@ _NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 # OWASP "CSV injection": a cell starting with one of these is a formula in
 # Excel/LibreOffice/Google Sheets (TAB and CR because some apps strip them).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A cell boundary in *some* reading of the file (comma, semicolon or tab
+# separated; a line break), followed by what a spreadsheet skips before a
+# value (whitespace, CSV quotes) and a formula character.
+_FORMULA_AFTER_SEPARATOR = re.compile(r"""(^|[,;\t\n])(?=[\s"]*[=+\-@])""")
 
 
 @functools.lru_cache(maxsize=8)
@@ -67,18 +73,30 @@ def visible_controls(text: str, keep: str = "") -> str:
     return _pattern(keep).sub(_escape_one, text)
 
 
+# Nothing to neutralise without one of these: most cells (names, addresses,
+# states) take the fast path.
+_CSV_SUSPECT = re.compile(f"[{_ALWAYS}=+\\-@]")
+
+
+@functools.lru_cache(maxsize=4096)
 def csv_cell(text: str) -> str:
-    """Make one untrusted string safe as a spreadsheet cell.
+    """Make one untrusted string safe as a spreadsheet cell, whichever
+    separator the spreadsheet splits on.
 
     Control characters become visible escapes (so ``cat hosts.csv`` in a
-    terminal is safe too; TAB and newline are kept, CSV quoting handles them),
-    then a cell that would start a formula — also after leading whitespace,
-    which spreadsheets skip — gets a leading single quote.
+    terminal is safe too; TAB and newline are kept, CSV quoting handles them).
+    Then a cell that would start a formula — also after leading whitespace,
+    which spreadsheets skip — gets a leading single quote, and so does every
+    part of it that starts a formula right after a ``,``, ``;``, TAB or
+    newline: ``x;=1+1;`` becomes ``x;'=1+1;``, which no comma-, semicolon- or
+    tab-separated reading turns into a formula.
     """
+    if not _CSV_SUSPECT.search(text):
+        return text
     cell = visible_controls(text, keep="\t\n")
     if cell.startswith(_FORMULA_START) or cell.lstrip().startswith(_FORMULA_START):
-        return "'" + cell
-    return cell
+        cell = "'" + cell
+    return _FORMULA_AFTER_SEPARATOR.sub(r"\1'", cell)
 
 
 def clip(text: str, limit: int) -> str:

@@ -91,6 +91,41 @@ class Counts:
     gating: int
 
 
+@dataclass(frozen=True)
+class RuleRollup:
+    """All findings of one rule: the report's "findings by rule" row."""
+
+    rule_id: str
+    kind: str
+    severity: Severity  # the worst
+    active: int
+    gating: int
+    waived: int
+    hosts: int
+    example: Finding  # the worst one
+
+
+def rollup(run: ScanRun) -> list[RuleRollup]:
+    """One row per rule (and kind) with counts, worst severity first."""
+    groups: dict[tuple[str, str], list[Finding]] = {}
+    for f in sort_findings(run.findings):
+        groups.setdefault((f.rule_id, f.kind), []).append(f)
+    rows = [
+        RuleRollup(
+            rule_id=rule,
+            kind=kind,
+            severity=fs[0].severity,
+            active=sum(1 for f in fs if not f.waived),
+            gating=sum(1 for f in fs if is_gating(f, run.fail_on)),
+            waived=sum(1 for f in fs if f.waived),
+            hosts=len({f.host for f in fs}),
+            example=fs[0],
+        )
+        for (rule, kind), fs in groups.items()
+    ]
+    return sorted(rows, key=lambda r: (-int(r.severity), -r.gating, -r.active, r.rule_id))
+
+
 def counts(run: ScanRun) -> Counts:
     status_counter = Counter(s.status for s in run.scans)
     verdict_counter = Counter(verdicts(run).values())

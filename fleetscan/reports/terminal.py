@@ -9,11 +9,18 @@ Every string that came from a host or an inventory goes through
 :class:`rich.text.Text` (never a markup string), so an ``ESC ]`` sequence is
 shown as ``\\x1b]`` instead of retitling the terminal, and ``[bold]`` in a
 process name is printed as it is.
+
+The rest of the CLI prints through the same two helpers: :func:`console`
+(Rich markup, ``:emoji:`` codes and highlighting off by default, so a plain
+string is printed as it is, and no 80-column squeeze when piped) and
+:func:`data_table` (every cell an inert :class:`~rich.text.Text`).
 """
 
 from __future__ import annotations
 
+import os
 from collections import Counter
+from collections.abc import Iterable, Sequence
 
 from rich import box
 from rich.console import Console, Group
@@ -28,6 +35,11 @@ from fleetscan.reports.sanitize import clip, visible_controls
 MAX_FINDINGS = 10
 MAX_INCOMPLETE = 10
 MAX_CELL = 120
+#: cell bound of :func:`data_table` (``parse``, ``inventory show``)
+MAX_TABLE_CELL = 2_000
+#: width of a console whose output is not a terminal: tables keep their
+#: natural width in a pipe or a file instead of being squeezed to 80 columns
+PIPE_WIDTH = 100_000
 
 SEVERITY_STYLE = {
     Severity.CRITICAL: "bold white on red",
@@ -43,6 +55,30 @@ VERDICT_STYLE = {"compliant": "green", "non-compliant": "bold red", "not-scanned
 def safe(value: object, limit: int = MAX_CELL) -> Text:
     """Untrusted text as an inert :class:`Text`: controls visible, no markup."""
     return Text(visible_controls(clip(str(value), limit)))
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A console for fleetscan's output. Markup, emoji codes and highlighting
+    are off, so a string printed on it is shown exactly (after the caller
+    made its controls visible); styles come only from :class:`Text` objects
+    built here. Piped or redirected, the width is unbounded (``COLUMNS``
+    still wins when set), so table columns are not cut or wrapped to 80."""
+    piped = not Console(stderr=stderr).is_terminal
+    width = PIPE_WIDTH if piped and not os.environ.get("COLUMNS") else None
+    return Console(stderr=stderr, markup=False, emoji=False, highlight=False, width=width)
+
+
+def data_table(
+    columns: Sequence[str], rows: Iterable[Sequence[object]], *, title: str | None = None
+) -> Table:
+    """A table of untrusted values: each cell is shown as inert text (controls
+    visible, markup printed literally), bounded to :data:`MAX_TABLE_CELL`."""
+    table = Table(title=safe(title) if title is not None else None)
+    for col in columns:
+        table.add_column(safe(col), overflow="fold")
+    for row in rows:
+        table.add_row(*(safe("" if v is None else v, MAX_TABLE_CELL) for v in row))
+    return table
 
 
 def _listener_text(f: Finding) -> Text:

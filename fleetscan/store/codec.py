@@ -16,9 +16,11 @@ from fleetscan.model import (
     CommandEvidence,
     Finding,
     HostScan,
+    LearnedKey,
     Listener,
     Origin,
     Process,
+    ScanRun,
     Severity,
     Status,
     Target,
@@ -102,13 +104,7 @@ class ListenerSets:
 def target_doc(t: Target) -> dict[str, Any]:
     """What the reports show of a target; never its variables (they may hold secrets)."""
     return {
-        "name": t.name,
-        "address": t.address,
-        "port": t.port,
-        "user": t.user,
-        "platform": t.platform,
-        "groups": list(t.groups),
-        "transport": t.transport,
+        **t.identity(),
         "become": t.become,
         "source": [t.source.file, t.source.line] if t.source else None,
     }
@@ -200,6 +196,25 @@ def host_scan_from(
         finished=finished,
     )
     return scan, [finding_from(tgt.name, d) for d in detail["findings"]]
+
+
+def trust_doc(run: ScanRun) -> dict[str, Any]:
+    return {
+        "inventory_known_hosts_trusted": run.inventory_known_hosts_trusted,
+        "accept_new_file": run.accept_new_file,
+        "keys_learned": [[k.host, k.name, k.key_type, k.fingerprint] for k in run.keys_learned],
+    }
+
+
+def trust_fields(doc: dict[str, Any] | None) -> dict[str, Any]:
+    """ScanRun keyword arguments from :func:`trust_doc` (none for older runs)."""
+    if not doc:
+        return {}
+    return {
+        "inventory_known_hosts_trusted": doc["inventory_known_hosts_trusted"],
+        "accept_new_file": doc["accept_new_file"],
+        "keys_learned": tuple(LearnedKey(*k) for k in doc["keys_learned"]),
+    }
 
 
 def change_from(host: str, row: Any) -> Change:

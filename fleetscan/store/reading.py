@@ -124,6 +124,7 @@ class Reading:
             changes=tuple(codec.change_from(r.name, r) for r in change_rows),
             compared_to=ComparedTo.from_dict(row.compared_to) if row.compared_to else None,
             trend=trend,
+            **codec.trust_fields(row.trust),
         )
 
     def with_trend(self, run: ScanRun) -> ScanRun:

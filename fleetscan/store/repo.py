@@ -118,6 +118,7 @@ class Store(Reading):
                     },
                     "compared_to": run.compared_to.to_dict() if run.compared_to else None,
                     "changes": len(run.changes),
+                    "trust": codec.trust_doc(run),
                 },
             ).scalar_one()
             for row in rows:
@@ -203,6 +204,21 @@ class Store(Reading):
         """(host pk, run id, listener-set digest) of each host's reference scan."""
         chosen: dict[int, int] = {}
         pick = func.min if mode == "baseline" else func.max
+        if mode == "previous":
+            # the common case: most hosts were scanned ok in the newest run that
+            # scanned anything ok; only the others need a search of their history
+            newest = select(func.max(host_scans.c.run_pk)).where(host_scans.c.status == "ok")
+            if before_run is not None:
+                newest = newest.where(host_scans.c.run_pk < before_run)
+            last = conn.scalar(newest)
+            for part in chunks(host_pks):
+                query = select(host_scans.c.host_pk).where(
+                    host_scans.c.run_pk == last,
+                    host_scans.c.status == "ok",
+                    host_scans.c.host_pk.in_(part),
+                )
+                chosen.update((h, last) for h in conn.scalars(query))
+            host_pks = [h for h in host_pks if h not in chosen]
         for part in chunks(host_pks):
             ok = and_(host_scans.c.status == "ok", host_scans.c.host_pk.in_(part))
             if before_run is not None:

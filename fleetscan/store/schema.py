@@ -82,6 +82,8 @@ runs = Table(
     # added by revision 0002 (drift)
     Column("compared_to", JsonText, nullable=True),
     Column("changes", Integer, nullable=False, server_default="0"),
+    # added by revision 0003: host-key trust (inventory known_hosts, --accept-new)
+    Column("trust", JsonText, nullable=True),
 )
 Index("ix_runs_started", runs.c.started)
 
@@ -138,3 +140,30 @@ baselines = Table(
     Column("run_pk", Integer, ForeignKey("runs.pk"), nullable=False),
     Column("pinned_at", String(40), nullable=False),
 )
+
+# added by revision 0004 (alerts): the open alerts (dedup across runs) and the
+# messages a destination has not taken yet
+alert_state = Table(
+    "alert_state",
+    metadata,
+    Column("key", HostText, primary_key=True),
+    Column("host", HostText, nullable=True),
+    Column("severity", String(16), nullable=False),
+    Column("rule_id", HostText, nullable=True),
+    Column("message", HostText, nullable=False),
+    Column("listener", JsonText, nullable=True),
+    Column("run_id", String(64), nullable=False),
+)
+
+alert_outbox = Table(
+    "alert_outbox",
+    metadata,
+    Column("pk", Integer, primary_key=True),
+    Column("destination", String(64), nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("created", String(40), nullable=False),
+    Column("body", JsonText, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", String(200), nullable=False),
+)
+Index("ix_alert_outbox_destination", alert_outbox.c.destination, alert_outbox.c.pk)

@@ -51,7 +51,10 @@ class MockReply:
     exit_status: int | None = 0
 
 
-Handler = Callable[[MockCall], MockReply | Awaitable[MockReply]]
+#: a CommandResult is handed back exactly as returned (a buggy transport, for
+#: fault-isolation tests); a MockReply is encoded and capped like real output
+Reply = MockReply | CommandResult
+Handler = Callable[[MockCall], Reply | Awaitable[Reply]]
 ConnectHook = Callable[[Target], Awaitable[None] | None]
 
 
@@ -78,6 +81,8 @@ class MockSession:
                     reply = await reply
         except TimeoutError:
             raise CommandTimeout(f"command did not finish within {timeout:.0f}s") from None
+        if isinstance(reply, CommandResult):
+            return reply
         assert isinstance(reply, MockReply), f"handler returned {reply!r}, not a MockReply"
         out = _bytes(reply.stdout)
         cut = len(out) > max_output

@@ -76,7 +76,7 @@ class SimHost:
     outputs: dict[str, str] = field(default_factory=dict)
     ps: str = ""
     uid: int = 0
-    sudo: str = "ok"  # ok | password (sudo -n refuses)
+    sudo: str = "ok"  # ok | password | denied (sudo -n refuses the listing commands)
     behaviour: str = "normal"
     step_exit: dict[str, int] = field(default_factory=dict)
     #: what a step's tool writes on stderr when it runs (e.g. ss refused netlink)
@@ -89,6 +89,8 @@ class SimHost:
     #: inventory ever reaches a remote shell)
     commands: list[str] = field(default_factory=list)
     usernames: list[str] = field(default_factory=list)
+    #: the listing commands the collector script asked sudo to run, in order
+    sudo_commands: list[str] = field(default_factory=list)
     shell: str = "cmd"  # Windows OpenSSH default shell: cmd or powershell
     #: a POSIX probe host: run the exposure probe program in this machine's sh
     #: with PATH limited to this folder (None: the host cannot run it)
@@ -119,23 +121,38 @@ def sim_uids(host: SimHost) -> dict[str, int]:
     return {"root": 0, **{name: 1000 + i for i, name in enumerate(names)}}
 
 
-def frame_posix(host: SimHost, script: str, as_root: bool) -> str:
-    """What :func:`fleetscan.collectors.posix_script` would print on this host."""
+def frame_posix(host: SimHost, script: str) -> tuple[str, str]:
+    """What :func:`fleetscan.collectors.posix_script` would print on this host
+    (stdout, stderr). A script that asks sudo for its listings (become) gets
+    them when ``host.sudo`` is ``ok``; otherwise each sudo call is refused the
+    way sudo refuses, and only the unprivileged steps (/proc) can run."""
     match = _NONCE.search(script)
     if not match:
-        return ""
+        return "", ""
+    become = "sudo -n " in script
     m = collectors.marker(match.group(1))
-    uid = 0 if as_root else host.uid
     out = []
     if '"$m os $os"' in script:  # the script finds the platform out itself
         out.append(f"{m} os {_UNAME.get(host.platform, host.platform)}")
-    out.append(f"{m} uid {uid}")
+    out.append(f"{m} uid {host.uid}")
+    err: list[str] = []
     chosen = None
     for step in collectors.posix_chain(host.platform):
         if step.name not in host.outputs:
             continue  # the host does not have this tool: `command -v` fails
-        code = host.step_exit.get(step.name, 0)
         out.append(f"{m} begin {step.name}")
+        if become and step.sudo:
+            host.sudo_commands.append(step.command)
+        if become and step.sudo and host.sudo != "ok":
+            err.append(
+                "sudo: a password is required\n"
+                if host.sudo == "password"
+                else f"Sorry, user tester is not allowed to execute '{step.command}' as root.\n"
+            )
+            out.append(f"{m} end {step.name} 1")
+            continue
+        code = host.step_exit.get(step.name, 0)
+        err.append(host.step_stderr.get(step.name, ""))
         text = host.outputs[step.name]
         if text:
             out.append(text.rstrip("\n"))
@@ -154,19 +171,7 @@ def frame_posix(host: SimHost, script: str, as_root: bool) -> str:
         if host.ps:
             out.append(host.ps.rstrip("\n"))
         out.append(f"{m} end ps 0")
-    return "\n".join(out) + "\n"
-
-
-def _steps_run(host: SimHost) -> list[str]:
-    """The chain's steps that run on this host, in order (as in frame_posix)."""
-    ran = []
-    for step in collectors.posix_chain(host.platform):
-        if step.name not in host.outputs:
-            continue
-        ran.append(step.name)
-        if host.step_exit.get(step.name, 0) in step.ok_exit:
-            break
-    return ran
+    return "\n".join(out) + "\n", "".join(err)
 
 
 def mass_ss_output(count: int, process: tuple[str, int] = ("haproxy", 4242)) -> str:
@@ -286,7 +291,7 @@ async def _handle(host: SimHost, process: asyncssh.SSHServerProcess[str]) -> Non
                 process.stderr.write(err)
                 process.exit(code)
                 return
-            if command.startswith("sudo") and host.sudo != "ok":
+            if command.startswith("sudo") and host.sudo != "ok":  # a root shell asked for
                 process.stderr.write(
                     "sudo: a password is required\n"
                     if host.sudo == "password"
@@ -294,11 +299,9 @@ async def _handle(host: SimHost, process: asyncssh.SSHServerProcess[str]) -> Non
                 )
                 process.exit(1)
                 return
-            for step in _steps_run(host):
-                process.stderr.write(host.step_stderr.get(step, ""))
-            await _misbehave_or(
-                host, process, frame_posix(host, script, command.startswith("sudo"))
-            )
+            out, err = frame_posix(host, script)
+            process.stderr.write(err)
+            await _misbehave_or(host, process, out)
             return
         if host.platform == "windows" and command == collectors.WINDOWS_NETSTAT:
             await _misbehave_or(host, process, host.outputs.get("netstat-ano", ""))

@@ -1,18 +1,22 @@
 """The default transport: asyncssh, strict host-key checking, never a prompt.
 
 One :class:`asyncssh.SSHClientConnectionOptions` is built per distinct
-:class:`ConnectSettings` and reused for every host of the fleet (the known_hosts
-file is read once, not once per host). Per-host values (user, port, keys,
-jump host) are passed on ``connect``.
+:class:`ConnectSettings` (and version of the filtered ssh_config) and reused
+for every host; per-host values (user, port, keys) are applied per hop.
 
 Security notes:
 
-* asyncssh skips host-key validation when ``known_hosts`` is None, and treats a
-  *missing* default ``~/.ssh/known_hosts`` the same way. fleetscan always passes
-  an explicit, loaded known-hosts object — an empty one when the file does not
-  exist — so strict checking cannot silently turn off.
-* No password or keyboard-interactive prompt exists: a password is only used
-  when the inventory names an environment variable holding it, and key
+* Host keys: every hop gets a :class:`~.asyncssh_hostkey.HostKeyCheck` that
+  asks the shared OpenSSH-exact decision; ``known_hosts=None`` (accept all)
+  only with ``--no-host-key-check``.
+* ssh_config comes filtered (:mod:`.sshconfig`): no ``Match exec``, no
+  forwarding, no Local/RemoteCommand; agent and X11 forwarding are also
+  switched off explicitly.
+* ProxyJump chains are opened here hop by hop (:class:`_Route`), a jump host's
+  own ProxyJump included, each with the fleet's host-key check; asyncssh never
+  opens a tunnel of its own (it would use its defaults).
+* No password or keyboard-interactive prompt exists: a password only from an
+  environment variable the operator allows, offered to the target only; key
   passphrases are never asked for.
 """
 
@@ -27,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncssh
-from asyncssh.public_key import get_default_certificate_algs, get_default_public_key_algs
 
 from fleetscan.errors import (
     AuthFailedError,
@@ -35,12 +38,12 @@ from fleetscan.errors import (
     CommandTimeout,
     HandshakeTimeout,
     HostKeyError,
-    HostKeyUnknown,
     TransportError,
     UnreachableError,
 )
 from fleetscan.model import Target
 from fleetscan.transports import sshconfig
+from fleetscan.transports.asyncssh_hostkey import HostKeyCheck, KeyCheckingClient
 from fleetscan.transports.base import (
     DEFAULT_MAX_STDERR,
     CommandResult,
@@ -55,12 +58,8 @@ from fleetscan.transports.base import (
     tcp_timeout_message,
 )
 from fleetscan.transports.hostkeys import (
-    Entry,
     KnownHosts,
     LookupName,
-    Verdict,
-    decide,
-    hostkey_message,
     load_known_hosts,
     lookup_name,
 )
@@ -169,92 +168,6 @@ class AsyncSSHSession:
                     await conn.wait_closed()
             except (TimeoutError, OSError, asyncssh.Error):
                 pass
-
-
-class _HostKeyCheck:
-    """The fleet's known_hosts decision for one hop (``known`` None: accept all),
-    plus what the handshake reached, for precise error messages."""
-
-    def __init__(
-        self,
-        known: KnownHosts | None,
-        name: LookupName,
-        accept_new: str | None,
-        host: str,
-        collect: list[bytes] | None = None,
-    ) -> None:
-        self.collect = collect
-        self.known = known
-        self.name = name
-        self.accept_new = accept_new
-        self.host = host
-        self.tcp_done = False
-        self.outcome: tuple[Verdict, str] | None = None
-
-    def accept(self, key: asyncssh.SSHKey) -> bool:
-        if self.collect is not None:  # fetching keys (hostkeys scan): record, refuse
-            self.collect.append(key.public_data)
-            return False
-        if self.known is None:
-            return True
-        self.outcome = decide(
-            self.known, self.name, key.public_data, accept_new=self.accept_new, host=self.host
-        )
-        return self.outcome[0] is Verdict.TRUSTED
-
-    def known_hosts_arg(self) -> Any:
-        """asyncssh's known_hosts argument: the CA and revoked keys for this
-        name only; plain keys go through :meth:`accept` (never by peer IP)."""
-        if self.known is None:
-            return None if self.collect is None else ([], [], [])
-        ca_entries = self.known.for_name(self.name.name, "cert-authority")
-        # plain keys, revoked ones included, are decided by accept(); asyncssh
-        # needs the revoked list only to refuse a certificate's key
-        revoked = [e for e in self.known.entries if e.marker == "revoked"] if ca_entries else []
-        return ([], _keys(ca_entries), _keys(revoked))
-
-    def host_key_algs(self) -> list[str]:
-        """Ask for the key types known_hosts holds first (OpenSSH does), so a
-        host with several keys shows the recorded one; then every other type,
-        so a host without the recorded type is a host-key outcome, not a
-        failed key exchange."""
-        defaults = [a.decode() for a in get_default_public_key_algs()]
-        wanted: list[str] = []
-        if self.known is not None:
-            if self.known.for_name(self.name.name, "cert-authority"):
-                wanted += [a.decode() for a in get_default_certificate_algs()]
-            for ktype in self.known.key_types(self.name):
-                wanted += ["rsa-sha2-512", "rsa-sha2-256", ktype] if ktype == "ssh-rsa" else [ktype]
-        return list(dict.fromkeys([a for a in wanted if a in defaults or "cert" in a] + defaults))
-
-    def error(self, exc: asyncssh.HostKeyNotVerifiable, where: str) -> HostKeyError:
-        if self.outcome is not None and self.outcome[0] is Verdict.UNKNOWN:
-            return HostKeyUnknown(hostkey_message(self.outcome[1], where))
-        reason = self.outcome[1] if self.outcome else f"{exc.reason} ({self.name})"
-        return HostKeyError(hostkey_message(reason, where))
-
-
-def _keys(entries: list[Entry]) -> list[asyncssh.SSHKey]:
-    out = []
-    for entry in entries:
-        try:
-            out.append(asyncssh.import_public_key(entry.openssh_key()))
-        except (asyncssh.KeyImportError, ValueError):
-            continue  # a key type asyncssh cannot read: it cannot match either
-    return out
-
-
-class _Client(asyncssh.SSHClient):
-    def __init__(self, check: _HostKeyCheck) -> None:
-        self._check = check
-
-    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
-        self._check.tcp_done = True
-
-    def validate_host_public_key(
-        self, host: str, addr: str, port: int, key: asyncssh.SSHKey
-    ) -> bool:
-        return self._check.accept(key)
 
 
 @dataclass(frozen=True)
@@ -449,11 +362,11 @@ async def _open_hop(
     With ``collect``, the server's key is recorded there and refused (no
     authentication happens), asking only for ``algs``."""
     name = lookup_name(str(resolved.host), int(resolved.port), resolved.host_key_alias)
-    check = _HostKeyCheck(known, name, settings.accept_new_file(), host, collect)
+    check = HostKeyCheck(known, name, settings.accept_new_file(), host, collect)
     kwargs: dict[str, Any] = {
         "options": resolved,
         "config": config,
-        "client_factory": lambda: _Client(check),
+        "client_factory": lambda: KeyCheckingClient(check),
         **creds.kwargs(),
     }
     if known is not None or collect is not None:

@@ -36,10 +36,12 @@ import os
 import re
 import struct
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from fleetscan.errors import TransportError
 from fleetscan.model import LearnedKey
 
 SSH_PORT = 22
@@ -237,16 +239,27 @@ def load_known_hosts(files: list[str] | tuple[str, ...]) -> KnownHosts:
     return _parse(file_stamp(files))
 
 
-@lru_cache(maxsize=16)
-def _parse(stamp: tuple[tuple[str, int, int], ...]) -> KnownHosts:
-    entries: list[Entry] = []
+def read_stamped(
+    stamp: tuple[tuple[str, int, int], ...], limit: int, what: str
+) -> Iterator[tuple[str, str]]:
+    """(name, text) of each regular file of ``stamp`` that exists, read up to
+    ``limit`` bytes; an unreadable one is a TransportError naming it."""
     for name, _mtime, size in stamp:
         path = Path(name)
         if size < 0 or not path.is_file():
-            continue
-        with path.open("rb") as handle:
-            data = handle.read(MAX_KNOWN_HOSTS_BYTES)
-        for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
+            continue  # missing, or not a regular file (a FIFO would hang)
+        try:
+            with path.open("rb") as handle:
+                yield name, handle.read(limit).decode("utf-8", "replace")
+        except OSError as exc:
+            raise TransportError(f"cannot read {what} {name}: {exc.strerror}") from None
+
+
+@lru_cache(maxsize=16)
+def _parse(stamp: tuple[tuple[str, int, int], ...]) -> KnownHosts:
+    entries: list[Entry] = []
+    for name, text in read_stamped(stamp, MAX_KNOWN_HOSTS_BYTES, "known_hosts"):
+        for number, line in enumerate(text.splitlines(), 1):
             if entry := parse_line(line, f"{name}:{number}"):
                 entries.append(entry)
     return KnownHosts(tuple(entries))

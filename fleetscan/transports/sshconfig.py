@@ -35,7 +35,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from fleetscan.errors import TransportError
-from fleetscan.transports.hostkeys import file_stamp
+from fleetscan.transports.hostkeys import file_stamp, read_stamped
 
 #: lower-case directive names passed on to the SSH libraries
 HONOURED = frozenset(
@@ -125,14 +125,7 @@ def filtered_text(files: list[str] | tuple[str, ...]) -> str:
 @lru_cache(maxsize=16)
 def _filtered(stamp: tuple[tuple[str, int, int], ...]) -> str:
     out: list[str] = []
-    for name, _mtime, size in stamp:
-        path = Path(name)
-        if size < 0 or not path.is_file():
-            continue
-        try:
-            text = _read(path)
-        except OSError as exc:
-            raise TransportError(f"cannot read ssh config {name}: {exc.strerror}") from None
+    for name, text in read_stamped(stamp, MAX_CONFIG_BYTES, "ssh config"):
         try:
             _filter(text, 0, False, out)
         except ValueError as exc:  # unbalanced quotes

@@ -160,3 +160,46 @@ def test_redacted_url_hides_path_and_query() -> None:
     assert (
         redact_url("https://hooks.slack.com/services/T0/B0/XyZ?x=1") == "https://hooks.slack.com/…"
     )
+
+
+def test_the_terminal_says_what_was_not_delivered(tmp_path: Path) -> None:
+    import io
+    from dataclasses import replace as dc_replace
+
+    from rich.console import Console
+
+    from fleetscan.commands.progress import alert_summary
+    from fleetscan.model import AlertDelivery, AlertReport
+
+    run = ScanRun("run-7", NOW, NOW, (), ())
+    report = AlertReport(
+        2,
+        (
+            AlertDelivery("webhook https://h/…", "run-7", 2, False, "HTTP 503\x1b[2J", True),
+            AlertDelivery("email via m:587", "run-7", 2, True),
+        ),
+    )
+    out = io.StringIO()
+    alert_summary(dc_replace(run, alerts=report), Console(file=out, width=200))
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "alerts: 2 raised; 1 delivered, 1 failed"
+    assert "webhook https://h/…: HTTP 503" in lines[1] and "kept for the next run" in lines[1]
+    assert "\x1b" not in out.getvalue()
+
+
+def test_the_html_report_says_what_was_not_delivered(tmp_path: Path) -> None:
+    from dataclasses import replace as dc_replace
+
+    from fleetscan.model import AlertDelivery, AlertReport
+    from fleetscan.reports.html import render_html
+
+    run = ScanRun("run-7", NOW, NOW, (), ())
+    hostile = "<script>x</script>"
+    report = AlertReport(
+        1, (AlertDelivery("webhook https://h/…", "run-7", 1, False, f"HTTP 503 {hostile}", True),)
+    )
+    page = render_html(dc_replace(run, alerts=report))
+    assert "Alert not delivered:" in page and "webhook https://h/… — HTTP 503" in page
+    assert "kept; the next run sends it" in page
+    assert hostile not in page and "&lt;script&gt;" in page
+    assert "Alert not delivered" not in render_html(run)

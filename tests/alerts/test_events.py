@@ -43,16 +43,17 @@ def web(*extra: str, pid: int = 700) -> HostScan:
 
 
 def test_first_run_is_one_summary_then_nothing_while_unchanged(tmp_path: Path) -> None:
-    first = plan_alerts(run_of(tmp_path, [web("4444")]), [], first_run=True)
+    first = plan_alerts(run_of(tmp_path, [web("4444")]), [], fold=None)
     assert [a.kind for a in first.alerts] == [AlertKind.SUMMARY]
     assert first.alerts[0].counts["finding_critical"] == 1
+    assert [i.rule_id for i in first.alerts[0].items] == ["backdoor"]
     again = plan_alerts(run_of(tmp_path, [web("4444")], 2), first.open_after)
     assert again.alerts == ()
     assert {a.key for a in again.open_after} == {a.key for a in first.open_after}
 
 
 def test_new_finding_alerts_once_and_restart_is_not_new(tmp_path: Path) -> None:
-    base = plan_alerts(run_of(tmp_path, [web()]), [], first_run=True)
+    base = plan_alerts(run_of(tmp_path, [web()]), [], fold=None)
     opened = plan_alerts(run_of(tmp_path, [web("4444")], 2), base.open_after)
     assert [(a.kind, a.host, a.rule_id) for a in opened.alerts] == [
         (AlertKind.FINDING, "web-01", "backdoor")
@@ -75,7 +76,7 @@ def test_below_threshold_is_not_alerted(tmp_path: Path) -> None:
 
 
 def test_unscanned_host_keeps_its_findings_open_not_resolved(tmp_path: Path) -> None:
-    opened = plan_alerts(run_of(tmp_path, [web("4444")]), [], first_run=False)
+    opened = plan_alerts(run_of(tmp_path, [web("4444")]), [], fold=())
     down = scan("web-01", status=Status.TIMEOUT, message="no SSH handshake")
     plan = plan_alerts(run_of(tmp_path, [down], 2), opened.open_after)
     assert [a.kind for a in plan.alerts] == [AlertKind.HOST]
@@ -85,7 +86,7 @@ def test_unscanned_host_keeps_its_findings_open_not_resolved(tmp_path: Path) -> 
 
 @pytest.mark.parametrize("status", [Status.HOSTKEY_MISMATCH, Status.AUTH_FAILED])
 def test_host_becoming_unscanned_alerts_once_then_resolves(tmp_path: Path, status: Status) -> None:
-    base = plan_alerts(run_of(tmp_path, [web()]), [], first_run=True)
+    base = plan_alerts(run_of(tmp_path, [web()]), [], fold=None)
     bad = scan("web-01", status=status, message="m")
     one = plan_alerts(run_of(tmp_path, [bad], 2), base.open_after)
     assert [(a.kind, a.host) for a in one.alerts] == [(AlertKind.HOST, "web-01")]
@@ -110,3 +111,19 @@ def test_drift_findings_alert_whatever_their_severity(tmp_path: Path) -> None:
     assert [a.rule_id for a in plan.alerts] == ["new-service"]
     # the open alert of a host that left the run is kept, not resolved
     assert any(o.key == "x" for o in plan.open_after)
+
+
+def test_hosts_new_to_the_fleet_fold_into_one_summary(tmp_path: Path) -> None:
+    base = plan_alerts(run_of(tmp_path, [web()]), [], fold=None)
+    newcomers = [
+        scan(f"new-{i}", listeners=[listener("tcp", "0.0.0.0:4444", "nc")]) for i in range(5)
+    ]
+    plan = plan_alerts(
+        run_of(tmp_path, [web("4444"), *newcomers], 2),
+        base.open_after,
+        fold={s.host for s in newcomers},
+    )
+    kinds = [(a.kind, a.host) for a in plan.alerts]
+    assert kinds == [(AlertKind.SUMMARY, None), (AlertKind.FINDING, "web-01")]
+    assert plan.alerts[0].counts["finding_critical"] == 5
+    assert "first complete scan of 5 host(s)" in plan.alerts[0].message

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -96,3 +97,36 @@ LINUX_HOST_LISTENERS = {("tcp", "0.0.0.0", 22), ("tcp", "127.0.0.1", 8080)}
 COLLECTOR_COMMANDS = frozenset(
     {"uname -s", "sh -s", "sudo -n sh -s", "netstat -ano", "tasklist /FO CSV /NH"}
 )
+
+
+_NAMED_HOLDER = r"""
+import socket, sys
+with open("/proc/self/comm", "w") as f:
+    f.write(sys.argv[1])
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen()
+print(s.getsockname()[1], flush=True)
+sys.stdin.read()
+"""
+
+
+@contextmanager
+def named_listener(name: str) -> Iterator[tuple[str, int]]:
+    """A real process that renamed itself ``name`` (``/proc/self/comm``, what
+    ``ss``, ``netstat`` and ``ps`` show; the kernel keeps 15 bytes), listening
+    on 127.0.0.1: yields (the name as the kernel keeps it, port)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _NAMED_HOLDER, name],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        comm = Path(f"/proc/{proc.pid}/comm").read_text(encoding="utf-8").rstrip("\n")
+        yield comm, port
+    finally:
+        proc.kill()
+        proc.wait()

@@ -8,8 +8,8 @@ in yet another process: this module is both
   the spec (real asyncssh servers started by :mod:`fleetscan.testing.fleet` on
   127.0.0.1), writes a client key and a ``known_hosts`` into the spec's
   workdir, and keeps ``state.json`` there up to date: each host's port, the
-  exec commands and user names it received, and how many connections are
-  open right now. It runs until SIGTERM/SIGINT;
+  exec commands, user names and sudo'd listing commands it received, and how
+  many connections are open right now. It runs until SIGTERM/SIGINT;
 * and the test-side handle, :func:`sim_process`, which starts the script,
   waits for it to be ready, reads its state and stops it.
 
@@ -82,6 +82,7 @@ async def _serve(spec: dict[str, Any]) -> None:
                 "port": r.port,
                 "commands": list(r.host.commands),
                 "usernames": list(r.host.usernames),
+                "sudo": list(r.host.sudo_commands),
                 "open": counters[r.host.name].current,
                 "total": counters[r.host.name].total,
             }

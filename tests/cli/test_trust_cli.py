@@ -137,3 +137,28 @@ def test_timeouts_must_be_finite_and_positive(tmp_path: Path, option: str, value
     assert f"{option}: must be a finite, positive number of seconds" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out" / "report.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--accept-new"], "--accept-new: needs --known-hosts FILE"),
+        (["--accept-new", "--no-host-key-check", "--known-hosts", "kh"], "--accept-new: needs"),
+        (["--allow-secret-env", "NOT A NAME"], "--allow-secret-env: not an environment variable"),
+    ],
+    ids=["accept-new-without-file", "accept-new-without-checking", "bad-variable-name"],
+)
+def test_trust_options_are_checked_before_any_connection(
+    tmp_path: Path, flags: list[str], message: str
+) -> None:
+    (tmp_path / "policy.yaml").write_text(POLICY)
+    (tmp_path / "kh").write_text("")
+    (tmp_path / "inv.ini").write_text("web ansible_host=127.0.0.1 ansible_port=1\n")
+    result = run_cli(
+        ["scan", "-i", "inv.ini", "-p", "policy.yaml", "-o", "out", *flags],
+        cwd=tmp_path,
+        env=cli_env(tmp_path),
+    )
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr

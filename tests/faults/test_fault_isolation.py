@@ -3,9 +3,10 @@
 No parser raises on any input (the property tests of tests/parsers feed them
 garbage and cut outputs), so the runner's last line of defence — an
 unexpected exception becomes that host's ``internal_error`` — is driven here
-by transports that really implement the Transport protocol and break in the
-ways a buggy transport or collector would: raising on connect, raising while a
-command runs, or handing back text where the collectors expect bytes. They run
+by :class:`~fleetscan.testing.mock.MockTransport` (a real implementation of
+the Transport protocol) breaking in the ways a buggy transport or collector
+would: raising on connect, raising while a command runs, or handing back text
+where the collectors expect bytes. They run
 in one scan with healthy hosts reached over real SSH; only the broken hosts
 change status.
 """
@@ -13,51 +14,32 @@ change status.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 
 import pytest
 
 from fleetscan.model import HostScan, Status, Target
 from fleetscan.runner import scan_all
 from fleetscan.testing.fleet import sim_fleet
-from fleetscan.transports.base import CommandResult, ConnectSettings, Session, Transport
+from fleetscan.testing.mock import MockCall, MockTransport
+from fleetscan.transports.base import CommandResult, Transport
 from tests.orchestration.test_host_statuses import assert_good_listeners, good
 
 
-class _Session:
-    """A session whose ``run`` breaks as ``mode`` says; ``closed`` records close()."""
+def broken(mode: str) -> MockTransport:
+    """A transport that connects without any network and then breaks as ``mode`` says."""
 
-    def __init__(self, mode: str) -> None:
-        self.mode = mode
-        self.closed = False
+    def connect(target: Target) -> None:
+        if mode == "connect-raises":
+            raise RuntimeError("transport bug during connect")
 
-    async def run(
-        self, command: str, *, stdin: str | None = None, timeout: float, max_output: int
-    ) -> CommandResult:
-        if self.mode == "run-raises":
+    def run(call: MockCall) -> CommandResult:
+        if mode == "run-raises":
             raise RuntimeError("session exploded while running the command")
         # a transport bug: decoded text where the protocol promises bytes
         text: bytes = "Linux\n"  # type: ignore[assignment]
-        return CommandResult(command, 0, text, b"", 0.0)
+        return CommandResult(call.command, 0, text, b"", 0.0)
 
-    async def close(self) -> None:
-        self.closed = True
-
-
-@dataclass
-class BrokenTransport:
-    """A Transport that connects without any network and then breaks."""
-
-    name: str
-    mode: str
-    sessions: list[_Session]
-
-    async def connect(self, target: Target, settings: ConnectSettings) -> Session:
-        if self.mode == "connect-raises":
-            raise RuntimeError("transport bug during connect")
-        session = _Session(self.mode)
-        self.sessions.append(session)
-        return session
+    return MockTransport(run, on_connect=connect, name=mode)
 
 
 BROKEN = [
@@ -70,23 +52,22 @@ BROKEN = [
 @pytest.fixture(scope="module")
 def isolation_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, HostScan], int]:
     tmp = tmp_path_factory.mktemp("isolation")
-    sessions: list[_Session] = []
-    transports: dict[str, Transport] = {
-        mode: BrokenTransport(mode, mode, sessions) for mode, _ in BROKEN
-    }
+    mocks = {mode: broken(mode) for mode, _ in BROKEN}
+    transports: dict[str, Transport] = dict(mocks)
 
     async def main() -> dict[str, HostScan]:
         async with sim_fleet(tmp, [good("healthy-1"), good("healthy-2")]) as fleet:
-            broken = [Target(mode, "192.0.2.1", transport=mode) for mode, _ in BROKEN]
+            # never connected to: the mock transports reach no network
+            buggy = [Target(mode, "127.0.0.1", transport=mode) for mode, _ in BROKEN]
             scans = await scan_all(
-                [fleet.targets[0], *broken, fleet.targets[1]],
+                [fleet.targets[0], *buggy, fleet.targets[1]],
                 fleet.settings(connect_timeout=2.0, host_timeout=6.0),
                 transports=transports,
             )
             return {s.host: s for s in scans}
 
     scans = asyncio.run(main())
-    return scans, sum(not s.closed for s in sessions)
+    return scans, sum(not s.closed for m in mocks.values() for s in m.sessions)
 
 
 @pytest.mark.parametrize(("mode", "words"), BROKEN, ids=[m for m, _ in BROKEN])

@@ -258,3 +258,25 @@ def test_inventory_script_runs_without_a_shell(tmp_path: Path) -> None:
     assert [t.name for t in targets] == ["w1", "w2"]
     assert not (tmp_path / "pwned").exists() and not Path("pwned").exists()
     assert marker.exists()
+
+
+def test_stdin_that_is_a_terminal_is_refused_not_waited_on(tmp_path: Path) -> None:
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "fleetscan", "inventory", "show", "-i", "-"],
+            stdin=follower,
+            cwd=tmp_path,
+            env=cli_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert result.returncode == 2
+    assert "standard input is a terminal" in result.stderr

@@ -107,19 +107,23 @@ def test_key_file_that_is_a_fifo_is_refused(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "key.fifo")
     ini = tmp_path / "inv.ini"
     ini.write_text(f"h1 ansible_ssh_private_key_file={tmp_path / 'key.fifo'}\n")
-    with pytest.raises(ConfigError, match="is not a regular file"):
+    with pytest.raises(ConfigError, match=r"FIFO .*expected a regular file"):
         load_inventory([ini]).select(None)
 
 
 def test_known_hosts_named_by_the_inventory_must_not_be_a_device(tmp_path: Path) -> None:
     ini = tmp_path / "inv.ini"
-    ini.write_text("h1 fleetscan_known_hosts=/dev/zero\nh2 fleetscan_known_hosts=missing/kh\n")
+    ini.write_text(
+        "h1 fleetscan_known_hosts=/dev/zero\nh2 fleetscan_known_hosts=missing/kh\n"
+        "h3 fleetscan_known_hosts=/dev/null\n"
+    )
     inv = load_inventory([ini])
     with pytest.raises(ConfigError) as info:
         inv.select("h1")
     assert (info.value.line, info.value.field) == (1, "known_hosts")
-    assert "is not a regular file" in info.value.detail
+    assert "character device, expected a regular file" in info.value.detail
     assert inv.select("h2") == (inv.targets[1],)  # a missing file only means: no keys
+    assert inv.select("h3") == (inv.targets[2],)  # /dev/null: the idiomatic empty file
 
 
 def test_duplicate_host_error_names_both_origins(tmp_path: Path) -> None:

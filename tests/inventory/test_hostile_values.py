@@ -11,9 +11,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fleetscan.errors import ConfigError
 from fleetscan.inventory import load_inventory
+from fleetscan.inventory.values import address_problem, jump_hop_problem, user_problem
 from tests.cli import cli_env, run_cli
 
 HOSTILE = [
@@ -252,3 +255,31 @@ def test_paramiko_match_exec_attack_stops_before_any_connection(tmp_path: Path) 
     assert lines[0].startswith("fleetscan: error: inv.ini:2: ansible_host: invalid address")
     assert not (tmp_path / "pwned").exists()
     assert not (tmp_path / "out").exists()
+
+
+_FORBIDDEN = "'`\"$;&<>|(){}*?!#~^%\\ \t\n\r\x00\x1b\x7f\u2028\u202e\u200b"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=20),
+    st.sampled_from(_FORBIDDEN),
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=20),
+)
+def test_no_forbidden_character_ever_passes(before: str, bad: str, after: str) -> None:
+    """Whatever surrounds it, a shell metacharacter, '%', whitespace or an
+    invisible/control character makes the value unusable as address, user or
+    jump host."""
+    text = before + bad + after
+    assert address_problem(text) is not None
+    if bad != "\\":  # DOMAIN\user is a Windows login (also as a jump host's user)
+        assert user_problem(text) is not None
+        assert jump_hop_problem(text) is not None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=40))
+def test_accepted_addresses_are_plain_names_or_ip_literals(text: str) -> None:
+    if address_problem(text) is None:
+        assert text.isascii() and text.isprintable() and not text.startswith("-")
+        assert not set(text) & set(_FORBIDDEN)

@@ -12,8 +12,9 @@ import pytest
 from listener_view import FIXTURES, read_bytes_as_text, views
 
 from fleetscan.model import Process
-from fleetscan.parsers import detect
-from fleetscan.parsers.linux_proc import PARSER, PROC_SCRIPT, parse
+from fleetscan.parsers import detect as registry_detect
+from fleetscan.parsers.linux_proc import PROC_SCRIPT, parse
+from fleetscan.parsers.linux_proc import detect as own_detect
 
 SH = shutil.which("sh") or "/bin/sh"
 CAPTURE = FIXTURES / "linux" / "proc-script-capture.out"
@@ -168,9 +169,9 @@ def test_missing_files_are_recognised_and_garbage_is_unparsed() -> None:
 
 
 def test_detect_recognises_the_script_output() -> None:
-    assert PARSER.detect(read_bytes_as_text(CAPTURE)) == 1.0
-    assert detect(read_bytes_as_text(CAPTURE)).name == "linux-proc"
-    assert PARSER.detect("Netid State Recv-Q Send-Q Local Address:Port\n") == 0.0
+    assert own_detect(read_bytes_as_text(CAPTURE)) == 1.0
+    assert registry_detect(read_bytes_as_text(CAPTURE)).name == "linux-proc"
+    assert own_detect("Netid State Recv-Q Send-Q Local Address:Port\n") == 0.0
 
 
 # --------------------------------------------------------- the script, run

@@ -11,12 +11,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from listener_view import CORPUS, read_bytes_as_text
 
+from fleetscan import parsers
 from fleetscan.model import ParseResult
 from fleetscan.parsers import linux_netstat, linux_proc, linux_ss
-from fleetscan.parsers.linux_common import source_lines
+from fleetscan.parsers.base import split_lines
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-PARSERS = (linux_ss.PARSER, linux_netstat.PARSER, linux_proc.PARSER)
+PARSERS = tuple(parsers.get(m.info.name) for m in (linux_ss, linux_netstat, linux_proc))
 
 # (proto, family, address, zone, port, ((name, pid), ...))
 Spec = tuple[str, int, str, str | None, int, tuple[tuple[str, int], ...]]
@@ -133,10 +134,13 @@ def test_netstat_rendering_parses_back(specs: list[Spec], extended: bool) -> Non
 
 
 def _check_evidence(text: str, result: ParseResult) -> None:
-    """Every listener and unparsed line points at the exact line it came from."""
-    lines = source_lines(text)
+    """Every listener and unparsed line points at the exact line(s) it came from
+    (a row broken by a process name holding newlines spans several)."""
+    lines = split_lines(text)
     for listener in result.listeners:
-        assert listener.line is not None and lines[listener.line - 1] == listener.raw
+        assert listener.line is not None
+        span = listener.raw.count("\n") + 1
+        assert "\n".join(lines[listener.line - 1 : listener.line - 1 + span]) == listener.raw
     for item in result.unparsed:
         assert lines[item.line - 1] == item.text
 

@@ -91,7 +91,7 @@ def test_anob_continuation_lines_name_the_image_and_stay_in_the_evidence() -> No
 
 def test_anob_row_without_ownership_information_keeps_the_pid_only() -> None:
     row = next(x for x in _parse(AONB).listeners if x.key == ("tcp", 4, "0.0.0.0", 7680))
-    assert [(p.name, p.pid) for p in row.processes] == [("", 10404)]
+    assert [(p.name, p.pid) for p in row.processes] == [(None, 10404)]
 
 
 @pytest.mark.parametrize(
@@ -188,7 +188,7 @@ def test_apply_tasklist_names_every_known_pid_and_keeps_unknown_ones_empty() -> 
     result = apply_tasklist(_parse(AON), TASKLIST.read_text(encoding="utf-8"))
     by_port = {x.key: x for x in result.listeners}
     assert view(by_port[("tcp", 4, "127.0.0.1", 29802)]).endswith("6372/NVIDIA Web Helper.exe/-")
-    assert [p.name for p in by_port[("tcp", 6, "::", 13656)].processes] == [""]  # 1400 exited
+    assert [p.name for p in by_port[("tcp", 6, "::", 13656)].processes] == [None]  # 1400 exited
     assert [p.name for p in by_port[("tcp", 4, "0.0.0.0", 445)].processes] == ["System"]
     named = [p for x in result.listeners for p in x.processes if p.name]
     assert len(named) == sum(len(x.processes) for x in result.listeners) - 1  # pid 1400

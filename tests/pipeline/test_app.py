@@ -96,7 +96,8 @@ def test_a_python_user_runs_the_whole_pipeline_with_one_call(tmp_path: Path) -> 
     def answer(call: MockCall) -> MockReply:
         # one exec channel: the script finds the platform out itself
         assert call.command == "sh -s"
-        return MockReply(frame_posix(host, call.stdin or "", as_root=True))
+        out, err = frame_posix(host, call.stdin or "")
+        return MockReply(out, err)
 
     transport = MockTransport(answer)
     options = dataclasses.replace(
@@ -114,3 +115,36 @@ def test_a_python_user_runs_the_whole_pipeline_with_one_call(tmp_path: Path) -> 
     ]
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["hosts"][0]["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    "name", ["ansible_become_password", "ansible_become_pass", "ansible_sudo_pass"]
+)
+def test_a_sudo_password_is_refused_clearly_never_ignored_or_shown(
+    tmp_path: Path, name: str
+) -> None:
+    options = write(
+        tmp_path,
+        "[db]\nh1 ansible_host=127.0.0.1\nh2 ansible_host=127.0.0.1 ansible_become=true "
+        f"{name}=Sup3rSecret\n",
+    )
+    with pytest.raises(ConfigError) as err:
+        app.prepare(options)
+    text = str(err.value)
+    assert text.startswith(f"{tmp_path / 'inv.ini'}:3: {name}: host h2:")
+    assert "sudo -n" in text and "examples/sudoers.d/fleetscan" in text
+    assert "Sup3rSecret" not in text
+
+
+def test_a_sudo_password_on_a_host_without_become_is_never_used_nor_an_error(
+    tmp_path: Path,
+) -> None:
+    options = write(tmp_path, "h1 ansible_host=127.0.0.1 ansible_become_password=x\n")
+    assert [t.name for t in app.prepare(options).targets] == ["h1"]
+
+
+def test_a_scan_without_a_policy_is_a_config_error(tmp_path: Path) -> None:
+    options = dataclasses.replace(write(tmp_path, "h1 ansible_host=127.0.0.1\n"), policies=())
+    with pytest.raises(ConfigError, match="no policy given") as err:
+        app.prepare(options)
+    assert err.value.field == "--policy"

@@ -172,15 +172,11 @@ def test_unknown_builtin_policy_lists_the_available_ones() -> None:
         builtin_policy_path("baselin")
 
 
-def test_installed_package_policies_win_over_a_source_checkout(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    pkg = tmp_path / "site" / "fleetscan"
-    (pkg / "_policies").mkdir(parents=True)
-    (tmp_path / "site" / "policies").mkdir()
-    (pkg / "_policies" / "baseline.yaml").write_text("version: 1\n")
-    (tmp_path / "site" / "policies" / "baseline.yaml").write_text("version: 1\n")
-    (tmp_path / "site" / "policies" / "only-here.yaml").write_text("version: 1\n")
-    monkeypatch.setattr(fleetscan, "__file__", str(pkg / "__init__.py"))
-    assert builtin_policy_path("baseline") == pkg / "_policies" / "baseline.yaml"
-    assert builtin_policy_path("only-here") == tmp_path / "site" / "policies" / "only-here.yaml"
+def test_a_checkout_reads_the_top_level_policies_as_package_resources() -> None:
+    """One code path: the package's _policies resource is the top-level policies/."""
+    repo = Path(__file__).resolve().parents[2]
+    for name in SHIPPED:
+        path = builtin_policy_path(name)
+        assert path.parent.name == "_policies"
+        assert path.resolve() == (repo / "policies" / f"{name}.yaml").resolve()
+    assert set(SHIPPED) == {p.stem for p in (repo / "policies").glob("*.yaml")}

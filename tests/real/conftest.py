@@ -18,7 +18,10 @@ from pathlib import Path
 import pytest
 
 from .harness import (
+    LEAST_GROUP,
+    LEAST_USER,
     NO_SUDO_USER,
+    SHIPPED_SUDOERS,
     SUDO_USER,
     KeyMaterial,
     SshdServer,
@@ -55,7 +58,7 @@ def ssh_keys() -> Iterator[KeyMaterial]:
         keys_dir = tmp / "authorized_keys"
         keys_dir.mkdir(mode=0o755)
         keys_dir.chmod(0o755)
-        for user in ("root", NO_SUDO_USER, SUDO_USER):
+        for user in ("root", NO_SUDO_USER, SUDO_USER, LEAST_USER):
             f = keys_dir / user
             f.write_text(public_key(client_key) + "\n")
             f.chmod(0o644)
@@ -99,13 +102,18 @@ def _remove_stale_sudoers() -> None:
 
 @pytest.fixture(scope="session")
 def test_users() -> Iterator[tuple[str, str]]:
-    """(no-sudo user, passwordless-sudo user); the sudoers drop-in is removed at the end."""
+    """(no-sudo user, passwordless-sudo user), and LEAST_USER whose only sudo
+    right is the shipped examples/sudoers.d/fleetscan, installed verbatim in
+    the same drop-in (removed at the end)."""
     require(_is_root(), "creating test users and a sudoers drop-in needs root")
-    for tool in ("useradd", "usermod", "visudo", "sudo"):
+    for tool in ("useradd", "usermod", "groupadd", "visudo", "sudo"):
         require(shutil.which(tool) is not None, f"{tool} is not installed")
     try:
         _ensure_user(NO_SUDO_USER)
         _ensure_user(SUDO_USER)
+        _ensure_user(LEAST_USER)
+        run(["groupadd", "-f", LEAST_GROUP])
+        run(["usermod", "-aG", LEAST_GROUP, LEAST_USER])
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
         require(False, f"could not create the test users: {exc}")
         raise
@@ -114,7 +122,7 @@ def test_users() -> Iterator[tuple[str, str]]:
     sudoers = SUDOERS_DIR / f"{SUDOERS_PREFIX}{os.getpid()}"
     with tempfile.TemporaryDirectory(prefix="fleetscan-sudoers-") as d:
         draft = Path(d) / sudoers.name
-        draft.write_text(f"{SUDO_USER} ALL=(ALL) NOPASSWD: ALL\n")
+        draft.write_text(f"{SUDO_USER} ALL=(ALL) NOPASSWD: ALL\n" + SHIPPED_SUDOERS.read_text())
         draft.chmod(0o440)
         run(["visudo", "-cf", str(draft)])
         tmp_target = SUDOERS_DIR / f".{sudoers.name}.tmp"  # ignored by sudo (has a '.')
@@ -158,7 +166,6 @@ def sshd_server(
         )
     )
     try:
-        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
         validate_sshd_config(sshd_binary, config)
         server = start_sshd(
             [sshd_binary, "-D", "-e", "-f", str(config)],

@@ -28,6 +28,11 @@ CLI_TIMEOUT = 60.0
 STOP_TIMEOUT = 5.0
 NO_SUDO_USER = "fsnosudo"  # a login without sudo
 SUDO_USER = "fssudo"  # a login with passwordless sudo
+#: a login whose only sudo right is the shipped examples/sudoers.d/fleetscan
+#: (through the group it names)
+LEAST_USER = "fsleast"
+LEAST_GROUP = "fleetscan"
+SHIPPED_SUDOERS = Path(__file__).resolve().parents[2] / "examples" / "sudoers.d" / "fleetscan"
 
 
 def in_ci() -> bool:
@@ -149,7 +154,14 @@ class Sshd:
                 self.proc.wait(STOP_TIMEOUT)
 
 
+def ensure_sshd_runtime() -> None:
+    """What sshd needs before ``sshd -t`` accepts a config on a fresh Debian
+    machine (no sshd ever started there): the privilege separation directory."""
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+
+
 def validate_sshd_config(sshd: str, config: Path, prefix: Sequence[str] = ()) -> None:
+    ensure_sshd_runtime()
     proc = subprocess.run(
         [*prefix, sshd, "-t", "-f", str(config)],
         capture_output=True,
@@ -169,7 +181,7 @@ def start_sshd(
 ) -> Sshd:
     """Start ``argv`` (an sshd -D -e command, possibly wrapped by ``ip netns exec``)
     and wait until ``address:port`` answers with an SSH banner."""
-    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # privilege separation dir
+    ensure_sshd_runtime()
     with log.open("wb") as out:
         proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=out)
     server = Sshd(proc, address, port, log)

@@ -35,6 +35,7 @@ import secrets
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -195,6 +196,11 @@ def tarpit() -> Iterator[int]:
         yield int(s.getsockname()[1])
 
 
+def history(out: Path) -> list[str]:
+    """A history database of this run's own (never the user's default one)."""
+    return ["--db", f"sqlite:///{out.parent / (out.name + '-history.sqlite')}"]
+
+
 def scan(
     inventory: Path,
     out: Path,
@@ -204,7 +210,7 @@ def scan(
     extra: tuple[str, ...] = (),
     timeout: float = 120.0,
 ) -> subprocess.CompletedProcess[str]:
-    args = ["scan", "-i", str(inventory), "-p", str(BASELINE), "-o", str(out)]
+    args = ["scan", "-i", str(inventory), "-p", str(BASELINE), "-o", str(out), *history(out)]
     args += ["--format", "json,csv,junit,html", "--connect-timeout", "10", "--host-timeout", "30"]
     args += extra
     if distributed is None:
@@ -226,7 +232,7 @@ def scan(
 
 
 def start_scan(inventory: Path, out: Path, redis: Redis, *extra: str) -> subprocess.Popen[str]:
-    args = ["scan", "-i", str(inventory), "-p", str(BASELINE), "-o", str(out)]
+    args = ["scan", "-i", str(inventory), "-p", str(BASELINE), "-o", str(out), *history(out)]
     args += ["--format", "json,csv,junit,html", "--distributed", redis.url, *extra]
     return subprocess.Popen(
         [sys.executable, "-m", "fleetscan", *args],
@@ -287,6 +293,12 @@ def test_distributed_run_equals_local_scan(
     rule = forbidden_rule_for(FORBIDDEN_PORT)
     assert [(f["host"], f["rule_id"]) for f in b["findings"] if f["gating"]] == [("dc2-d", rule)]
     assert (local.returncode, spread.returncode) == (1, 1)
+    # one run in the history, every host once, as for a local scan
+    with sqlite3.connect(tmp_path / "spread-history.sqlite") as db:
+        runs = db.execute("select run_id from runs").fetchall()
+        statuses_kept = db.execute("select status from host_scans").fetchall()
+    assert runs == [(spread_doc["run"]["id"],)]
+    assert sorted(statuses_kept) == [("ok",)] * 4
     # each site's hosts were scanned by that site's workers only
     for w in cluster.workers:
         mine = set(re.findall(r"shard \S+: scanning (.*)", w.log_text()))

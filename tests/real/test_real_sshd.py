@@ -21,7 +21,9 @@ from pathlib import Path
 import pytest
 
 from .harness import (
+    LEAST_USER,
     NO_SUDO_USER,
+    SHIPPED_SUDOERS,
     SUDO_USER,
     OpenSockets,
     SshdServer,
@@ -35,6 +37,7 @@ from .harness import (
     listeners_for,
     load_report,
     owners,
+    require,
     run_cli,
     scan_args,
 )
@@ -84,6 +87,8 @@ LOGIN_CASES = {
         NO_SUDO_USER, True, "partial", False, ("sudo -n refused", "not root")
     ),
     "user-with-sudo-is-ok": LoginCase(SUDO_USER, True, "ok", True),
+    # sudo only for the listing commands (examples/sudoers.d/fleetscan): every owner seen
+    "user-with-only-the-shipped-sudoers-is-ok": LoginCase(LEAST_USER, True, "ok", True),
 }
 
 
@@ -223,3 +228,37 @@ def test_demo_command_writes_reports_and_fails_on_its_backdoor(tmp_path: Path) -
     statuses = {h["name"]: h["status"] for h in report["hosts"]}
     assert {name: statuses.get(name) for name in DEMO_STATUSES} == DEMO_STATUSES
     assert proc.returncode == EXIT_FINDINGS, describe(proc)
+
+
+def test_shipped_sudoers_passes_visudo() -> None:
+    visudo = shutil.which("visudo")
+    require(visudo is not None, "visudo is not installed (sudo package)")
+    assert visudo is not None
+    proc = subprocess.run(
+        [visudo, "-c", "-f", str(SHIPPED_SUDOERS)], capture_output=True, text=True, timeout=20
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_shipped_sudoers_grants_the_listings_and_nothing_else(
+    test_users: tuple[str, str],
+) -> None:
+    """The user of the shipped rule runs `sudo -n ss -tulnp` as root, but not a
+    shell, not ss with other arguments, not another program."""
+
+    def as_least(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["runuser", "-u", LEAST_USER, "--", *argv],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            stdin=subprocess.DEVNULL,
+        )
+
+    listing = as_least("sudo", "-n", "ss", "-tulnp")
+    assert listing.returncode == 0, listing.stderr
+    assert "users:((" in listing.stdout  # root sees every socket's process
+    for argv in (("sh", "-c", "id"), ("ss", "-tan"), ("id",), ("ss", "-tulnp", "-K")):
+        refused = as_least("sudo", "-n", *argv)
+        assert refused.returncode != 0, (argv, refused.stdout)
+        assert "uid=0" not in refused.stdout

@@ -122,6 +122,7 @@ FAILED = {
     Status.PARSE_ERROR: "ss output could not be parsed: 0 of 12 lines understood",
     Status.INTERNAL_ERROR: "KeyError('users') in parser linux_ss",
     Status.INTERRUPTED: "the run was interrupted before this host finished",
+    Status.NOT_SCANNED: "site dc2: no worker answered (worker lost)",
 }
 
 WAIVER = WaiverRef(

@@ -4,13 +4,28 @@ numbers, and no cell a spreadsheet would run as a formula."""
 from __future__ import annotations
 
 import csv
+import io
+import re
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from fleetscan.model import ScanRun
+from fleetscan.model import (
+    Finding,
+    HostScan,
+    Listener,
+    Process,
+    ScanRun,
+    Severity,
+    Status,
+    Target,
+    WaiverRef,
+)
 from fleetscan.reports.csv import (
     CHANGE_COLUMNS,
     FINDING_COLUMNS,
@@ -19,7 +34,7 @@ from fleetscan.reports.csv import (
     write_csv,
 )
 
-from .conftest import FORMULA, FORMULAS
+from .conftest import FINISHED, FORMULA, FORMULAS, STARTED
 
 COLUMNS = {
     "hosts.csv": HOST_COLUMNS,
@@ -127,3 +142,59 @@ def test_hosts_csv_says_when_host_keys_were_not_checked(
     write_csv(replace(realistic_run, hostkey_checking=False), tmp_path)
     hosts = pd.read_csv(tmp_path / "hosts.csv")
     assert set(hosts["hostkey_checking"]) == {"NO (insecure)"}
+
+
+# --- every reading: comma, semicolon, tab (issue 7, item 9) -----------------
+
+#: what a spreadsheet skips before a cell's value: whitespace and CSV quotes
+_SKIPPED = ' \t\n"'
+_HOSTILE_TEXT = st.text(alphabet=st.sampled_from("=+-@;,\t\n\r \"'x1|("), max_size=12)
+
+
+def formula_cells(text: str) -> list[tuple[str, str]]:
+    """(separator, cell) for every cell that starts a formula when ``text`` is
+    read as CSV split on ``,``, on ``;`` or on TAB, and when its raw lines
+    are split on those separators without any CSV quoting rules."""
+    bad = []
+    for sep in (",", ";", "\t"):
+        for row in csv.reader(io.StringIO(text, newline=""), delimiter=sep):
+            bad.extend((sep, cell) for cell in row if _starts_formula(cell))
+    for line in text.split("\n"):
+        bad.extend(("raw", cell) for cell in re.split("[,;\t]", line) if _starts_formula(cell))
+    return bad
+
+
+def _starts_formula(cell: str) -> bool:
+    return cell.startswith("\r") or cell.lstrip(_SKIPPED).startswith(("=", "+", "-", "@"))
+
+
+def run_with(names: list[str], message: str, justification: str) -> ScanRun:
+    procs = tuple(Process(n, 100 + i, n) for i, n in enumerate(names))
+    x = Listener("tcp", 4, "0.0.0.0", 80, processes=procs, raw=";".join(names), line=1)
+    scan = HostScan(
+        Target("h1", "10.0.0.1", groups=tuple(names)), Status.OK, message=message, listeners=(x,)
+    )
+    waiver = WaiverRef(message, justification, None, justification)
+    finding = Finding("rule", Severity.HIGH, "h1", message, x, waiver=waiver)
+    return ScanRun(id="r", started=STARTED, finished=FINISHED, scans=(scan,), findings=(finding,))
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    names=st.lists(_HOSTILE_TEXT, min_size=1, max_size=4), message=_HOSTILE_TEXT, just=_HOSTILE_TEXT
+)
+def test_no_reading_of_any_file_starts_a_formula(names: list[str], message: str, just: str) -> None:
+    """Process names, users, groups, messages and waiver text, joined with
+    fleetscan's own ';': no comma-, semicolon- or tab-separated reading of
+    hosts.csv, listeners.csv or findings.csv yields a formula cell."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in write_csv(run_with(names, message, just), Path(tmp)):
+            text = path.read_text(encoding="utf-8")
+            assert formula_cells(text) == [], (path.name, text)
+
+
+def test_semicolon_join_of_hostile_names_is_neutral(tmp_path: Path) -> None:
+    write_csv(run_with(["x;=1+1;", "@SUM(A1)"], "m", "j"), tmp_path)
+    text = (tmp_path / "listeners.csv").read_text(encoding="utf-8")
+    assert formula_cells(text) == []
+    assert "x;'=1+1;;'@SUM(A1)" in text  # shown, neutralised, not dropped

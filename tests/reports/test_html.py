@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import html
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetscan.model import ScanRun, Status
+from fleetscan.model import HostScan, ScanRun, Status, Target
 from fleetscan.reports.html import render_html, write_html
 
 from .conftest import FORMULA, IMG_ONERROR, OSC, SCRIPT, SGR, TITLE_SCRIPT
@@ -56,6 +58,13 @@ class Doc(HTMLParser):
 
 
 def test_every_host_status_and_section_is_in_the_report(realistic_run: ScanRun) -> None:
+    # distributed runs add not_scanned (a host no worker of its site scanned)
+    lost = HostScan(
+        Target("dc1-lost", "10.20.0.90", site="dc1"),
+        Status.NOT_SCANNED,
+        "worker lost: no worker left for site dc1",
+    )
+    realistic_run = dataclasses.replace(realistic_run, scans=(*realistic_run.scans, lost))
     doc = Doc(render_html(realistic_run))
     text = doc.all_text()
     ids = {a.get("id") for _, a in doc.tags}
@@ -102,7 +111,11 @@ def test_hostile_text_is_escaped_never_markup(hostile_run: ScanRun) -> None:
     assert "\x1b" not in page and "\x07" not in page
     doc = Doc(page)
     scripts = [a for t, a in doc.tags if t == "script"]
-    assert len(scripts) == 1  # the report's own
+    # the report's own code, and its data block (which a browser never runs)
+    assert scripts == [{"type": "application/json", "id": "fleetscan-data"}, {}]
+    data = doc.raw["script"][0]
+    assert "<" not in data and ">" not in data and "&" not in data
+    assert "</script>" in json.dumps(json.loads(data))  # the name is there, as data
     assert not [t for t, _ in doc.tags if t in ("img", "iframe", "object", "embed", "b")]
     handlers = [k for _, a in doc.tags for k in a if k.startswith("on")]
     assert handlers == []
@@ -135,8 +148,9 @@ def test_csp_pins_the_inline_css_and_js(realistic_run: ScanRun) -> None:
         a["content"] for t, a in doc.tags if a.get("http-equiv") == "Content-Security-Policy"
     )
     assert csp is not None and "default-src 'none'" in csp
-    for kind, directive in (("style", "style-src"), ("script", "script-src")):
-        (content,) = doc.raw[kind]
+    (style,) = doc.raw["style"]
+    _data, script = doc.raw["script"]  # the data block is not a script a browser runs
+    for content, directive in ((style, "style-src"), (script, "script-src")):
         digest = base64.b64encode(hashlib.sha256(content.encode()).digest()).decode()
         assert f"{directive} 'sha256-{digest}'" in csp
     assert "unsafe-inline" not in csp
@@ -175,9 +189,11 @@ def test_large_outputs_are_bounded(realistic_run: ScanRun) -> None:
 
 
 @pytest.mark.slow
-def test_templates_are_found_when_installed_from_the_wheel(tmp_path: Path) -> None:
-    """Build the real wheel, unpack it away from the source tree and render
-    from there: proves pyproject ships the templates as fleetscan/_templates."""
+def test_templates_and_policies_are_found_when_installed_from_the_wheel(tmp_path: Path) -> None:
+    """Build the real wheel, unpack it away from the source tree, then render
+    and load the built-in policies from there: proves the wheel ships the
+    top-level reports/templates/ and policies/ as package resources, read by
+    the same code as in a checkout."""
     wheels = tmp_path / "wheels"
     cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(REPO)]
     if importlib.util.find_spec("hatchling") is not None:
@@ -190,9 +206,14 @@ def test_templates_are_found_when_installed_from_the_wheel(tmp_path: Path) -> No
     )
     assert build.returncode == 0, build.stderr
     (wheel,) = wheels.glob("fleetscan-*.whl")
-    site = tmp_path / "site"  # no reports/templates beside it: only _templates can serve
+    site = tmp_path / "site"  # no reports/templates nor policies/ beside it
     with zipfile.ZipFile(wheel) as zf:
-        assert "fleetscan/_templates/report.html.j2" in zf.namelist()
+        names = zf.namelist()
+        assert "fleetscan/_templates/report.html.j2" in names
+        for policy in ("baseline", "demo", "example-infra"):
+            assert f"fleetscan/_policies/{policy}.yaml" in names
+        # the files themselves, not links to folders outside the package
+        assert all(not n.startswith(("policies/", "reports/")) for n in names)
         zf.extractall(site)
     out = tmp_path / "out"
     script = (
@@ -200,6 +221,12 @@ def test_templates_are_found_when_installed_from_the_wheel(tmp_path: Path) -> No
         f"assert fleetscan.__file__.startswith({str(site)!r}), fleetscan.__file__\n"
         "from reports.conftest import build_realistic_run\n"
         f"r.write_reports(build_realistic_run(), pathlib.Path({str(out)!r}), ['html'])\n"
+        "from fleetscan.policy import builtin_policy_names, builtin_policy_path, load_policies\n"
+        "names = set(builtin_policy_names())\n"
+        "assert {'baseline', 'demo', 'example-infra', 'example-exposure'} <= names, names\n"
+        f"assert str(builtin_policy_path('baseline')).startswith({str(site)!r})\n"
+        "pol = load_policies(['baseline', 'example-infra'])\n"
+        "assert 'ssh-is-sshd' in pol.rule_ids(), pol.rule_ids()\n"
     )
     env = {
         **os.environ,

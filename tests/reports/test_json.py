@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from fleetscan.model import Change, ComparedTo, ProbeResult, ScanRun
+from fleetscan.model import AlertDelivery, AlertReport, Change, ComparedTo, ProbeResult, ScanRun
 from fleetscan.reports.json import SCHEMA_VERSION, write_json
 
 from .conftest import HOSTILE_NAMES, OSC, SCRIPT
@@ -45,7 +45,7 @@ def test_run_section_carries_provenance_and_summary(tmp_path: Path, realistic_ru
     assert run["duration_seconds"] == 187.0
     assert run["fail_on"] == "high" and run["exit_code"] == 1
     assert run["policy_files"] == ["policies/baseline.yaml"]
-    assert run["summary"]["by_verdict"] == {"compliant": 1, "non-compliant": 2, "not-scanned": 10}
+    assert run["summary"]["by_verdict"] == {"compliant": 1, "non-compliant": 2, "not-scanned": 11}
     assert run["summary"]["by_status"]["ok"] == 3
     assert run["summary"]["waived_findings"] == 2
 
@@ -135,7 +135,11 @@ def test_changes_and_compared_to(tmp_path: Path, realistic_run: ScanRun) -> None
 def test_schema_doc_lists_every_field(tmp_path: Path, realistic_run: ScanRun) -> None:
     scan = realistic_run.scans[0]
     cell = ProbeResult(scan.host, scan.listeners[0], "office", scan.target.address, "open", "jump")
-    doc = load(tmp_path, dataclasses.replace(_with_changes(realistic_run), exposure=(cell,)))
+    alerts = AlertReport(
+        1, (AlertDelivery("webhook https://h/…", "R2", 1, False, "HTTP 503", True),)
+    )
+    run = dataclasses.replace(_with_changes(realistic_run), exposure=(cell,), alerts=alerts)
+    doc = load(tmp_path, run)
     web = doc["hosts"][0]
     waived = next(f for f in doc["findings"] if f["waived"])
     actual = {
@@ -150,6 +154,8 @@ def test_schema_doc_lists_every_field(tmp_path: Path, realistic_run: ScanRun) ->
         "findings[]": waived,
         "waiver": waived["waiver"],
         "run.compared_to": doc["run"]["compared_to"],
+        "run.alerts": doc["run"]["alerts"],
+        "run.alerts.deliveries[]": doc["run"]["alerts"]["deliveries"][0],
         "changes[]": doc["changes"][0],
         "exposure[]": doc["exposure"][0],
     }

@@ -45,9 +45,16 @@ def test_kept_characters_survive_for_multiline_blocks() -> None:
         ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
         ("-2+3", "'-2+3"),
         ("@SUM(A1)", "'@SUM(A1)"),
-        ("\t=1+1", "'\t=1+1"),
+        # TAB and newline also split cells (tab-separated reading, line break)
+        ("\t=1+1", "'\t'=1+1"),
         ("  =1+1", "'  =1+1"),
-        ("\n=1+1", "'\n=1+1"),
+        ("\n=1+1", "'\n'=1+1"),
+        # a spreadsheet splitting on ';' or ',' starts a new cell there
+        ("x;=1+1;", "x;'=1+1;"),
+        ("a,@SUM(1)", "a,'@SUM(1)"),
+        ("sshd; -2+3", "sshd;' -2+3"),
+        ('a;"=1', "a;'\"=1"),
+        ("a;'=1", "a;'=1"),  # already neutral
         # CR becomes a visible escape, so the cell no longer starts a formula
         ("\r=1+1", "\\r=1+1"),
         ("\x1b]0;x\x07", "\\x1b]0;x\\x07"),
@@ -69,10 +76,13 @@ def test_visible_controls_never_leaves_a_dangerous_character(text: str) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet=st.sampled_from("=+-@\t\r\n x1\x1b\"'")))
+@given(st.text(alphabet=st.sampled_from("=+-@\t\r\n x1\x1b\"';,")))
 def test_csv_cell_is_never_a_formula(text: str) -> None:
     cell = csv_cell(text)
     assert cell.startswith("'") or not cell.lstrip().startswith(("=", "+", "-", "@", "\t", "\r"))
+    # nor any part of it that a ';'-, ','- or TAB-splitting spreadsheet reads as a cell
+    for part in re.split(r"[,;\t\n]", cell):
+        assert not part.lstrip(' "').startswith(("=", "+", "-", "@")), (text, cell)
 
 
 @pytest.mark.parametrize(

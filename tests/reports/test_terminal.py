@@ -10,6 +10,7 @@ from rich.console import Console
 
 from fleetscan.model import HostScan, ScanRun, Status, Target
 from fleetscan.reports import render_summary
+from fleetscan.reports.terminal import MAX_INCOMPLETE
 
 from .conftest import QUOTES
 
@@ -37,8 +38,13 @@ def test_summary_of_a_realistic_run(realistic_run: ScanRun) -> None:
         "exit 1",
     ):
         assert expected in text
-    for scan in realistic_run.incomplete_hosts():
+    incomplete = realistic_run.incomplete_hosts()
+    for scan in incomplete[:MAX_INCOMPLETE]:  # one screen: the rest are in the reports
         assert scan.host in text and scan.status.value in text
+    assert (
+        f"hosts not fully scanned ({min(len(incomplete), MAX_INCOMPLETE)} of {len(incomplete)})"
+        in text
+    )
     assert "No route to host" in text
 
 
@@ -90,3 +96,35 @@ def test_summary_in_a_pipe_is_plain_lines_with_controls_visible(hostile_run: Sca
     assert any(line.startswith("hosts: ") for line in lines)
     assert lines[-1].startswith("exit ")
     assert any(len(line) > 60 for line in lines)  # long facts are not wrapped
+
+
+def test_every_console_and_table_comes_from_the_terminal_module() -> None:
+    """The class of the markup bug (issue 7, item 8): a Rich Console made
+    elsewhere would read host text as markup again. Every console and table
+    in the product is made by reports/terminal.py (markup off, inert cells)."""
+    import re
+    from pathlib import Path
+
+    import fleetscan
+
+    root = Path(fleetscan.__file__).parent
+    offenders = [
+        f"{path.relative_to(root)}:{n}"
+        for path in root.rglob("*.py")
+        if path.name != "terminal.py" and "from rich" in (text := path.read_text(encoding="utf-8"))
+        for n, line in enumerate(text.splitlines(), 1)
+        if re.search(r"\b(Console|Table)\(", line) or "markup=True" in line
+    ]
+    assert offenders == []
+
+
+def test_terminal_console_prints_markup_literally() -> None:
+    from fleetscan.reports.terminal import console, data_table
+
+    out = console()
+    out.file = io.StringIO()
+    out.print("[link=https://evil]x[/link] [/x] :thumbs_up:")
+    out.print(data_table(["a"], [["[/x]"], ["[bold]b[/]"]]))
+    text = out.file.getvalue()
+    assert "[link=https://evil]x[/link] [/x] :thumbs_up:" in text
+    assert "[/x]" in text and "[bold]b[/]" in text

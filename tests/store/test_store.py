@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import URL
 
-from fleetscan.model import Status, WaiverRef
+from fleetscan.model import LearnedKey, Status, WaiverRef
 from fleetscan.reports.json import run_to_dict
 from fleetscan.store import History, Store, StoreError
 from fleetscan.store.schema import blobs, host_scans
@@ -41,7 +41,9 @@ def test_a_stored_run_reads_back_identical(store: Store) -> None:
     scans = [scan("web", [SSH, PG_LOCAL, evil]), scan("down", status=Status.UNREACHABLE)]
     original = replace(
         run("R1", scans, findings=[finding("web", evil), waived]),
-        changes=(),
+        inventory_known_hosts_trusted=True,
+        accept_new_file="/home/ops/.ssh/known_hosts",
+        keys_learned=(LearnedKey("web", "[127.0.0.1]:2222", "ssh-ed25519", "SHA256:abc"),),
     )
     h = History(store)
     saved = h.record(original)

@@ -18,7 +18,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from fleetscan.errors import ConfigError, HostKeyError, HostKeyUnknown
+from fleetscan.errors import ConfigError, HostKeyError, HostKeyUnknown, TransportError
 from fleetscan.model import Target
 from fleetscan.transports.base import ConnectSettings
 from tests.transports.trustsrv import Host, Servers, client_key, connect_and_run, servers
@@ -71,6 +71,11 @@ def test_match_exec_in_ssh_config_is_never_evaluated(
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("pwned")) == []
     # and no Match exec block applied (the user came from the target)
     assert host.log.usernames == ["tester"]
+    # the attack of the issue: a host name that is a shell payload (the
+    # inventory refuses it; through the Python API it only fails to resolve)
+    hostile = Target("h", f"127.0.0.1;touch${{IFS}}{pwned}-name;true", port=host.port)
+    with pytest.raises(TransportError):
+        asyncio.run(connect_and_run(transport, hostile, settings(known, config)))
     # the control: the same command in a shell does create the file
     subprocess.run(["sh", "-c", f"touch {pwned}-control"], check=True, timeout=10)
     assert (tmp_path / "pwned-control").exists()
@@ -218,7 +223,6 @@ def test_nested_proxyjump_opens_every_hop_with_the_fleet_host_keys(
 
 
 def test_a_proxyjump_loop_is_refused_clearly(tmp_path: Path) -> None:
-    from fleetscan.errors import TransportError
     from fleetscan.transports.sshconfig import full_chain
 
     loop = {"a": ["b"], "b": ["a"]}
@@ -321,3 +325,41 @@ def test_a_host_certificate_signed_by_a_trusted_ca(
     with pytest.raises(HostKeyUnknown, match="cert-authority"):
         _connect(transport, host, known, key_path)
     assert host.log.usernames == []
+
+
+# --------------------------------------------------------------------------- hostkeys scan
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_hostkeys_scan_goes_through_the_jump_chain_and_never_logs_in(
+    tmp_path: Path, srv: Servers, transport: str
+) -> None:
+    """Keys are fetched through the bastion (checked against known_hosts as
+    always); the target sees no login attempt and runs no command."""
+    from fleetscan.keyscan import fetch_all
+
+    key_path, key = client_key(tmp_path)
+    bastion = srv.start(Host("bastion", client_keys=[key], jump=True))
+    inner = srv.start(Host("inner", client_keys=[key]))
+    known = tmp_path / "known_hosts"
+    target = Target(
+        "inner",
+        "127.0.0.1",
+        port=inner.port,
+        user="tester",
+        key_files=(str(key_path),),
+        jump_host=f"tester@127.0.0.1:{bastion.port}",
+        transport=transport,
+    )
+    known.write_text(bastion.known_hosts_line() + "\n")
+    (result,) = asyncio.run(fetch_all([target], settings(known)))
+    assert result.error == "", result.error
+    assert result.name == f"[127.0.0.1]:{inner.port}"
+    inner_pub = inner.host_key.public_data  # type: ignore[union-attr]
+    assert [(k.blob, k.state) for k in result.keys] == [(inner_pub, "new")]
+    assert inner.log.usernames == [] and inner.log.commands == []
+    assert ("127.0.0.1", inner.port) in bastion.log.tunnels
+    # a bastion nobody vouched for stops the fetch: no key is learned through it
+    known.write_text("")
+    (result,) = asyncio.run(fetch_all([target], settings(known)))
+    assert "jump host" in result.error and result.keys == ()

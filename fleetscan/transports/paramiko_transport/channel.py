@@ -15,6 +15,7 @@ from fleetscan.transports.base import (
     DEFAULT_MAX_STDERR,
     READ_CHUNK,
     CommandResult,
+    lost_while_running,
 )
 from fleetscan.transports.paramiko_transport.attempt import Aborted, Attempt, close_quietly
 
@@ -112,7 +113,7 @@ def run_blocking(
     except (paramiko.SSHException, EOFError, OSError) as exc:
         if attempt.aborted:
             raise Aborted() from None
-        raise ChannelError(f"connection lost while the command ran: {exc}") from None
+        raise ChannelError(lost_while_running(exc)) from None
     finally:
         if chan is not None:
             close_quietly(chan)

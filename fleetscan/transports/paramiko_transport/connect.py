@@ -114,6 +114,8 @@ def _tcp(hop: Hop, timeout: float, where: str) -> socket.socket:
         return socket.create_connection((hop.hostname, hop.port), timeout=timeout)
     except socket.gaierror as exc:
         raise UnreachableError(f"{where}name does not resolve: {exc.strerror}") from None
+    except UnicodeError:  # the IDNA codec refuses it: no DNS name can be this
+        raise UnreachableError(f"{where}name does not resolve: not a valid host name") from None
     except TimeoutError:
         raise HandshakeTimeout(tcp_timeout_message(timeout, where)) from None
     except OSError as exc:
