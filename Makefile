@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint fmt typecheck bench clean setup
+.PHONY: demo test lint fmt typecheck bench bench-scan clean setup
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV) || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
@@ -38,6 +38,9 @@ fmt: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+bench-scan: $(STAMP)
+	$(BIN)/python -m bench.scan $(N)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.parse

@@ -105,7 +105,8 @@ class HostSession:
 class Collector(Protocol):
     """Collects one platform's listeners through an open session."""
 
-    platform: str
+    @property
+    def platform(self) -> str | None: ...  # None: finds it out on the host
 
     async def collect(self, host: HostSession) -> Collected: ...
 

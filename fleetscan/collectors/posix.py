@@ -1,8 +1,9 @@
 """The POSIX collector (Linux, macOS, FreeBSD): run the script, read its framed output.
 
 The script (:mod:`fleetscan.collectors.posix_script`) prints each
-step's output between ``@@FLEETSCAN-<nonce> begin/end`` lines, its uid, and a
-``ps`` pid → user and comm table. Here that output becomes a
+step's output between ``@@FLEETSCAN-<nonce> begin/end`` lines, its uid, the
+platform when it had to find it out, and the owners table the chosen step
+needs (``passwd``: uid → name; ``ps``: pid → user and comm). Here that output becomes a
 :class:`~fleetscan.collectors.base.Collected`: the first step that worked is
 parsed, process owners filled in, and anything missing makes the host
 ``partial`` (fail closed).
@@ -17,7 +18,17 @@ from dataclasses import dataclass, replace
 
 from fleetscan import parsers
 from fleetscan.collectors.base import Collected, HostSession, first_stderr_line
-from fleetscan.collectors.posix_script import Step, marker, new_nonce, posix_chain, posix_script
+from fleetscan.collectors.owners import parse_passwd, with_uid_names
+from fleetscan.collectors.posix_script import (
+    OWNERS_PASSWD,
+    UNAME_PLATFORMS,
+    Step,
+    marker,
+    new_nonce,
+    posix_chain,
+    posix_script,
+)
+from fleetscan.collectors.windows import WindowsCollector
 from fleetscan.model import Listener, ParseResult, Process, Status
 from fleetscan.parsers.base import merge_duplicates
 from fleetscan.transports.base import CommandResult
@@ -32,16 +43,28 @@ class Section:
 
 
 _SECTION = re.compile(
-    r"^(?P<m>@@FLEETSCAN-[0-9a-f]+) (?P<what>begin|end|uid|none)(?: (?P<rest>.*))?$"
+    r"^(?P<m>@@FLEETSCAN-[0-9a-f]+) (?P<what>begin|end|uid|os|none)(?: (?P<rest>.*))?$"
 )
 
 
-def split_sections(stdout: str, nonce: str) -> tuple[dict[str, Section], str | None, list[str]]:
-    """Split framed output into sections; also returns the uid line and any text
+@dataclass(frozen=True, slots=True)
+class Framed:
+    """The collector script's output, split: sections by name, the uid and
+    platform lines, and any text printed outside sections (banners, noise)."""
+
+    sections: dict[str, Section]
+    uid: str | None
+    os: str | None
+    noise: list[str]
+
+
+def split_sections(stdout: str, nonce: str) -> Framed:
+    """Split framed output into sections, the uid and os lines, and any text
     printed outside sections (login banners, shell noise)."""
     m = marker(nonce)
     sections: dict[str, Section] = {}
     uid: str | None = None
+    os: str | None = None
     noise: list[str] = []
     current: str | None = None
     buf: list[str] = []
@@ -56,6 +79,8 @@ def split_sections(stdout: str, nonce: str) -> tuple[dict[str, Section], str | N
                 what, rest = match.group("what"), (match.group("rest") or "").strip()
                 if what == "uid":
                     uid = rest
+                elif what == "os":
+                    os = rest
                 elif what == "begin":
                     current, buf, start = rest, [], lineno + 1
                 elif what == "end" and current is not None:
@@ -72,7 +97,7 @@ def split_sections(stdout: str, nonce: str) -> tuple[dict[str, Section], str | N
             noise.append(line)
     if current is not None:  # cut off (output cap, dropped connection)
         sections[current] = Section(current, "\n".join(buf), None, start)
-    return sections, uid, noise
+    return Framed(sections, uid, os, noise)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,12 +202,21 @@ def _chosen_step(
 
 
 def interpret_posix(
-    platform: str, result: CommandResult, nonce: str, *, become: bool = False
+    platform: str | None, result: CommandResult, nonce: str, *, become: bool = False
 ) -> Collected:
     """Turn the framed output of the collector script into a :class:`Collected`
-    (``become``: the script asked sudo for its listing commands)."""
+    (``platform`` None: the script said which platform it found; ``become``:
+    the script asked sudo for its listing commands)."""
     stdout = result.stdout.decode("utf-8", "replace")
-    sections, uid, _noise = split_sections(stdout, nonce)
+    framed = split_sections(stdout, nonce)
+    sections, uid = framed.sections, framed.uid
+    if platform is None:
+        if framed.os is None:
+            return Collected(Status.NO_COLLECTOR, _no_script_message(result))
+        platform = UNAME_PLATFORMS.get(framed.os)
+        if platform is None:
+            shown = framed.os.lower()[:40] or "(uname -s printed nothing)"
+            return Collected(Status.NO_COLLECTOR, f"no collector for platform {shown!r}")
     chain = posix_chain(platform)
     chosen, failures = _chosen_step(chain, sections, result.truncated)
     if chosen is None:
@@ -217,6 +251,9 @@ def interpret_posix(
         parse_ps(ps.text) if ps else {},
         names=step.parser == "linux-netstat",
     )
+    if step.owners == OWNERS_PASSWD:  # /proc's numeric uids, named without ps
+        passwd = sections.get("passwd")
+        listeners = with_uid_names(listeners, parse_passwd(passwd.text) if passwd else {})
     collector = step.command.splitlines()[0] if step.name != "proc" else "/proc/net"
     # the listing ran under sudo -n (which succeeded, or the step would have failed)
     privileged = become and step.sudo
@@ -269,19 +306,33 @@ def sudo_refused(result: CommandResult) -> str | None:
     return None
 
 
+def windows_shell(result: CommandResult) -> bool:
+    """True when the script was refused by a Windows shell: cmd.exe ("'sh' is
+    not recognized as an internal or external command") or PowerShell ("The
+    term 'sh' is not recognized as the name of a cmdlet")."""
+    text = (result.stdout + b"\n" + result.stderr).decode("utf-8", "replace").lower()
+    return "is not recognized as" in text or "commandnotfoundexception" in text
+
+
 class PosixCollector:
     """Runs the platform's chain in one exec channel (``sh -s``, the script on
     stdin); with become, each listing command under ``sudo -n``. When sudo
     refuses (password needed, command not granted) and no listing ran
     privileged, the chain runs again without sudo: the host is scanned and
-    can be no better than partial."""
+    can be no better than partial.
 
-    def __init__(self, platform: str) -> None:
+    ``platform`` None (the inventory did not say): the script finds out on the
+    host, in the same channel; a host whose shell turns out to be Windows'
+    is handed to the Windows collector."""
+
+    def __init__(self, platform: str | None) -> None:
         self.platform = platform
 
     async def collect(self, host: HostSession) -> Collected:
         become = host.target.become
         got, result = await self._run(host, become)
+        if self.platform is None and got.platform is None and windows_shell(result):
+            return await WindowsCollector().collect(host)
         refused = sudo_refused(result) if become and not got.privileged else None
         if refused:
             got, _ = await self._run(host, False)
@@ -292,7 +343,7 @@ class PosixCollector:
         nonce = new_nonce()
         script = posix_script(self.platform, nonce, become=become)
         how = ", listings under sudo -n" if become else ""
-        label = f"sh -s <fleetscan {self.platform} collector{how}>"
+        label = f"sh -s <fleetscan {self.platform or 'posix'} collector{how}>"
         result = await host.run("sh -s", stdin=script, label=label)
         # parsing is CPU work: off the event loop, so one huge or hostile
         # output cannot stall the other hosts' I/O and deadlines

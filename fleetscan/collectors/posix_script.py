@@ -14,6 +14,18 @@ and succeeds wins. Each step's output is framed by marker lines carrying a
 per-scan random nonce, so a hostile host cannot forge a section by printing a
 marker from a process name.
 
+One script, one channel, no process the job does not need: when the inventory
+does not say the platform, the script tells it itself (``/proc/sys/kernel/
+ostype`` read by the shell on Linux, ``uname -s`` elsewhere) and runs that
+platform's chain; the uid comes from ``/proc/self/status`` (``id -u`` only
+where there is no /proc). Owners' user names: the /proc script gives
+each process's uid, mapped to a name from ``/etc/passwd`` read with shell
+builtins; a step that gives pids without users (ss, netstat, lsof, sockstat)
+makes the script run ``ps`` for the pid → user table, and only once that step
+has worked. (``ss -e`` would give the *socket's* uid instead, which is not the
+user of each process holding it — a pre-fork server's workers — so ss keeps
+ps for now.)
+
 Nothing from the inventory is ever interpolated into these commands.
 """
 
@@ -27,6 +39,10 @@ from fleetscan.parsers.linux_proc import PROC_SCRIPT
 
 POSIX_PLATFORMS = ("linux", "darwin", "freebsd")
 
+#: how a step's listing gets its owners' user names
+OWNERS_PASSWD = "passwd"  # the listing gives uids: /etc/passwd maps them
+OWNERS_PS = "ps"  # the listing gives pids: a ps pid -> user table
+
 
 @dataclass(frozen=True, slots=True)
 class Step:
@@ -37,6 +53,7 @@ class Step:
     command: str
     parser: str
     ok_exit: tuple[int, ...] = (0,)
+    owners: str = OWNERS_PS
     sudo: bool = True  # asked for under sudo with become (the /proc script is not)
 
     def script_command(self, become: bool) -> str:
@@ -54,7 +71,7 @@ def posix_chain(platform: str) -> tuple[Step, ...]:
             Step("ss", "ss", "ss -tulnp", "linux-ss"),
             # -W: net-tools cuts long IPv6 addresses without it
             Step("netstat", "netstat", "netstat -tulnpW", "linux-netstat"),
-            Step("proc", None, PROC_SCRIPT, "linux-proc", sudo=False),
+            Step("proc", None, PROC_SCRIPT, "linux-proc", owners=OWNERS_PASSWD, sudo=False),
         )
     if platform == "darwin":
         return (
@@ -79,33 +96,79 @@ def marker(nonce: str) -> str:
     return f"@@FLEETSCAN-{nonce}"
 
 
-def posix_script(platform: str, nonce: str, *, become: bool = False) -> str:
-    """The sh script that runs the chain for ``platform`` and frames each output."""
-    m = marker(nonce)
-    lines = [
-        "LC_ALL=C; export LC_ALL; LANG=C; export LANG",
-        'PATH="$PATH:/usr/sbin:/sbin:/usr/bin:/bin"; export PATH',
-        f"m='{m}'",
-        'echo "$m uid $(id -u 2>/dev/null)"',
-    ]
-    calls = []
-    for i, step in enumerate(posix_chain(platform)):
+#: what the script prints as the platform (``uname -s``, or Linux's
+#: /proc/sys/kernel/ostype) -> the collector's platform
+UNAME_PLATFORMS = {"Linux": "linux", "Darwin": "darwin", "FreeBSD": "freebsd"}
+
+# the platform without a process on Linux (the shell reads /proc), uname elsewhere
+_OS_LINES = (
+    "os=; { IFS= read -r os; } 2>/dev/null </proc/sys/kernel/ostype",
+    '[ -n "$os" ] || os=$(uname -s 2>/dev/null)',
+    'echo "$m os $os"',
+)
+# the effective uid without a process where there is /proc
+_UID_LINES = (
+    "u=; { while read -r k _ e _; do case $k in Uid:) u=$e; break;; esac; done; }"
+    " 2>/dev/null </proc/self/status",
+    '[ -n "$u" ] || u=$(id -u 2>/dev/null)',
+    'echo "$m uid $u"',
+)
+# uid -> name from /etc/passwd with shell builtins (no getent, no process)
+_PASSWD = (
+    'pw() { echo "$m begin passwd"; { while IFS=: read -r n _ i _; do echo "$i $n"; done; }'
+    ' 2>/dev/null </etc/passwd; echo "$m end passwd 0"; }'
+)
+_PS = (
+    'ps_() { echo "$m begin ps"; (ps -eo pid=,user:32=,comm= 2>/dev/null || '
+    'ps -o pid,user,comm 2>/dev/null); echo "$m end ps $?"; }'
+)
+
+
+def _step_functions(prefix: str, chain: tuple[Step, ...], become: bool) -> tuple[list[str], str]:
+    """One sh function per step (it prints its framed output and, when it
+    worked, the owners table it needs) and the ``a || b || none`` call line."""
+    lines: list[str] = []
+    calls: list[str] = []
+    for i, step in enumerate(chain):
         check = (
             f"command -v {shlex.quote(step.program)} >/dev/null 2>&1 || return 127; "
             if step.program
             else ""
         )
         ok = " || ".join(f"[ $r -eq {c} ]" for c in step.ok_exit)
+        owners = "pw" if step.owners == OWNERS_PASSWD else "ps_"
         command = step.script_command(become)
         lines.append(
-            f's{i}() {{ {check}echo "$m begin {step.name}"; (\n{command}\n); r=$?; '
-            f'echo "$m end {step.name} $r"; {ok}; }}'
+            f's{prefix}{i}() {{ {check}echo "$m begin {step.name}"; (\n{command}\n); r=$?; '
+            f'echo "$m end {step.name} $r"; {{ {ok}; }} || return 1; {owners}; }}'
         )
-        calls.append(f"s{i}")
-    lines.append(" || ".join([*calls, 'echo "$m none"']))
-    lines.append(
-        'echo "$m begin ps"; (ps -eo pid=,user:32=,comm= 2>/dev/null || '
-        "ps -o pid,user,comm 2>/dev/null); "
-        'echo "$m end ps $?"'
-    )
+        calls.append(f"s{prefix}{i}")
+    return lines, " || ".join([*calls, 'echo "$m none"'])
+
+
+def posix_script(platform: str | None, nonce: str, *, become: bool = False) -> str:
+    """The sh script that runs the chain for ``platform`` and frames each output.
+
+    ``platform`` None: the script finds out (one ``$m os NAME`` line) and runs
+    the chain of the platform it is on."""
+    m = marker(nonce)
+    lines = [
+        "LC_ALL=C; export LC_ALL; LANG=C; export LANG",
+        'PATH="$PATH:/usr/sbin:/sbin:/usr/bin:/bin"; export PATH',
+        f"m='{m}'",
+        *(_OS_LINES if platform is None else ()),
+        *_UID_LINES,
+        _PASSWD,
+        _PS,
+    ]
+    if platform is not None:
+        functions, call = _step_functions("", posix_chain(platform), become)
+        lines += [*functions, call]
+        return "\n".join(lines) + "\n"
+    cases = []
+    for uname, name in UNAME_PLATFORMS.items():
+        functions, call = _step_functions(name[0], posix_chain(name), become)
+        lines += functions
+        cases.append(f"  {uname}) {call};;")
+    lines += ["case $os in", *cases, '  *) echo "$m none";;', "esac"]
     return "\n".join(lines) + "\n"

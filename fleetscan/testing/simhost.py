@@ -27,6 +27,7 @@ from typing import Any
 import asyncssh
 
 from fleetscan import collectors
+from fleetscan.collectors.posix_script import OWNERS_PASSWD
 from fleetscan.testing import probehost as exposure_sim
 
 POWERSHELL_UNAME_ERROR = (
@@ -101,7 +102,23 @@ class SimHost:
             raise ValueError(f"unknown behaviour {self.behaviour!r} (one of {BEHAVIOURS})")
 
 
+_UNAME = {"linux": "Linux", "darwin": "Darwin", "freebsd": "FreeBSD"}
 _NONCE = re.compile(r"m='@@FLEETSCAN-([0-9a-f]+)'")
+
+
+def _ps_users(host: SimHost) -> dict[int, str]:
+    owners: dict[int, str] = {}
+    for line in host.ps.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].isdigit():
+            owners[int(parts[0])] = parts[1]
+    return owners
+
+
+def sim_uids(host: SimHost) -> dict[str, int]:
+    """The host's users (from its ``ps`` table) → uid: root 0, the others from 1000."""
+    names = sorted(set(_ps_users(host).values()) - {"root"})
+    return {"root": 0, **{name: 1000 + i for i, name in enumerate(names)}}
 
 
 def frame_posix(host: SimHost, script: str) -> tuple[str, str]:
@@ -114,9 +131,12 @@ def frame_posix(host: SimHost, script: str) -> tuple[str, str]:
         return "", ""
     become = "sudo -n " in script
     m = collectors.marker(match.group(1))
-    out = [f"{m} uid {host.uid}"]
+    out = []
+    if '"$m os $os"' in script:  # the script finds the platform out itself
+        out.append(f"{m} os {_UNAME.get(host.platform, host.platform)}")
+    out.append(f"{m} uid {host.uid}")
     err: list[str] = []
-    chosen = False
+    chosen = None
     for step in collectors.posix_chain(host.platform):
         if step.name not in host.outputs:
             continue  # the host does not have this tool: `command -v` fails
@@ -138,14 +158,19 @@ def frame_posix(host: SimHost, script: str) -> tuple[str, str]:
             out.append(text.rstrip("\n"))
         out.append(f"{m} end {step.name} {code}")
         if code in step.ok_exit:
-            chosen = True
+            chosen = step
             break
-    if not chosen:
+    if chosen is None:
         out.append(f"{m} none")
-    out.append(f"{m} begin ps")
-    if host.ps:
-        out.append(host.ps.rstrip("\n"))
-    out.append(f"{m} end ps 0")
+    elif chosen.owners == OWNERS_PASSWD:
+        out.append(f"{m} begin passwd")
+        out += [f"{i} {name}" for name, i in sim_uids(host).items()]
+        out.append(f"{m} end passwd 0")
+    else:
+        out.append(f"{m} begin ps")
+        if host.ps:
+            out.append(host.ps.rstrip("\n"))
+        out.append(f"{m} end ps 0")
     return "\n".join(out) + "\n", "".join(err)
 
 
@@ -245,12 +270,16 @@ async def _handle(host: SimHost, process: asyncssh.SSHServerProcess[str]) -> Non
     try:
         if host.behaviour == "noise":
             process.stdout.write(host.noise)
-        if command == collectors.PROBE_COMMAND:
+        if command == "uname -s":
             await _answer_uname(host, process)
             return
         if host.platform == "windows" and command == exposure_sim.POWERSHELL_COMMAND:
             process.stdout.write(await exposure_sim.answer_windows(await process.stdin.read()))
             process.exit(0)
+            return
+        if command in ("sh -s", "sudo -n sh -s") and host.platform == "windows":
+            await process.stdin.read()
+            _not_a_command(host, process, command)
             return
         if command in ("sh -s", "sudo -n sh -s"):
             script = await process.stdin.read()
@@ -281,15 +310,23 @@ async def _handle(host: SimHost, process: asyncssh.SSHServerProcess[str]) -> Non
             process.stdout.write(host.outputs.get("tasklist", ""))
             process.exit(0)
             return
-        if host.platform == "windows":
-            process.stderr.write(WINDOWS_UNAME_ERROR.replace("uname", command.split()[0]))
-        else:
-            process.stderr.write(f"sh: 1: {command.split()[0] if command else ''}: not found\n")
-        process.exit(127 if host.platform != "windows" else 1)
+        _not_a_command(host, process, command)
     except (asyncssh.BreakReceived, asyncssh.TerminalSizeChanged, BrokenPipeError):
         process.exit(1)
     except (asyncssh.ConnectionLost, ConnectionResetError):
         pass
+
+
+def _not_a_command(host: SimHost, process: asyncssh.SSHServerProcess[str], command: str) -> None:
+    """How the host's shell refuses a program it does not have."""
+    program = command.split()[0] if command else ""
+    if host.platform == "windows":
+        powershell = host.shell == "powershell"
+        error = POWERSHELL_UNAME_ERROR if powershell else WINDOWS_UNAME_ERROR
+        process.stderr.write(error.replace("uname", program))
+    else:
+        process.stderr.write(f"sh: 1: {program}: not found\n")
+    process.exit(127 if host.platform != "windows" else 1)
 
 
 async def _answer_uname(host: SimHost, process: asyncssh.SSHServerProcess[str]) -> None:

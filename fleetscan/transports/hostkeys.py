@@ -37,7 +37,7 @@ import re
 import struct
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -103,6 +103,7 @@ def blob_type(blob: bytes) -> str:
     return blob[4 : 4 + size].decode("ascii", "replace")
 
 
+@lru_cache(maxsize=4096)
 def _glob(pattern: str) -> re.Pattern[str]:
     """OpenSSH's match_pattern: only ``*`` and ``?`` are special (brackets of
     ``[host]:port`` are literal)."""
@@ -175,12 +176,34 @@ def parse_line(text: str, origin: str) -> Entry | None:
 
 @dataclass(frozen=True, slots=True)
 class KnownHosts:
-    """Every entry of a set of known_hosts files."""
+    """Every entry of a set of known_hosts files.
+
+    Looked up once per host of a run: entries whose patterns are plain names
+    (``[ip]:port``, the common case) are indexed by name, so a fleet of N hosts
+    against an N-line file costs N lookups, not N² pattern matches. Hashed,
+    wildcard and negated entries are still matched one by one."""
 
     entries: tuple[Entry, ...]
+    _plain: dict[str, list[int]] = field(init=False, repr=False, compare=False)
+    _other: tuple[int, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        plain: dict[str, list[int]] = {}
+        other: list[int] = []
+        for i, entry in enumerate(self.entries):
+            patterns = entry.patterns
+            if patterns.startswith("|") or any(c in patterns for c in "*?!"):
+                other.append(i)
+                continue
+            for name in dict.fromkeys(patterns.lower().split(",")):
+                plain.setdefault(name, []).append(i)
+        object.__setattr__(self, "_plain", plain)
+        object.__setattr__(self, "_other", tuple(other))
 
     def for_name(self, name: str, marker: str | None = None) -> list[Entry]:
-        return [e for e in self.entries if e.marker == marker and e.matches(name)]
+        hits = sorted({*self._plain.get(name.lower(), ()), *self._other})
+        entries = (self.entries[i] for i in hits)
+        return [e for e in entries if e.marker == marker and e.matches(name)]
 
     def key_types(self, lookup: LookupName | str) -> list[str]:
         """Key types recorded for the server, first seen first (asked for first)."""

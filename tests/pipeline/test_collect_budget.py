@@ -9,6 +9,7 @@ that timeout like the SSH transports.
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 
@@ -30,17 +31,17 @@ def scan_with(transport: MockTransport, target: Target, budget: float = BUDGET) 
 
 def test_each_command_gets_the_remaining_host_budget_not_the_full_one() -> None:
     async def host(call: MockCall) -> MockReply:
-        if call.command == collectors.PROBE_COMMAND:
-            await asyncio.sleep(PROBE_DELAY)  # a slow host: the probe eats budget
-            return MockReply("Linux\n")
+        if "sudo -n " in (call.stdin or ""):
+            await asyncio.sleep(PROBE_DELAY)  # a slow sudo that then refuses: budget eaten
+            return MockReply(stderr="sudo: a password is required\n", exit_status=1)
         return MockReply(stderr="sh: not found\n", exit_status=127)
 
     transport = MockTransport(host)
-    scan = scan_with(transport, Target("slow", "127.0.0.1"))
-    probe, script = transport.calls
-    assert probe.timeout <= BUDGET
-    assert script.command == "sh -s"
-    # the probe slept PROBE_DELAY: what is left for the script is at most the rest
+    scan = scan_with(transport, Target("slow", "127.0.0.1", platform="linux", become=True))
+    first, script = transport.calls
+    assert first.timeout <= BUDGET
+    assert script.command == "sh -s" and "sudo -n " not in (script.stdin or "")
+    # the first command slept PROBE_DELAY: what is left for the next is at most the rest
     assert script.timeout <= BUDGET - PROBE_DELAY
     assert scan.status is Status.NO_COLLECTOR
     assert all(s.closed for s in transport.sessions)
@@ -97,7 +98,14 @@ def test_every_platform_has_one_collector(platform: str) -> None:
 
 
 def test_an_unknown_platform_has_no_collector() -> None:
-    transport = MockTransport(lambda call: MockReply("Plan9\n"))
+    def plan9(call: MockCall) -> MockReply:
+        # the script's own platform line, as a host where uname says Plan9 prints it
+        nonce = re.search(r"@@FLEETSCAN-([0-9a-f]+)", call.stdin or "")
+        assert nonce is not None
+        m = collectors.marker(nonce.group(1))
+        return MockReply(f"{m} os Plan9\n{m} uid 0\n{m} none\n")
+
+    transport = MockTransport(plan9)
     scan = scan_with(transport, Target("odd", "127.0.0.1"))
     assert scan.status is Status.NO_COLLECTOR
     assert "plan9" in scan.message

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetscan import app, collectors
+from fleetscan import app
 from fleetscan.options import RunOptions
 from fleetscan.reports import html
 from fleetscan.testing.mock import MockCall, MockReply, MockTransport
@@ -27,8 +27,6 @@ SS = (
 
 
 def healthy(call: MockCall) -> MockReply:
-    if call.command == collectors.PROBE_COMMAND:
-        return MockReply("Linux\n")
     out, err = frame_posix(SimHost(call.target.name, outputs={"ss": SS}), call.stdin or "")
     return MockReply(out, err)
 

@@ -65,9 +65,16 @@ def run_blocking(
         attempt.keep(chan)
         chan.exec_command(command)
         chan.settimeout(max(0.1, left()))
-        if stdin is not None:
-            chan.sendall(stdin.encode())
-        chan.shutdown_write()
+        try:
+            if stdin is not None:
+                chan.sendall(stdin.encode())
+            chan.shutdown_write()
+        except OSError:
+            # the command ended without reading its stdin (a host without sh,
+            # a shell that refuses the script): read what it said. A lost
+            # connection is still told apart below (no exit status).
+            if not chan.closed:
+                raise
         out, err = _Capped(max_output), _Capped(DEFAULT_MAX_STDERR)
         # readable when stdout or stderr has data, or on EOF. poll(), not select():
         # each channel's pipe costs two descriptors, and select() fails outright
