@@ -230,8 +230,11 @@ class _Route:
         return split_jumps(tunnel) if isinstance(tunnel, str) else []
 
     def timeout(self) -> float:
-        """connect_timeout bounds each hop; this bounds the chain (a safety net)."""
-        return (len(self.chain) + 1) * self.settings.connect_timeout + 1
+        """connect_timeout bounds each hop; this bounds the chain (a safety net).
+        Its slack is generous so that a hop's own, more precise timeout ("TCP
+        accepted but no banner") is what a user sees, even when a busy event
+        loop (a flooding host beside it) delays that hop's clean-up."""
+        return (len(self.chain) + 1) * self.settings.connect_timeout + 5
 
     async def open_jumps(self) -> list[asyncssh.SSHClientConnection]:
         conns: list[asyncssh.SSHClientConnection] = []
