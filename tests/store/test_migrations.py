@@ -116,3 +116,41 @@ def test_a_database_from_a_newer_fleetscan_is_a_clear_error(tmp_path: Path) -> N
     engine.dispose()
     with pytest.raises(StoreError, match=r"newer fleetscan .*schema 9999"):
         Store.open(url)
+
+
+def test_head_is_the_newest_migration() -> None:
+    """engine.HEAD (what an open compares with, without Alembic) is Alembic's head:
+    a new migration in versions/ must move it."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from fleetscan.store.engine import HEAD, MIGRATIONS
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(cfg).get_heads() == [HEAD]
+
+
+def test_opening_a_database_at_head_does_not_import_alembic(tmp_path: Path) -> None:
+    """The common case (the schema is current) is one SELECT with SQLAlchemy:
+    Alembic and Mako are imported only when an upgrade is needed."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from fleetscan.store import History, resolve\n"
+        f"url = resolve({str('sqlite:///' + str(tmp_path / 'h.sqlite'))!r})\n"
+        "History.open(url).close()\n"
+        "print('first', 'alembic' in sys.modules)\n"
+        "for m in [m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')]:\n"
+        "    del sys.modules[m]\n"
+        "History.open(url).close()\n"
+        "print('again', 'alembic' in sys.modules, 'mako' in sys.modules)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+    )
+    # a new file is migrated (Alembic); the second open finds it at head
+    assert out.stdout.split("\n")[:2] == ["first True", "again False False"], out
