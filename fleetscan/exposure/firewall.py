@@ -17,11 +17,14 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from fleetscan.collectors.base import evidence
 from fleetscan.errors import TransportError
-from fleetscan.exposure.phase import Connector
 from fleetscan.model import CommandEvidence, HostScan
+
+if TYPE_CHECKING:
+    from fleetscan.exposure.phase import Connector
 
 LABEL = "firewall ruleset"
 MAX_OUTPUT = 1024 * 1024
