@@ -8,11 +8,13 @@ back from the WAL and every earlier run is there.
 
 The schema is versioned with Alembic (``migrations/``). :func:`migrate` runs
 on every open: the common case, a database already at :data:`HEAD`, is one
-``SELECT`` on ``alembic_version`` with SQLAlchemy alone (Alembic and its
-Mako templates are imported only when an upgrade is needed, ~0.1 s of every
-run otherwise). An upgrade takes the migration lock (``BEGIN IMMEDIATE`` on
-SQLite, a transaction-scoped advisory lock on PostgreSQL), so concurrent
-first runs create the schema exactly once.
+``SELECT`` on ``alembic_version`` with SQLAlchemy alone, and a new, empty
+database gets the current schema (:mod:`.schema`) stamped at ``HEAD``;
+Alembic and its Mako templates are imported only to upgrade an older
+database (~0.2 s otherwise paid by every run or first run). Creating or
+upgrading takes the migration lock (``BEGIN IMMEDIATE`` on SQLite, a
+transaction-scoped advisory lock on PostgreSQL), so concurrent first runs
+create the schema exactly once.
 """
 
 from __future__ import annotations
@@ -122,16 +124,40 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     target = HEAD if revision == "head" else revision
     if current_revision(engine) == target:
         return  # the common case: no Alembic import, no lock
-    from alembic import command
-    from alembic.util.exc import CommandError
-
     with write_transaction(engine) as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
         # re-read under the lock: a concurrent process may have migrated meanwhile
         current = _read_revision(conn)
-        if current != target:
-            try:
-                command.upgrade(_config(conn), target)
-            except CommandError:
-                raise UnknownRevision(current) from None
+        if current == target:
+            return
+        if current is None and target == HEAD and not inspect(conn).get_table_names():
+            _create_at_head(conn)
+            return
+        from alembic import command
+        from alembic.util.exc import CommandError
+
+        try:
+            command.upgrade(_config(conn), target)
+        except CommandError:
+            raise UnknownRevision(current) from None
+
+
+def _create_at_head(conn: Connection) -> None:
+    """A new, empty database: the current schema (:mod:`.schema`, which the
+    migrations build step by step; a test checks both give the same tables)
+    created directly and stamped at :data:`HEAD`, as ``alembic upgrade head``
+    would leave it, without importing Alembic."""
+    from sqlalchemy import Column, MetaData, PrimaryKeyConstraint, String, Table
+
+    from fleetscan.store.schema import metadata
+
+    metadata.create_all(conn)
+    version = Table(
+        VERSION_TABLE,
+        MetaData(),
+        Column("version_num", String(32), nullable=False),
+        PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+    )
+    version.create(conn)
+    conn.execute(version.insert(), {"version_num": HEAD})
