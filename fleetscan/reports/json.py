@@ -27,6 +27,7 @@ from fleetscan.model import (
 )
 from fleetscan.reports import summary
 from fleetscan.reports.files import DEFAULT_MODE, atomic_open
+from fleetscan.reports.jsonout import dump_indented
 from fleetscan.reports.sanitize import clip
 
 SCHEMA = "fleetscan.report"
@@ -195,8 +196,10 @@ def dumps(run: ScanRun) -> str:
 
 
 def stream_json(run: ScanRun, out: IO[str]) -> None:
+    """The report to ``out``: the bytes of ``json.dump(..., ensure_ascii=False,
+    indent=2)``, written by the faster :func:`~fleetscan.reports.jsonout.dump_indented`."""
     # the stream's backslashreplace turns a lone surrogate into the JSON escape \udcXX
-    json.dump(run_to_dict(run), out, ensure_ascii=False, indent=2)
+    dump_indented(run_to_dict(run), out)
     out.write("\n")
 
 
