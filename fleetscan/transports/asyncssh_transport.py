@@ -23,6 +23,7 @@ Security notes:
 from __future__ import annotations
 
 import asyncio
+import getpass
 import socket
 import time
 from dataclasses import dataclass
@@ -218,9 +219,15 @@ class _Route:
     def resolve(self, host: str, port: int | None, user: str | None) -> Any:
         """What ssh_config makes of a hop (host name, port, user, HostKeyAlias,
         ProxyJump), for lookups only: once per hop, and without loading any key
-        (``client_keys=None``); the connection's own options are built by
+        (``client_keys=None``); with no ssh_config file at all, the given values
+        (:class:`_PlainHop`). The connection's own options are built by
         ``asyncssh.connect`` from the fleet's options (:meth:`connect_kwargs`)."""
         key = (host, port, user)
+        if key not in self._resolved and not self.config:
+            # no ssh_config file is read: asyncssh would only echo the given values
+            default = self.options.kwargs.get("username")
+            default_user = default if isinstance(default, str) else None
+            self._resolved[key] = _PlainHop(host, port or DEFAULT_SSH_PORT, user or default_user)
         if key not in self._resolved:
             try:
                 self._resolved[key] = asyncssh.SSHClientConnectionOptions(
@@ -300,6 +307,31 @@ class _Route:
         t = self.target
         resolved = self.resolve(t.address, t.port, t.user)
         return lookup_name(str(resolved.host), int(resolved.port), resolved.host_key_alias)
+
+
+DEFAULT_SSH_PORT = 22
+
+
+class _PlainHop:
+    """A hop resolved without any ssh_config file: what ``SSHClientConnectionOptions``
+    gives then (host and port as given, no alias, no ProxyJump, the local user
+    by default), without building one (~0.4 ms of CPU per host)."""
+
+    __slots__ = ("_user", "host", "port")
+    host_key_alias = None
+    tunnel = None
+
+    def __init__(self, host: str, port: int, user: str | None) -> None:
+        self.host, self.port, self._user = host, port, user
+
+    @property
+    def username(self) -> str | None:
+        if self._user:
+            return self._user
+        try:
+            return getpass.getuser()  # asyncssh's default, only for a refusal message
+        except (KeyError, OSError):
+            return None
 
 
 def _given(port: int | None, user: str | None) -> dict[str, Any]:

@@ -1,6 +1,7 @@
-"""known_hosts lookups: the name index (exact names need no pattern match)
-gives exactly what matching every line one by one gives, for plain, wildcard,
-negated, hashed, multi-name, @cert-authority and @revoked lines."""
+"""The per-host lookups made cheap: the known_hosts name index (exact names
+need no pattern match) gives exactly what matching every line one by one
+gives, for plain, wildcard, negated, hashed, multi-name, @cert-authority and
+@revoked lines; a hop without ssh_config resolves as asyncssh would."""
 
 from __future__ import annotations
 
@@ -68,3 +69,39 @@ def test_index_finds_what_matching_every_line_finds(
     for key in range(6):
         revoked = any(e.marker == "revoked" and e.blob == _blob(key) for e in entries)
         assert known.revoked(_blob(key)) == revoked
+
+
+# --- a hop without any ssh_config file ---------------------------------------------
+
+
+def test_a_hop_without_ssh_config_resolves_as_asyncssh_would() -> None:
+    """With no ssh_config file, a hop is not run through asyncssh's option
+    parser; the host, port, user, alias and ProxyJump are what it would give."""
+    from pathlib import Path
+
+    import asyncssh
+
+    from fleetscan.model import Target
+    from fleetscan.options import RunOptions
+    from fleetscan.transports import asyncssh_transport as t
+
+    for default_user in (None, "ops"):
+        options = RunOptions(inventory=(Path("i.ini"),), policies=(Path("p.yaml"),), ssh_config=())
+        settings = options.connect_settings()
+        if default_user:
+            from dataclasses import replace
+
+            settings = replace(settings, default_user=default_user)
+        route = t._Route(Target("h1", "10.0.0.1"), settings)
+        assert route.config == []
+        for host, port, user in [("10.0.0.1", None, None), ("h", 2222, "bob"), ("h", 22, None)]:
+            got = route.resolve(host, port, user)
+            want = asyncssh.SSHClientConnectionOptions(
+                options=route.options,
+                config=[],
+                host=host,
+                client_keys=None,
+                **t._given(port, user),
+            )
+            fields = ("host", "port", "username", "host_key_alias", "tunnel")
+            assert [getattr(got, f) for f in fields] == [getattr(want, f) for f in fields]
