@@ -368,7 +368,9 @@ def test_encrypted_key_is_unlocked_by_the_passphrase_env_var_never_asked(
                 key_files=(str(locked),),
                 passphrase_env="FLEETSCAN_TEST_KEY_PASS" if with_env else None,
             )
-            settings = replace(fleet.settings(), transport=transport)
+            # the passphrase KDF (bcrypt) is slow by design: a busy machine must
+            # not turn it into a handshake timeout — this test is not about time
+            settings = replace(fleet.settings(connect_timeout=30.0), transport=transport)
             return (await scan_all([target], settings))[0]
 
     scan = asyncio.run(main(True))
