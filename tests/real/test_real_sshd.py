@@ -262,3 +262,31 @@ def test_shipped_sudoers_grants_the_listings_and_nothing_else(
         refused = as_least("sudo", "-n", *argv)
         assert refused.returncode != 0, (argv, refused.stdout)
         assert "uid=0" not in refused.stdout
+
+
+@pytest.mark.parametrize(
+    ("user", "granted"), [(LEAST_USER, True), (NO_SUDO_USER, False)], ids=["least", "no-sudo"]
+)
+def test_firewall_evidence_under_become_asks_sudo_per_listing_never_for_a_shell(
+    user: str, granted: bool, sshd_server: SshdServer, tmp_path: Path
+) -> None:
+    """``--firewall-evidence`` under become: the login with only the shipped
+    sudoers reads the ruleset as root (``sudo -n nft list ruleset`` is granted);
+    a login without sudo gets sudo's refusal as evidence, and the host's own
+    status is unaffected by it."""
+    require(shutil.which("nft") is not None, "nft (Debian's nftables) is not installed")
+    inventory = sshd_server.write_inventory(tmp_path / "hosts.ini", user=user, become=True)
+    out = tmp_path / "out"
+    args = [*scan_args(inventory, out, sshd_server.known_hosts), "--firewall-evidence"]
+    proc = run_cli(args, cwd=tmp_path)
+    host = host_entry(load_report(out, proc), "local")
+    (ev,) = [e for e in host["evidence"] if e["command"].startswith("firewall ruleset")]
+    assert "sh -s <sudo -n nft list ruleset" in ev["command"]
+    assert "### nft list ruleset" in ev["stdout"], ev
+    if granted:
+        assert host["status"] == "ok", host["message"]
+        # as the login itself nft would say "Operation not permitted"; sudo ran it as root
+        assert "sudo:" not in ev["stdout"] and "not permitted" not in ev["stdout"], ev["stdout"]
+    else:
+        assert host["status"] == "partial", host["message"]  # the listing's own verdict
+        assert "sudo:" in ev["stdout"], ev["stdout"]  # the refusal is the evidence
