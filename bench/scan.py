@@ -56,6 +56,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -255,13 +256,19 @@ def subset(fleet: dict[str, Any], path: Path, k: int) -> Path:
 
 
 def measure(label: str, cmd: list[str], work: Path, env: dict[str, str]) -> dict[str, float]:
+    """CMD under the harness's measure.py; its key=value figures (empty if it wrote none)."""
     out = work / f"{label}.metrics"
     with (work / f"{label}.log").open("w") as log:
-        subprocess.run(
+        proc = subprocess.Popen(
             [sys.executable, str(HARNESS / "measure.py"), "--out", str(out),
              "--timeout", str(RUN_TIMEOUT_S), "--", *cmd],
-            env=env, check=False, stdout=log, stderr=subprocess.STDOUT,
+            env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
+        try:
+            proc.wait()
+        except BaseException:
+            stop_measured(proc)
+            raise
     got: dict[str, float] = {}
     if not out.exists():
         return got
@@ -270,6 +277,41 @@ def measure(label: str, cmd: list[str], work: Path, env: dict[str, str]) -> dict
         with contextlib.suppress(ValueError):
             got[key] = float(value)
     return got
+
+
+def client_cgroups(measure_pid: int) -> list[Path]:
+    """The cgroups measure.py (pid MEASURE_PID, our child) made for its command."""
+    found = []
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, ctrls, path = line.split(":", 2)
+        for ctrl in ("cpuacct", "memory"):
+            if ctrl in ctrls.split(","):
+                base = Path(f"/sys/fs/cgroup/{ctrl}{path.rstrip('/')}")
+                found.append(base / "fleetbench" / f"client-{measure_pid}")
+    return [p for p in found if p.is_dir()]
+
+
+def stop_measured(proc: subprocess.Popen[bytes]) -> None:
+    """Interrupted: end the measured command (it runs in its own session, so a
+    signal to measure.py alone would orphan it), then measure.py, then its cgroups."""
+    groups = client_cgroups(proc.pid)
+    for cg in groups:
+        for pid in (cg / "cgroup.procs").read_text().split():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGTERM)
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    for cg in groups:
+        for _ in range(50):
+            try:
+                cg.rmdir()
+                break
+            except OSError:
+                time.sleep(0.1)
 
 
 def bare_ok(log: Path) -> int | None:
