@@ -229,6 +229,16 @@ class LatencyFleet:
             if f"dev {LEFT} " not in got:
                 raise RuntimeError(f"{ip} is not routed over {LEFT}: {got.strip()}")
 
+    def delay_cpu_s(self) -> float:
+        """CPU seconds the userspace delay line has used so far (0 with netem)."""
+        if self.delayline is None:
+            return 0.0
+        try:
+            fields = Path(f"/proc/{self.delayline.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
     @staticmethod
     def tcp_connect_ms(ip: str, port: int = 2222, tries: int = 5) -> float:
         """Median TCP connect time to one fleet host (≈ the added round trip)."""

@@ -57,7 +57,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -338,19 +338,35 @@ def fleetscan_ok(out: Path, fleet: dict[str, Any]) -> int | None:
 class Bench:
     """Runs the bare script and fleetscan against one fleet (FLEET, as clients see it)."""
 
-    def __init__(self, a: argparse.Namespace, fleet: dict[str, Any], fleet_json: Path, work: Path):
+    def __init__(
+        self,
+        a: argparse.Namespace,
+        fleet: dict[str, Any],
+        fleet_json: Path,
+        work: Path,
+        delay_cpu: Callable[[], float] | None = None,
+    ):
         self.a, self.fleet, self.fleet_json, self.work = a, fleet, fleet_json, work
+        self.delay_cpu = delay_cpu
         home = work / "home"
         home.mkdir(exist_ok=True)
         # HOME: no operator ~/.ssh/config or history database leaks into the run
         self.env = {**os.environ, "FLEET_DIR": str(FLEET_DIR), "HOME": str(home)}
+
+    def measure(self, label: str, cmd: list[str]) -> dict[str, float]:
+        """measure.py's figures, plus ``delay_cpu_s``: the delay line's CPU meanwhile."""
+        before = self.delay_cpu() if self.delay_cpu else 0.0
+        m = measure(label, cmd, self.work, self.env)
+        if self.delay_cpu:
+            m["delay_cpu_s"] = round(self.delay_cpu() - before, 2)
+        return m
 
     def bare(self, concurrency: int, k: int | None = None) -> Run:
         n = k or len(self.fleet["hosts"])
         label = f"bare-c{concurrency}-n{n}"
         fj = self.fleet_json if k is None else subset(self.fleet, self.work / f"{label}.json", k)
         cmd = [self.a.python, "-c", BARE, str(fj), str(concurrency)]
-        m = measure(label, cmd, self.work, self.env)
+        m = self.measure(label, cmd)
         return Run(f"bare asyncssh (c{concurrency})", n, m, bare_ok(self.work / f"{label}.log"))
 
     def fleetscan(
@@ -367,7 +383,7 @@ class Bench:
             "--known-hosts", str(self.fleet["known_hosts"]), "-o", str(out),
             "--concurrency", str(concurrency), "--transport", transport, "-q", "--no-history",
         ]  # fmt: skip
-        m = measure(label, cmd, self.work, self.env)
+        m = self.measure(label, cmd)
         sub = {**self.fleet, "hosts": self.fleet["hosts"][:k]}
         return Run(f"fleetscan {transport} (c{concurrency})", n, m, fleetscan_ok(out, sub), ref)
 
@@ -447,9 +463,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = {**os.environ, "FLEET_DIR": str(FLEET_DIR)}
     n = max(a.curve) if a.curve else a.n
     with contextlib.ExitStack() as stack:
+        delay_cpu: Callable[[], float] | None = None
         if a.latency is not None:
             lf = stack.enter_context(LatencyFleet(n, a.latency, HARNESS, FLEET_DIR, a.delay_via))
             fleet_json = lf.client_fleet_json
+            delay_cpu = lf.delay_cpu_s if lf.method == "tun" else None
             print(
                 f"latency mode: +{a.latency:g} ms RTT via {lf.method} "
                 f"(TCP connect to the first host: {lf.measured_rtt_ms:.1f} ms)",
@@ -462,7 +480,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             fleet_json = FLEET_DIR / "fleet.json"
         fleet = json.loads(fleet_json.read_text())
         work = stack.enter_context(workdir(a.work))
-        b = Bench(a, fleet, fleet_json, work)
+        b = Bench(a, fleet, fleet_json, work, delay_cpu)
         if a.curve:
             runs = run_curve(b)
             lines = curve_table(runs)
@@ -474,6 +492,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{fleet.get('sshd_processes', '?')} sshd, nofile={nofile}"
         )
         print("\n".join(lines))
+        if delay_cpu is not None:
+            used = ", ".join(f"{r.label} {r.m.get('delay_cpu_s', 0.0):.1f} s" for r in runs)
+            print(f"CPU of the userspace delay line (in neither column): {used}")
         failed = [r.label for r in runs if r.ok != r.n]
         if failed:
             print(f"not every host ok in: {', '.join(failed)} (logs in --work)", file=sys.stderr)
