@@ -148,11 +148,12 @@ def table(runs: Sequence[Run]) -> list[str]:
 
 def curve_table(points: Sequence[Run]) -> list[str]:
     """Peak memory per point and its growth in KB/host from the previous point
-    (cgroup peak and max RSS), then the first-to-last slope."""
+    (cgroup peak and max RSS), then the first-to-last slope. "reports MB" is the
+    size of the report files written: the cgroup peak includes their page cache."""
     lines = [
         "| tool | N | hosts ok | wall s | client CPU ms/host | fleet-side CPU ms/host "
-        "| client peak MB | max RSS MB | KB/host (peak) | KB/host (RSS) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| client peak MB | max RSS MB | reports MB | KB/host (peak) | KB/host (RSS) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for tool in dict.fromkeys(p.label for p in points):
         mine = sorted((p for p in points if p.label == tool), key=lambda p: p.n)
@@ -162,13 +163,14 @@ def curve_table(points: Sequence[Run]) -> list[str]:
             rss = p.m.get("max_rss_mb", 0.0)
             row = [tool, str(p.n), "?" if p.ok is None else f"{p.ok}/{p.n}"]
             row += [f"{x:.1f}" for x in c] + [f"{rss:.1f}"]
+            row.append(f"{p.m['reports_mb']:.1f}" if "reports_mb" in p.m else "-")
             row += [slope(prev, p, "cli_mem_peak_mb"), slope(prev, p, "max_rss_mb")]
             lines.append("| " + " | ".join(row) + " |")
             prev = p
         if len(mine) > 2:
             a, b = mine[0], mine[-1]
             lines.append(
-                f"| {tool} | {a.n}→{b.n} | | | | | | | {slope(a, b, 'cli_mem_peak_mb')} "
+                f"| {tool} | {a.n}→{b.n} | | | | | | | | {slope(a, b, 'cli_mem_peak_mb')} "
                 f"| {slope(a, b, 'max_rss_mb')} |"
             )
     return lines
@@ -384,6 +386,8 @@ class Bench:
             "--concurrency", str(concurrency), "--transport", transport, "-q", "--no-history",
         ]  # fmt: skip
         m = self.measure(label, cmd)
+        if out.is_dir():
+            m["reports_mb"] = sum(f.stat().st_size for f in out.iterdir() if f.is_file()) / 2**20
         sub = {**self.fleet, "hosts": self.fleet["hosts"][:k]}
         return Run(f"fleetscan {transport} (c{concurrency})", n, m, fleetscan_ok(out, sub), ref)
 

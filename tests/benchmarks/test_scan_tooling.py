@@ -86,16 +86,21 @@ def test_a_run_without_figures_shows_zeroes_and_no_ratio() -> None:
 
 def test_curve_reports_growth_per_added_host_between_points_and_overall() -> None:
     pts = [
-        Run("fleetscan asyncssh (c50)", 500, m(1, 1, 1, 100.0, 90.0), ok=500),
+        Run(
+            "fleetscan asyncssh (c50)", 500, m(1, 1, 1, 100.0, 90.0) | {"reports_mb": 12.5}, ok=500
+        ),
         Run("fleetscan asyncssh (c50)", 1000, m(1, 1, 1, 105.0, 92.0), ok=1000),
         Run("fleetscan asyncssh (c50)", 5000, m(1, 1, 1, 145.0, 100.0), ok=5000),
     ]
     lines = curve_table(pts)
-    assert lines[2].endswith("| - | - |")
-    assert lines[3].endswith("| 10.2 | 4.1 |")  # 5 MB / 500 hosts, 2 MB / 500 hosts
+    assert lines[2].endswith("| 90.0 | 12.5 | - | - |")
+    assert lines[3].endswith("| 92.0 | - | 10.2 | 4.1 |")  # 5 MB / 500 hosts, 2 MB / 500 hosts
     assert lines[4].endswith("| 10.2 | 2.0 |")  # 40 MB / 4000 hosts, 8 MB / 4000
     assert lines[5].startswith("| fleetscan asyncssh (c50) | 500→5000 |")
-    assert lines[5].endswith("| 10.2 | 2.3 |")  # 45 MB / 4500, 10 MB / 4500
+    assert lines[5].endswith("| | 10.2 | 2.3 |")
+    assert all(
+        line.count("|") == lines[0].count("|") for line in lines
+    )  # 45 MB / 4500, 10 MB / 4500
 
 
 FLEET = {
