@@ -160,6 +160,11 @@ class LatencyFleet:
         self.close(quiet=True)  # an interrupted earlier run's leftovers
         if self.method == "auto":
             self.method = "netem" if netem_available() else "tun"
+        elif self.method == "netem" and not netem_available():
+            raise RuntimeError(
+                "tc cannot create a netem qdisc (kernel without sch_netem?): "
+                "use --delay-via tun, the userspace delay line"
+            )
         sh("ip", "netns", "add", NETNS)
         sh(*in_ns("ip", "link", "set", "lo", "up"))
         one_way = f"{self.rtt_ms / 2:g}ms"

@@ -463,6 +463,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("bench.scan needs root (sshd sessions are for root)", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        return bench(a)
+    except RuntimeError as e:  # bring-up failed (and everything was taken down)
+        print(f"bench.scan: {e}", file=sys.stderr)
+        return 2
+
+
+def bench(a: argparse.Namespace) -> int:
     nofile = raise_nofile()
     env = {**os.environ, "FLEET_DIR": str(FLEET_DIR)}
     n = max(a.curve) if a.curve else a.n
