@@ -218,10 +218,31 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=200,
         help="the bare script's semaphore in default and curve modes (default 200)",
     )
-    ap.add_argument("--latency", type=parse_ms, default=None, metavar="RTT", help="e.g. 50ms")
-    ap.add_argument("--delay-via", choices=["auto", "netem", "tun"], default="auto")
-    ap.add_argument("--curve", type=parse_curve, default=None, metavar="K,K,...")
-    ap.add_argument("--fleetscan", default=str(ROOT / ".venv" / "bin" / "fleetscan"))
+    ap.add_argument(
+        "--latency",
+        type=parse_ms,
+        default=None,
+        metavar="RTT",
+        help="latency mode: round trip added to the fleet, e.g. 50ms (half each way)",
+    )
+    ap.add_argument(
+        "--delay-via",
+        choices=["auto", "netem", "tun"],
+        default="auto",
+        help="netem on a veth pair, or the userspace TUN delay line (default: netem if present)",
+    )
+    ap.add_argument(
+        "--curve",
+        type=parse_curve,
+        default=None,
+        metavar="K,K,...",
+        help="memory curve: scan the first K hosts of one fleet for each K",
+    )
+    ap.add_argument(
+        "--fleetscan",
+        default=str(ROOT / ".venv" / "bin" / "fleetscan"),
+        help="the executable measured (default: this checkout's .venv)",
+    )
     ap.add_argument(
         "--python", default=str(ROOT / ".venv" / "bin" / "python"), help=argparse.SUPPRESS
     )
