@@ -39,9 +39,9 @@ from fleetscan.parsers.linux_proc import PROC_SCRIPT
 
 POSIX_PLATFORMS = ("linux", "darwin", "freebsd")
 
-#: how a step's listing gets its owners' user names
-OWNERS_PASSWD = "passwd"  # the listing gives uids: /etc/passwd maps them
-OWNERS_PS = "ps"  # the listing gives pids: a ps pid -> user table
+#: the tables a step's listing needs to name its owners (printed after it worked)
+OWNERS_PASSWD = "passwd"  # the listing gives uids: /etc/passwd (shell builtins) names them
+OWNERS_PS = "ps"  # the listing gives pids only: a ps pid -> user, comm table
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +53,8 @@ class Step:
     command: str
     parser: str
     ok_exit: tuple[int, ...] = (0,)
-    owners: str = OWNERS_PS
+    #: the owners tables it needs: () when the listing names users itself
+    owners: tuple[str, ...] = ()
     sudo: bool = True  # asked for under sudo with become (the /proc script is not)
 
     def script_command(self, become: bool) -> str:
@@ -68,22 +69,32 @@ def posix_chain(platform: str) -> tuple[Step, ...]:
     """The ordered command chain for a POSIX platform ('' when unknown)."""
     if platform == "linux":
         return (
-            Step("ss", "ss", "ss -tulnp", "linux-ss"),
-            # -W: net-tools cuts long IPv6 addresses without it
-            Step("netstat", "netstat", "netstat -tulnpW", "linux-netstat"),
-            Step("proc", None, PROC_SCRIPT, "linux-proc", owners=OWNERS_PASSWD, sudo=False),
+            # -e: the socket's uid (uid:N, left out for 0)
+            Step("ss", "ss", "ss -tulnpe", "linux-ss", owners=(OWNERS_PASSWD,)),
+            # -W: net-tools cuts long IPv6 addresses without it; -e: the User
+            # column (numeric with -n); ps only for the comm (netstat prints
+            # argv[0] cut to fit, e.g. `sshd: /usr/sbi`, which owner rules cannot judge)
+            Step(
+                "netstat",
+                "netstat",
+                "netstat -tulnpeW",
+                "linux-netstat",
+                owners=(OWNERS_PASSWD, OWNERS_PS),
+            ),
+            Step("proc", None, PROC_SCRIPT, "linux-proc", owners=(OWNERS_PASSWD,), sudo=False),
         )
     if platform == "darwin":
         return (
-            # lsof exits 1 when one of the two listings is empty
+            # lsof exits 1 when one of the two listings is empty; it prints USER
             Step("lsof", "lsof", "lsof -nP -iTCP -sTCP:LISTEN; lsof -nP -iUDP", "lsof", (0, 1)),
-            Step("netstat", "netstat", "netstat -anv", "bsd-netstat"),
-            Step("netstat-an", "netstat", "netstat -an", "bsd-netstat"),
+            # -v: pids without users
+            Step("netstat", "netstat", "netstat -anv", "bsd-netstat", owners=(OWNERS_PS,)),
+            Step("netstat-an", "netstat", "netstat -an", "bsd-netstat"),  # no owners at all
         )
     if platform == "freebsd":
         return (
-            Step("sockstat", "sockstat", "sockstat -46l", "freebsd-sockstat"),
-            Step("netstat", "netstat", "netstat -an", "bsd-netstat"),
+            Step("sockstat", "sockstat", "sockstat -46l", "freebsd-sockstat"),  # prints USER
+            Step("netstat", "netstat", "netstat -an", "bsd-netstat"),  # no owners at all
         )
     return ()
 
@@ -124,6 +135,10 @@ _PS = (
 )
 
 
+#: owners table -> the script function that prints it
+_TABLES = {OWNERS_PASSWD: "pw", OWNERS_PS: "ps_"}
+
+
 def _step_functions(prefix: str, chain: tuple[Step, ...], become: bool) -> tuple[list[str], str]:
     """One sh function per step (it prints its framed output and, when it
     worked, the owners table it needs) and the ``a || b || none`` call line."""
@@ -136,11 +151,11 @@ def _step_functions(prefix: str, chain: tuple[Step, ...], become: bool) -> tuple
             else ""
         )
         ok = " || ".join(f"[ $r -eq {c} ]" for c in step.ok_exit)
-        owners = "pw" if step.owners == OWNERS_PASSWD else "ps_"
+        owners = "".join(f" {_TABLES[t]};" for t in step.owners)
         command = step.script_command(become)
         lines.append(
             f's{prefix}{i}() {{ {check}echo "$m begin {step.name}"; (\n{command}\n); r=$?; '
-            f'echo "$m end {step.name} $r"; {{ {ok}; }} || return 1; {owners}; }}'
+            f'echo "$m end {step.name} $r"; {{ {ok}; }} || return 1;{owners} }}'
         )
         calls.append(f"s{prefix}{i}")
     return lines, " || ".join([*calls, 'echo "$m none"'])

@@ -71,12 +71,15 @@ def test_a_pid_ps_does_not_list_keeps_the_netstat_name() -> None:
     assert _owners(got)[22] == [Process("sshd: /usr/sbi", 600, None)]
 
 
-def test_ss_names_are_the_comm_already_and_are_not_replaced() -> None:
+def test_ss_names_are_the_comm_already_and_a_stray_ps_table_is_not_used() -> None:
     ss = (
         "Netid State  Recv-Q Send-Q Local Address:Port Peer Address:PortProcess\n"
-        'tcp   LISTEN 0 128 0.0.0.0:22 0.0.0.0:* users:(("sshd",pid=600,fd=3))\n'
+        'tcp   LISTEN 0 128 0.0.0.0:22 0.0.0.0:* users:(("sshd",pid=600,fd=3)) ino:9 sk:1 <->\n'
     )
-    got = posix.interpret_posix("linux", _framed("ss", ss, "  600 root  other\n"), NONCE)
+    text = _framed("ss", ss, "  600 mallory  other\n").stdout.decode()
+    text += f"{M} begin passwd\n0 root\n{M} end passwd 0\n"
+    got = posix.interpret_posix("linux", CommandResult("sh -s", 0, text.encode(), b"", 0.1), NONCE)
+    # the name is ss's comm; the user is the socket's (uid 0: ss prints no uid:)
     assert _owners(got)[22] == [Process("sshd", 600, "root")]
 
 
