@@ -1,10 +1,11 @@
 """Owners' user names without running a process for them on the host.
 
-The /proc script prints each process's uid; the collector script adds
-``/etc/passwd`` read with shell builtins as ``<uid> <name>`` lines. Here the
-two meet: a numeric user becomes the name passwd gives, or stays the number
-when passwd does not know it (a directory user, say). ``ps`` is only run for
-steps that give pids but no users (see
+The listing gives numeric uids — ``ss -e`` the socket owner's, net-tools
+``netstat -e`` its User column, the /proc script each process's — and the
+collector script adds ``/etc/passwd`` read with shell builtins as ``<uid>
+<name>`` lines. Here the two meet: a numeric user becomes the name passwd
+gives, or stays the number when passwd does not know it (a directory user:
+LDAP, sssd). ``ps`` is only run for steps that need it (see
 :mod:`fleetscan.collectors.posix_script`).
 """
 
@@ -29,7 +30,8 @@ def parse_passwd(text: str) -> dict[str, str]:
 
 
 def with_uid_names(listeners: Sequence[Listener], passwd: dict[str, str]) -> tuple[Listener, ...]:
-    """Process.user from a numeric uid (/proc's) to the name passwd gives."""
+    """Process.user from a numeric uid (ss -e, netstat -e, /proc) to the name
+    passwd gives."""
     out = []
     named: dict[tuple[Process, str], Process] = {}  # processes repeat across sockets
     for lst in listeners:

@@ -2,7 +2,7 @@
 
 The script (:mod:`fleetscan.collectors.posix_script`) prints each
 step's output between ``@@FLEETSCAN-<nonce> begin/end`` lines, its uid, the
-platform when it had to find it out, and the owners table the chosen step
+platform when it had to find it out, and the owners tables the chosen step
 needs (``passwd``: uid → name; ``ps``: pid → user and comm). Here that output becomes a
 :class:`~fleetscan.collectors.base.Collected`: the first step that worked is
 parsed, process owners filled in, and anything missing makes the host

@@ -1,7 +1,7 @@
 """What the POSIX collector runs (Linux, macOS, FreeBSD): one script, one exec channel.
 
 With become (``ansible_become``), sudo is asked for the listing commands
-themselves — ``sudo -n ss -tulnp``, ``sudo -n netstat -tulnpW``, ``sudo -n
+themselves — ``sudo -n ss -tulnpe``, ``sudo -n netstat -tulnpeW``, ``sudo -n
 lsof …``, ``sudo -n sockstat -46l`` — never for a shell, inside the same
 single channel: ``examples/sudoers.d/fleetscan`` grants exactly these. The
 script itself, ``ps`` and the /proc fallback run as the login user.
@@ -18,13 +18,28 @@ One script, one channel, no process the job does not need: when the inventory
 does not say the platform, the script tells it itself (``/proc/sys/kernel/
 ostype`` read by the shell on Linux, ``uname -s`` elsewhere) and runs that
 platform's chain; the uid comes from ``/proc/self/status`` (``id -u`` only
-where there is no /proc). Owners' user names: the /proc script gives
-each process's uid, mapped to a name from ``/etc/passwd`` read with shell
-builtins; a step that gives pids without users (ss, netstat, lsof, sockstat)
-makes the script run ``ps`` for the pid → user table, and only once that step
-has worked. (``ss -e`` would give the *socket's* uid instead, which is not the
-user of each process holding it — a pre-fork server's workers — so ss keeps
-ps for now.)
+where there is no /proc). Owners' user names come from the listing itself,
+not from a ``ps`` that reads all of /proc (its cost grows with the host's
+process count): ``ss -e`` prints the uid of each socket's owner (``uid:N``,
+left out when it is 0), net-tools ``netstat -e`` a User column (numeric with
+``-n``), the /proc script each process's uid; the script then prints
+``/etc/passwd`` read with shell builtins and the collector names the uids
+(one it does not know — LDAP, sssd — stays a number). ``lsof`` and
+``sockstat`` print user names themselves. ``ps`` runs only after a step that
+worked and needs it (``Step.owners``): macOS ``netstat -anv`` (pids without
+users) and Linux ``netstat`` (its names are argv[0] cut to fit; ps gives the
+comm).
+
+What ss's uid means: the socket's owner, not the user of each process holding
+it — a pre-fork server that binds as root and then runs its workers as
+``www-data`` shows root for all of them. An ``ss`` that prints no ``-e``
+extras at all (it ignored the option: a wrapper or a shim — iproute2 has
+printed them since ss began, and an ss that rejected ``-e`` would fail and
+the chain would go on to netstat and /proc, which give uids too) leaves the
+users unknown: the script cannot tell before the listing has been streamed,
+and deciding after it would mean buffering the whole listing in the host's
+shell (no streaming, a flooding tool held in memory) or one more process on
+every host, so the collector decides and ps is not run.
 
 Nothing from the inventory is ever interpolated into these commands.
 """
