@@ -366,7 +366,7 @@ def parse(text: str) -> ParseResult:
     fast = _FAST_ROW.match
     extras_at = _EXTRAS.match
     # owners with the socket's uid, by (owners, uid): a server's sockets share both
-    with_uid: dict[tuple[tuple[Process, ...], str], tuple[Process, ...]] = {}
+    with_uid: dict[tuple[int, str], tuple[tuple[Process, ...], tuple[Process, ...]]] = {}
 
     lines = split_lines(text)
     joined_up_to = 0  # lines up to this number were continuations of a row above
@@ -443,13 +443,14 @@ def parse(text: str) -> ParseResult:
             extras = extras_at(line, tail_at)
             if extras is not None:
                 uid = extras.group(1) or "0"  # ss omits uid:0
-                key = (processes, uid)
-                owned = with_uid.get(key)
-                if owned is None:
-                    owned = with_uid[key] = tuple(
-                        dataclasses.replace(p, user=uid) for p in processes
-                    )
-                processes = owned
+                # by identity: the users cache hands out the same tuple for a
+                # server's every socket (the tuple is kept, so its id stays its own)
+                key = (id(processes), uid)
+                got = with_uid.get(key)
+                if got is None:
+                    owned = tuple(dataclasses.replace(p, user=uid) for p in processes)
+                    got = with_uid[key] = (processes, owned)
+                processes = got[1]
         if host[0] == "*":
             if " v6only:" not in line:  # with -e, ss says outright it is an IPv6 socket
                 star_rows.append(len(listeners))
