@@ -130,23 +130,23 @@ UNAME_PLATFORMS = {"Linux": "linux", "Darwin": "darwin", "FreeBSD": "freebsd"}
 _OS_LINES = (
     "os=; { IFS= read -r os; } 2>/dev/null </proc/sys/kernel/ostype",
     '[ -n "$os" ] || os=$(uname -s 2>/dev/null)',
-    'echo "$m os $os"',
+    'b="$b$m os $os$N"',
 )
 # the effective uid without a process where there is /proc
 _UID_LINES = (
     "u=; { while read -r k _ e _; do case $k in Uid:) u=$e; break;; esac; done; }"
     " 2>/dev/null </proc/self/status",
     '[ -n "$u" ] || u=$(id -u 2>/dev/null)',
-    'echo "$m uid $u"',
+    'b="$b$m uid $u$N"',
 )
 # uid -> name from /etc/passwd with shell builtins (no getent, no process)
 _PASSWD = (
-    'pw() { echo "$m begin passwd"; { while IFS=: read -r n _ i _; do echo "$i $n"; done; }'
-    ' 2>/dev/null </etc/passwd; echo "$m end passwd 0"; }'
+    'pw() { b="$b$m begin passwd$N"; { while IFS=: read -r n _ i _; do b="$b$i $n$N"; done; }'
+    ' 2>/dev/null </etc/passwd; b="$b$m end passwd 0$N"; }'
 )
 _PS = (
-    'ps_() { echo "$m begin ps"; (ps -eo pid=,user:32=,comm= 2>/dev/null || '
-    'ps -o pid,user,comm 2>/dev/null); echo "$m end ps $?"; }'
+    'ps_() { printf %s "$b$m begin ps$N"; b=; (ps -eo pid=,user:32=,comm= 2>/dev/null || '
+    'ps -o pid,user,comm 2>/dev/null); b="$m end ps $?$N"; }'
 )
 
 
@@ -169,11 +169,11 @@ def _step_functions(prefix: str, chain: tuple[Step, ...], become: bool) -> tuple
         owners = "".join(f" {_TABLES[t]};" for t in step.owners)
         command = step.script_command(become)
         lines.append(
-            f's{prefix}{i}() {{ {check}echo "$m begin {step.name}"; (\n{command}\n); r=$?; '
-            f'echo "$m end {step.name} $r"; {{ {ok}; }} || return 1;{owners} }}'
+            f's{prefix}{i}() {{ {check}printf %s "$b$m begin {step.name}$N"; b=; (\n{command}\n); '
+            f'r=$?; b="$m end {step.name} $r$N"; {{ {ok}; }} || return 1;{owners} }}'
         )
         calls.append(f"s{prefix}{i}")
-    return lines, " || ".join([*calls, 'echo "$m none"'])
+    return lines, " || ".join([*calls, 'b="$b$m none$N"'])
 
 
 def posix_script(platform: str | None, nonce: str, *, become: bool = False) -> str:
@@ -186,6 +186,9 @@ def posix_script(platform: str | None, nonce: str, *, become: bool = False) -> s
         "LC_ALL=C; export LC_ALL; LANG=C; export LANG",
         'PATH="$PATH:/usr/sbin:/sbin:/usr/bin:/bin"; export PATH',
         f"m='{m}'",
+        # the script's own lines are gathered in $b and written at once, before
+        # each program runs and at the end: each write is a packet sshd sends
+        "N='\n'; b=",
         *(_OS_LINES if platform is None else ()),
         *_UID_LINES,
         _PASSWD,
@@ -193,12 +196,12 @@ def posix_script(platform: str | None, nonce: str, *, become: bool = False) -> s
     ]
     if platform is not None:
         functions, call = _step_functions("", posix_chain(platform), become)
-        lines += [*functions, call]
+        lines += [*functions, call, 'printf %s "$b"']
         return "\n".join(lines) + "\n"
     cases = []
     for uname, name in UNAME_PLATFORMS.items():
         functions, call = _step_functions(name[0], posix_chain(name), become)
         lines += functions
         cases.append(f"  {uname}) {call};;")
-    lines += ["case $os in", *cases, '  *) echo "$m none";;', "esac"]
+    lines += ["case $os in", *cases, '  *) b="$b$m none$N";;', "esac", 'printf %s "$b"']
     return "\n".join(lines) + "\n"

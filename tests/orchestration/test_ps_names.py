@@ -143,9 +143,9 @@ def test_each_step_prints_only_the_owners_tables_its_listing_needs(
     users (macOS netstat -v) or Linux netstat (for its cut names); lsof and
     sockstat print users, ss -e and /proc print uids (named from passwd)."""
     script = posix_script(platform, NONCE)
-    # each step function ends: `); r=$?; echo "$m end NAME $r"; { ok; } || return 1; TABLES }`
+    # each step function ends: `); r=$?; b="$m end NAME $r$N"; { ok; } || return 1; TABLES }`
     ends = re.findall(
-        r'^\); r=\$\?; echo "\$m end (\S+) \$r"; .*\|\| return 1;(.*)\}$', script, re.M
+        r'^\); r=\$\?; b="\$m end (\S+) \$r\$N"; .*\|\| return 1;(.*)\}$', script, re.M
     )
     (after,) = [rest for name, rest in ends if name == step]
     assert [t.strip() for t in after.split(";") if t.strip()] == tables
