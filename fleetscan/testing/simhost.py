@@ -160,7 +160,7 @@ def frame_posix(host: SimHost, script: str) -> tuple[str, str]:
     become = "sudo -n " in script
     m = collectors.marker(match.group(1))
     out = []
-    if '$m os $os' in script:  # the script finds the platform out itself
+    if "$m os $os" in script:  # the script finds the platform out itself
         out.append(f"{m} os {_UNAME.get(host.platform, host.platform)}")
     out.append(f"{m} uid {host.uid}")
     err: list[str] = []
