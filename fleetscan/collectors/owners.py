@@ -33,18 +33,21 @@ def with_uid_names(listeners: Sequence[Listener], passwd: dict[str, str]) -> tup
     """Process.user from a numeric uid (ss -e, netstat -e, /proc) to the name
     passwd gives."""
     out = []
-    named: dict[tuple[Process, str], Process] = {}  # processes repeat across sockets
+    # a server's sockets share one owners tuple (the parsers hand out the same
+    # object): work once per tuple, by identity (each is kept alive in ``done``)
+    done: dict[int, tuple[tuple[Process, ...], tuple[Process, ...]]] = {}
     for lst in listeners:
-        procs = []
-        for p in lst.processes:
-            uid = p.user if p.user is not None and p.user.isdigit() else None
-            if uid is None:
-                procs.append(p)
-                continue
-            made = named.get((p, uid))
-            if made is None:
-                made = named[(p, uid)] = replace(p, user=passwd.get(uid, uid))
-            procs.append(made)
-        new = tuple(procs)
-        out.append(replace(lst, processes=new) if new != lst.processes else lst)
+        procs = lst.processes
+        got = done.get(id(procs))
+        if got is None:
+            new = tuple(_named(p, passwd) for p in procs)
+            got = done[id(procs)] = (procs, new if new != procs else procs)
+        out.append(lst if got[1] is procs else replace(lst, processes=got[1]))
     return tuple(out)
+
+
+def _named(p: Process, passwd: dict[str, str]) -> Process:
+    if p.user is None or not p.user.isdigit():
+        return p
+    name = passwd.get(p.user)
+    return p if name is None else replace(p, user=name)
