@@ -243,8 +243,9 @@ def test_shipped_sudoers_passes_visudo() -> None:
 def test_shipped_sudoers_grants_the_listings_and_nothing_else(
     test_users: tuple[str, str],
 ) -> None:
-    """The user of the shipped rule runs `sudo -n ss -tulnp` as root, but not a
-    shell, not ss with other arguments, not another program."""
+    """The user of the shipped rule runs `sudo -n ss -tulnpe` and `sudo -n netstat
+    -tulnpeW` as root, but not a shell, not ss with other arguments (not even
+    the old `-tulnp`), not another program."""
 
     def as_least(*argv: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -255,10 +256,21 @@ def test_shipped_sudoers_grants_the_listings_and_nothing_else(
             stdin=subprocess.DEVNULL,
         )
 
-    listing = as_least("sudo", "-n", "ss", "-tulnp")
+    listing = as_least("sudo", "-n", "ss", "-tulnpe")
     assert listing.returncode == 0, listing.stderr
     assert "users:((" in listing.stdout  # root sees every socket's process
-    for argv in (("sh", "-c", "id"), ("ss", "-tan"), ("id",), ("ss", "-tulnp", "-K")):
+    assert " ino:" in listing.stdout  # and the socket owners' uids (-e)
+    if shutil.which("netstat", path="/usr/sbin:/usr/bin:/sbin:/bin"):
+        netstat = as_least("sudo", "-n", "netstat", "-tulnpeW")
+        assert netstat.returncode == 0, netstat.stderr
+        assert "PID/Program name" in netstat.stdout and "User" in netstat.stdout
+    for argv in (
+        ("sh", "-c", "id"),
+        ("ss", "-tan"),
+        ("id",),
+        ("ss", "-tulnpe", "-K"),
+        ("ss", "-tulnp"),
+    ):
         refused = as_least("sudo", "-n", *argv)
         assert refused.returncode != 0, (argv, refused.stdout)
         assert "uid=0" not in refused.stdout
