@@ -19,6 +19,16 @@ from fleetscan.transports.base import CommandResult, Session
 
 EVIDENCE_STDOUT = 16 * 1024
 EVIDENCE_STDERR = 4 * 1024
+#: outputs up to this size are parsed on the event loop: a typical host's
+#: listing (a few KB, well under a millisecond) costs less to parse than a
+#: hand-off to a worker thread; larger ones go to a thread so a huge or hostile
+#: output never stalls the other hosts' I/O and deadlines
+INLINE_PARSE_BYTES = 64 * 1024
+
+
+def parse_inline(*results: CommandResult) -> bool:
+    """Whether these outputs are small enough to parse on the event loop."""
+    return sum(len(r.stdout) + len(r.stderr) for r in results) <= INLINE_PARSE_BYTES
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from fleetscan import parsers
-from fleetscan.collectors.base import Collected, HostSession, first_stderr_line
+from fleetscan.collectors.base import Collected, HostSession, first_stderr_line, parse_inline
 from fleetscan.collectors.owners import parse_passwd, with_uid_names
 from fleetscan.collectors.posix_script import (
     OWNERS_PASSWD,
@@ -346,7 +346,13 @@ class PosixCollector:
         how = ", listings under sudo -n" if become else ""
         label = f"sh -s <fleetscan {self.platform or 'posix'} collector{how}>"
         result = await host.run("sh -s", stdin=script, label=label)
-        # parsing is CPU work: off the event loop, so one huge or hostile
-        # output cannot stall the other hosts' I/O and deadlines
-        got = await asyncio.to_thread(interpret_posix, self.platform, result, nonce, become=become)
+        # parsing is CPU work: a large output is parsed off the event loop, so one
+        # huge or hostile output cannot stall the other hosts' I/O and deadlines;
+        # a typical one (a few KB) costs less to parse than a thread hand-off
+        if parse_inline(result):
+            got = interpret_posix(self.platform, result, nonce, become=become)
+        else:
+            got = await asyncio.to_thread(
+                interpret_posix, self.platform, result, nonce, become=become
+            )
         return got, result

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from fleetscan import parsers
-from fleetscan.collectors.base import Collected, HostSession
+from fleetscan.collectors.base import Collected, HostSession, parse_inline
 from fleetscan.model import Status
 from fleetscan.parsers.windows_netstat import apply_tasklist
 from fleetscan.transports.base import CommandResult
@@ -71,5 +71,7 @@ class WindowsCollector:
     async def collect(self, host: HostSession) -> Collected:
         netstat = await host.run(WINDOWS_NETSTAT)
         tasklist = await host.run(WINDOWS_TASKLIST)
-        # parsing is CPU work: off the event loop (see PosixCollector)
+        # parsing is CPU work: off the event loop unless small (see PosixCollector)
+        if parse_inline(netstat, tasklist):
+            return interpret_windows(netstat, tasklist)
         return await asyncio.to_thread(interpret_windows, netstat, tasklist)
