@@ -163,11 +163,23 @@ def atomic_open(path: Path, *, binary: bool = False, mode: int = DEFAULT_MODE) -
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+            drop_cache(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def drop_cache(fd: int) -> None:
+    """Tell the kernel a report's pages need not stay cached: a 5,000-host run
+    writes over 100 MB of reports that nobody reads back right away, and a
+    scheduled scan should not push the machine's useful cache out (nor be
+    charged for it in its cgroup). Only clean pages go (the file is fsynced);
+    a kernel that ignores the advice changes nothing."""
+    if hasattr(os, "posix_fadvise"):
+        with contextlib.suppress(OSError):
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
 
 
 def write_text(path: Path, text: str, mode: int = DEFAULT_MODE) -> Path:
@@ -197,6 +209,7 @@ def _sha256(path: Path) -> str:
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
+        drop_cache(fh.fileno())
     return digest.hexdigest()
 
 
