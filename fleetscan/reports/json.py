@@ -10,7 +10,9 @@ is valid UTF-8 JSON whatever a host printed. Only sizes are bounded.
 
 from __future__ import annotations
 
+import io
 import json
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -32,6 +34,9 @@ from fleetscan.reports.sanitize import clip
 SCHEMA = "fleetscan.report"
 SCHEMA_VERSION = 1
 FILENAME = "report.json"
+
+#: how the document's long arrays are made: ``list`` (:func:`run_to_dict`) or :class:`Lazy`
+Array = Callable[[Iterable[Any]], Any]
 
 # Per-string bounds; collectors bound evidence already, this is the backstop.
 MAX_TEXT = 64_000
@@ -59,7 +64,7 @@ def evidence_to_dict(ev: CommandEvidence) -> dict[str, Any]:
     }
 
 
-def host_to_dict(scan: HostScan, verdict: str) -> dict[str, Any]:
+def host_to_dict(scan: HostScan, verdict: str, array: Array = list) -> dict[str, Any]:
     t = scan.target
     return {
         "name": t.name,
@@ -75,8 +80,8 @@ def host_to_dict(scan: HostScan, verdict: str) -> dict[str, Any]:
         "platform": scan.platform,
         "collector": scan.collector,
         "duration_seconds": round(scan.duration, 3),
-        "listeners": [listener_to_dict(x) for x in scan.listeners],
-        "unparsed": [{"line": u.line, "text": clip(u.text, MAX_RAW)} for u in scan.unparsed],
+        "listeners": array(listener_to_dict(x) for x in scan.listeners),
+        "unparsed": array({"line": u.line, "text": clip(u.text, MAX_RAW)} for u in scan.unparsed),
         "evidence": [evidence_to_dict(e) for e in scan.evidence],
     }
 
@@ -131,8 +136,10 @@ def probe_to_dict(r: ProbeResult) -> dict[str, Any]:
     }
 
 
-def run_to_dict(run: ScanRun) -> dict[str, Any]:
-    """The report document (pure; :func:`write_json` only serialises it)."""
+def run_to_dict(run: ScanRun, array: Array = list) -> dict[str, Any]:
+    """The report document (pure; :func:`write_json` only serialises it).
+    ``array`` makes its long arrays (hosts, listeners, unparsed lines,
+    findings, changes, exposure): lists, or :class:`Lazy` ones to stream."""
     c = summary.counts(run)
     verdicts = summary.verdicts(run)
     return {
@@ -183,21 +190,63 @@ def run_to_dict(run: ScanRun) -> dict[str, Any]:
             "compared_to": run.compared_to.to_dict() if run.compared_to else None,
             "alerts": run.alerts.to_dict() if run.alerts is not None else None,
         },
-        "hosts": [host_to_dict(s, verdicts[s.host]) for s in run.scans],
-        "findings": [finding_to_dict(f, run.fail_on) for f in summary.sort_findings(run.findings)],
-        "changes": [change_to_dict(x) for x in run.changes],
-        "exposure": [probe_to_dict(r) for r in run.exposure],
+        "hosts": array(host_to_dict(s, verdicts[s.host], array) for s in run.scans),
+        "findings": array(
+            finding_to_dict(f, run.fail_on) for f in summary.sort_findings(run.findings)
+        ),
+        "changes": array(change_to_dict(x) for x in run.changes),
+        "exposure": array(probe_to_dict(r) for r in run.exposure),
     }
 
 
+#: what ``json.dump(…, ensure_ascii=False, indent=2)`` uses, made once
+_ENCODER = json.JSONEncoder(ensure_ascii=False, indent=2)
+
+
+class Lazy:
+    """A JSON array made while it is written (:func:`stream_json`): the
+    document of a 100,000-listener host is never held whole."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: Iterable[Any]) -> None:
+        self.items = items
+
+
 def dumps(run: ScanRun) -> str:
-    return json.dumps(run_to_dict(run), ensure_ascii=False, indent=2) + "\n"
+    out = io.StringIO()
+    stream_json(run, out)
+    return out.getvalue()
 
 
 def stream_json(run: ScanRun, out: IO[str]) -> None:
-    # the stream's backslashreplace turns a lone surrogate into the JSON escape \udcXX
-    json.dump(run_to_dict(run), out, ensure_ascii=False, indent=2)
+    """Write the document exactly as ``json.dump(run_to_dict(run), indent=2)``
+    would, one array item at a time (a listener's object is the biggest
+    thing made at once). The stream's backslashreplace turns a lone
+    surrogate into the JSON escape \\udcXX."""
+    _write(out, run_to_dict(run, Lazy), 0)
     out.write("\n")
+
+
+def _write(out: IO[str], value: Any, depth: int) -> None:
+    pad = "\n" + "  " * depth
+    if isinstance(value, Lazy):
+        empty = True
+        for item in value.items:
+            out.write("[" if empty else ",")
+            out.write(pad + "  ")
+            _write(out, item, depth + 1)
+            empty = False
+        out.write("[]" if empty else pad + "]")
+    elif isinstance(value, dict) and any(isinstance(v, Lazy) for v in value.values()):
+        sep = "{"
+        for key, item in value.items():
+            out.write(f"{sep}{pad}  {json.dumps(key, ensure_ascii=False)}: ")
+            _write(out, item, depth + 1)
+            sep = ","
+        out.write("{}" if sep == "{" else pad + "}")
+    else:
+        out.write(_ENCODER.encode(value).replace("\n", pad))
 
 
 def write_json(run: ScanRun, outdir: Path, mode: int = DEFAULT_MODE) -> list[Path]:
