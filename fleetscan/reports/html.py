@@ -169,6 +169,14 @@ def render_chunks(run: ScanRun, extra_sections: Sequence[str] = ()) -> Iterator[
     pending: list[str] = []
     size = 0
     for piece in env.get_template(TEMPLATE).generate(context):
+        if len(piece) > CHUNK:  # the data block: passed on in slices, never copied whole
+            if pending:
+                yield "".join(pending)
+                pending.clear()
+                size = 0
+            for start in range(0, len(piece), CHUNK):
+                yield piece[start : start + CHUNK]
+            continue
         pending.append(piece)
         size += len(piece)
         if size >= CHUNK:
