@@ -193,3 +193,33 @@ def test_writing_a_report_adds_a_bounded_cost_per_listener(
     assert peak / N <= WRITER_BOUND[fmt], f"{fmt}: {peak / N:.0f} bytes per listener"
     if fmt == "json":
         assert peak <= size / 4, f"{peak / MIB:.1f} MiB held for a {size / MIB:.1f} MiB file"
+
+
+@pytest.mark.parametrize("fmt", ["json", "junit"])
+def test_a_finding_on_every_listener_is_written_one_at_a_time(
+    mass_run: tuple[ScanRun, int, int], fmt: str, tmp_path: Path
+) -> None:
+    """A strict map (every listener but ssh undocumented) makes a finding, and
+    a JUnit testcase, per listener: report.json and junit.xml still hold one
+    at a time."""
+    (scan,) = mass_run[0].scans
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(
+        "version: 1\nexpected:\n  - id: map\n    hosts: ['*']\n"
+        "    listeners:\n      - {proto: tcp, port: 22, process: sshd}\n"
+    )
+    now = datetime.now(UTC)
+    findings = tuple(evaluate(load_policies([str(strict)]), [scan], now=now))
+    assert len(findings) == N
+    run = ScanRun("strict", now, now, (scan,), findings)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        written = write_reports(run, tmp_path / "out", [fmt])
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    text = written[fmt][0].read_text()
+    assert text.count("undocumented") >= N
+    assert peak / N <= 512, f"{fmt}: {peak / N:.0f} bytes per finding while writing"
