@@ -198,6 +198,11 @@ def merge_duplicates(listeners: Iterable[Listener]) -> tuple[Listener, ...]:
     return tuple(out)
 
 
+#: port numbers above 256 are an int object each; shared, every listener of
+#: every host on port 8080 holds the same one (at most 65,536 of them)
+_PORTS: dict[int, int] = {}
+
+
 def make_listener(
     *,
     tcp: bool,
@@ -214,7 +219,7 @@ def make_listener(
         "tcp" if tcp else "udp",
         6 if address.family == 6 else 4,
         address.address,
-        port,
+        _PORTS.setdefault(port, port) if 0 <= port <= 65535 else port,
         "LISTEN" if tcp else "UNCONN",
         tuple(processes),
         address.zone,
