@@ -40,7 +40,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 bench-scan: $(STAMP)
-	$(BIN)/python -m bench.scan $(N)
+	$(BIN)/python -m bench.scan $(N) $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.parse

@@ -43,8 +43,6 @@ from typing import TYPE_CHECKING
 
 from fleetscan import __version__
 from fleetscan.errors import ConfigError
-from fleetscan.exposure import ProbeSettings, check_probe_config, probe_phase
-from fleetscan.exposure.firewall import add_rulesets
 from fleetscan.inventory import load_inventory, target_error
 from fleetscan.model import HostScan, ProbeResult, ScanRun, Severity, Target
 from fleetscan.options import RunOptions
@@ -60,6 +58,7 @@ from fleetscan.transports.hostkeys import learned_keys
 if TYPE_CHECKING:
     from fleetscan.alerts.stage import AlertSettings
     from fleetscan.distributed.coordinator import DistributedOptions
+    from fleetscan.exposure import ProbeSettings
     from fleetscan.metrics import RunMetrics
     from fleetscan.store import History
 
@@ -145,6 +144,8 @@ def prepare(options: RunOptions) -> RunInputs:
     history = open_history(options) if options.history else None
     probe = options.probe_settings()
     if probe is not None:
+        from fleetscan.exposure import check_probe_config  # only a probing run imports it
+
         check_probe_config(policy, probe, targets)
     # last check, so a config error writes nothing; no --output: the default root
     root = options.output_root or DEFAULT_REPORTS
@@ -329,6 +330,9 @@ async def _probe(
     matrix and, when asked, each host's firewall ruleset as evidence. A stop
     request ends it like the scan: the run is marked interrupted and nothing
     half-probed is reported. Returns (scans, matrix, interrupted)."""
+    from fleetscan.exposure import probe_phase
+    from fleetscan.exposure.firewall import add_rulesets
+
     probe = inputs.probe
     assert probe is not None
     scanner = HostScanner(inputs.settings, transports)

@@ -140,10 +140,10 @@ class RunOptions:
 
     def probe_settings(self) -> ProbeSettings | None:
         """The exposure stage's settings; None when no probe and no evidence is asked."""
-        from fleetscan.exposure import ProbeSettings
-
         if not self.probe and self.probe_zones is None and not self.firewall_evidence:
             return None
+        from fleetscan.exposure import ProbeSettings
+
         zones = self.probe_zones if self.probe_zones is not None else ()
         if self.probe and not zones:
             zones = ("scanner",)

@@ -109,12 +109,30 @@ class _Stop:
             signal.signal(sig, handler)  # type: ignore[arg-type]
 
 
-def rotate(root: Path, keep: int) -> None:
+def rotate(root: Path, keep: int, newest: Path | None = None) -> None:
     """Keep the newest ``keep`` run folders fleetscan made under ``root``; point
-    ``root/latest`` at the newest. Folders not named like a run are never touched."""
+    ``root/latest`` at the newest (``newest``, this cycle's folder, when given).
+    Folders not named like a run are never touched.
+
+    Run ids tie within a second (``…T221450Z-<random>``), so folders are ordered
+    by the second in their name, then by when they were last written: a sort
+    by name alone would take a random one of two runs of the same second as
+    the newest — and delete the real newest."""
+
+    def age(p: Path) -> tuple[str, int, str]:
+        try:
+            written = p.stat().st_mtime_ns
+        except OSError:
+            written = 0
+        return (p.name[:16], written, p.name)
+
     dirs = sorted(
-        p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and RUN_DIR.match(p.name)
+        (p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and RUN_DIR.match(p.name)),
+        key=age,
     )
+    if newest is not None and newest in dirs:
+        dirs.remove(newest)
+        dirs.append(newest)
     for old in dirs[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     if dirs:
@@ -219,7 +237,7 @@ def _cycle(
         f"{summary.duration_seconds(run):.1f}s; reports {result.outdir}"
     )
     try:
-        rotate(root, settings.keep_reports)
+        rotate(root, settings.keep_reports, result.outdir)
     except OSError as exc:
         _say(f"report folders not rotated: {exc.strerror}")
     return run.interrupted

@@ -52,10 +52,10 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> ScanRun:
 def test_demo_hosts_end_in_the_expected_statuses(demo_run: ScanRun) -> None:
     got = {s.host: (s.status, s.platform, s.collector) for s in demo_run.scans}
     assert got == {
-        "web-01": (Status.OK, "linux", "ss -tulnp"),
-        "db-01": (Status.OK, "linux", "ss -tulnp"),
-        "app-01": (Status.OK, "linux", "ss -tulnp"),
-        "mon-01": (Status.PARTIAL, "linux", "ss -tulnp"),
+        "web-01": (Status.OK, "linux", "ss -tulnpe"),
+        "db-01": (Status.OK, "linux", "ss -tulnpe"),
+        "app-01": (Status.OK, "linux", "ss -tulnpe"),
+        "mon-01": (Status.PARTIAL, "linux", "ss -tulnpe"),
         "win-01": (Status.OK, "windows", "netstat -ano"),
         "mac-01": (Status.OK, "darwin", "lsof -nP -iTCP -sTCP:LISTEN; lsof -nP -iUDP"),
         "bsd-01": (Status.OK, "freebsd", "sockstat -46l"),
@@ -78,9 +78,10 @@ def test_demo_parses_every_platform_into_the_same_model(demo_run: ScanRun) -> No
     assert ("udp", "::", 2049, ()) in bsd  # kernel socket: no owner, still reported
     web = scans["web-01"]
     nginx = next(x for x in web.listeners if x.port == 443)
+    # ss -e: the socket's owner (the root master that bound it), for the worker too
     assert [(p.name, p.pid, p.user) for p in nginx.processes] == [
         ("nginx", 1200, "root"),
-        ("nginx", 1201, "www-data"),
+        ("nginx", 1201, "root"),
     ]
 
 

@@ -15,19 +15,20 @@ import hashlib
 import json
 import logging
 import os
-import smtplib
-import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
-
-import httpx
 
 from fleetscan.alerts.messages import email_message, slack_text
 from fleetscan.errors import ConfigError
 
+if TYPE_CHECKING:
+    import ssl
+
+# httpx, smtplib and ssl are imported when an alert is sent: every run checks its
+# alert options (this module), few send anything, and httpx alone costs ~50 ms
 log = logging.getLogger("fleetscan.alerts")
 # httpx logs every request's full URL at INFO (httpcore at DEBUG): with -vv that
 # would print a Slack hook URL, which is itself the secret
@@ -99,6 +100,8 @@ class Webhook:
         token = _secret(self.token_env)
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        import httpx
+
         try:
             with httpx.Client(timeout=self.timeout, follow_redirects=False) as client:
                 response = client.post(
@@ -133,9 +136,14 @@ class Email:
         return f"email via {self.host}:{self.port}"
 
     def _context(self) -> ssl.SSLContext:
+        import ssl
+
         return ssl.create_default_context(cafile=self.ca_file)
 
     def send(self, body: dict[str, Any]) -> None:
+        import smtplib
+        import ssl
+
         msg = email_message(body, sender=self.sender, recipients=self.recipients)
         password = _secret(self.password_env)
         try:

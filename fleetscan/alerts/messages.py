@@ -19,12 +19,14 @@ Payload schema ``fleetscan.alerts`` version 1 (docs/alerts.md)::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from email.message import EmailMessage
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleetscan.alerts.events import Alert, AlertKind
 from fleetscan.model import ScanRun
 from fleetscan.reports.sanitize import clip, visible_controls
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
 
 SCHEMA = "fleetscan.alerts"
 SCHEMA_VERSION = 1
@@ -106,6 +108,8 @@ def slack_text(body: dict[str, Any]) -> dict[str, str]:
 
 def email_message(body: dict[str, Any], *, sender: str, recipients: Sequence[str]) -> EmailMessage:
     """One plain-text mail per run. The subject holds no host text."""
+    from email.message import EmailMessage
+
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = ", ".join(recipients)

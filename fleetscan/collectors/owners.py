@@ -1,10 +1,11 @@
 """Owners' user names without running a process for them on the host.
 
-The /proc script prints each process's uid; the collector script adds
-``/etc/passwd`` read with shell builtins as ``<uid> <name>`` lines. Here the
-two meet: a numeric user becomes the name passwd gives, or stays the number
-when passwd does not know it (a directory user, say). ``ps`` is only run for
-steps that give pids but no users (see
+The listing gives numeric uids — ``ss -e`` the socket owner's, net-tools
+``netstat -e`` its User column, the /proc script each process's — and the
+collector script adds ``/etc/passwd`` read with shell builtins as ``<uid>
+<name>`` lines. Here the two meet: a numeric user becomes the name passwd
+gives, or stays the number when passwd does not know it (a directory user:
+LDAP, sssd). ``ps`` is only run for steps that need it (see
 :mod:`fleetscan.collectors.posix_script`).
 """
 
@@ -29,20 +30,24 @@ def parse_passwd(text: str) -> dict[str, str]:
 
 
 def with_uid_names(listeners: Sequence[Listener], passwd: dict[str, str]) -> tuple[Listener, ...]:
-    """Process.user from a numeric uid (/proc's) to the name passwd gives."""
+    """Process.user from a numeric uid (ss -e, netstat -e, /proc) to the name
+    passwd gives."""
     out = []
-    named: dict[tuple[Process, str], Process] = {}  # processes repeat across sockets
+    # a server's sockets share one owners tuple (the parsers hand out the same
+    # object): work once per tuple, by identity (each is kept alive in ``done``)
+    done: dict[int, tuple[tuple[Process, ...], tuple[Process, ...]]] = {}
     for lst in listeners:
-        procs = []
-        for p in lst.processes:
-            uid = p.user if p.user is not None and p.user.isdigit() else None
-            if uid is None:
-                procs.append(p)
-                continue
-            made = named.get((p, uid))
-            if made is None:
-                made = named[(p, uid)] = replace(p, user=passwd.get(uid, uid))
-            procs.append(made)
-        new = tuple(procs)
-        out.append(replace(lst, processes=new) if new != lst.processes else lst)
+        procs = lst.processes
+        got = done.get(id(procs))
+        if got is None:
+            new = tuple(_named(p, passwd) for p in procs)
+            got = done[id(procs)] = (procs, new if new != procs else procs)
+        out.append(lst if got[1] is procs else replace(lst, processes=got[1]))
     return tuple(out)
+
+
+def _named(p: Process, passwd: dict[str, str]) -> Process:
+    if p.user is None or not p.user.isdigit():
+        return p
+    name = passwd.get(p.user)
+    return p if name is None else replace(p, user=name)

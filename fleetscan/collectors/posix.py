@@ -2,7 +2,7 @@
 
 The script (:mod:`fleetscan.collectors.posix_script`) prints each
 step's output between ``@@FLEETSCAN-<nonce> begin/end`` lines, its uid, the
-platform when it had to find it out, and the owners table the chosen step
+platform when it had to find it out, and the owners tables the chosen step
 needs (``passwd``: uid → name; ``ps``: pid → user and comm). Here that output becomes a
 :class:`~fleetscan.collectors.base.Collected`: the first step that worked is
 parsed, process owners filled in, and anything missing makes the host
@@ -21,6 +21,7 @@ from fleetscan.collectors.base import Collected, HostSession, first_stderr_line
 from fleetscan.collectors.owners import parse_passwd, with_uid_names
 from fleetscan.collectors.posix_script import (
     OWNERS_PASSWD,
+    OWNERS_PS,
     UNAME_PLATFORMS,
     Step,
     marker,
@@ -281,16 +282,16 @@ def interpret_framed(
             f"parser {step.parser} failed: {type(exc).__name__}: {exc}",
             platform=platform,
         )
-    ps = sections.get("ps")
-    # netstat's cut names come from ps
-    listeners = with_ps(
-        parsed.listeners,
-        parse_ps(ps.text) if ps else {},
-        names=step.parser == "linux-netstat",
-    )
-    if step.owners == OWNERS_PASSWD:  # /proc's numeric uids, named without ps
+    listeners = parsed.listeners
+    if OWNERS_PASSWD in step.owners:  # numeric uids (/proc, ss -e, netstat -e), named without ps
         passwd = sections.get("passwd")
         listeners = with_uid_names(listeners, parse_passwd(passwd.text) if passwd else {})
+    if OWNERS_PS in step.owners:
+        ps = sections.get("ps")
+        # pids without users (macOS netstat -v); netstat's cut names come from ps
+        listeners = with_ps(
+            listeners, parse_ps(ps.text) if ps else {}, names=step.parser == "linux-netstat"
+        )
     collector = step.command.splitlines()[0] if step.name != "proc" else "/proc/net"
     # the listing ran under sudo -n (which succeeded, or the step would have failed)
     privileged = become and step.sudo

@@ -1,7 +1,7 @@
 """What the POSIX collector runs (Linux, macOS, FreeBSD): one script, one exec channel.
 
 With become (``ansible_become``), sudo is asked for the listing commands
-themselves — ``sudo -n ss -tulnp``, ``sudo -n netstat -tulnpW``, ``sudo -n
+themselves — ``sudo -n ss -tulnpe``, ``sudo -n netstat -tulnpeW``, ``sudo -n
 lsof …``, ``sudo -n sockstat -46l`` — never for a shell, inside the same
 single channel: ``examples/sudoers.d/fleetscan`` grants exactly these. The
 script itself, ``ps`` and the /proc fallback run as the login user.
@@ -18,13 +18,28 @@ One script, one channel, no process the job does not need: when the inventory
 does not say the platform, the script tells it itself (``/proc/sys/kernel/
 ostype`` read by the shell on Linux, ``uname -s`` elsewhere) and runs that
 platform's chain; the uid comes from ``/proc/self/status`` (``id -u`` only
-where there is no /proc). Owners' user names: the /proc script gives
-each process's uid, mapped to a name from ``/etc/passwd`` read with shell
-builtins; a step that gives pids without users (ss, netstat, lsof, sockstat)
-makes the script run ``ps`` for the pid → user table, and only once that step
-has worked. (``ss -e`` would give the *socket's* uid instead, which is not the
-user of each process holding it — a pre-fork server's workers — so ss keeps
-ps for now.)
+where there is no /proc). Owners' user names come from the listing itself,
+not from a ``ps`` that reads all of /proc (its cost grows with the host's
+process count): ``ss -e`` prints the uid of each socket's owner (``uid:N``,
+left out when it is 0), net-tools ``netstat -e`` a User column (numeric with
+``-n``), the /proc script each process's uid; the script then prints
+``/etc/passwd`` read with shell builtins and the collector names the uids
+(one it does not know — LDAP, sssd — stays a number). ``lsof`` and
+``sockstat`` print user names themselves. ``ps`` runs only after a step that
+worked and needs it (``Step.owners``): macOS ``netstat -anv`` (pids without
+users) and Linux ``netstat`` (its names are argv[0] cut to fit; ps gives the
+comm).
+
+What ss's uid means: the socket's owner, not the user of each process holding
+it — a pre-fork server that binds as root and then runs its workers as
+``www-data`` shows root for all of them. An ``ss`` that prints no ``-e``
+extras at all (it ignored the option: a wrapper or a shim — iproute2 has
+printed them since ss began, and an ss that rejected ``-e`` would fail and
+the chain would go on to netstat and /proc, which give uids too) leaves the
+users unknown: the script cannot tell before the listing has been streamed,
+and deciding after it would mean buffering the whole listing in the host's
+shell (no streaming, a flooding tool held in memory) or one more process on
+every host, so the collector decides and ps is not run.
 
 Nothing from the inventory is ever interpolated into these commands.
 """
@@ -39,9 +54,9 @@ from fleetscan.parsers.linux_proc import PROC_SCRIPT
 
 POSIX_PLATFORMS = ("linux", "darwin", "freebsd")
 
-#: how a step's listing gets its owners' user names
-OWNERS_PASSWD = "passwd"  # the listing gives uids: /etc/passwd maps them
-OWNERS_PS = "ps"  # the listing gives pids: a ps pid -> user table
+#: the tables a step's listing needs to name its owners (printed after it worked)
+OWNERS_PASSWD = "passwd"  # the listing gives uids: /etc/passwd (shell builtins) names them
+OWNERS_PS = "ps"  # the listing gives pids only: a ps pid -> user, comm table
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +68,8 @@ class Step:
     command: str
     parser: str
     ok_exit: tuple[int, ...] = (0,)
-    owners: str = OWNERS_PS
+    #: the owners tables it needs: () when the listing names users itself
+    owners: tuple[str, ...] = ()
     sudo: bool = True  # asked for under sudo with become (the /proc script is not)
 
     def script_command(self, become: bool) -> str:
@@ -68,22 +84,32 @@ def posix_chain(platform: str) -> tuple[Step, ...]:
     """The ordered command chain for a POSIX platform ('' when unknown)."""
     if platform == "linux":
         return (
-            Step("ss", "ss", "ss -tulnp", "linux-ss"),
-            # -W: net-tools cuts long IPv6 addresses without it
-            Step("netstat", "netstat", "netstat -tulnpW", "linux-netstat"),
-            Step("proc", None, PROC_SCRIPT, "linux-proc", owners=OWNERS_PASSWD, sudo=False),
+            # -e: the socket's uid (uid:N, left out for 0)
+            Step("ss", "ss", "ss -tulnpe", "linux-ss", owners=(OWNERS_PASSWD,)),
+            # -W: net-tools cuts long IPv6 addresses without it; -e: the User
+            # column (numeric with -n); ps only for the comm (netstat prints
+            # argv[0] cut to fit, e.g. `sshd: /usr/sbi`, which owner rules cannot judge)
+            Step(
+                "netstat",
+                "netstat",
+                "netstat -tulnpeW",
+                "linux-netstat",
+                owners=(OWNERS_PASSWD, OWNERS_PS),
+            ),
+            Step("proc", None, PROC_SCRIPT, "linux-proc", owners=(OWNERS_PASSWD,), sudo=False),
         )
     if platform == "darwin":
         return (
-            # lsof exits 1 when one of the two listings is empty
+            # lsof exits 1 when one of the two listings is empty; it prints USER
             Step("lsof", "lsof", "lsof -nP -iTCP -sTCP:LISTEN; lsof -nP -iUDP", "lsof", (0, 1)),
-            Step("netstat", "netstat", "netstat -anv", "bsd-netstat"),
-            Step("netstat-an", "netstat", "netstat -an", "bsd-netstat"),
+            # -v: pids without users
+            Step("netstat", "netstat", "netstat -anv", "bsd-netstat", owners=(OWNERS_PS,)),
+            Step("netstat-an", "netstat", "netstat -an", "bsd-netstat"),  # no owners at all
         )
     if platform == "freebsd":
         return (
-            Step("sockstat", "sockstat", "sockstat -46l", "freebsd-sockstat"),
-            Step("netstat", "netstat", "netstat -an", "bsd-netstat"),
+            Step("sockstat", "sockstat", "sockstat -46l", "freebsd-sockstat"),  # prints USER
+            Step("netstat", "netstat", "netstat -an", "bsd-netstat"),  # no owners at all
         )
     return ()
 
@@ -104,24 +130,28 @@ UNAME_PLATFORMS = {"Linux": "linux", "Darwin": "darwin", "FreeBSD": "freebsd"}
 _OS_LINES = (
     "os=; { IFS= read -r os; } 2>/dev/null </proc/sys/kernel/ostype",
     '[ -n "$os" ] || os=$(uname -s 2>/dev/null)',
-    'echo "$m os $os"',
+    'b="$b$m os $os$N"',
 )
 # the effective uid without a process where there is /proc
 _UID_LINES = (
     "u=; { while read -r k _ e _; do case $k in Uid:) u=$e; break;; esac; done; }"
     " 2>/dev/null </proc/self/status",
     '[ -n "$u" ] || u=$(id -u 2>/dev/null)',
-    'echo "$m uid $u"',
+    'b="$b$m uid $u$N"',
 )
 # uid -> name from /etc/passwd with shell builtins (no getent, no process)
 _PASSWD = (
-    'pw() { echo "$m begin passwd"; { while IFS=: read -r n _ i _; do echo "$i $n"; done; }'
-    ' 2>/dev/null </etc/passwd; echo "$m end passwd 0"; }'
+    'pw() { b="$b$m begin passwd$N"; { while IFS=: read -r n _ i _; do b="$b$i $n$N"; done; }'
+    ' 2>/dev/null </etc/passwd; b="$b$m end passwd 0$N"; }'
 )
 _PS = (
-    'ps_() { echo "$m begin ps"; (ps -eo pid=,user:32=,comm= 2>/dev/null || '
-    'ps -o pid,user,comm 2>/dev/null); echo "$m end ps $?"; }'
+    'ps_() { printf %s "$b$m begin ps$N"; b=; (ps -eo pid=,user:32=,comm= 2>/dev/null || '
+    'ps -o pid,user,comm 2>/dev/null); b="$m end ps $?$N"; }'
 )
+
+
+#: owners table -> the script function that prints it
+_TABLES = {OWNERS_PASSWD: "pw", OWNERS_PS: "ps_"}
 
 
 def _step_functions(prefix: str, chain: tuple[Step, ...], become: bool) -> tuple[list[str], str]:
@@ -136,14 +166,14 @@ def _step_functions(prefix: str, chain: tuple[Step, ...], become: bool) -> tuple
             else ""
         )
         ok = " || ".join(f"[ $r -eq {c} ]" for c in step.ok_exit)
-        owners = "pw" if step.owners == OWNERS_PASSWD else "ps_"
+        owners = "".join(f" {_TABLES[t]};" for t in step.owners)
         command = step.script_command(become)
         lines.append(
-            f's{prefix}{i}() {{ {check}echo "$m begin {step.name}"; (\n{command}\n); r=$?; '
-            f'echo "$m end {step.name} $r"; {{ {ok}; }} || return 1; {owners}; }}'
+            f's{prefix}{i}() {{ {check}printf %s "$b$m begin {step.name}$N"; b=; (\n{command}\n); '
+            f'r=$?; b="$m end {step.name} $r$N"; {{ {ok}; }} || return 1;{owners} }}'
         )
         calls.append(f"s{prefix}{i}")
-    return lines, " || ".join([*calls, 'echo "$m none"'])
+    return lines, " || ".join([*calls, 'b="$b$m none$N"'])
 
 
 def posix_script(platform: str | None, nonce: str, *, become: bool = False) -> str:
@@ -156,6 +186,9 @@ def posix_script(platform: str | None, nonce: str, *, become: bool = False) -> s
         "LC_ALL=C; export LC_ALL; LANG=C; export LANG",
         'PATH="$PATH:/usr/sbin:/sbin:/usr/bin:/bin"; export PATH',
         f"m='{m}'",
+        # the script's own lines are gathered in $b and written at once, before
+        # each program runs and at the end: each write is a packet sshd sends
+        "N='\n'; b=",
         *(_OS_LINES if platform is None else ()),
         *_UID_LINES,
         _PASSWD,
@@ -163,12 +196,12 @@ def posix_script(platform: str | None, nonce: str, *, become: bool = False) -> s
     ]
     if platform is not None:
         functions, call = _step_functions("", posix_chain(platform), become)
-        lines += [*functions, call]
+        lines += [*functions, call, 'printf %s "$b"']
         return "\n".join(lines) + "\n"
     cases = []
     for uname, name in UNAME_PLATFORMS.items():
         functions, call = _step_functions(name[0], posix_chain(name), become)
         lines += functions
         cases.append(f"  {uname}) {call};;")
-    lines += ["case $os in", *cases, '  *) echo "$m none";;', "esac"]
+    lines += ["case $os in", *cases, '  *) b="$b$m none$N";;', "esac", 'printf %s "$b"']
     return "\n".join(lines) + "\n"

@@ -73,27 +73,31 @@ def _list_parsers() -> None:
 
 
 def _parse_csv(result: ParseResult) -> str:
-    """The parse result as CSV: one row per listener, untrusted cells neutralised."""
-    import pandas as pd
+    """The parse result as CSV: one row per listener, untrusted cells neutralised
+    (the standard library's writer, as the reports' CSV files)."""
+    import csv
+    import io
 
     from fleetscan.reports.sanitize import csv_cell
 
-    rows = [
-        {
-            "proto": x.proto,
-            "family": x.family,
-            "address": csv_cell(x.address),
-            "port": x.port,
-            "state": csv_cell(x.state),
-            "processes": csv_cell(
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["proto", "family", "address", "port", "state", "processes", "line"])
+    writer.writerows(
+        [
+            x.proto,
+            x.family,
+            csv_cell(x.address),
+            x.port,
+            csv_cell(x.state),
+            csv_cell(
                 "; ".join(f"{p.name}[{p.pid if p.pid is not None else '?'}]" for p in x.processes)
             ),
-            "line": x.line,
-        }
+            "" if x.line is None else x.line,
+        ]
         for x in result.listeners
-    ]
-    cols = ["proto", "family", "address", "port", "state", "processes", "line"]
-    return str(pd.DataFrame(rows, columns=cols).to_csv(index=False))
+    )
+    return out.getvalue()
 
 
 def _read_output(path: Path) -> str:

@@ -16,6 +16,21 @@ transports — and the matrix listener × zone is judged by the policy's
 * :mod:`~fleetscan.exposure.firewall` — optional ruleset evidence per host.
 """
 
-from fleetscan.exposure.phase import Connector, ProbeSettings, check_probe_config, probe_phase
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fleetscan.exposure.phase import Connector, ProbeSettings, check_probe_config, probe_phase
 
 __all__ = ["Connector", "ProbeSettings", "check_probe_config", "probe_phase"]
+
+
+def __getattr__(name: str) -> Any:
+    # the phase (and the policy schema, probe programs ...) is imported on first
+    # use: the HTML report reads firewall.is_ruleset on every run, probing or not
+    if name in __all__:
+        from fleetscan.exposure import phase
+
+        return getattr(phase, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

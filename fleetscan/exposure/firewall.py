@@ -2,8 +2,9 @@
 
 Static evaluation of rulesets is out of scope — the probe is the truth — but
 an auditor who sees ``filtered`` wants to see the rule. Each scanned host gets
-one more exec channel running a constant program under ``LC_ALL=C`` (with
-``sudo -n`` when the inventory says so): ``nft list ruleset``,
+one more exec channel running a constant program under ``LC_ALL=C`` (each
+listing under its own ``sudo -n`` when the inventory says so — never a root
+shell, and examples/sudoers.d/fleetscan grants exactly these): ``nft list ruleset``,
 ``iptables-save``/``ip6tables-save``, ``pfctl -sr`` — whichever exist — or on
 Windows ``netsh advfirewall firewall show rule name=all``. Output is bounded
 like every command (the evidence keeps the first 16 KiB) and stored as one
@@ -17,27 +18,44 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from fleetscan.collectors.base import evidence
 from fleetscan.errors import TransportError
-from fleetscan.exposure.phase import Connector
 from fleetscan.model import CommandEvidence, HostScan
+
+if TYPE_CHECKING:
+    from fleetscan.exposure.phase import Connector
 
 LABEL = "firewall ruleset"
 MAX_OUTPUT = 1024 * 1024
 
-POSIX_SCRIPT = """LC_ALL=C; export LC_ALL; LANG=C; export LANG
-PATH="$PATH:/usr/sbin:/sbin"; export PATH
-found=
-for c in "nft list ruleset" "iptables-save" "ip6tables-save" "pfctl -sr"; do
-  set -- $c
-  command -v "$1" >/dev/null 2>&1 || continue
-  found=1
-  echo "### $c"
-  $c 2>&1
-done
-[ -n "$found" ] || echo "### no nft, iptables-save or pfctl on this host"
-"""
+#: the ruleset listings, constant; each is asked of sudo on its own under become
+RULESET_COMMANDS = ("nft list ruleset", "iptables-save", "ip6tables-save", "pfctl -sr")
+
+
+def posix_script(become: bool) -> str:
+    """The ``sh -s`` script: every ruleset listing that exists on the host,
+    each framed by a ``### command`` line. Under become each listing runs as
+    ``sudo -n <listing>`` (examples/sudoers.d/fleetscan grants exactly these),
+    never a root shell; sudo never prompts (-n), and a refusal is shown as the
+    listing's output."""
+    sudo = "sudo -n " if become else ""
+    lines = [
+        "LC_ALL=C; export LC_ALL; LANG=C; export LANG",
+        'PATH="$PATH:/usr/sbin:/sbin"; export PATH',
+        "found=",
+    ]
+    for command in RULESET_COMMANDS:
+        program = command.split()[0]
+        lines.append(
+            f"if command -v {program} >/dev/null 2>&1; then found=1; "
+            f'echo "### {command}"; {sudo}{command} 2>&1; fi'
+        )
+    lines.append('[ -n "$found" ] || echo "### no nft, iptables-save or pfctl on this host"')
+    return "\n".join(lines) + "\n"
+
+
 WINDOWS_COMMAND = "netsh advfirewall firewall show rule name=all"
 
 
@@ -75,11 +93,10 @@ async def add_rulesets(
 
 async def _collect(scan: HostScan, connect: Connector, timeout: float) -> CommandEvidence:
     windows = scan.platform == "windows"
-    # a root shell under become: the listing collector asks sudo for its commands only,
-    # and examples/sudoers.d/fleetscan does not grant this one (sudo then refuses)
-    posix = "sudo -n sh -s" if scan.target.become else "sh -s"
-    command = WINDOWS_COMMAND if windows else posix
-    label = f"{LABEL}: {WINDOWS_COMMAND if windows else command + ' <nft / iptables-save / pfctl>'}"
+    # under become sudo is asked for each listing, never for the shell
+    command = WINDOWS_COMMAND if windows else "sh -s"
+    listings = " / ".join(("sudo -n " if scan.target.become else "") + c for c in RULESET_COMMANDS)
+    label = f"{LABEL}: {WINDOWS_COMMAND if windows else f'sh -s <{listings}>'}"
     started = time.monotonic()
     try:
         async with asyncio.timeout(timeout):
@@ -87,7 +104,7 @@ async def _collect(scan: HostScan, connect: Connector, timeout: float) -> Comman
             try:
                 result = await session.run(
                     command,
-                    stdin=None if windows else POSIX_SCRIPT,
+                    stdin=None if windows else posix_script(scan.target.become),
                     timeout=timeout,
                     max_output=MAX_OUTPUT,
                 )

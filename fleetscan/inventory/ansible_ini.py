@@ -33,6 +33,9 @@ _SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:[#;].*)?$")
 _GROUP_NAME = re.compile(r"^([^:\]\s]+)\s*(?:[#;].*)?$")
 _VAR_NAME = re.compile(r"^[^\s=]+$")
 _INLINE_COMMENT = re.compile(r"\s+[#;].*$")
+#: what makes shlex.split (POSIX, comments) differ from splitting on its whitespace
+_SHLEX_SPECIAL = re.compile(r"[\"'\\#]")
+_SHLEX_SPACE = re.compile(r"[ \t\r\n]+")
 
 
 def parse_value(text: str) -> Any:
@@ -115,9 +118,17 @@ def parse_ini(file: str, text: str, graph: AnsibleGraph) -> None:
         raise fail(origin, where, f"group {name!r} is used but never declared as [{name}]")
 
 
+def _split(line: str) -> list[str]:
+    """``shlex.split(line, comments=True)``; a line with no quote, backslash or
+    ``#`` (nearly every one) is split on shlex's whitespace directly."""
+    if _SHLEX_SPECIAL.search(line) is None:
+        return [t for t in _SHLEX_SPACE.split(line) if t]
+    return shlex.split(line, comments=True)
+
+
 def _host_line(line: str, origin: Origin, group: str, graph: AnsibleGraph) -> None:
     try:
-        tokens = shlex.split(line, comments=True)
+        tokens = _split(line)
     except ValueError as exc:
         raise fail(origin, "host", f"cannot read host line: {exc}") from None
     if not tokens:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from fleetscan.inventory.values import (
@@ -84,9 +85,11 @@ def _windows_if(*values: str) -> Parse:
     return parse
 
 
+@lru_cache(maxsize=256)
 def jump_from_ssh_args(text: str) -> str | None:
     """The bastion in ``ansible_ssh_common_args``: ``-J x``, ``-o ProxyJump=x`` or
-    ``-o ProxyCommand="ssh -W %h:%p [-q] x"`` (the classic pre-ProxyJump form)."""
+    ``-o ProxyCommand="ssh -W %h:%p [-q] x"`` (the classic pre-ProxyJump form).
+    Cached: a group's args are usually the same text for each of its hosts."""
     try:
         words = shlex.split(text)
     except ValueError:

@@ -97,6 +97,7 @@ _SHELL_META = frozenset("'`\"$\\;&<>|(){}*?!#~^%")
 _LABEL = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,62}\Z")
 _NUMERIC_LABEL = re.compile(r"(0[xX][0-9A-Fa-f]*|[0-9]+)\Z")
 _USER = re.compile(r"[A-Za-z0-9_.@+\\-]+\Z")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_HOSTNAME = 253
 _MAX_USER = 256
 
@@ -255,7 +256,7 @@ def check_text(value: Any, origin: Origin, field: str, *, allow_empty: bool = Fa
     text = str(value)
     if not text and not allow_empty:
         raise fail(origin, field, "must not be empty")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+    if _CONTROL.search(text):
         raise fail(origin, field, "contains control characters")
     return text
 

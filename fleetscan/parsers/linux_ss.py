@@ -19,7 +19,9 @@ What it reads, and the real-world quirks it copes with:
   socket) and very old ``users:(("sendmail",3965,4))``. Process names are the
   kernel comm, printed raw: they may hold spaces, quotes and parentheses, so
   the field is read by locating ``",pid=N,…)`` rather than by balancing quotes;
-* ``-e`` extras (``uid:``, ``ino:``, ``sk:``, ``cgroup:``, ``v6only:``, ``<->``).
+* ``-e`` extras (``uid:``, ``ino:``, ``sk:``, ``cgroup:``, ``v6only:``, ``<->``):
+  ``uid:N`` is the uid of the SOCKET's owner (who created it), and ss leaves
+  it out when that uid is 0, so a row with ``ino:`` and no ``uid:`` is root's.
 
 Only listening sockets become listeners: TCP ``LISTEN`` and UDP ``UNCONN``.
 Other states, other families (``nl``, ``u_str``, ``raw``, ``icmp6`` …) and
@@ -34,7 +36,11 @@ fast path, the general path and the users-field reader share one grammar —
 its regexes and memo tables — which is clearer in one file than in two.)
 
 Schema (see :mod:`fleetscan.parsers.base`): name and pid from ``users:``
-(several processes per socket), user never (the collector adds it from ``ps``).
+(several processes per socket); with ``-e``, user is the socket's numeric uid
+for every process holding it (the collector names it from ``/etc/passwd``).
+That is the socket owner, not each process's user: a pre-fork server that
+binds as root and runs its workers as ``www-data`` shows root for all of them.
+Without ``-e`` extras user is unknown.
 A name holding newlines breaks its row over several lines: the row is read
 whole; a users field that cannot be read leaves the socket with no process
 and its line unparsed.
@@ -71,7 +77,15 @@ from fleetscan.parsers.services import port_of
 info = ParserInfo(
     name="linux-ss",
     description="iproute2 ss (ss -tulnp, -tulpen, -a, -H), old and new layouts",
-    commands=("ss -tulnp", "ss -tulpen", "ss -a", "ss -tlnp", "ss -ulnp", "ss -Htulnp"),
+    commands=(
+        "ss -tulnpe",
+        "ss -tulnp",
+        "ss -tulpen",
+        "ss -a",
+        "ss -tlnp",
+        "ss -ulnp",
+        "ss -Htulnp",
+    ),
 )
 
 #: the state names ss prints (``UNCONN`` is TCP_CLOSE: a bound UDP socket)
@@ -135,6 +149,10 @@ _FAST_ROW = re.compile(
     rf"([^ \t]+):([0-9]{{1,5}})[ \t]+([^ \t]+)[ \t]*(?:users:\(({_ENTRIES})\))?(.*)"
 )
 _USERS = "users:(("
+# The -e extras right after the users field: ``uid:N`` (absent when the socket's
+# uid is 0) then ``ino:N`` — iproute2 has printed them in this order since ss
+# began. Matched only from the end of the users field, never inside a name.
+_EXTRAS = re.compile(r"[ \t]+(?:uid:([0-9]+)[ \t]+)?ino:[0-9]+(?:[ \t]|$)")
 _UNSEEN = Address("", 0)
 
 
@@ -186,8 +204,9 @@ class _Users:
         self.by_field: dict[str, tuple[tuple[Process, ...], int]] = {}
         self._known: dict[tuple[str, int], Process] = {}
 
-    def read(self, line: str, users_at: int) -> tuple[Process, ...]:
-        """The owners in the users:(...) field at ``users_at``.
+    def read(self, line: str, users_at: int) -> tuple[tuple[Process, ...], int]:
+        """The owners in the users:(...) field at ``users_at``, and where the
+        field ends.
 
         Raises ValueError when the field is malformed, or when what follows it
         is not the end of the row or a ``-e`` extra: a name that itself holds
@@ -201,7 +220,7 @@ class _Users:
             owners, end = self.modern(match.group(1)), match.end()
         if not _clean_tail(line, end):
             raise ValueError("text after the users field")
-        return owners
+        return owners, end
 
     def modern(self, field: str) -> tuple[Process, ...]:
         """The owners in the inside of a modern users:(...) field (already matched)."""
@@ -261,7 +280,9 @@ def _clean_tail(line: str, end: int) -> bool:
     return end >= len(line) or line[end] in " \t"
 
 
-def _read_users_or_none(users: _Users, text: str, users_at: int) -> tuple[Process, ...] | None:
+def _read_users_or_none(
+    users: _Users, text: str, users_at: int
+) -> tuple[tuple[Process, ...], int] | None:
     try:
         return users.read(text, users_at)
     except ValueError:
@@ -343,6 +364,9 @@ def parse(text: str) -> ParseResult:
     by_field = users.by_field
     fd_label_sub = _FD_LABEL.sub
     fast = _FAST_ROW.match
+    extras_at = _EXTRAS.match
+    # owners with the socket's uid, by (owners, uid): a server's sockets share both
+    with_uid: dict[tuple[int, str], tuple[tuple[Process, ...], tuple[Process, ...]]] = {}
 
     lines = split_lines(text)
     joined_up_to = 0  # lines up to this number were continuations of a row above
@@ -351,6 +375,7 @@ def parse(text: str) -> ParseResult:
             continue
         processes: tuple[Process, ...] = ()
         owner_unread = False
+        tail_at = -1  # where the -e extras may start: just after the users field
         match = fast(line)
         if match is not None and (
             (match.group(6) is not None and match.group(7)[:1] in ("", " ", "\t"))
@@ -367,6 +392,7 @@ def parse(text: str) -> ParseResult:
                 else:
                     processes = users.modern(field)
                 users_seen = True
+                tail_at = match.start(7)
         else:
             row = _general_row(line)
             if row is None:
@@ -388,7 +414,7 @@ def parse(text: str) -> ParseResult:
             port = found_port
             if users_at >= 0:
                 try:
-                    processes = users.read(line, users_at)
+                    processes, tail_at = users.read(line, users_at)
                 except ValueError:
                     # a process name holding newlines breaks the row over several
                     # lines: read it whole; else keep the socket, owner unknown
@@ -401,7 +427,7 @@ def parse(text: str) -> ParseResult:
                     if found is None:
                         owner_unread = True
                     else:
-                        processes, extra = found
+                        (processes, tail_at), extra = found
                         line = "\n".join(lines[number - 1 : number + extra])
                         joined_up_to = number + extra
                 users_seen = True
@@ -413,6 +439,18 @@ def parse(text: str) -> ParseResult:
             continue
         if owner_unread:  # the socket is reported, its line kept as unread evidence
             unparsed.append(UnparsedLine(number, line))
+        elif processes and tail_at >= 0:
+            extras = extras_at(line, tail_at)
+            if extras is not None:
+                uid = extras.group(1) or "0"  # ss omits uid:0
+                # by identity: the users cache hands out the same tuple for a
+                # server's every socket (the tuple is kept, so its id stays its own)
+                key = (id(processes), uid)
+                got = with_uid.get(key)
+                if got is None:
+                    owned = tuple(dataclasses.replace(p, user=uid) for p in processes)
+                    got = with_uid[key] = (processes, owned)
+                processes = got[1]
         if host[0] == "*":
             if " v6only:" not in line:  # with -e, ss says outright it is an IPv6 socket
                 star_rows.append(len(listeners))

@@ -345,7 +345,10 @@ def _proto_ok(spec: str, lst: Listener) -> bool:
 
 
 def _port_in(port: int, ranges: Sequence[PortRange]) -> bool:
-    return any(port in r for r in ranges)
+    # PortRange.__contains__ inlined: called for every listener x rule
+    if not isinstance(port, int):
+        return False
+    return any(r.lo <= port <= r.hi for r in ranges)
 
 
 def _bind_matches(address: str, spec: str) -> bool:

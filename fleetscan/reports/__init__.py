@@ -49,8 +49,8 @@ __all__ = [
     "write_reports",
 ]
 
-# format → module; imported on use: pandas and jinja2 cost ~0.5 s at start-up,
-# which every CLI call (even one that ends in a config error) would otherwise pay
+# format → module; imported on use: jinja2 (HTML) costs ~50 ms at start-up, which
+# every CLI call (even one that ends in a config error) would otherwise pay
 _MODULES = {
     "html": "fleetscan.reports.html",
     "csv": "fleetscan.reports.csv",

@@ -1,7 +1,9 @@
 """``hosts.csv``, ``listeners.csv``, ``findings.csv``: the run as spreadsheets.
 
-Written with :meth:`pandas.DataFrame.to_csv` (UTF-8, comma, minimal quoting,
-header row). The column order is stable and part of the contract:
+Written with the standard library's :mod:`csv` writer (UTF-8, comma, minimal
+quoting, ``\n`` line ends, header row; the bytes pandas' ``to_csv`` wrote
+before, without importing pandas and numpy on every run). The column order
+is stable and part of the contract:
 
 ``hosts.csv`` — one row per host:
     host, address, ssh_port, groups, platform, status, verdict, collector,
@@ -28,7 +30,7 @@ listener and zone:
 
 Lists inside a cell (groups, process names, pids, users) are joined with
 ``;``. Numbers stay numbers (``port``, ``family``, ``line``, counts; empty
-when unknown). Every text cell goes through
+when unknown; floats as Python's shortest ``repr``). Every text cell goes through
 :func:`fleetscan.reports.sanitize.csv_cell`: a value that would start a
 formula gets a leading ``'`` (OWASP CSV-injection guidance), so does every
 part of a cell after a ``,`` ``;`` TAB or newline (spreadsheets that split on
@@ -38,11 +40,10 @@ control characters become visible escapes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import csv
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import IO, Any
 
 from fleetscan.addresses import bind_class
 from fleetscan.model import ScanRun
@@ -125,33 +126,33 @@ EXPOSURE_COLUMNS = (
     "reason",
     "rtt_ms",
 )
-# Integer columns that may be unknown: pandas' nullable Int64 keeps them
-# integral (``22`` not ``22.0``) and writes unknown as an empty cell.
-_NULLABLE_INT = ("ssh_port", "port", "line")
-
 MAX_CELL = 4_000  # spreadsheets choke on huge cells (Excel's limit is 32767)
 
+Row = dict[str, Any]
 
-def _safe(value: Any) -> Any:
+
+def _cell(value: Any) -> Any:
+    """What the writer gets for one cell: text neutralised and clipped, unknown
+    (None) empty, numbers as they are (ints stay ``22``, floats ``repr``)."""
     if isinstance(value, str):
         return csv_cell(clip(value, MAX_CELL))
+    if value is None or (isinstance(value, float) and value != value):
+        return ""  # unknown, or a NaN: an empty cell (as pandas' na_rep wrote it)
     return value
 
 
-def _frame(rows: Sequence[dict[str, Any]], columns: tuple[str, ...]) -> pd.DataFrame:
-    safe_rows = [{k: _safe(v) for k, v in row.items()} for row in rows]
-    frame = pd.DataFrame(safe_rows, columns=list(columns))
-    for col in _NULLABLE_INT:
-        if col in frame.columns:
-            frame[col] = frame[col].astype("Int64")
-    return frame
+def write_rows(out: IO[str], rows: Iterable[Row], columns: tuple[str, ...]) -> None:
+    """A header row, then one line per row (missing keys are empty cells)."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([_cell(row.get(c)) for c in columns] for row in rows)
 
 
 def _join(items: Sequence[object]) -> str:
     return ";".join("" if i is None else str(i) for i in items)
 
 
-def hosts_frame(run: ScanRun) -> pd.DataFrame:
+def hosts_rows(run: ScanRun) -> list[Row]:
     verdicts = summary.verdicts(run)
     by_host = summary.findings_by_host(run)
     rows = []
@@ -176,11 +177,11 @@ def hosts_frame(run: ScanRun) -> pd.DataFrame:
                 "message": s.message,
             }
         )
-    return _frame(rows, HOST_COLUMNS)
+    return rows
 
 
-def listeners_frame(run: ScanRun) -> pd.DataFrame:
-    rows = [
+def listeners_rows(run: ScanRun) -> list[Row]:
+    return [
         {
             "host": s.host,
             "proto": x.proto,
@@ -199,10 +200,9 @@ def listeners_frame(run: ScanRun) -> pd.DataFrame:
         for s in run.scans
         for x in s.listeners
     ]
-    return _frame(rows, LISTENER_COLUMNS)
 
 
-def findings_frame(run: ScanRun) -> pd.DataFrame:
+def findings_rows(run: ScanRun) -> list[Row]:
     rows = []
     for f in summary.sort_findings(run.findings):
         x, w = f.listener, f.waiver
@@ -226,10 +226,10 @@ def findings_frame(run: ScanRun) -> pd.DataFrame:
                 "waiver_owner": (w.owner or "") if w else "",
             }
         )
-    return _frame(rows, FINDING_COLUMNS)
+    return rows
 
 
-def changes_frame(run: ScanRun) -> pd.DataFrame:
+def changes_rows(run: ScanRun) -> list[Row]:
     rows = []
     for c in run.changes:
         row: dict[str, Any] = {
@@ -247,36 +247,37 @@ def changes_frame(run: ScanRun) -> pd.DataFrame:
                 _join(list(dict.fromkeys(p.user for p in x.processes))) if x else ""
             )
         rows.append(row)
-    return _frame(rows, CHANGE_COLUMNS)
+    return rows
 
 
-def exposure_frame(run: ScanRun) -> pd.DataFrame:
+def exposure_rows(run: ScanRun) -> list[Row]:
     from fleetscan.reports.json import probe_to_dict
 
-    rows = [
+    return [
         {k: ("" if v is None and k == "probe_host" else v) for k, v in probe_to_dict(r).items()}
         for r in run.exposure
     ]
-    return _frame(rows, EXPOSURE_COLUMNS)
 
 
-FILES = {
-    "hosts.csv": hosts_frame,
-    "listeners.csv": listeners_frame,
-    "findings.csv": findings_frame,
-    "changes.csv": changes_frame,
+Builder = Callable[[ScanRun], list[Row]]
+
+FILES: dict[str, tuple[Builder, tuple[str, ...]]] = {
+    "hosts.csv": (hosts_rows, HOST_COLUMNS),
+    "listeners.csv": (listeners_rows, LISTENER_COLUMNS),
+    "findings.csv": (findings_rows, FINDING_COLUMNS),
+    "changes.csv": (changes_rows, CHANGE_COLUMNS),
 }
 
 
 def write_csv(run: ScanRun, outdir: Path, mode: int = DEFAULT_MODE) -> list[Path]:
     files = dict(FILES)
     if run.probe_zones:
-        files["exposure.csv"] = exposure_frame
+        files["exposure.csv"] = (exposure_rows, EXPOSURE_COLUMNS)
     paths = []
-    for name, build in files.items():
+    for name, (build, columns) in files.items():
         path = outdir / name
         with atomic_open(path, mode=mode) as out:
-            build(run).to_csv(out, index=False, lineterminator="\n")
+            write_rows(out, build(run), columns)
         paths.append(path)
     return paths
 

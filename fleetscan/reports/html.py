@@ -20,7 +20,10 @@ Safety of untrusted text, in layers:
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
+import os
+import stat
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -68,10 +71,46 @@ def _block(value: str, limit: int) -> Markup:
     return escape(visible_controls(clip(value, limit), keep="\n\t"))
 
 
+class _TemplateCache(jinja2.FileSystemBytecodeCache):
+    """Jinja's file cache of compiled templates; a file that cannot be read or
+    written is a template compiled again, never a failed report."""
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except OSError:
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        with contextlib.suppress(OSError):
+            super().dump_bytecode(bucket)
+
+
+def template_cache_dir() -> Path | None:
+    """Where compiled templates are kept between runs (compiling them costs
+    ~0.15 s of CPU per run): ``$XDG_CACHE_HOME/fleetscan/templates`` (default
+    ``~/.cache``), a folder of this user's that nobody else can write, since
+    its files are code this process runs. None (compile every time) when it
+    cannot be made or is not private. Jinja checks each file against its
+    template's source, so an edited template is compiled again."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
+    folder = root / "fleetscan" / "templates"
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = folder.lstat()
+    except (OSError, RuntimeError):  # RuntimeError: no home directory
+        return None
+    private = stat.S_ISDIR(st.st_mode) and not st.st_mode & 0o022
+    return folder if private and st.st_uid == os.geteuid() else None
+
+
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
+    cache_dir = template_cache_dir()
     env = jinja2.Environment(
         loader=jinja2.PackageLoader(PACKAGE, TEMPLATES),
+        bytecode_cache=_TemplateCache(str(cache_dir)) if cache_dir is not None else None,
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         finalize=_finalize,

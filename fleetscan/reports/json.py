@@ -10,7 +10,6 @@ is valid UTF-8 JSON whatever a host printed. Only sizes are bounded.
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -29,13 +28,14 @@ from fleetscan.model import (
 )
 from fleetscan.reports import summary
 from fleetscan.reports.files import DEFAULT_MODE, atomic_open
+from fleetscan.reports.jsonout import dump_indented
 from fleetscan.reports.sanitize import clip
 
 SCHEMA = "fleetscan.report"
 SCHEMA_VERSION = 1
 FILENAME = "report.json"
 
-#: how the document's long arrays are made: ``list`` (:func:`run_to_dict`) or :class:`Lazy`
+#: how the document's long arrays are made: ``list`` (:func:`run_to_dict`) or ``iter``
 Array = Callable[[Iterable[Any]], Any]
 
 # Per-string bounds; collectors bound evidence already, this is the backstop.
@@ -139,7 +139,7 @@ def probe_to_dict(r: ProbeResult) -> dict[str, Any]:
 def run_to_dict(run: ScanRun, array: Array = list) -> dict[str, Any]:
     """The report document (pure; :func:`write_json` only serialises it).
     ``array`` makes its long arrays (hosts, listeners, unparsed lines,
-    findings, changes, exposure): lists, or :class:`Lazy` ones to stream."""
+    findings, changes, exposure): lists, or ``iter`` to stream them."""
     c = summary.counts(run)
     verdicts = summary.verdicts(run)
     return {
@@ -199,54 +199,19 @@ def run_to_dict(run: ScanRun, array: Array = list) -> dict[str, Any]:
     }
 
 
-#: what ``json.dump(…, ensure_ascii=False, indent=2)`` uses, made once
-_ENCODER = json.JSONEncoder(ensure_ascii=False, indent=2)
-
-
-class Lazy:
-    """A JSON array made while it is written (:func:`stream_json`): the
-    document of a 100,000-listener host is never held whole."""
-
-    __slots__ = ("items",)
-
-    def __init__(self, items: Iterable[Any]) -> None:
-        self.items = items
-
-
 def dumps(run: ScanRun) -> str:
-    out = io.StringIO()
-    stream_json(run, out)
-    return out.getvalue()
+    return json.dumps(run_to_dict(run), ensure_ascii=False, indent=2) + "\n"
 
 
 def stream_json(run: ScanRun, out: IO[str]) -> None:
-    """Write the document exactly as ``json.dump(run_to_dict(run), indent=2)``
-    would, one array item at a time (a listener's object is the biggest
-    thing made at once). The stream's backslashreplace turns a lone
-    surrogate into the JSON escape \\udcXX."""
-    _write(out, run_to_dict(run, Lazy), 0)
+    """The report to ``out``: the bytes of ``json.dump(..., ensure_ascii=False,
+    indent=2)``, written by the faster :func:`~fleetscan.reports.jsonout.dump_indented`
+    while the document is made: its long arrays are generators (``array=iter``),
+    so a listener's object is the biggest thing made at once, never the whole
+    document of a 100,000-listener host."""
+    # the stream's backslashreplace turns a lone surrogate into the JSON escape \udcXX
+    dump_indented(run_to_dict(run, iter), out)
     out.write("\n")
-
-
-def _write(out: IO[str], value: Any, depth: int) -> None:
-    pad = "\n" + "  " * depth
-    if isinstance(value, Lazy):
-        empty = True
-        for item in value.items:
-            out.write("[" if empty else ",")
-            out.write(pad + "  ")
-            _write(out, item, depth + 1)
-            empty = False
-        out.write("[]" if empty else pad + "]")
-    elif isinstance(value, dict) and any(isinstance(v, Lazy) for v in value.values()):
-        sep = "{"
-        for key, item in value.items():
-            out.write(f"{sep}{pad}  {json.dumps(key, ensure_ascii=False)}: ")
-            _write(out, item, depth + 1)
-            sep = ","
-        out.write("{}" if sep == "{" else pad + "}")
-    else:
-        out.write(_ENCODER.encode(value).replace("\n", pad))
 
 
 def write_json(run: ScanRun, outdir: Path, mode: int = DEFAULT_MODE) -> list[Path]:

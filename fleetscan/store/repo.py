@@ -19,7 +19,7 @@ from fleetscan import drift
 from fleetscan.model import Finding, HostScan, ScanRun
 from fleetscan.store import codec
 from fleetscan.store.engine import (
-    current_revision,
+    UnknownRevision,
     head_revision,
     make_engine,
     migrate,
@@ -39,7 +39,6 @@ class Store(Reading):
 
     @classmethod
     def open(cls, url: URL) -> Store:
-        from alembic.util.exc import CommandError
         from sqlalchemy.exc import SQLAlchemyError
 
         from fleetscan.store.url import shown
@@ -47,12 +46,12 @@ class Store(Reading):
         engine = make_engine(url)
         try:
             migrate(engine)
-        except CommandError:
+        except UnknownRevision as exc:
             # a revision this fleetscan does not know: written by a newer version
             engine.dispose()
             raise StoreError(
                 f"the history database {shown(url)} was written by a newer fleetscan "
-                f"(schema {current_revision(make_engine(url))}, this version knows up to "
+                f"(schema {exc.revision}, this version knows up to "
                 f"{head_revision()}): upgrade fleetscan or use another --db"
             ) from None
         except SQLAlchemyError as exc:

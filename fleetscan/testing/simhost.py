@@ -27,7 +27,7 @@ from typing import Any
 import asyncssh
 
 from fleetscan import collectors
-from fleetscan.collectors.posix_script import OWNERS_PASSWD
+from fleetscan.collectors.posix_script import OWNERS_PASSWD, OWNERS_PS
 from fleetscan.testing import probehost as exposure_sim
 
 POWERSHELL_UNAME_ERROR = (
@@ -121,6 +121,34 @@ def sim_uids(host: SimHost) -> dict[str, int]:
     return {"root": 0, **{name: 1000 + i for i, name in enumerate(names)}}
 
 
+_ROW_END = re.compile(r"pid=[0-9]+,fd=[0-9]+\)\)[ \t]*$")
+_PIDS = re.compile(r"pid=([0-9]+),fd=")
+
+
+def with_ss_extras(text: str, host: SimHost) -> str:
+    """``ss -tulnp`` canned output as ``ss -tulnpe`` prints it: each row whose
+    users field ends the line gets ``[uid:N] ino:N sk:N``, the uid being the
+    user ``ps`` gives the row's lowest pid — the socket's owner, as the master
+    of a pre-fork server that bound it before starting its workers (left out
+    for root, as ss does). Rows whose pids the ps table does not know, and
+    outputs that already carry the extras, are left as they are."""
+    if " ino:" in text:
+        return text
+    users = _ps_users(host)
+    uids = sim_uids(host)
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if not _ROW_END.search(line):
+            continue
+        known = sorted(p for p in map(int, _PIDS.findall(line)) if p in users)
+        if not known:
+            continue
+        user = users[known[0]]
+        uid = uids[user]
+        lines[i] = line.rstrip() + (f" uid:{uid}" if uid else "") + f" ino:{10000 + i} sk:{i:x}"
+    return "\n".join(lines)
+
+
 def frame_posix(host: SimHost, script: str) -> tuple[str, str]:
     """What :func:`fleetscan.collectors.posix_script` would print on this host
     (stdout, stderr). A script that asks sudo for its listings (become) gets
@@ -132,7 +160,7 @@ def frame_posix(host: SimHost, script: str) -> tuple[str, str]:
     become = "sudo -n " in script
     m = collectors.marker(match.group(1))
     out = []
-    if '"$m os $os"' in script:  # the script finds the platform out itself
+    if "$m os $os" in script:  # the script finds the platform out itself
         out.append(f"{m} os {_UNAME.get(host.platform, host.platform)}")
     out.append(f"{m} uid {host.uid}")
     err: list[str] = []
@@ -154,6 +182,8 @@ def frame_posix(host: SimHost, script: str) -> tuple[str, str]:
         code = host.step_exit.get(step.name, 0)
         err.append(host.step_stderr.get(step.name, ""))
         text = host.outputs[step.name]
+        if step.name == "ss" and "e" in step.command.split()[-1]:
+            text = with_ss_extras(text, host)
         if text:
             out.append(text.rstrip("\n"))
         out.append(f"{m} end {step.name} {code}")
@@ -162,11 +192,11 @@ def frame_posix(host: SimHost, script: str) -> tuple[str, str]:
             break
     if chosen is None:
         out.append(f"{m} none")
-    elif chosen.owners == OWNERS_PASSWD:
+    elif OWNERS_PASSWD in chosen.owners:
         out.append(f"{m} begin passwd")
         out += [f"{i} {name}" for name, i in sim_uids(host).items()]
         out.append(f"{m} end passwd 0")
-    else:
+    if chosen is not None and OWNERS_PS in chosen.owners:
         out.append(f"{m} begin ps")
         if host.ps:
             out.append(host.ps.rstrip("\n"))

@@ -180,12 +180,15 @@ class KnownHosts:
 
     Looked up once per host of a run: entries whose patterns are plain names
     (``[ip]:port``, the common case) are indexed by name, so a fleet of N hosts
-    against an N-line file costs N lookups, not N² pattern matches. Hashed,
-    wildcard and negated entries are still matched one by one."""
+    against an N-line file costs N lookups, not N² pattern matches, and an
+    index hit needs no pattern match at all (the name IS one of its patterns).
+    Hashed, wildcard and negated entries are still matched one by one; the
+    ``@revoked`` keys are a set."""
 
     entries: tuple[Entry, ...]
     _plain: dict[str, list[int]] = field(init=False, repr=False, compare=False)
     _other: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    _revoked: frozenset[bytes] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         plain: dict[str, list[int]] = {}
@@ -199,11 +202,20 @@ class KnownHosts:
                 plain.setdefault(name, []).append(i)
         object.__setattr__(self, "_plain", plain)
         object.__setattr__(self, "_other", tuple(other))
+        revoked = frozenset(e.blob for e in self.entries if e.marker == "revoked")
+        object.__setattr__(self, "_revoked", revoked)
 
     def for_name(self, name: str, marker: str | None = None) -> list[Entry]:
-        hits = sorted({*self._plain.get(name.lower(), ()), *self._other})
-        entries = (self.entries[i] for i in hits)
-        return [e for e in entries if e.marker == marker and e.matches(name)]
+        plain = self._plain.get(name.lower(), ())
+        if not self._other:  # the common case: every hit is an exact name
+            return [e for e in (self.entries[i] for i in plain) if e.marker == marker]
+        exact = set(plain)
+        hits = sorted({*exact, *self._other})
+        return [
+            e
+            for i, e in ((i, self.entries[i]) for i in hits)
+            if e.marker == marker and (i in exact or e.matches(name))
+        ]
 
     def key_types(self, lookup: LookupName | str) -> list[str]:
         """Key types recorded for the server, first seen first (asked for first)."""
@@ -215,7 +227,7 @@ class KnownHosts:
         return list(dict.fromkeys(e.key_type for e in entries))
 
     def revoked(self, blob: bytes) -> bool:
-        return any(e.marker == "revoked" and e.blob == blob for e in self.entries)
+        return blob in self._revoked
 
 
 def file_stamp(files: list[str] | tuple[str, ...]) -> tuple[tuple[str, int, int], ...]:

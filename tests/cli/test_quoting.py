@@ -311,7 +311,7 @@ def test_hostile_names_and_vars_reach_no_shell(
     assert state["lin-03"]["usernames"] == ["tester"]
     # become: sudo was asked for the listing command only, inside the one `sh -s`
     assert "sh -s" in state["lin-03"]["commands"]
-    assert state["lin-03"]["sudo"] == ["ss -tulnp"]
+    assert state["lin-03"]["sudo"] == ["ss -tulnpe"]
     assert "netstat -ano" in state["win-01"]["commands"]
 
     # every host was scanned under its own name, none lost or renamed

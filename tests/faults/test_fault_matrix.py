@@ -108,7 +108,7 @@ def _keeps_every_mass_listener(scan: HostScan) -> None:
 
 def _keeps_the_cut_evidence(scan: HostScan) -> None:
     assert scan.evidence[-1].truncated
-    assert scan.collector == "ss -tulnp"
+    assert scan.collector == "ss -tulnpe"
 
 
 def _mass(name: str) -> SimHost:
@@ -186,7 +186,7 @@ FAULTS: tuple[Any, ...] = (
         Fault(
             "garbage-stream",
             Status.NO_COLLECTOR,
-            ("ss -tulnp", "output ended inside"),
+            ("ss -tulnpe", "output ended inside"),
             COMMAND,
             host=lambda n: good(n, behaviour="garbage"),
         ),

@@ -84,7 +84,7 @@ def _listener(scan: HostScan, port: int) -> Listener:
     return found[0]
 
 
-def test_a_linux_host_with_ss_costs_one_channel_ss_and_ps_alone(
+def test_a_linux_host_with_ss_costs_one_channel_and_ss_alone(
     tmp_path: Path, nobody_socket: int
 ) -> None:
     own = socket.socket()
@@ -99,11 +99,11 @@ def test_a_linux_host_with_ss_costs_one_channel_ss_and_ps_alone(
         own.close()
     assert scan.status is Status.OK, scan.message
     assert scan.platform == "linux"
-    # one command (the script) and, inside it, ss and nothing else
+    # one command (the script) and, inside it, ss and nothing else: no ps, no id
     assert [e.command for e in scan.evidence] == ["sh -s <fleetscan posix collector>"]
-    assert log.read_text().split() == ["ss", "ps"]
-    assert scan.collector == "ss -tulnp"
-    # owners named by pid
+    assert log.read_text().split() == ["ss"]
+    assert scan.collector == "ss -tulnpe"
+    # owners named from the socket's uid (ss -e) and /etc/passwd
     assert {p.user for p in _listener(scan, nobody_socket).processes} == {"nobody"}
     me = _listener(scan, own_port)
     assert {(p.pid, p.user) for p in me.processes} == {
@@ -111,16 +111,19 @@ def test_a_linux_host_with_ss_costs_one_channel_ss_and_ps_alone(
     }
 
 
-def test_the_netstat_fallback_runs_ps_for_its_owners(tmp_path: Path, nobody_socket: int) -> None:
+def test_the_netstat_fallback_names_users_from_its_user_column_and_runs_ps_for_names(
+    tmp_path: Path, nobody_socket: int
+) -> None:
     if subprocess.run(["sh", "-c", "command -v netstat"], check=False).returncode != 0:
         pytest.skip("net-tools netstat is not installed")
     log = tmp_path / "ran.log"
     _shims(tmp_path / "bin", log, broken=("ss",))
     scan = _scan_here(tmp_path / "bin", platform="linux")
     assert scan.status is Status.OK, scan.message
-    assert scan.collector == "netstat -tulnpW"
+    assert scan.collector == "netstat -tulnpeW"
     ran = log.read_text().split()
-    assert ran[:2] == ["ss", "netstat"] and "ps" in ran and "id" not in ran
+    # ps only for the comm (netstat prints argv[0] cut to fit), never id
+    assert ran == ["ss", "netstat", "ps"]
     assert {p.user for p in _listener(scan, nobody_socket).processes} == {"nobody"}
 
 
@@ -152,7 +155,7 @@ def test_simulated_hosts_get_one_exec_channel_and_windows_one_more(tmp_path: Pat
     assert linux.commands == ["sh -s"] and old.commands == ["sh -s"]
     assert scans["lin"].status is Status.OK and scans["lin"].platform == "linux"
     nginx = next(x for x in scans["lin"].listeners if x.port == 443)
-    assert [(p.pid, p.user) for p in nginx.processes] == [(1200, "root"), (1201, "www-data")]
+    assert [(p.pid, p.user) for p in nginx.processes] == [(1200, "root"), (1201, "root")]
     assert win.commands == ["sh -s", "netstat -ano", "tasklist /FO CSV /NH"]
     assert scans["win"].platform == "windows"
 

@@ -254,6 +254,90 @@ def test_names_holding_fd_labels_are_never_confused_by_the_owner_cache(first: st
     assert [x.processes for x in result.listeners] == [(Process(n, 5),) for n in names]
 
 
+# ------------------------------------------------- -e extras: the socket's uid
+
+
+def _corpus_row(name: str, number: int) -> str:
+    (path,) = [p for p in SS_FILES if p.name == name]
+    return read_bytes_as_text(path).split("\n")[number - 1]
+
+
+@pytest.mark.parametrize(
+    ("name", "line", "user"),
+    [
+        # uid:112 after the users field: the socket's owner
+        ("jc_ubuntu-18.04_ss-sudo-tulpen.out", 3, "112"),
+        # ino: but no uid: ss leaves out uid 0
+        ("jc_ubuntu-18.04_ss-sudo-tulpen.out", 4, "0"),
+        # a user's own socket (uid:1000), and cgroup: after ino:
+        ("jc_ubuntu-18.04_ss-sudo-tulpen.out", 24, "1000"),
+        ("jc_generic_ss-wide.out", 2, "0"),
+        # old ss: unlabelled users entries, then ino:/sk: without uid:
+        ("inspec_ss-tulpen.out", 10, "0"),
+        ("inspec_ss-tulpen.out", 4, "112"),
+    ],
+)
+def test_corpus_rows_give_every_owner_the_sockets_uid(name: str, line: int, user: str) -> None:
+    row = _corpus_row(name, line)
+    assert (" uid:" in row) == (user != "0") and " ino:" in row  # the premise
+    (listener,) = parse(row + "\n").listeners
+    assert listener.processes
+    assert {p.user for p in listener.processes} == {user}
+
+
+def test_without_e_extras_the_user_stays_unknown() -> None:
+    """ss -tulnp (or an ss that ignored -e): pids and names, no user."""
+    row = 'tcp LISTEN 0 128 0.0.0.0:22 0.0.0.0:* users:(("sshd",pid=812,fd=3))'
+    (listener,) = parse(row + "\n").listeners
+    assert listener.processes == (Process("sshd", 812, None),)
+
+
+def test_every_process_of_a_socket_gets_the_socket_owners_uid_not_its_own() -> None:
+    """A pre-fork server: the master bound the socket as root, its workers hold it too."""
+    row = (
+        "tcp LISTEN 0 511 0.0.0.0:80 0.0.0.0:* "
+        'users:(("nginx",pid=1201,fd=6),("nginx",pid=1200,fd=6)) ino:4242 sk:1 <->'
+    )
+    (listener,) = parse(row + "\n").listeners
+    assert [(p.pid, p.user) for p in listener.processes] == [(1201, "0"), (1200, "0")]
+
+
+@pytest.mark.parametrize("name", [" uid:0 ino:1", "x ino:5 sk:1", "uid:0 ino:1 <->"])
+def test_uid_text_inside_a_process_name_is_never_read_as_the_sockets(name: str) -> None:
+    """Only what follows the users field counts: a name (the kernel comm, raw,
+    up to 15 bytes) holding ``uid:``/``ino:`` text cannot claim another owner,
+    root least."""
+    row = f'tcp LISTEN 0 128 0.0.0.0:9 0.0.0.0:* users:(("{name}",pid=66,fd=3)) uid:1000 ino:9 sk:2'
+    (listener,) = parse(row + "\n").listeners
+    assert [(p.name, p.user) for p in listener.processes] == [(name, "1000")]
+
+
+def test_a_name_forging_the_end_of_the_users_field_claims_no_uid() -> None:
+    """A 15-byte comm that closes the users field early: the socket is kept,
+    its owner unread (the host is then not complete), no uid taken from it."""
+    name = 'a",pid=1,fd=3))'
+    row = f'tcp LISTEN 0 128 0.0.0.0:9 0.0.0.0:* users:(("{name}",pid=66,fd=3)) uid:7 ino:9 sk:2'
+    result = parse(row + "\n")
+    assert [(x.port, x.processes) for x in result.listeners] == [(9, ())]
+    assert [u.line for u in result.unparsed] == [1]
+
+
+def test_the_same_process_keeps_each_sockets_own_uid() -> None:
+    """Two sockets of one pid with different owners (one passed in by a root
+    parent): each listener carries its own socket's uid."""
+    rows = [
+        'tcp LISTEN 0 128 0.0.0.0:80 0.0.0.0:* users:(("app",pid=7,fd=3)) ino:1 sk:1',
+        'tcp LISTEN 0 128 0.0.0.0:81 0.0.0.0:* users:(("app",pid=7,fd=4)) uid:33 ino:2 sk:2',
+        'tcp LISTEN 0 128 0.0.0.0:82 0.0.0.0:* users:(("app",pid=7,fd=5)) ino:3 sk:3',
+    ]
+    result = parse("\n".join(rows) + "\n")
+    assert [x.processes for x in result.listeners] == [
+        (Process("app", 7, "0"),),
+        (Process("app", 7, "33"),),
+        (Process("app", 7, "0"),),
+    ]
+
+
 @pytest.mark.parametrize(
     ("row", "why"),
     [
@@ -329,7 +413,7 @@ def test_real_ss_output_lists_our_sockets_with_our_pid(
     own_sockets: list[tuple[str, int, str, int]],
 ) -> None:
     run = subprocess.run(
-        ["ss", "-tulnp"],
+        ["ss", "-tulnpe"],
         capture_output=True,
         text=True,
         check=True,
@@ -341,7 +425,8 @@ def test_real_ss_output_lists_our_sockets_with_our_pid(
     by_key = {(x.proto, x.family, x.address, x.port): x for x in result.listeners}
     for key in own_sockets:
         listener = by_key[key]
-        assert Process(name=_comm(), pid=os.getpid()) in listener.processes
+        # the socket's uid is ours (ss -e): numeric here, named by the collector
+        assert Process(name=_comm(), pid=os.getpid(), user=str(os.geteuid())) in listener.processes
 
 
 def test_ipv4_mapped_address_keeps_its_dotted_form() -> None:

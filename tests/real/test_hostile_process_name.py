@@ -124,7 +124,7 @@ def test_a_newline_in_a_process_name_does_not_hide_a_forbidden_listener(
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     (host,) = report["hosts"]
     assert host["status"] in ("ok", "partial"), describe(proc)
-    wanted = {"proc": "/proc/net", "ss": "ss -tulnp", "netstat": "netstat -tulnpW"}[collector]
+    wanted = {"proc": "/proc/net", "ss": "ss -tulnpe", "netstat": "netstat -tulnpeW"}[collector]
     assert host["collector"] == wanted, describe(proc)
     found = [x for x in host["listeners"] if x["port"] == PORT and x["proto"] == "tcp"]
     assert len(found) == 1, host["listeners"]

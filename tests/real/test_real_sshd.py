@@ -243,8 +243,9 @@ def test_shipped_sudoers_passes_visudo() -> None:
 def test_shipped_sudoers_grants_the_listings_and_nothing_else(
     test_users: tuple[str, str],
 ) -> None:
-    """The user of the shipped rule runs `sudo -n ss -tulnp` as root, but not a
-    shell, not ss with other arguments, not another program."""
+    """The user of the shipped rule runs `sudo -n ss -tulnpe` and `sudo -n netstat
+    -tulnpeW` as root, but not a shell, not ss with other arguments (not even
+    the old `-tulnp`), not another program."""
 
     def as_least(*argv: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -255,10 +256,49 @@ def test_shipped_sudoers_grants_the_listings_and_nothing_else(
             stdin=subprocess.DEVNULL,
         )
 
-    listing = as_least("sudo", "-n", "ss", "-tulnp")
+    listing = as_least("sudo", "-n", "ss", "-tulnpe")
     assert listing.returncode == 0, listing.stderr
     assert "users:((" in listing.stdout  # root sees every socket's process
-    for argv in (("sh", "-c", "id"), ("ss", "-tan"), ("id",), ("ss", "-tulnp", "-K")):
+    assert " ino:" in listing.stdout  # and the socket owners' uids (-e)
+    if shutil.which("netstat", path="/usr/sbin:/usr/bin:/sbin:/bin"):
+        netstat = as_least("sudo", "-n", "netstat", "-tulnpeW")
+        assert netstat.returncode == 0, netstat.stderr
+        assert "PID/Program name" in netstat.stdout and "User" in netstat.stdout
+    for argv in (
+        ("sh", "-c", "id"),
+        ("ss", "-tan"),
+        ("id",),
+        ("ss", "-tulnpe", "-K"),
+        ("ss", "-tulnp"),
+    ):
         refused = as_least("sudo", "-n", *argv)
         assert refused.returncode != 0, (argv, refused.stdout)
         assert "uid=0" not in refused.stdout
+
+
+@pytest.mark.parametrize(
+    ("user", "granted"), [(LEAST_USER, True), (NO_SUDO_USER, False)], ids=["least", "no-sudo"]
+)
+def test_firewall_evidence_under_become_asks_sudo_per_listing_never_for_a_shell(
+    user: str, granted: bool, sshd_server: SshdServer, tmp_path: Path
+) -> None:
+    """``--firewall-evidence`` under become: the login with only the shipped
+    sudoers reads the ruleset as root (``sudo -n nft list ruleset`` is granted);
+    a login without sudo gets sudo's refusal as evidence, and the host's own
+    status is unaffected by it."""
+    require(shutil.which("nft") is not None, "nft (Debian's nftables) is not installed")
+    inventory = sshd_server.write_inventory(tmp_path / "hosts.ini", user=user, become=True)
+    out = tmp_path / "out"
+    args = [*scan_args(inventory, out, sshd_server.known_hosts), "--firewall-evidence"]
+    proc = run_cli(args, cwd=tmp_path)
+    host = host_entry(load_report(out, proc), "local")
+    (ev,) = [e for e in host["evidence"] if e["command"].startswith("firewall ruleset")]
+    assert "sh -s <sudo -n nft list ruleset" in ev["command"]
+    assert "### nft list ruleset" in ev["stdout"], ev
+    if granted:
+        assert host["status"] == "ok", host["message"]
+        # as the login itself nft would say "Operation not permitted"; sudo ran it as root
+        assert "sudo:" not in ev["stdout"] and "not permitted" not in ev["stdout"], ev["stdout"]
+    else:
+        assert host["status"] == "partial", host["message"]  # the listing's own verdict
+        assert "sudo:" in ev["stdout"], ev["stdout"]  # the refusal is the evidence

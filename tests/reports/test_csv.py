@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import re
+import subprocess
+import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -198,3 +200,53 @@ def test_semicolon_join_of_hostile_names_is_neutral(tmp_path: Path) -> None:
     text = (tmp_path / "listeners.csv").read_text(encoding="utf-8")
     assert formula_cells(text) == []
     assert "x;'=1+1;;'@SUM(A1)" in text  # shown, neutralised, not dropped
+
+
+# --- the exact bytes (the format pandas' to_csv wrote, now the csv module's) --------
+
+
+def test_exact_bytes_of_a_hostile_run_with_unknown_numbers(tmp_path: Path) -> None:
+    """Minimal quoting with doubled quotes, ``\\n`` line ends, an unknown port or
+    line an empty cell (not ``nan``, ``0`` or ``22.0``), floats as ``repr``,
+    formulas neutralised, control characters escaped: pinned byte for byte."""
+    base = run_with(["=cmd|' /C calc'!A0", 'ok,"q"'], "msg;@x\n-1", "just")
+    x = replace(base.scans[0].listeners[0], line=None, raw="tcp 0.0.0.0:80 \x1b[31m")
+    scan = replace(base.scans[0], listeners=(x,), started=0.0, finished=1.25)
+    on_listener = replace(base.findings[0], listener=x)
+    host_level = replace(base.findings[0], listener=None, waiver=None, kind="host")
+    write_csv(replace(base, scans=(scan,), findings=(on_listener, host_level)), tmp_path)
+    names = '"\'=cmd|\' /C calc\'!A0;ok,""q"""'
+    message = "\"msg;'@x\n'-1\""
+    assert (tmp_path / "hosts.csv").read_bytes().decode() == (
+        ",".join(HOST_COLUMNS) + f"\nh1,10.0.0.1,,{names},,ok,compliant,,1,1,1,1.25,yes,{message}\n"
+    )
+    assert (tmp_path / "listeners.csv").read_bytes().decode() == (
+        ",".join(LISTENER_COLUMNS) + "\n"
+        f"h1,tcp,4,0.0.0.0,80,,wildcard,LISTEN,{names},100;101,{names},,"
+        "tcp 0.0.0.0:80 \\x1b[31m\n"
+    )
+    assert (tmp_path / "findings.csv").read_bytes().decode() == (
+        ",".join(FINDING_COLUMNS) + "\n"
+        f"high,h1,rule,host,no,,,,,{message},,no,,,,\n"
+        f"high,h1,rule,listener,no,tcp,0.0.0.0,80,{names},{message},"
+        f"tcp 0.0.0.0:80 \\x1b[31m,yes,{message},just,,just\n"
+    )
+    assert (tmp_path / "changes.csv").read_bytes().decode() == ",".join(CHANGE_COLUMNS) + "\n"
+
+
+def test_writing_every_report_imports_neither_pandas_nor_numpy() -> None:
+    """The CSV files are written with the standard library: a run does not pay
+    pandas' and numpy's import (about half a second of CPU and tens of MB)."""
+    code = (
+        "import sys, tempfile\n"
+        "from pathlib import Path\n"
+        "from tests.reports.conftest import build_realistic_run\n"
+        "from fleetscan.reports import FORMATS, write_reports\n"
+        "write_reports(build_realistic_run(), Path(tempfile.mkdtemp()), FORMATS)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pandas', 'numpy')))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]", out.stdout
