@@ -223,3 +223,46 @@ def test_a_finding_on_every_listener_is_written_one_at_a_time(
     text = written[fmt][0].read_text()
     assert text.count("undocumented") >= N
     assert peak / N <= 512, f"{fmt}: {peak / N:.0f} bytes per finding while writing"
+
+
+@pytest.mark.parametrize("shape", ["as-is", "no-hosts", "no-listeners"])
+def test_the_streamed_report_json_is_the_document_json_dump_writes(shape: str) -> None:
+    """Made while it is written (generators for arrays), byte for byte the
+    document ``json.dump(run_to_dict(run), indent=2)`` writes, empty arrays too."""
+    import io
+    import json
+
+    from fleetscan.reports.json import run_to_dict, stream_json
+    from tests.reports.conftest import build_hostile_run, build_realistic_run
+
+    for run in (build_realistic_run(), build_hostile_run()):
+        if shape == "no-hosts":
+            run = replace(run, scans=(), findings=())
+        elif shape == "no-listeners":
+            scans = tuple(replace(s, listeners=(), unparsed=()) for s in run.scans)
+            run = replace(run, scans=scans, findings=())
+        out = io.StringIO()
+        stream_json(run, out)
+        assert out.getvalue() == json.dumps(run_to_dict(run), ensure_ascii=False, indent=2) + "\n"
+
+
+@pytest.mark.parametrize("shape", ["as-is", "no-hosts", "no-findings"])
+def test_the_streamed_junit_is_the_document_build_tree_makes(shape: str) -> None:
+    """One testcase at a time, counts first: byte for byte build_tree's document."""
+    import io
+
+    from fleetscan.reports.junit import build_tree, stream_junit
+    from tests.reports.conftest import build_hostile_run, build_realistic_run
+
+    for run in (build_realistic_run(), build_hostile_run()):
+        if shape == "no-hosts":
+            run = replace(run, scans=(), findings=())
+        elif shape == "no-findings":
+            run = replace(run, findings=())
+        whole = io.StringIO()
+        whole.write("<?xml version='1.0' encoding='utf-8'?>\n")
+        build_tree(run).write(whole, encoding="unicode")
+        whole.write("\n")
+        streamed = io.StringIO()
+        stream_junit(run, streamed)
+        assert streamed.getvalue() == whole.getvalue()
