@@ -165,9 +165,10 @@ def bound_note(opts: dict[str, Any]) -> str:
     raw = cap * conc / 1024
     return (
         f"bound: max_output {cap} MiB x concurrency {conc} = {raw:.1f} GiB of raw stdout held at "
-        f"once; the join, the decoded str and the parsed rows add about 4-5x that per "
-        f"flooding host at its peak; what a host keeps after parsing is one Listener per "
-        f"socket address (a flood of one row repeated is one listener)"
+        f"once; a flooding host peaks under 4x the cap (the join, then the section text "
+        f"and the parsed rows: the raw bytes are dropped once split); what a host keeps "
+        f"after parsing is one Listener per socket address (a flood of one row repeated "
+        f"is one listener) and, unless its listing was read in full, a 16 KiB excerpt"
     )
 
 

@@ -21,12 +21,17 @@ run), and one file keeps the stages from each growing a private copy.
 from __future__ import annotations
 
 import enum
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
 from fleetscan.masking import mask_value
+
+#: process and user names up to this length are interned (a Linux comm is at
+#: most 15 characters, a user name 32): a hostile long name is never kept for good
+_INTERN_MAX = 64
 
 Proto = Literal["tcp", "udp"]
 Family = Literal[4, 6]
@@ -93,11 +98,17 @@ class Process:
     user: str | None = None
 
     def __post_init__(self) -> None:
-        # the one guard for every parser: an empty name or user means "unknown"
-        if self.name == "":
+        # the one guard for every parser: an empty name or user means "unknown";
+        # short names are shared (sys.intern): 10,000 hosts' "root" and "sshd"
+        # are one string each, not one per host and socket
+        if not self.name:
             object.__setattr__(self, "name", None)
-        if self.user == "":
+        elif len(self.name) <= _INTERN_MAX and type(self.name) is str:
+            object.__setattr__(self, "name", sys.intern(self.name))
+        if not self.user:
             object.__setattr__(self, "user", None)
+        elif len(self.user) <= _INTERN_MAX and type(self.user) is str:
+            object.__setattr__(self, "user", sys.intern(self.user))
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "pid": self.pid, "user": self.user}

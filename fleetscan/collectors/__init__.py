@@ -9,7 +9,10 @@ the inventory does not say, the POSIX script that finds the platform out on
 the host in the same single channel (a Windows shell that refuses ``sh`` is
 handed to the Windows collector: one more channel there).
 
-* :mod:`.base` — HostSession (deadline, output cap, evidence), Collected
+* :mod:`.base` — HostSession (deadline, output cap, evidence), Collected;
+  what a host's evidence keeps: a listing read in full lives on in its
+  listeners' own lines (its whole output is dropped), any other keeps a
+  bounded excerpt of what came back
 * :mod:`.posix_script` — the POSIX chain and the script that runs it
 * :mod:`.posix` — the POSIX collector and the reading of its output
 * :mod:`.windows` — netstat -ano + tasklist
@@ -20,7 +23,13 @@ the runner: docs/architecture.md ("Inside the runner").
 
 from __future__ import annotations
 
-from fleetscan.collectors.base import Collected, Collector, HostSession, evidence
+from fleetscan.collectors.base import (
+    Collected,
+    Collector,
+    HostSession,
+    evidence,
+    keep_lines_only,
+)
 from fleetscan.collectors.posix import PosixCollector
 from fleetscan.collectors.posix_script import POSIX_PLATFORMS, marker, posix_chain
 from fleetscan.collectors.windows import WINDOWS_NETSTAT, WINDOWS_TASKLIST, WindowsCollector
@@ -49,11 +58,12 @@ UNKNOWN_PLATFORM = PosixCollector(None)
 
 async def collect(host: HostSession) -> Collected:
     """Collect one host with its platform's collector (found out on the host
-    when the inventory does not give it)."""
+    when the inventory does not give it). A listing read in full keeps its
+    lines in its listeners, not its whole output (:func:`keep_lines_only`)."""
     platform = host.target.platform
-    if not platform:
-        return await UNKNOWN_PLATFORM.collect(host)
-    collector = COLLECTORS.get(platform)
+    collector = COLLECTORS.get(platform) if platform else UNKNOWN_PLATFORM
     if collector is None:
         return Collected(Status.NO_COLLECTOR, f"no collector for platform {platform!r}")
-    return await collector.collect(host)
+    got = await collector.collect(host)
+    keep_lines_only(got, host.evidence)
+    return got

@@ -17,6 +17,7 @@ from fleetscan.errors import CommandTimeout
 from fleetscan.model import CommandEvidence, Listener, Status, Target, UnparsedLine
 from fleetscan.transports.base import CommandResult, Session
 
+#: the excerpt of a command's output kept as evidence (see :func:`keep_lines_only`)
 EVIDENCE_STDOUT = 16 * 1024
 EVIDENCE_STDERR = 4 * 1024
 #: outputs up to this size are parsed on the event loop: a typical host's
@@ -133,6 +134,19 @@ def evidence(result: CommandResult, command_label: str | None = None) -> Command
         duration=round(result.duration, 3),
         truncated=result.truncated or len(result.stdout) > EVIDENCE_STDOUT,
     )
+
+
+def keep_lines_only(got: Collected, evidence: list[CommandEvidence]) -> None:
+    """Drop the stdout of ``evidence`` when the listing was read in full:
+    the host was scanned (ok or partial), no line was left unread and no
+    output was cut. Every listener then carries its own line (``raw``), so
+    the whole output would be a second copy of the same lines, kept for the
+    whole run (4 KB a host, 40 MB at 10,000 hosts). A host that was not
+    read in full keeps its bounded excerpt: that output is the evidence of
+    what went wrong."""
+    if not got.status.scanned or got.unparsed or any(e.truncated for e in evidence):
+        return
+    evidence[:] = [replace(e, stdout="") if e.stdout else e for e in evidence]
 
 
 def first_stderr_line(result: CommandResult) -> str:

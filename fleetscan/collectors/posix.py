@@ -50,55 +50,85 @@ _SECTION = re.compile(
 
 @dataclass(frozen=True, slots=True)
 class Framed:
-    """The collector script's output, split: sections by name, the uid and
-    platform lines, and any text printed outside sections (banners, noise)."""
+    """The collector script's output, split: sections by name, and the uid
+    and platform lines. Text printed outside sections (login banners, shell
+    noise) is not kept: it is in the command's bounded evidence."""
 
     sections: dict[str, Section]
     uid: str | None
     os: str | None
-    noise: list[str]
+    marked: bool  # the marker appears at all (the script ran)
 
 
-def split_sections(stdout: str, nonce: str) -> Framed:
-    """Split framed output into sections, the uid and os lines, and any text
-    printed outside sections (login banners, shell noise)."""
+def split_sections(stdout: bytes, nonce: str) -> Framed:
+    """Split framed output into decoded sections and the uid and os lines.
+
+    Only the frame lines are looked at one by one: a section's text is one
+    slice of the output, decoded once (a 16 MiB flood is never a list of
+    140,000 line strings here). Lines end at ``\n`` only (``str.splitlines()``
+    would also break inside a hostile process name holding ``\x1c``,
+    ``\x85`` or ``\u2028``), and a CRLF ending reads as LF. Undecodable bytes
+    become U+FFFD, as decoding the whole output would make them."""
     m = marker(nonce)
+    needle = (m + " ").encode()
+    data = memoryview(stdout)
     sections: dict[str, Section] = {}
     uid: str | None = None
     os: str | None = None
-    noise: list[str] = []
     current: str | None = None
-    buf: list[str] = []
-    start = 0
-    # split on \n only: str.splitlines() would also break inside a hostile
-    # process name holding \x1c, \x85 or \u2028
-    for lineno, raw in enumerate(stdout.split("\n"), 1):
-        line = raw[:-1] if raw.endswith("\r") else raw
-        if line.startswith(m + " "):
-            match = _SECTION.match(line)
-            if match and match.group("m") == m:
-                what, rest = match.group("what"), (match.group("rest") or "").strip()
-                if what == "uid":
-                    uid = rest
-                elif what == "os":
-                    os = rest
-                elif what == "begin":
-                    current, buf, start = rest, [], lineno + 1
-                elif what == "end" and current is not None:
-                    _name, _, code = rest.partition(" ")
-                    status = int(code) if code.strip().lstrip("-").isdigit() else None
-                    # ended by its marker line: the output's last line was complete
-                    text = "".join(f"{x}\n" for x in buf)
-                    sections[current] = Section(current, text, status, start)
-                    current = None
-                continue
+    pieces: list[tuple[int, int]] = []  # byte ranges of the open section
+    seg = start = 0
+    counted = lines = 0  # newlines in stdout[:counted]
+    pos = 0
+    while (at := stdout.find(needle, pos)) != -1:
+        pos = at + 1
+        if at and stdout[at - 1] != 0x0A:  # not at the start of a line
+            continue
+        eol = stdout.find(b"\n", at)
+        stop = len(stdout) if eol == -1 else eol
+        line = stdout[at:stop].decode("utf-8", "replace")
+        match = _SECTION.match(line[:-1] if line.endswith("\r") else line)
+        if not match or match.group("m") != m:
+            continue  # a section's own line that happens to start like a marker
+        lines += stdout.count(b"\n", counted, at)
+        counted = at
+        what, rest = match.group("what"), (match.group("rest") or "").strip()
         if current is not None:
-            buf.append(line)
-        elif line.strip():
-            noise.append(line)
+            pieces.append((seg, at))  # a frame line is never part of a section
+        seg = stop + 1
+        if what == "uid":
+            uid = rest
+        elif what == "os":
+            os = rest
+        elif what == "begin":
+            current, pieces, start = rest, [], lines + 2
+        elif what == "end" and current is not None:
+            _name, _, code = rest.partition(" ")
+            status = int(code) if code.strip().lstrip("-").isdigit() else None
+            # ended by its marker line: the output's last line was complete
+            sections[current] = Section(current, _text(data, pieces), status, start)
+            current = None
+        if eol == -1:
+            break
+        pos = seg
     if current is not None:  # cut off (output cap, dropped connection)
-        sections[current] = Section(current, "\n".join(buf), None, start)
-    return Framed(sections, uid, os, noise)
+        pieces.append((seg, len(stdout)))
+        text = _text(data, pieces)
+        sections[current] = Section(
+            current, text[:-1] if text.endswith("\r") else text, None, start
+        )
+    marked = pos > 0 or needle[:-1] in stdout
+    return Framed(sections, uid, os, marked)
+
+
+def _text(data: memoryview, pieces: list[tuple[int, int]]) -> str:
+    """The decoded text of byte ranges of the output, CRLF read as LF."""
+    if len(pieces) == 1:
+        a, b = pieces[0]
+        text = str(data[a:b], "utf-8", "replace") if b > a else ""
+    else:
+        text = b"".join(data[a:b] for a, b in pieces if b > a).decode("utf-8", "replace")
+    return text.replace("\r\n", "\n") if "\r" in text else text
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,8 +238,15 @@ def interpret_posix(
     """Turn the framed output of the collector script into a :class:`Collected`
     (``platform`` None: the script said which platform it found; ``become``:
     the script asked sudo for its listing commands)."""
-    stdout = result.stdout.decode("utf-8", "replace")
-    framed = split_sections(stdout, nonce)
+    return interpret_framed(platform, split_sections(result.stdout, nonce), result, become=become)
+
+
+def interpret_framed(
+    platform: str | None, framed: Framed, result: CommandResult, *, become: bool = False
+) -> Collected:
+    """:func:`interpret_posix` of output already split: ``result`` gives the
+    exit status, stderr and whether the output was cut, never the stdout
+    (the collector drops it once split, before the parser's work)."""
     sections, uid = framed.sections, framed.uid
     if platform is None:
         if framed.os is None:
@@ -221,7 +258,7 @@ def interpret_posix(
     chain = posix_chain(platform)
     chosen, failures = _chosen_step(chain, sections, result.truncated)
     if chosen is None:
-        if marker(nonce) not in stdout:
+        if not framed.marked:
             return Collected(Status.NO_COLLECTOR, _no_script_message(result), platform=platform)
         tried = ", ".join(s.name for s in chain)
         detail = f" ({'; '.join(failures)})" if failures else ""
@@ -331,28 +368,40 @@ class PosixCollector:
 
     async def collect(self, host: HostSession) -> Collected:
         become = host.target.become
-        got, result = await self._run(host, become)
-        if self.platform is None and got.platform is None and windows_shell(result):
+        got, result, windows = await self._run(host, become)
+        if self.platform is None and got.platform is None and windows:
             return await WindowsCollector().collect(host)
         refused = sudo_refused(result) if become and not got.privileged else None
         if refused:
-            got, _ = await self._run(host, False)
+            got, _, _ = await self._run(host, False)
             got = got.degraded(f"sudo -n refused ({refused}); scanned without privileges")
         return got
 
-    async def _run(self, host: HostSession, become: bool) -> tuple[Collected, CommandResult]:
+    async def _run(self, host: HostSession, become: bool) -> tuple[Collected, CommandResult, bool]:
+        """The collected host, the command's result without its stdout, and
+        whether a Windows shell refused the script."""
         nonce = new_nonce()
         script = posix_script(self.platform, nonce, become=become)
         how = ", listings under sudo -n" if become else ""
         label = f"sh -s <fleetscan {self.platform or 'posix'} collector{how}>"
         result = await host.run("sh -s", stdin=script, label=label)
-        # parsing is CPU work: a large output is parsed off the event loop, so one
-        # huge or hostile output cannot stall the other hosts' I/O and deadlines;
-        # a typical one (a few KB) costs less to parse than a thread hand-off
-        if parse_inline(result):
-            got = interpret_posix(self.platform, result, nonce, become=become)
+        # splitting and parsing are CPU work: a large output goes off the event
+        # loop, so one huge or hostile output cannot stall the other hosts' I/O
+        # and deadlines; a typical one (a few KB) costs less to parse than the
+        # hand-off to a worker thread
+        inline = parse_inline(result)
+        if inline:
+            framed = split_sections(result.stdout, nonce)
+        else:
+            framed = await asyncio.to_thread(split_sections, result.stdout, nonce)
+        windows = self.platform is None and framed.os is None and windows_shell(result)
+        # the raw output is not kept past its split (its evidence excerpt is
+        # already taken): a flood's cap is not held twice while it is parsed
+        result = replace(result, stdout=b"")
+        if inline:
+            got = interpret_framed(self.platform, framed, result, become=become)
         else:
             got = await asyncio.to_thread(
-                interpret_posix, self.platform, result, nonce, become=become
+                interpret_framed, self.platform, framed, result, become=become
             )
-        return got, result
+        return got, result, windows

@@ -165,29 +165,42 @@ def merge_duplicates(listeners: Iterable[Listener]) -> tuple[Listener, ...]:
     first. Linear in the number of rows, so a flood of one socket is cheap.
     """
     first: dict[_Key, Listener] = {}
-    raws: dict[_Key, dict[str, None]] = {}
-    procs: dict[_Key, dict[Process, None]] = {}
+    # only keys seen twice get their lines and processes collected: a host
+    # of 100,000 distinct sockets makes no per-socket dictionaries here
+    more: dict[_Key, tuple[dict[str, None], dict[Process, None]]] = {}
     for item in listeners:
         key = (item.proto, item.family, item.address, item.zone, item.port)
-        if key not in first:
-            first[key] = item
-            raws[key] = dict.fromkeys([item.raw])
-            procs[key] = dict.fromkeys(item.processes)
+        found = first.setdefault(key, item)
+        if found is item:
             continue
-        if len(raws[key]) < MAX_RAW_LINES:
-            raws[key][item.raw] = None
+        seen = more.get(key)
+        if seen is None:
+            seen = more[key] = (dict.fromkeys([found.raw]), dict.fromkeys(found.processes))
+        raws, procs = seen
+        if len(raws) < MAX_RAW_LINES:
+            raws[item.raw] = None
         for p in item.processes:
-            procs[key][p] = None
+            procs[p] = None
     out = []
     for k, item in first.items():
-        merged = tuple(procs[k])
-        if len(raws[k]) == 1 and merged == item.processes:
+        seen = more.get(k)
+        if seen is None:
+            out.append(item)
+            continue
+        raws, procs = seen
+        merged = tuple(procs)
+        if len(raws) == 1 and merged == item.processes:
             out.append(item)
             continue
         named = {(p.pid, p.user) for p in merged if p.name and p.pid is not None}
         merged = tuple(p for p in merged if p.name or p.pid is None or (p.pid, p.user) not in named)
-        out.append(replace(item, processes=merged, raw="\n".join(raws[k])))
+        out.append(replace(item, processes=merged, raw="\n".join(raws)))
     return tuple(out)
+
+
+#: port numbers above 256 are an int object each; shared, every listener of
+#: every host on port 8080 holds the same one (at most 65,536 of them)
+_PORTS: dict[int, int] = {}
 
 
 def make_listener(
@@ -206,7 +219,7 @@ def make_listener(
         "tcp" if tcp else "udp",
         6 if address.family == 6 else 4,
         address.address,
-        port,
+        _PORTS.setdefault(port, port) if 0 <= port <= 65535 else port,
         "LISTEN" if tcp else "UNCONN",
         tuple(processes),
         address.zone,

@@ -48,14 +48,24 @@ MAX_BLOCK = 4_000
 MAX_UNPARSED = 200
 RAW_ALL_LIMIT = 20_000
 
-_SCRIPT_ESCAPES = str.maketrans(
-    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
-)
+_SCRIPT_ESCAPES = {
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
 
 
 def script_json(data: Any) -> str:
     """JSON that is safe as the content of a ``<script>`` element."""
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).translate(_SCRIPT_ESCAPES)
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    # replaced one character at a time, and only when present: a run's data
+    # block is megabytes, and most runs hold none of these characters
+    for char, escaped in _SCRIPT_ESCAPES.items():
+        if char in text:
+            text = text.replace(char, escaped)
+    return text
 
 
 class _Strings:
@@ -181,11 +191,17 @@ class _Encoder:
         )
 
     def encode(self) -> dict[str, Any]:
-        self.with_findings = {f.host for f in self.findings if f.listener is not None}
+        wanted: dict[str, set[Listener]] = {}
+        for f in self.findings:
+            if f.listener is not None:
+                wanted.setdefault(f.host, set()).add(f.listener)
+        self.with_findings = set(wanted)
         for scan in self.run.scans:
-            if scan.host in self.with_findings:
+            own = wanted.get(scan.host)
+            if own:  # positions of the listeners with findings only (not 100,000 keys)
                 for i, x in enumerate(scan.listeners):
-                    self.listener_pos.setdefault((scan.host, x), i)
+                    if x in own:
+                        self.listener_pos.setdefault((scan.host, x), i)
         for n, f in enumerate(self.findings):
             if f.listener is not None:
                 self.by_listener.setdefault((f.host, f.listener), []).append(n)

@@ -11,6 +11,7 @@ is valid UTF-8 JSON whatever a host printed. Only sizes are bounded.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -33,6 +34,9 @@ from fleetscan.reports.sanitize import clip
 SCHEMA = "fleetscan.report"
 SCHEMA_VERSION = 1
 FILENAME = "report.json"
+
+#: how the document's long arrays are made: ``list`` (:func:`run_to_dict`) or ``iter``
+Array = Callable[[Iterable[Any]], Any]
 
 # Per-string bounds; collectors bound evidence already, this is the backstop.
 MAX_TEXT = 64_000
@@ -60,7 +64,7 @@ def evidence_to_dict(ev: CommandEvidence) -> dict[str, Any]:
     }
 
 
-def host_to_dict(scan: HostScan, verdict: str) -> dict[str, Any]:
+def host_to_dict(scan: HostScan, verdict: str, array: Array = list) -> dict[str, Any]:
     t = scan.target
     return {
         "name": t.name,
@@ -76,8 +80,8 @@ def host_to_dict(scan: HostScan, verdict: str) -> dict[str, Any]:
         "platform": scan.platform,
         "collector": scan.collector,
         "duration_seconds": round(scan.duration, 3),
-        "listeners": [listener_to_dict(x) for x in scan.listeners],
-        "unparsed": [{"line": u.line, "text": clip(u.text, MAX_RAW)} for u in scan.unparsed],
+        "listeners": array(listener_to_dict(x) for x in scan.listeners),
+        "unparsed": array({"line": u.line, "text": clip(u.text, MAX_RAW)} for u in scan.unparsed),
         "evidence": [evidence_to_dict(e) for e in scan.evidence],
     }
 
@@ -132,8 +136,10 @@ def probe_to_dict(r: ProbeResult) -> dict[str, Any]:
     }
 
 
-def run_to_dict(run: ScanRun) -> dict[str, Any]:
-    """The report document (pure; :func:`write_json` only serialises it)."""
+def run_to_dict(run: ScanRun, array: Array = list) -> dict[str, Any]:
+    """The report document (pure; :func:`write_json` only serialises it).
+    ``array`` makes its long arrays (hosts, listeners, unparsed lines,
+    findings, changes, exposure): lists, or ``iter`` to stream them."""
     c = summary.counts(run)
     verdicts = summary.verdicts(run)
     return {
@@ -184,10 +190,12 @@ def run_to_dict(run: ScanRun) -> dict[str, Any]:
             "compared_to": run.compared_to.to_dict() if run.compared_to else None,
             "alerts": run.alerts.to_dict() if run.alerts is not None else None,
         },
-        "hosts": [host_to_dict(s, verdicts[s.host]) for s in run.scans],
-        "findings": [finding_to_dict(f, run.fail_on) for f in summary.sort_findings(run.findings)],
-        "changes": [change_to_dict(x) for x in run.changes],
-        "exposure": [probe_to_dict(r) for r in run.exposure],
+        "hosts": array(host_to_dict(s, verdicts[s.host], array) for s in run.scans),
+        "findings": array(
+            finding_to_dict(f, run.fail_on) for f in summary.sort_findings(run.findings)
+        ),
+        "changes": array(change_to_dict(x) for x in run.changes),
+        "exposure": array(probe_to_dict(r) for r in run.exposure),
     }
 
 
@@ -197,9 +205,12 @@ def dumps(run: ScanRun) -> str:
 
 def stream_json(run: ScanRun, out: IO[str]) -> None:
     """The report to ``out``: the bytes of ``json.dump(..., ensure_ascii=False,
-    indent=2)``, written by the faster :func:`~fleetscan.reports.jsonout.dump_indented`."""
+    indent=2)``, written by the faster :func:`~fleetscan.reports.jsonout.dump_indented`
+    while the document is made: its long arrays are generators (``array=iter``),
+    so a listener's object is the biggest thing made at once, never the whole
+    document of a 100,000-listener host."""
     # the stream's backslashreplace turns a lone surrogate into the JSON escape \udcXX
-    dump_indented(run_to_dict(run), out)
+    dump_indented(run_to_dict(run, iter), out)
     out.write("\n")
 
 

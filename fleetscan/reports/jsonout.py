@@ -8,7 +8,9 @@ encoder walks the document recursively into a list of strings, uses the C
 string escaper, and writes the list out every few thousand parts, so memory
 stays bounded for any report size. The output is byte-identical (a property
 test compares it with :func:`json.dumps`); like the standard library it
-writes ``NaN``/``Infinity`` for non-finite floats, turns tuples into lists
+writes ``NaN``/``Infinity`` for non-finite floats, turns tuples and
+iterators (arrays made while they are written: :mod:`fleetscan.reports.json`
+streams a run's hosts and listeners so) into lists
 and int/float/bool/None keys into strings, and raises ``TypeError`` for
 anything else. Documents must be trees (no cycle check).
 """
@@ -16,6 +18,7 @@ anything else. Documents must be trees (no cycle check).
 from __future__ import annotations
 
 import json.encoder
+from collections.abc import Iterator
 from typing import IO, Any
 
 INDENT = "  "
@@ -94,6 +97,17 @@ class _Writer:
                     self.flush()
                     parts = self.parts
             parts.append(newline + "]")
+        elif isinstance(o, Iterator):  # an array made while it is written
+            inner = newline + INDENT
+            first = True
+            for item in o:
+                parts.append(("[" if first else ",") + inner)
+                first = False
+                self.value(item, inner)
+                if len(parts) > _FLUSH_PARTS:
+                    self.flush()
+                    parts = self.parts
+            parts.append("[]" if first else newline + "]")
         elif isinstance(o, dict):
             if not o:
                 parts.append("{}")

@@ -24,6 +24,7 @@ well-formed XML 1.0 whatever a host printed.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -130,7 +131,11 @@ def _check_case(run: ScanRun, scan: HostScan, f: Finding, name: str) -> ET.Eleme
 def host_cases(run: ScanRun, scan: HostScan, findings: list[Finding]) -> list[ET.Element]:
     """The scan testcase, then one per check with a finding (stable names;
     a second finding of the same rule on the same listener gets ``#2``)."""
-    cases = [_scan_case(scan, findings)]
+    return list(_host_cases(run, scan, findings))
+
+
+def _host_cases(run: ScanRun, scan: HostScan, findings: list[Finding]) -> Iterator[ET.Element]:
+    yield _scan_case(scan, findings)
     seen: dict[str, int] = {}
     for f in summary.sort_findings(findings):
         if f.kind == "host":  # "not fully scanned": the scan testcase's error says it
@@ -139,33 +144,47 @@ def host_cases(run: ScanRun, scan: HostScan, findings: list[Finding]) -> list[ET
         seen[name] = seen.get(name, 0) + 1
         if seen[name] > 1:
             name = f"{name} #{seen[name]}"
-        cases.append(_check_case(run, scan, f, name))
-    return cases
+        yield _check_case(run, scan, f, name)
 
 
-def build_tree(run: ScanRun) -> ET.ElementTree[ET.Element]:
-    """The JUnit document (pure; :func:`write_junit` only serialises it)."""
-    by_host = summary.findings_by_host(run)
-    suite = ET.Element("testsuite", {"name": "fleetscan"})
-    tests = failures = errors = skipped = 0
+def _totals(run: ScanRun, by_host: dict[str, list[Finding]]) -> dict[str, str]:
+    """The suite's counts, from the findings alone (the testcases they make
+    are written one at a time, so they cannot be counted afterwards)."""
+    tests = errors = failures = skipped = 0
     for scan in run.scans:
-        for case in host_cases(run, scan, by_host.get(scan.host, [])):
+        tests += 1
+        errors += not scan.status.complete
+        for f in by_host.get(scan.host, []):
+            if f.kind == "host":
+                continue
             tests += 1
-            errors += case.find("error") is not None
-            failures += case.find("failure") is not None
-            skipped += case.find("skipped") is not None
-            suite.append(case)
+            if summary.is_gating(f, run.fail_on):
+                failures += 1
+            elif f.waiver is not None:
+                skipped += 1
+    return {
+        "tests": str(tests),
+        "failures": str(failures),
+        "errors": str(errors),
+        "skipped": str(skipped),
+    }
+
+
+def _suite(run: ScanRun, by_host: dict[str, list[Finding]]) -> ET.Element:
+    """The ``<testsuite>`` element with its attributes, no testcases."""
+    suite = ET.Element("testsuite", {"name": "fleetscan"})
     suite.attrib.update(
         {
-            "tests": str(tests),
-            "failures": str(failures),
-            "errors": str(errors),
-            "skipped": str(skipped),
+            **_totals(run, by_host),
             "time": f"{summary.duration_seconds(run):.3f}",
             "timestamp": run.started.isoformat(timespec="seconds"),
             "id": _attr(run.id),
         }
     )
+    return suite
+
+
+def _properties(run: ScanRun) -> ET.Element:
     props = ET.Element("properties")
     for name, value in (
         ("run_id", run.id),
@@ -179,16 +198,47 @@ def build_tree(run: ScanRun) -> ET.ElementTree[ET.Element]:
         ("exit_code", str(summary.exit_code(run))),
     ):
         ET.SubElement(props, "property", {"name": name, "value": _attr(value)})
-    suite.insert(0, props)
+    return props
+
+
+def _children(run: ScanRun, by_host: dict[str, list[Finding]]) -> Iterator[ET.Element]:
+    yield _properties(run)
+    for scan in run.scans:
+        yield from _host_cases(run, scan, by_host.get(scan.host, []))
+
+
+def build_tree(run: ScanRun) -> ET.ElementTree[ET.Element]:
+    """The JUnit document (pure; :func:`stream_junit` writes the same one
+    testcase at a time)."""
+    by_host = summary.findings_by_host(run)
+    suite = _suite(run, by_host)
+    suite.extend(_children(run, by_host))
     ET.indent(suite)
     return ET.ElementTree(suite)
 
 
 def stream_junit(run: ScanRun, out: IO[str]) -> None:
+    """Write :func:`build_tree`'s document, byte for byte, holding one
+    testcase at a time (a run with a finding on each of 100,000 listeners
+    is 100,000 testcases)."""
     # the declaration by hand: ElementTree would take the stream's encoding name
     out.write("<?xml version='1.0' encoding='utf-8'?>\n")
-    build_tree(run).write(out, encoding="unicode")
-    out.write("\n")
+    by_host = summary.findings_by_host(run)
+    suite = _suite(run, by_host)
+    suite.text = "\n  "  # as ET.indent leaves it: there is always <properties>
+    head = ET.tostring(suite, encoding="unicode")
+    out.write(head[: head.rindex("</testsuite>")])
+    previous: ET.Element | None = None
+    for child in _children(run, by_host):
+        if previous is not None:
+            previous.tail = "\n  "
+            out.write(ET.tostring(previous, encoding="unicode"))
+        ET.indent(child, level=1)
+        previous = child
+    assert previous is not None
+    previous.tail = "\n"
+    out.write(ET.tostring(previous, encoding="unicode"))
+    out.write("</testsuite>\n")
 
 
 def write_junit(run: ScanRun, outdir: Path, mode: int = DEFAULT_MODE) -> list[Path]:
