@@ -41,7 +41,7 @@ control characters become visible escapes.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -145,20 +145,21 @@ def write_rows(out: IO[str], rows: Iterable[Row], columns: tuple[str, ...]) -> N
     """A header row, then one line per row (missing keys are empty cells)."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
-    writer.writerows([_cell(row.get(c)) for c in columns] for row in rows)
+    writerow = writer.writerow
+    for row in rows:
+        writerow([_cell(row.get(c)) for c in columns])
 
 
 def _join(items: Sequence[object]) -> str:
     return ";".join("" if i is None else str(i) for i in items)
 
 
-def hosts_rows(run: ScanRun) -> list[Row]:
+def hosts_rows(run: ScanRun) -> Iterator[Row]:
     verdicts = summary.verdicts(run)
     by_host = summary.findings_by_host(run)
-    rows = []
     for s in run.scans:
         own = by_host.get(s.host, [])
-        rows.append(
+        yield (
             {
                 "host": s.host,
                 "address": s.target.address,
@@ -177,11 +178,10 @@ def hosts_rows(run: ScanRun) -> list[Row]:
                 "message": s.message,
             }
         )
-    return rows
 
 
-def listeners_rows(run: ScanRun) -> list[Row]:
-    return [
+def listeners_rows(run: ScanRun) -> Iterator[Row]:
+    return (
         {
             "host": s.host,
             "proto": x.proto,
@@ -199,14 +199,13 @@ def listeners_rows(run: ScanRun) -> list[Row]:
         }
         for s in run.scans
         for x in s.listeners
-    ]
+    )
 
 
-def findings_rows(run: ScanRun) -> list[Row]:
-    rows = []
+def findings_rows(run: ScanRun) -> Iterator[Row]:
     for f in summary.sort_findings(run.findings):
         x, w = f.listener, f.waiver
-        rows.append(
+        yield (
             {
                 "severity": str(f.severity),
                 "host": f.host,
@@ -226,11 +225,9 @@ def findings_rows(run: ScanRun) -> list[Row]:
                 "waiver_owner": (w.owner or "") if w else "",
             }
         )
-    return rows
 
 
-def changes_rows(run: ScanRun) -> list[Row]:
-    rows = []
+def changes_rows(run: ScanRun) -> Iterator[Row]:
     for c in run.changes:
         row: dict[str, Any] = {
             "host": c.host,
@@ -246,20 +243,21 @@ def changes_rows(run: ScanRun) -> list[Row]:
             row[f"{side}_users"] = (
                 _join(list(dict.fromkeys(p.user for p in x.processes))) if x else ""
             )
-        rows.append(row)
-    return rows
+        yield row
 
 
-def exposure_rows(run: ScanRun) -> list[Row]:
+def exposure_rows(run: ScanRun) -> Iterator[Row]:
     from fleetscan.reports.json import probe_to_dict
 
-    return [
+    return (
         {k: ("" if v is None and k == "probe_host" else v) for k, v in probe_to_dict(r).items()}
         for r in run.exposure
-    ]
+    )
 
 
-Builder = Callable[[ScanRun], list[Row]]
+#: the rows of one file, made one at a time as the writer asks for them (a
+#: 300,000-listener run never holds its listener rows all at once)
+Builder = Callable[[ScanRun], Iterator[Row]]
 
 FILES: dict[str, tuple[Builder, tuple[str, ...]]] = {
     "hosts.csv": (hosts_rows, HOST_COLUMNS),
