@@ -65,7 +65,18 @@ from typing import Any
 from bench.latency import LatencyFleet, parse_ms
 
 ROOT = Path(__file__).resolve().parent.parent
-HARNESS = Path(os.environ.get("BENCH_HARNESS", ROOT.parent.parent / "shared" / "bench"))
+def _harness() -> Path:
+    """``../shared/bench`` from the checkout (one more level up from a git
+    worktree under ``../wt/``), or ``BENCH_HARNESS``."""
+    if "BENCH_HARNESS" in os.environ:
+        return Path(os.environ["BENCH_HARNESS"])
+    for base in (ROOT.parent, ROOT.parent.parent):
+        if (base / "shared" / "bench" / "fleet.py").is_file():
+            return base / "shared" / "bench"
+    return ROOT.parent / "shared" / "bench"
+
+
+HARNESS = _harness()
 FLEET_DIR = Path(os.environ.get("FLEET_DIR", "/tmp/fleet"))
 RUN_TIMEOUT_S = 3600  # one measured command; a 5,000-host run takes minutes
 
