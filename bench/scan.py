@@ -65,6 +65,8 @@ from typing import Any
 from bench.latency import LatencyFleet, parse_ms
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
 def _harness() -> Path:
     """``../shared/bench`` from the checkout (one more level up from a git
     worktree under ``../wt/``), or ``BENCH_HARNESS``."""
