@@ -26,15 +26,11 @@ from .harness import (
     KeyMaterial,
     SshdServer,
     find_sshd,
-    free_port,
     keygen,
-    known_hosts_entry,
+    loopback_sshd,
     public_key,
     require,
     run,
-    sshd_config,
-    start_sshd,
-    validate_sshd_config,
 )
 
 SUDOERS_DIR = Path("/etc/sudoers.d")
@@ -153,39 +149,7 @@ def sshd_server(
     """A real sshd on 127.0.0.1:<free port>, started once for the session."""
     tmp = ssh_keys.tmp / "loopback-sshd"
     tmp.mkdir()
-    host_key = keygen(tmp / "host_ed25519", "fleetscan-test-host")
-    port = free_port()
-    config = tmp / "sshd_config"
-    config.write_text(
-        sshd_config(
-            port=port,
-            listen="127.0.0.1",
-            host_key=host_key,
-            pid_file=tmp / "sshd.pid",
-            keys_dir=ssh_keys.keys_dir,
-        )
-    )
-    try:
-        validate_sshd_config(sshd_binary, config)
-        server = start_sshd(
-            [sshd_binary, "-D", "-e", "-f", str(config)],
-            address="127.0.0.1",
-            port=port,
-            log=tmp / "sshd.log",
-        )
-    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
-        require(False, f"could not start sshd: {exc}")
-        raise
-    known_hosts = tmp / "known_hosts"
-    known_hosts.write_text(known_hosts_entry("127.0.0.1", port, host_key))
-    try:
-        yield SshdServer(
-            sshd=server,
-            client_key=ssh_keys.client_key,
-            host_key=host_key,
-            known_hosts=known_hosts,
-            keys_dir=ssh_keys.keys_dir,
-            tmp=tmp,
-        )
-    finally:
-        server.stop()
+    with loopback_sshd(
+        sshd_binary, tmp, client_key=ssh_keys.client_key, keys_dir=ssh_keys.keys_dir
+    ) as server:
+        yield server

@@ -7,6 +7,7 @@ values — and bounds every wait with a timeout.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -14,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -440,3 +441,49 @@ class SshdServer:
         if become:
             hostvars["ansible_become"] = True
         return write_ini_inventory(path, {name: hostvars})
+
+
+@contextlib.contextmanager
+def loopback_sshd(
+    sshd_binary: str, tmp: Path, *, client_key: Path, keys_dir: Path, extra_config: str = ""
+) -> Iterator[SshdServer]:
+    """A real sshd on 127.0.0.1:<free port> with its own host key and
+    known_hosts under ``tmp`` (``extra_config`` appended to its sshd_config);
+    stopped on exit. One that cannot start fails in CI and skips locally."""
+    host_key = keygen(tmp / "host_ed25519", "fleetscan-test-host")
+    port = free_port()
+    config = tmp / "sshd_config"
+    config.write_text(
+        sshd_config(
+            port=port,
+            listen="127.0.0.1",
+            host_key=host_key,
+            pid_file=tmp / "sshd.pid",
+            keys_dir=keys_dir,
+        )
+        + extra_config
+    )
+    try:
+        validate_sshd_config(sshd_binary, config)
+        sshd = start_sshd(
+            [sshd_binary, "-D", "-e", "-f", str(config)],
+            address="127.0.0.1",
+            port=port,
+            log=tmp / "sshd.log",
+        )
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+        require(False, f"could not start sshd: {exc}")
+        raise
+    known_hosts = tmp / "known_hosts"
+    known_hosts.write_text(known_hosts_entry("127.0.0.1", port, host_key))
+    try:
+        yield SshdServer(
+            sshd=sshd,
+            client_key=client_key,
+            host_key=host_key,
+            known_hosts=known_hosts,
+            keys_dir=keys_dir,
+            tmp=tmp,
+        )
+    finally:
+        sshd.stop()

@@ -27,18 +27,13 @@ from .harness import (
     SshdServer,
     comm_of,
     describe,
-    free_port,
     host_entry,
-    keygen,
-    known_hosts_entry,
     listeners_for,
     load_report,
+    loopback_sshd,
     require,
     run_cli,
     scan_args,
-    sshd_config,
-    start_sshd,
-    validate_sshd_config,
 )
 
 pytestmark = [pytest.mark.sshd, pytest.mark.timeout(120)]
@@ -93,44 +88,16 @@ def wrapped_sshd(sshd_server: SshdServer, sshd_binary: str) -> Iterator[WrappedS
     wrappers = tmp / "bin"
     log = tmp / "ran.log"
     _write_wrappers(wrappers, log)
-    host_key = keygen(tmp / "host_ed25519", "fleetscan-test-host")
-    port = free_port()
-    config = tmp / "sshd_config"
-    config.write_text(
-        sshd_config(
-            port=port,
-            listen="127.0.0.1",
-            host_key=host_key,
-            pid_file=tmp / "sshd.pid",
+    try:
+        with loopback_sshd(
+            sshd_binary,
+            tmp,
+            client_key=sshd_server.client_key,
             keys_dir=sshd_server.keys_dir,
-        )
-        + f"SetEnv PATH={wrappers}:{SYSTEM_PATH}\n"
-    )
-    try:
-        validate_sshd_config(sshd_binary, config)
-        sshd = start_sshd(
-            [sshd_binary, "-D", "-e", "-f", str(config)],
-            address="127.0.0.1",
-            port=port,
-            log=tmp / "sshd.log",
-        )
-    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
-        require(False, f"could not start sshd: {exc}")
-        raise
-    known_hosts = tmp / "known_hosts"
-    known_hosts.write_text(known_hosts_entry("127.0.0.1", port, host_key))
-    server = SshdServer(
-        sshd=sshd,
-        client_key=sshd_server.client_key,
-        host_key=host_key,
-        known_hosts=known_hosts,
-        keys_dir=sshd_server.keys_dir,
-        tmp=tmp,
-    )
-    try:
-        yield WrappedSshd(server, wrappers, log)
+            extra_config=f"SetEnv PATH={wrappers}:{SYSTEM_PATH}\n",
+        ) as server:
+            yield WrappedSshd(server, wrappers, log)
     finally:
-        sshd.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
