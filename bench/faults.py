@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -37,6 +38,7 @@ import tempfile
 import time
 import tracemalloc
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -172,6 +174,32 @@ def bound_note(opts: dict[str, Any]) -> str:
     )
 
 
+@contextlib.contextmanager
+def serving(module: str, work: Path, hosts: int) -> Iterator[None]:
+    """``python -m <module> --serve WORK --hosts N`` in its own process (the
+    simulated hosts, so the scanner's figures are its own) until the block
+    ends; the server says ``ready`` once every host listens."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", module, "--serve", str(work), "--hosts", str(hosts)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        if server.stdout.readline().strip() != "ready":
+            raise SystemExit("the simulated hosts did not start")
+        yield
+    finally:
+        if server.stdin:
+            server.stdin.close()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                server.kill()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.faults", description=__doc__.split("\n")[0])
     ap.add_argument("--hosts", type=int, default=200, help="hosts per scenario")
@@ -208,36 +236,12 @@ def main(argv: list[str] | None = None) -> int:
         key.write_private_key(str(work / "id_ed25519"))
         os.chmod(work / "id_ed25519", 0o600)
         key.write_public_key(str(work / "id_ed25519.pub"))
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bench.faults",
-                "--serve",
-                str(work),
-                "--hosts",
-                str(args.hosts),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert server.stdout is not None
-            if server.stdout.readline().strip() != "ready":
-                raise SystemExit("the simulated hosts did not start")
+        with serving("bench.faults", work, args.hosts):
             rows = []
             for scenario in ("baseline", "faults"):
                 rss = run_child(work, scenario, opts, traced=False)
                 traced = None if args.no_tracemalloc else run_child(work, scenario, opts, True)
                 rows.append((scenario, rss, traced))
-        finally:
-            if server.stdin:
-                server.stdin.close()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
     print(
         f"fleetscan fault benchmark: {args.hosts} hosts per scenario, concurrency "
         f"{args.concurrency}, max_output {args.max_output_mib} MiB, host_timeout "

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import subprocess
@@ -48,6 +47,7 @@ from typing import Any
 import asyncssh
 import yaml
 
+from bench.faults import serving
 from fleetscan.demo import render_ss
 from fleetscan.testing.fleet import free_port, start_fleet
 from fleetscan.testing.simhost import SimHost, mass_ss_output, stalled_server, with_garbage
@@ -270,36 +270,11 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="fleetscan-bench-mem-") as tmp:
         work = Path(tmp)
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bench.memory",
-                "--serve",
-                str(work),
-                "--hosts",
-                str(args.hosts),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert server.stdout is not None
-            if server.stdout.readline().strip() != "ready":
-                raise SystemExit("the simulated hosts did not start")
+        with serving("bench.memory", work, args.hosts):
             for scenario in scenarios:
                 rows.append(measure(work, scenario, formats, opts))
                 if args.also_json_only and formats != "json":
                     rows.append(measure(work, scenario, "json", opts))
-        finally:
-            if server.stdin:
-                server.stdin.close()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    server.kill()
     print(
         f"fleetscan CLI memory: max_output {args.max_output_mib} MiB, concurrency "
         f"{args.concurrency}, host_timeout {args.host_timeout:.0f}s, policy baseline, --no-history"
