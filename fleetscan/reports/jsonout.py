@@ -77,33 +77,16 @@ class _Writer:
             parts.append(int.__repr__(o))
         elif isinstance(o, float):
             parts.append(_float(o))
-        elif isinstance(o, list | tuple):
-            if not o:
-                parts.append("[]")
-                return
-            inner = newline + INDENT
-            separator = "," + inner
-            parts.append("[" + inner)
-            first = True
-            for item in o:
-                if not first:
-                    parts.append(separator)
-                first = False
-                if type(item) is str:  # the common leaf, inline (subclasses: value())
-                    parts.append(_string(item))
-                else:
-                    self.value(item, inner)
-                if len(parts) > _FLUSH_PARTS:
-                    self.flush()
-                    parts = self.parts
-            parts.append(newline + "]")
-        elif isinstance(o, Iterator):  # an array made while it is written
+        elif isinstance(o, list | tuple | Iterator):  # an iterator: an array made as written
             inner = newline + INDENT
             first = True
             for item in o:
                 parts.append(("[" if first else ",") + inner)
                 first = False
-                self.value(item, inner)
+                if type(item) is str:  # the common leaf, inline (subclasses: value())
+                    parts.append(_string(item))
+                else:
+                    self.value(item, inner)
                 if len(parts) > _FLUSH_PARTS:
                     self.flush()
                     parts = self.parts
