@@ -223,23 +223,32 @@ class _Route:
         (:class:`_PlainHop`). The connection's own options are built by
         ``asyncssh.connect`` from the fleet's options (:meth:`connect_kwargs`)."""
         key = (host, port, user)
-        if key not in self._resolved and not self.config:
-            # no ssh_config file is read: asyncssh would only echo the given values
-            default = self.options.kwargs.get("username")
-            default_user = default if isinstance(default, str) else None
-            self._resolved[key] = _PlainHop(host, port or DEFAULT_SSH_PORT, user or default_user)
-        if key not in self._resolved:
-            try:
-                self._resolved[key] = asyncssh.SSHClientConnectionOptions(
-                    options=self.options,
-                    config=self.config,
-                    host=host,
-                    client_keys=None,
-                    **_given(port, user),
-                )
-            except (ValueError, OSError, asyncssh.Error) as exc:
-                raise TransportError(f"SSH configuration error for {host}: {exc}") from None
-        return self._resolved[key]
+        got = self._resolved.get(key)
+        if got is None:
+            got = self._resolved[key] = (
+                self._from_config(host, port, user)
+                if self.config
+                else self._plain(host, port, user)
+            )
+        return got
+
+    def _plain(self, host: str, port: int | None, user: str | None) -> _PlainHop:
+        # no ssh_config file is read: asyncssh would only echo the given values
+        default = self.options.kwargs.get("username")
+        default_user = default if isinstance(default, str) else None
+        return _PlainHop(host, port or DEFAULT_SSH_PORT, user or default_user)
+
+    def _from_config(self, host: str, port: int | None, user: str | None) -> Any:
+        try:
+            return asyncssh.SSHClientConnectionOptions(
+                options=self.options,
+                config=self.config,
+                host=host,
+                client_keys=None,
+                **_given(port, user),
+            )
+        except (ValueError, OSError, asyncssh.Error) as exc:
+            raise TransportError(f"SSH configuration error for {host}: {exc}") from None
 
     def connect_kwargs(self, port: int | None, user: str | None) -> dict[str, Any]:
         """The fleet's options and the hop's own port and user: what
