@@ -131,3 +131,15 @@ def test_hostile_strings_stay_well_formed_and_visible(tmp_path: Path, hostile_ru
     assert "\x1b" not in ET.tostring(root, encoding="unicode")
     error = cases(root)[("evil-02", "scan")].find("error")
     assert error is not None and "\n" not in (error.get("message") or "")
+
+
+def test_suite_counts_are_what_its_testcases_say(tmp_path: Path, any_run: ScanRun) -> None:
+    """The suite's totals are taken from the findings before the testcases are
+    written (one at a time); they must equal counting the written testcases."""
+    for run in (any_run, replace(any_run, fail_on=Severity.LOW)):
+        root = parse(tmp_path, run)
+        testcases = root.findall("testcase")
+        assert root.get("tests") == str(len(testcases))
+        for kind in ("failure", "error", "skipped"):
+            counted = sum(1 for c in testcases if c.find(kind) is not None)
+            assert root.get(kind + "s" if kind != "skipped" else kind) == str(counted), kind
