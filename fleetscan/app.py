@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -44,7 +43,7 @@ from typing import TYPE_CHECKING
 from fleetscan import __version__
 from fleetscan.errors import ConfigError
 from fleetscan.inventory import load_inventory, target_error
-from fleetscan.model import HostScan, ProbeResult, ScanRun, Severity, Target
+from fleetscan.model import HostScan, ProbeResult, ScanRun, Severity, Target, new_run_id
 from fleetscan.options import RunOptions
 from fleetscan.policy import Policy, evaluate, load_policies
 from fleetscan.reports import FORMATS, prepare_output
@@ -297,7 +296,7 @@ async def run_scan(
     changes, compared_to = history.compare(scans) if history is not None else ((), None)
     findings = evaluate(inputs.policy, scans, now=finished, changes=changes, exposure=exposure)
     return ScanRun(
-        id=started.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8],
+        id=new_run_id(started),
         started=started,
         finished=finished,
         scans=scans,

@@ -21,10 +21,11 @@ run), and one file keeps the stages from each growing a private copy.
 from __future__ import annotations
 
 import enum
+import secrets
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fleetscan.masking import mask_value
@@ -463,6 +464,15 @@ class AlertReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"raised": self.raised, "deliveries": [d.to_dict() for d in self.deliveries]}
+
+
+def new_run_id(started: datetime) -> str:
+    """``20261130T001521Z-4c2a1f3b``: the UTC second, then eight hex digits —
+    five of them the microsecond and three random. Ids (and the report folders
+    named after them) sort in the order the runs started, also within one
+    second; the random digits keep two runs of the same microsecond apart."""
+    utc = started.astimezone(UTC)
+    return f"{utc:%Y%m%dT%H%M%SZ}-{utc.microsecond:05x}{secrets.randbits(12):03x}"
 
 
 @dataclass(frozen=True, slots=True)

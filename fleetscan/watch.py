@@ -114,21 +114,13 @@ def rotate(root: Path, keep: int, newest: Path | None = None) -> None:
     ``root/latest`` at the newest (``newest``, this cycle's folder, when given).
     Folders not named like a run are never touched.
 
-    Run ids tie within a second (``…T221450Z-<random>``), so folders are ordered
-    by the second in their name, then by when they were last written: a sort
-    by name alone would take a random one of two runs of the same second as
-    the newest — and delete the real newest."""
-
-    def age(p: Path) -> tuple[str, int, str]:
-        try:
-            written = p.stat().st_mtime_ns
-        except OSError:
-            written = 0
-        return (p.name[:16], written, p.name)
-
+    Run ids sort in the order the runs started, also within one second (the
+    suffix begins with the microsecond, :func:`fleetscan.model.new_run_id`), so
+    the folders are ordered by name; this cycle's own folder is the newest
+    whatever its name (a clock stepped back by NTP must not make rotation
+    delete the run just written)."""
     dirs = sorted(
-        (p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and RUN_DIR.match(p.name)),
-        key=age,
+        p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and RUN_DIR.match(p.name)
     )
     if newest is not None and newest in dirs:
         dirs.remove(newest)

@@ -35,13 +35,14 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from fleetscan.distributed import codec
 from fleetscan.distributed.engine import INFO_COMMAND, TASK_NAME, broker_url, make_app, redact
 from fleetscan.distributed.plan import DEFAULT_SHARD_SIZE, plan_shards, queue_name
 from fleetscan.errors import ConfigError
-from fleetscan.model import HostScan, Status, Target
+from fleetscan.model import HostScan, Status, Target, new_run_id
 from fleetscan.runner import ScanSettings
 
 if TYPE_CHECKING:
@@ -162,7 +163,7 @@ class Coordinator:
         emit: Emit,
         stop: threading.Event,
     ) -> None:
-        run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
+        run_id = new_run_id(datetime.now(UTC))
         shard_settings = codec.ShardSettings(
             connect_timeout=settings.connect.connect_timeout,
             host_timeout=settings.host_timeout,
