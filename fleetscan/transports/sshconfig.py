@@ -156,6 +156,19 @@ def filtered_files(files: list[str] | tuple[str, ...]) -> list[str]:
     return [str(path)]
 
 
+def names_keyword(files: list[str] | tuple[str, ...], keyword: str) -> bool:
+    """Whether any of ``files`` (already filtered) sets ``keyword`` anywhere, in
+    any Host or Match block (OpenSSH keywords are case-insensitive, and
+    ``Keyword=value`` is the same as ``Keyword value``)."""
+    want = keyword.lower()
+    for _name, text in read_stamped(file_stamp(files), MAX_CONFIG_BYTES, "ssh config"):
+        for line in text.splitlines():
+            first = line.strip().split("=", 1)[0].split(None, 1)
+            if first and first[0].lower() == want:
+                return True
+    return False
+
+
 def parse_jump(spec: str) -> tuple[str | None, str, int | None]:
     """``[user@]host[:port]`` or ``ssh://[user@]host[:port]`` (v6 in brackets)."""
     text = spec.strip().removeprefix("ssh://")

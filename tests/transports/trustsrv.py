@@ -28,6 +28,8 @@ class Log:
     agent_forwarded: list[bool] = field(default_factory=list)
     x11_requested: list[bool] = field(default_factory=list)
     tunnels: list[tuple[str, int]] = field(default_factory=list)
+    #: the cipher each connection negotiated (client to server)
+    ciphers: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -60,6 +62,8 @@ class _Server(asyncssh.SSHServer):
 
     def begin_auth(self, username: str) -> bool:
         self._host.log.usernames.append(username)
+        if self._conn is not None:
+            self._host.log.ciphers.append(str(self._conn.get_extra_info("recv_cipher")))
         return True
 
     def password_auth_supported(self) -> bool:
