@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from functools import lru_cache
 
 WILDCARD_V4 = "0.0.0.0"
 WILDCARD_V6 = "::"
@@ -57,6 +58,7 @@ def split_bsd_host_port(text: str) -> tuple[str, str]:
     return host, port
 
 
+@lru_cache(maxsize=4096)  # a fleet repeats a few addresses (0.0.0.0, ::, 127.0.0.1)
 def normalise_address(host: str, family_hint: int | None = None) -> Address:
     """Normalise the host part of a socket address.
 
@@ -87,6 +89,7 @@ def normalise_address(host: str, family_hint: int | None = None) -> Address:
     return Address(str(ip), ip.version, zone)
 
 
+@lru_cache(maxsize=4096)
 def is_loopback(address: str) -> bool:
     try:
         ip = ipaddress.ip_address(address)
@@ -101,6 +104,7 @@ def is_wildcard(address: str) -> bool:
     return address in (WILDCARD_V4, WILDCARD_V6)
 
 
+@lru_cache(maxsize=4096)
 def bind_class(address: str) -> str:
     """Classify a bind address: ``loopback``, ``wildcard``, ``private``,
     ``link-local`` or ``public`` (used by bind rules and the reports)."""

@@ -49,6 +49,7 @@ from __future__ import annotations
 import secrets
 import shlex
 from dataclasses import dataclass
+from functools import lru_cache
 
 from fleetscan.parsers.linux_proc import PROC_SCRIPT
 
@@ -180,12 +181,19 @@ def posix_script(platform: str | None, nonce: str, *, become: bool = False) -> s
     """The sh script that runs the chain for ``platform`` and frames each output.
 
     ``platform`` None: the script finds out (one ``$m os NAME`` line) and runs
-    the chain of the platform it is on."""
-    m = marker(nonce)
-    lines = [
+    the chain of the platform it is on. Only the marker line differs between
+    hosts: the rest is built once per (platform, become)."""
+    head, tail = _script_parts(platform, become)
+    return f"{head}m='{marker(nonce)}'\n{tail}"
+
+
+@lru_cache(maxsize=64)
+def _script_parts(platform: str | None, become: bool) -> tuple[str, str]:
+    head = [
         "LC_ALL=C; export LC_ALL; LANG=C; export LANG",
         'PATH="$PATH:/usr/sbin:/sbin:/usr/bin:/bin"; export PATH',
-        f"m='{m}'",
+    ]
+    lines = [
         # the script's own lines are gathered in $b and written at once, before
         # each program runs and at the end: each write is a packet sshd sends
         "N='\n'; b=",
@@ -197,11 +205,11 @@ def posix_script(platform: str | None, nonce: str, *, become: bool = False) -> s
     if platform is not None:
         functions, call = _step_functions("", posix_chain(platform), become)
         lines += [*functions, call, 'printf %s "$b"']
-        return "\n".join(lines) + "\n"
-    cases = []
-    for uname, name in UNAME_PLATFORMS.items():
-        functions, call = _step_functions(name[0], posix_chain(name), become)
-        lines += functions
-        cases.append(f"  {uname}) {call};;")
-    lines += ["case $os in", *cases, '  *) b="$b$m none$N";;', "esac", 'printf %s "$b"']
-    return "\n".join(lines) + "\n"
+    else:
+        cases = []
+        for uname, name in UNAME_PLATFORMS.items():
+            functions, call = _step_functions(name[0], posix_chain(name), become)
+            lines += functions
+            cases.append(f"  {uname}) {call};;")
+        lines += ["case $os in", *cases, '  *) b="$b$m none$N";;', "esac", 'printf %s "$b"']
+    return "\n".join(head) + "\n", "\n".join(lines) + "\n"
