@@ -42,9 +42,9 @@ def cache_own_bytecode() -> None:
             except OSError:
                 fresh = False
             if not fresh:
+                import contextlib
                 import py_compile
 
-                try:
+                # a read-only install, or a broken file (its import reports it)
+                with contextlib.suppress(OSError, py_compile.PyCompileError):
                     py_compile.compile(entry.path, cfile=cached, doraise=True)
-                except (OSError, py_compile.PyCompileError):
-                    pass  # read-only install or a broken file: import reports it

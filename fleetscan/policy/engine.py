@@ -345,10 +345,33 @@ def _proto_ok(spec: str, lst: Listener) -> bool:
 
 
 def _port_in(port: int, ranges: Sequence[PortRange]) -> bool:
-    # PortRange.__contains__ inlined: called for every listener x rule
+    # called for every listener x rule: a set lookup once the rule's ports are known
     if not isinstance(port, int):
         return False
-    return any(r.lo <= port <= r.hi for r in ranges)
+    hit = _PORT_SETS.get(id(ranges))
+    if hit is None or hit[0] is not ranges:
+        hit = _port_set(ranges)
+    ports = hit[1]
+    return port in ports if ports is not None else any(r.lo <= port <= r.hi for r in ranges)
+
+
+#: id(ranges) -> (ranges, their ports as a set; None for a span too wide to list).
+#: The ranges object is kept so that its id is never reused while cached.
+_PORT_SETS: dict[int, tuple[Sequence[PortRange], frozenset[int] | None]] = {}
+_PORT_SET_SPAN = 4096
+
+
+def _port_set(ranges: Sequence[PortRange]) -> tuple[Sequence[PortRange], frozenset[int] | None]:
+    span = sum(r.hi - r.lo + 1 for r in ranges)
+    ports = (
+        frozenset(p for r in ranges for p in range(r.lo, r.hi + 1))
+        if span <= _PORT_SET_SPAN
+        else None
+    )
+    if len(_PORT_SETS) >= 4096:  # policies reloaded by a long watch: start over
+        _PORT_SETS.clear()
+    hit = _PORT_SETS[id(ranges)] = (ranges, ports)
+    return hit
 
 
 def _bind_matches(address: str, spec: str) -> bool:

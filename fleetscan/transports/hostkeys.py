@@ -236,13 +236,13 @@ def file_stamp(files: list[str] | tuple[str, ...]) -> tuple[tuple[str, int, int]
     or ssh config that changed."""
     out = []
     for name in files:
-        path = Path(name).expanduser()
+        path = os.path.expanduser(name)  # os.path: called for every host
         try:
-            st = path.stat()
+            st = os.stat(path)
         except OSError:
-            out.append((str(path), -1, -1))
+            out.append((path, -1, -1))
         else:
-            out.append((str(path), st.st_mtime_ns, st.st_size))
+            out.append((path, st.st_mtime_ns, st.st_size))
     return tuple(out)
 
 
