@@ -93,13 +93,17 @@ def check_key_files(targets: Sequence[Target]) -> None:
     config error for the whole run, not an 'unreachable' host found after
     connecting (and a FIFO would hang the SSH library). A known_hosts file the
     inventory names may be missing (no keys), but never a FIFO or a device."""
+    checked: set[str] = set()  # a fleet names one key file for thousands of hosts
     for target in targets:
         for key in target.key_files:
-            _check_file(target, Path(key).expanduser(), "private key file", "key file")
-        if target.known_hosts:
+            if key not in checked:
+                _check_file(target, Path(key).expanduser(), "private key file", "key file")
+                checked.add(key)
+        if target.known_hosts and target.known_hosts not in checked:
             path = Path(target.known_hosts).expanduser()
             if path.exists():
                 _check_file(target, path, "known_hosts file", "known_hosts")
+            checked.add(target.known_hosts)
 
 
 def _check_file(target: Target, path: Path, what: str, field_name: str) -> None:
