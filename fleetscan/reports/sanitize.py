@@ -73,9 +73,11 @@ def visible_controls(text: str, keep: str = "") -> str:
     return _pattern(keep).sub(_escape_one, text)
 
 
-# Nothing to neutralise without one of these: most cells (names, addresses,
-# states) take the fast path.
-_CSV_SUSPECT = re.compile(f"[{_ALWAYS}=+\\-@]")
+# Nothing to neutralise without a control-like character or a formula
+# character at the start of a cell or of a part after a separator (what
+# csv_cell changes): most cells, "systemd-resolve" and "2026-11-30" too, take
+# the fast path.
+_CSV_SUSPECT = re.compile(f"""[{_ALWAYS}]|(?:^|[,;\t\n])[\\s"]*[=+\\-@]""")
 
 
 @functools.lru_cache(maxsize=4096)
