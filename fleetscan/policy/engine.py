@@ -124,13 +124,17 @@ def host_findings(policy: Policy, scan: HostScan) -> list[Finding]:
     if not scan.status.scanned:
         return out
     target = scan.target
-    forbidden = [r for r in policy.forbidden if _in_scope(r.hosts, r.groups, target)]
+    rules = policy.forbidden
+    index = _forbidden_index(rules)
+    forbidden = {i for i, r in enumerate(rules) if _in_scope(r.hosts, r.groups, target)}
     bind = [r for r in policy.bind if _in_scope(r.hosts, r.groups, target)]
     owner = [r for r in policy.owner if _in_scope(r.hosts, r.groups, target)]
     expected = [e for e in policy.expected if _in_scope(e.hosts, e.groups, target)]
     for listener in scan.listeners:
-        for f_rule in forbidden:
-            out.extend(_check_forbidden(f_rule, scan.host, listener))
+        # only the forbidden rules whose ports can match this listener's, in rule order
+        for i in index.candidates(listener.port):
+            if i in forbidden:
+                out.extend(_check_forbidden(rules[i], scan.host, listener))
         for b_rule in bind:
             out.extend(_check_bind(b_rule, scan.host, listener))
         for o_rule in owner:
@@ -353,6 +357,47 @@ def _port_in(port: int, ranges: Sequence[PortRange]) -> bool:
         hit = _port_set(ranges)
     ports = hit[1]
     return port in ports if ports is not None else any(r.lo <= port <= r.hi for r in ranges)
+
+
+class _RuleIndex:
+    """Which forbidden rules a port can match: a fleet's listeners meet a
+    handful of forbidden ports, so most listeners need no rule check at all."""
+
+    __slots__ = ("_always", "_by_port", "rules")
+
+    def __init__(self, rules: Sequence[ForbiddenRule]) -> None:
+        self.rules = rules  # kept: the cache is keyed on its id
+        by_port: dict[int, list[int]] = {}
+        always: list[int] = []
+        for i, rule in enumerate(rules):
+            ports = _port_set(rule.ports)[1] if rule.ports else None
+            if ports is None:  # every port, or a span too wide to list
+                always.append(i)
+                continue
+            for port in ports:
+                by_port.setdefault(port, []).append(i)
+        self._always = tuple(always)
+        self._by_port = {port: tuple(ids) for port, ids in by_port.items()}
+
+    def candidates(self, port: int | None) -> tuple[int, ...]:
+        hits = self._by_port.get(port, ()) if isinstance(port, int) else ()
+        if not self._always:
+            return hits
+        if not hits:
+            return self._always
+        return tuple(sorted((*hits, *self._always)))
+
+
+_INDEXES: dict[int, _RuleIndex] = {}
+
+
+def _forbidden_index(rules: Sequence[ForbiddenRule]) -> _RuleIndex:
+    index = _INDEXES.get(id(rules))
+    if index is None or index.rules is not rules:
+        if len(_INDEXES) >= 64:  # policies reloaded by a long watch: start over
+            _INDEXES.clear()
+        index = _INDEXES[id(rules)] = _RuleIndex(rules)
+    return index
 
 
 #: id(ranges) -> (ranges, their ports as a set; None for a span too wide to list).
