@@ -24,7 +24,7 @@ well-formed XML 1.0 whatever a host printed.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -81,7 +81,7 @@ def _case(scan: HostScan, name: str, time: float = 0.0) -> ET.Element:
     )
 
 
-def _scan_case(scan: HostScan, findings: list[Finding]) -> ET.Element:
+def _scan_case(scan: HostScan, findings: Sequence[Finding]) -> ET.Element:
     case = _case(scan, "scan", scan.duration)
     if not scan.status.complete:
         error = ET.SubElement(
@@ -128,13 +128,13 @@ def _check_case(run: ScanRun, scan: HostScan, f: Finding, name: str) -> ET.Eleme
     return case
 
 
-def host_cases(run: ScanRun, scan: HostScan, findings: list[Finding]) -> list[ET.Element]:
+def host_cases(run: ScanRun, scan: HostScan, findings: Sequence[Finding]) -> list[ET.Element]:
     """The scan testcase, then one per check with a finding (stable names;
     a second finding of the same rule on the same listener gets ``#2``)."""
     return list(_host_cases(run, scan, findings))
 
 
-def _host_cases(run: ScanRun, scan: HostScan, findings: list[Finding]) -> Iterator[ET.Element]:
+def _host_cases(run: ScanRun, scan: HostScan, findings: Sequence[Finding]) -> Iterator[ET.Element]:
     yield _scan_case(scan, findings)
     seen: dict[str, int] = {}
     for f in summary.sort_findings(findings):
@@ -147,7 +147,7 @@ def _host_cases(run: ScanRun, scan: HostScan, findings: list[Finding]) -> Iterat
         yield _check_case(run, scan, f, name)
 
 
-def _totals(run: ScanRun, by_host: dict[str, list[Finding]]) -> dict[str, str]:
+def _totals(run: ScanRun, by_host: Mapping[str, Sequence[Finding]]) -> dict[str, str]:
     """The suite's counts, from the findings alone (the testcases they make
     are written one at a time, so they cannot be counted afterwards)."""
     tests = errors = failures = skipped = 0
@@ -170,7 +170,7 @@ def _totals(run: ScanRun, by_host: dict[str, list[Finding]]) -> dict[str, str]:
     }
 
 
-def _suite(run: ScanRun, by_host: dict[str, list[Finding]]) -> ET.Element:
+def _suite(run: ScanRun, by_host: Mapping[str, Sequence[Finding]]) -> ET.Element:
     """The ``<testsuite>`` element with its attributes, no testcases."""
     suite = ET.Element("testsuite", {"name": "fleetscan"})
     suite.attrib.update(
@@ -201,7 +201,7 @@ def _properties(run: ScanRun) -> ET.Element:
     return props
 
 
-def _children(run: ScanRun, by_host: dict[str, list[Finding]]) -> Iterator[ET.Element]:
+def _children(run: ScanRun, by_host: Mapping[str, Sequence[Finding]]) -> Iterator[ET.Element]:
     yield _properties(run)
     for scan in run.scans:
         yield from _host_cases(run, scan, by_host.get(scan.host, []))

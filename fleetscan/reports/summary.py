@@ -18,8 +18,9 @@ A host's verdict (one of :data:`VERDICTS`), in this order:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from fleetscan.model import Finding, HostScan, ScanRun, Severity, Status
 
@@ -56,17 +57,33 @@ def host_verdict(scan: HostScan, findings: Iterable[Finding], fail_on: Severity)
     return "compliant"
 
 
-def findings_by_host(run: ScanRun) -> dict[str, list[Finding]]:
-    out: dict[str, list[Finding]] = {s.host: [] for s in run.scans}
-    for f in sort_findings(run.findings):
-        out.setdefault(f.host, []).append(f)
-    return out
+def findings_by_host(run: ScanRun) -> Mapping[str, Sequence[Finding]]:
+    """Host name → its findings, worst first (shared by every report of the
+    run: computed once per run, read-only)."""
+    return _per_run(run)[0]
 
 
-def verdicts(run: ScanRun) -> dict[str, str]:
+def verdicts(run: ScanRun) -> Mapping[str, str]:
     """Host name → verdict, for every scanned host, in scan order."""
-    by_host = findings_by_host(run)
-    return {s.host: host_verdict(s, by_host.get(s.host, ()), run.fail_on) for s in run.scans}
+    return _per_run(run)[1]
+
+
+_last: tuple[ScanRun, Mapping[str, Sequence[Finding]], Mapping[str, str]] | None = None
+
+
+def _per_run(run: ScanRun) -> tuple[Mapping[str, Sequence[Finding]], Mapping[str, str]]:
+    # the run is frozen: what is derived from it stays true while it is the same object
+    global _last
+    last = _last
+    if last is not None and last[0] is run:
+        return last[1], last[2]
+    by_host: dict[str, list[Finding]] = {s.host: [] for s in run.scans}
+    for f in sort_findings(run.findings):
+        by_host.setdefault(f.host, []).append(f)
+    verdict = {s.host: host_verdict(s, by_host.get(s.host, ()), run.fail_on) for s in run.scans}
+    frozen = MappingProxyType({host: tuple(fs) for host, fs in by_host.items()})
+    _last = (run, frozen, MappingProxyType(verdict))
+    return frozen, _last[2]
 
 
 def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
