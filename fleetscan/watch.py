@@ -215,6 +215,7 @@ def _cycle(
         return False
     run = result.run
     c = summary.counts(run)
+    summary.forget()  # the run is not kept while the watch sleeps
     by_status = ", ".join(f"{st.value} {k}" for st, k in c.by_status.items() if k)
     findings = ", ".join(f"{sev} {k}" for sev, k in c.active_by_severity.items() if k) or "none"
     alerts = ""

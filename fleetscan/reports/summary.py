@@ -71,6 +71,12 @@ def verdicts(run: ScanRun) -> Mapping[str, str]:
 _last: tuple[ScanRun, Mapping[str, Sequence[Finding]], Mapping[str, str]] | None = None
 
 
+def forget() -> None:
+    """Drop the per-run cache (and with it the reference to the last run)."""
+    global _last
+    _last = None
+
+
 def _per_run(run: ScanRun) -> tuple[Mapping[str, Sequence[Finding]], Mapping[str, str]]:
     # the run is frozen: what is derived from it stays true while it is the same object
     global _last
