@@ -118,3 +118,18 @@ def test_unknown_format_names_the_valid_ones(tmp_path: Path, realistic_run: Scan
     with pytest.raises(ValueError, match=r"'pdf'.*valid formats: html, csv, json, junit"):
         write_reports(realistic_run, tmp_path / "out", ["json", "pdf"])
     assert not (tmp_path / "out").exists()
+
+
+def test_per_run_verdicts_follow_the_run_object_never_a_stale_one() -> None:
+    # runs with the same id, hosts and ids of their parts: each is judged on its own
+    clean = run_of(ALL_OK)
+    dirty = run_of(ALL_OK, (BACKDOOR,))
+    for _ in range(2):
+        assert verdicts(clean) == {"a": "compliant", "b": "compliant"}
+        assert verdicts(dirty) == {"a": "non-compliant", "b": "compliant"}
+        assert counts(dirty).gating == 1 and counts(clean).gating == 0
+    stricter = dataclasses.replace(dirty, fail_on=Severity.CRITICAL, findings=(MEDIUM,))
+    assert verdicts(stricter)["a"] == "compliant"
+    # shared read-only: a report cannot change what the next one sees
+    with pytest.raises(TypeError):
+        verdicts(dirty)["a"] = "compliant"  # type: ignore[index]
