@@ -42,9 +42,13 @@ def cache_own_bytecode() -> None:
             except OSError:
                 fresh = False
             if not fresh:
-                import contextlib
+                if not os.access(folder, os.W_OK):
+                    return  # a read-only install: compiling here would only add work
                 import py_compile
 
-                # a read-only install, or a broken file (its import reports it)
-                with contextlib.suppress(OSError, py_compile.PyCompileError):
+                try:
                     py_compile.compile(entry.path, cfile=cached, doraise=True)
+                except py_compile.PyCompileError:
+                    continue  # a broken file: its import reports it
+                except OSError:
+                    return  # cannot write after all: stop trying for this run

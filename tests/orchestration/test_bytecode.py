@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import fleetscan
 
 PACKAGE = Path(fleetscan.__file__).parent
@@ -80,3 +82,32 @@ def test_other_packages_are_left_to_python(tmp_path: Path) -> None:
     )
     assert not (other / "__pycache__").exists()
     assert (root / "fleetscan" / "__pycache__").is_dir()
+
+
+def test_a_read_only_install_imports_and_compiles_nothing(tmp_path: Path) -> None:
+    """A read-only package folder (a real read-only bind mount in a private
+    mount namespace, so it holds for root too): fleetscan imports, nothing is
+    written, and the cache check stops at the first folder it cannot write
+    (it does not compile every module only to fail to save it)."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("a read-only bind mount needs root and unshare(1)")
+        pytest.skip("a read-only bind mount needs root and unshare(1)")
+    root = _copy(tmp_path)
+    probe = (
+        "import py_compile, sys\n"
+        "calls = []\n"
+        "real = py_compile.compile\n"
+        "py_compile.compile = lambda *a, **k: calls.append(a) or real(*a, **k)\n"
+        "import fleetscan.addresses\n"
+        "print(len(calls))\n"
+    )
+    script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(root)}
+    done = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
+         str(root / "fleetscan"), sys.executable, "-c", probe],
+        env=env, capture_output=True, text=True, check=True, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert done.stdout.strip() == "0"  # no module compiled for a cache it cannot write
+    assert not list((root / "fleetscan").rglob("*.pyc"))
