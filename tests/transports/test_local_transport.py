@@ -4,10 +4,14 @@ the transport contract: stdin, exit status, caps, timeouts, process-group kill."
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import os
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -150,3 +154,53 @@ def test_command_over_its_timeout_raises_and_its_children_are_killed(tmp_path: P
     if status.exists():
         state = next(x for x in status.read_text().splitlines() if x.startswith("State:"))
         assert "Z" in state.split()[1]
+
+
+@pytest.mark.parametrize(
+    ("command", "kw"),
+    [
+        ("sleep 300", {"timeout": 0.5}),  # over its timeout: killed
+        ("yes fleetscan", {"max_output": 100_000}),  # flooding: cut and killed
+        ("echo done", {}),
+    ],
+    ids=["timeout", "flood", "normal"],
+)
+def test_no_subprocess_transport_outlives_the_command(command: str, kw: dict[str, Any]) -> None:
+    """Every way a command ends leaves its pipes read to EOF and asyncio's
+    subprocess transport closed, inside the run's own event loop. A transport
+    left open is closed by the garbage collector after the loop is gone
+    ("Event loop is closed"), and holds its pipes until then: each cycle of a
+    long watch would leak them."""
+    leaked: list[str] = []
+    old = sys.unraisablehook
+    sys.unraisablehook = lambda u: leaked.append(f"{u.exc_type.__name__}: {u.object!r}")
+    try:
+        with contextlib.suppress(CommandTimeout):
+            run(command, **kw)
+        gc.collect()
+    finally:
+        sys.unraisablehook = old
+    assert leaked == []
+
+
+def test_a_cancelled_command_leaves_no_subprocess_transport_behind() -> None:
+    """Ctrl-C / SIGTERM cancel the scan's tasks: the command is killed and its
+    transport closed before the loop ends, not by the garbage collector."""
+
+    async def main() -> None:
+        session = await LocalTransport().connect(LOCALHOST, ConnectSettings())
+        task = asyncio.ensure_future(session.run("sleep 300", timeout=60, max_output=1 << 20))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    leaked: list[str] = []
+    old = sys.unraisablehook
+    sys.unraisablehook = lambda u: leaked.append(f"{u.exc_type.__name__}: {u.object!r}")
+    try:
+        asyncio.run(main())
+        gc.collect()
+    finally:
+        sys.unraisablehook = old
+    assert leaked == []
