@@ -37,9 +37,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from fnmatch import fnmatchcase
+from typing import Any, TypeVar, cast
 
 from fleetscan.addresses import bind_class, is_wildcard
 from fleetscan.model import (
@@ -125,7 +126,7 @@ def host_findings(policy: Policy, scan: HostScan) -> list[Finding]:
         return out
     target = scan.target
     rules = policy.forbidden
-    index = _forbidden_index(rules)
+    index = _derived(rules, _RuleIndex)
     forbidden = {i for i, r in enumerate(rules) if _in_scope(r.hosts, r.groups, target)}
     bind = [r for r in policy.bind if _in_scope(r.hosts, r.groups, target)]
     owner = [r for r in policy.owner if _in_scope(r.hosts, r.groups, target)]
@@ -352,25 +353,31 @@ def _port_in(port: int, ranges: Sequence[PortRange]) -> bool:
     # called for every listener x rule: a set lookup once the rule's ports are known
     if not isinstance(port, int):
         return False
-    hit = _PORT_SETS.get(id(ranges))
-    if hit is None or hit[0] is not ranges:
-        hit = _port_set(ranges)
-    ports = hit[1]
+    ports = _derived(ranges, _ports_of)
     return port in ports if ports is not None else any(r.lo <= port <= r.hi for r in ranges)
+
+
+_PORT_SET_SPAN = 4096
+
+
+def _ports_of(ranges: Sequence[PortRange]) -> frozenset[int] | None:
+    """The ports of ``ranges`` as a set; None for a span too wide to list."""
+    if sum(r.hi - r.lo + 1 for r in ranges) > _PORT_SET_SPAN:
+        return None
+    return frozenset(p for r in ranges for p in range(r.lo, r.hi + 1))
 
 
 class _RuleIndex:
     """Which forbidden rules a port can match: a fleet's listeners meet a
     handful of forbidden ports, so most listeners need no rule check at all."""
 
-    __slots__ = ("_always", "_by_port", "rules")
+    __slots__ = ("_always", "_by_port")
 
     def __init__(self, rules: Sequence[ForbiddenRule]) -> None:
-        self.rules = rules  # kept: the cache is keyed on its id
         by_port: dict[int, list[int]] = {}
         always: list[int] = []
         for i, rule in enumerate(rules):
-            ports = _port_set(rule.ports)[1] if rule.ports else None
+            ports = _derived(rule.ports, _ports_of) if rule.ports else None
             if ports is None:  # every port, or a span too wide to list
                 always.append(i)
                 continue
@@ -388,35 +395,23 @@ class _RuleIndex:
         return tuple(sorted((*hits, *self._always)))
 
 
-_INDEXES: dict[int, _RuleIndex] = {}
+_T = TypeVar("_T")
+_K = TypeVar("_K")
+#: (id(source), derive) -> (source, what was derived from it). A policy's
+#: tuples are immutable, so what is derived from one stays true; the source is
+#: kept so that its id is never reused while cached.
+_DERIVED: dict[tuple[int, Callable[[Any], Any]], tuple[Any, Any]] = {}
 
 
-def _forbidden_index(rules: Sequence[ForbiddenRule]) -> _RuleIndex:
-    index = _INDEXES.get(id(rules))
-    if index is None or index.rules is not rules:
-        if len(_INDEXES) >= 64:  # policies reloaded by a long watch: start over
-            _INDEXES.clear()
-        index = _INDEXES[id(rules)] = _RuleIndex(rules)
-    return index
-
-
-#: id(ranges) -> (ranges, their ports as a set; None for a span too wide to list).
-#: The ranges object is kept so that its id is never reused while cached.
-_PORT_SETS: dict[int, tuple[Sequence[PortRange], frozenset[int] | None]] = {}
-_PORT_SET_SPAN = 4096
-
-
-def _port_set(ranges: Sequence[PortRange]) -> tuple[Sequence[PortRange], frozenset[int] | None]:
-    span = sum(r.hi - r.lo + 1 for r in ranges)
-    ports = (
-        frozenset(p for r in ranges for p in range(r.lo, r.hi + 1))
-        if span <= _PORT_SET_SPAN
-        else None
-    )
-    if len(_PORT_SETS) >= 4096:  # policies reloaded by a long watch: start over
-        _PORT_SETS.clear()
-    hit = _PORT_SETS[id(ranges)] = (ranges, ports)
-    return hit
+def _derived(source: _K, derive: Callable[[_K], _T]) -> _T:
+    """``derive(source)``, computed once per source object."""
+    key = (id(source), derive)
+    hit = _DERIVED.get(key)
+    if hit is None or hit[0] is not source:
+        if len(_DERIVED) >= 4096:  # policies reloaded by a long watch: start over
+            _DERIVED.clear()
+        hit = _DERIVED[key] = (source, derive(source))
+    return cast(_T, hit[1])
 
 
 def _bind_matches(address: str, spec: str) -> bool:

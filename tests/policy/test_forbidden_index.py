@@ -64,3 +64,16 @@ def test_indexed_checks_equal_checking_every_rule(
         for f in _check_forbidden(r, s.host, lst)
     ]
     assert host_findings(policy, s) == expected
+
+
+def test_a_policy_without_forbidden_rules_and_empty_port_lists(tmp_path: Path) -> None:
+    # no forbidden rules and empty except_ports are the same empty tuple: what is
+    # derived from it for one purpose (a rule index) is never served for another
+    policy = make_policy(
+        tmp_path,
+        "version: 1\nbind:\n  - id: no-wildcard\n    severity: high\n    deny: [wildcard]\n",
+    )
+    assert policy.forbidden == () and policy.bind[0].except_ports == ()
+    s = scan("web-01", listeners=[listener("tcp", "0.0.0.0:8080", "app")])
+    for _ in range(2):
+        assert [f.rule_id for f in host_findings(policy, s)] == ["no-wildcard"]
