@@ -163,8 +163,8 @@ def names_keyword(files: list[str] | tuple[str, ...], keyword: str) -> bool:
     want = keyword.lower()
     for _name, text in read_stamped(file_stamp(files), MAX_CONFIG_BYTES, "ssh config"):
         for line in text.splitlines():
-            first = line.strip().split("=", 1)[0].split(None, 1)
-            if first and first[0].lower() == want:
+            m = _LINE.match(line)
+            if m and m.group(1).lower() == want:
                 return True
     return False
 
