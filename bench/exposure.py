@@ -45,12 +45,11 @@ from typing import Any
 
 import asyncssh
 
-from fleetscan.demo import render_ss
 from fleetscan.exposure import ProbeSettings, probe_phase
 from fleetscan.model import HostScan, Target
 from fleetscan.policy import load_policies
 from fleetscan.runner import HostScanner, ScanSettings, scan_all
-from fleetscan.testing.simhost import SimHost, known_hosts_line, start_host, stop_hosts
+from fleetscan.testing.simhost import SimHost, known_hosts_line, render_ss, start_host, stop_hosts
 from fleetscan.transports.base import ConnectSettings, Session
 
 SSH_PORT = 2222

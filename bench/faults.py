@@ -45,11 +45,10 @@ from typing import Any
 
 import asyncssh
 
-from fleetscan.demo import render_ss
 from fleetscan.model import Target
 from fleetscan.runner import ScanSettings, scan_all
 from fleetscan.testing.fleet import start_fleet
-from fleetscan.testing.simhost import SimHost, mass_ss_output, with_garbage
+from fleetscan.testing.simhost import SimHost, mass_ss_output, render_ss, with_garbage
 from fleetscan.transports.base import ConnectSettings
 
 MIB = 1024 * 1024

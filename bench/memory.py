@@ -48,21 +48,23 @@ import asyncssh
 import yaml
 
 from bench.faults import serving
-from fleetscan.demo import render_ss
 from fleetscan.testing.fleet import free_port, start_fleet
-from fleetscan.testing.simhost import SimHost, mass_ss_output, stalled_server, with_garbage
+from fleetscan.testing.simhost import (
+    HEALTHY_PS as GOOD_PS,
+)
+from fleetscan.testing.simhost import (
+    HEALTHY_SS as GOOD_SS,
+)
+from fleetscan.testing.simhost import (
+    SimHost,
+    mass_ss_output,
+    render_ss,
+    stalled_server,
+    with_garbage,
+)
 
 MIB = 1024 * 1024
 MASS = 100_000
-GOOD_SS = render_ss(
-    [
-        ("tcp", "0.0.0.0", 22, [("sshd", 733)]),
-        ("tcp", "127.0.0.1", 5432, [("postgres", 812)]),
-        ("udp", "0.0.0.0", 68, [("dhclient", 640)]),
-        ("tcp", "::", 443, [("nginx", 1200), ("nginx", 1201)]),
-    ]
-)
-GOOD_PS = "  733 root\n  812 postgres\n  640 root\n 1200 root\n 1201 www-data\n"
 NETLINK_DENIED = "Cannot open netlink socket: Operation not permitted\n"
 KEX_BANNER = b"SSH-2.0-OpenSSH_9.6\r\n"
 

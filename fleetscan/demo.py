@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,41 +33,7 @@ import yaml
 from fleetscan.model import Severity
 from fleetscan.options import RunOptions
 from fleetscan.testing.fleet import SimFleet, free_port, start_fleet, threaded_fleet
-from fleetscan.testing.simhost import RunningHost, SimHost
-
-# (proto, address, port, [(process, pid)])
-Spec = tuple[str, str, int, list[tuple[str, int]]]
-
-
-def render_ss(specs: Sequence[Spec]) -> str:
-    """Render listeners the way iproute2 ``ss -tulnp`` (5.x) prints them."""
-    rows = [("Netid", "State", "Recv-Q", "Send-Q", "Local Address:Port", "Peer Address:Port")]
-    procs = [""]
-    for proto, addr, port, owners in specs:
-        v6 = ":" in addr
-        local = f"[{addr}]:{port}" if v6 and "%" not in addr else f"{addr}:{port}"
-        peer = "[::]:*" if v6 else "0.0.0.0:*"
-        state = "LISTEN" if proto == "tcp" else "UNCONN"
-        backlog = "128" if proto == "tcp" else "0"
-        rows.append((proto, state, "0", backlog, local, peer))
-        users = ",".join(f'("{name}",pid={pid},fd={3 + i})' for i, (name, pid) in enumerate(owners))
-        procs.append(f"users:({users})" if owners else "")
-    widths = [max(len(r[i]) for r in rows) for i in range(6)]
-    out = []
-    for row, proc in zip(rows, procs, strict=True):
-        cells = [
-            row[0].ljust(widths[0]),
-            row[1].ljust(widths[1]),
-            row[2].ljust(widths[2]),
-            row[3].ljust(widths[3]),
-            row[4].rjust(widths[4]),
-            row[5].ljust(widths[5]),
-        ]
-        line = " ".join(cells)
-        if proc == "" and row[0] == "Netid":
-            line = line.rstrip() + "Process"
-        out.append((line + " " + proc).rstrip())
-    return "\n".join(out) + "\n"
+from fleetscan.testing.simhost import RunningHost, SimHost, render_ss
 
 
 def _ps(users: dict[int, str]) -> str:

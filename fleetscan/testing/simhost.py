@@ -204,6 +204,55 @@ def frame_posix(host: SimHost, script: str) -> tuple[str, str]:
     return "\n".join(out) + "\n", "".join(err)
 
 
+# (proto, address, port, [(process, pid)])
+Spec = tuple[str, str, int, list[tuple[str, int]]]
+
+
+def render_ss(specs: Sequence[Spec]) -> str:
+    """Render listeners the way iproute2 ``ss -tulnp`` (5.x) prints them."""
+    rows = [("Netid", "State", "Recv-Q", "Send-Q", "Local Address:Port", "Peer Address:Port")]
+    procs = [""]
+    for proto, addr, port, owners in specs:
+        v6 = ":" in addr
+        local = f"[{addr}]:{port}" if v6 and "%" not in addr else f"{addr}:{port}"
+        peer = "[::]:*" if v6 else "0.0.0.0:*"
+        state = "LISTEN" if proto == "tcp" else "UNCONN"
+        backlog = "128" if proto == "tcp" else "0"
+        rows.append((proto, state, "0", backlog, local, peer))
+        users = ",".join(f'("{name}",pid={pid},fd={3 + i})' for i, (name, pid) in enumerate(owners))
+        procs.append(f"users:({users})" if owners else "")
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    out = []
+    for row, proc in zip(rows, procs, strict=True):
+        cells = [
+            row[0].ljust(widths[0]),
+            row[1].ljust(widths[1]),
+            row[2].ljust(widths[2]),
+            row[3].ljust(widths[3]),
+            row[4].rjust(widths[4]),
+            row[5].ljust(widths[5]),
+        ]
+        line = " ".join(cells)
+        if proc == "" and row[0] == "Netid":
+            line = line.rstrip() + "Process"
+        out.append((line + " " + proc).rstrip())
+    return "\n".join(out) + "\n"
+
+
+#: A healthy Linux host, as ``ss -tulnp`` and ``ps`` print it: sshd, a
+#: loopback PostgreSQL, dhclient and a two-worker nginx (the fault tests'
+#: and the memory bench's good host).
+HEALTHY_SS = render_ss(
+    [
+        ("tcp", "0.0.0.0", 22, [("sshd", 733)]),
+        ("tcp", "127.0.0.1", 5432, [("postgres", 812)]),
+        ("udp", "0.0.0.0", 68, [("dhclient", 640)]),
+        ("tcp", "::", 443, [("nginx", 1200), ("nginx", 1201)]),
+    ]
+)
+HEALTHY_PS = "  733 root\n  812 postgres\n  640 root\n 1200 root\n 1201 www-data\n"
+
+
 def mass_ss_output(count: int, process: tuple[str, int] = ("haproxy", 4242)) -> str:
     """``ss -tulnp`` output with ``count`` distinct TCP listeners, all held by
     one process: ports 1-60000 on 127.0.0.1, then on 127.0.0.2, and so on.

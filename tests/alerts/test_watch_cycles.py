@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from fleetscan.demo import render_ss
 from fleetscan.options import RunOptions
 from fleetscan.testing.fleet import threaded_fleet
-from fleetscan.testing.simhost import SimHost
+from fleetscan.testing.simhost import SimHost, render_ss
 from fleetscan.watch import LATEST, RUN_DIR, WatchSettings, watch
 
 from .receivers import http_receiver

@@ -40,8 +40,7 @@ READY_TIMEOUT = 20.0
 
 
 def _sim_host(spec: dict[str, Any]) -> Any:
-    from fleetscan.demo import render_ss
-    from fleetscan.testing.simhost import SimHost
+    from fleetscan.testing.simhost import SimHost, render_ss
 
     platform = spec.get("platform", "linux")
     listeners = [

@@ -14,21 +14,19 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from fleetscan.demo import render_ss
 from fleetscan.model import HostScan, Status, Target
 from fleetscan.runner import scan_all
 from fleetscan.testing.fleet import free_port, sim_fleet
-from fleetscan.testing.simhost import ConnectionCounter, SimHost, known_hosts_line, stalled_server
-
-GOOD_SS = render_ss(
-    [
-        ("tcp", "0.0.0.0", 22, [("sshd", 733)]),
-        ("tcp", "127.0.0.1", 5432, [("postgres", 812)]),
-        ("udp", "0.0.0.0", 68, [("dhclient", 640)]),
-        ("tcp", "::", 443, [("nginx", 1200), ("nginx", 1201)]),
-    ]
+from fleetscan.testing.simhost import (
+    HEALTHY_PS,
+    HEALTHY_SS,
+    ConnectionCounter,
+    SimHost,
+    known_hosts_line,
+    stalled_server,
 )
-GOOD_PS = "  733 root\n  812 postgres\n  640 root\n 1200 root\n 1201 www-data\n"
+
+GOOD_SS, GOOD_PS = HEALTHY_SS, HEALTHY_PS
 
 
 def good(name: str, **kw: object) -> SimHost:
