@@ -30,7 +30,7 @@ from fleetscan.collectors.posix_script import (
     posix_script,
 )
 from fleetscan.collectors.windows import WindowsCollector
-from fleetscan.model import Listener, ParseResult, Process, Status
+from fleetscan.model import Listener, Process, Status
 from fleetscan.parsers.base import merge_duplicates
 from fleetscan.transports.base import CommandResult
 
@@ -197,20 +197,6 @@ def _masked_same(ps_name: str, name: str | None) -> bool:
     )
 
 
-def shift_lines(result: ParseResult, offset: int) -> ParseResult:
-    """Make parser line numbers refer to the whole command output."""
-    if offset <= 1:
-        return result
-    d = offset - 1
-    return replace(
-        result,
-        listeners=tuple(
-            replace(x, line=x.line + d) if x.line is not None else x for x in result.listeners
-        ),
-        unparsed=tuple(replace(u, line=u.line + d) for u in result.unparsed),
-    )
-
-
 def _chosen_step(
     chain: Sequence[Step], sections: dict[str, Section], truncated: bool
 ) -> tuple[tuple[Step, Section] | None, list[str]]:
@@ -271,11 +257,11 @@ def interpret_framed(
         )
     step, sec = chosen
     try:
-        parsed = parsers.get(step.parser).parse(sec.text)
+        # numbered as the whole output from the start: no second pass to renumber
+        parsed = parsers.get(step.parser).parse(sec.text, sec.first_line)
         # one listener per socket address, whatever the tool printed, before the
         # per-listener work below (a cut flood of one row repeated stays one)
         parsed = replace(parsed, listeners=merge_duplicates(parsed.listeners))
-        parsed = shift_lines(parsed, sec.first_line)
     except Exception as exc:  # a parser bug must stay this host's problem
         return Collected(
             Status.PARSE_ERROR,

@@ -8,7 +8,11 @@ A parser is a module of this package, listed in
   output, and the listeners it gives as JSON) that
   ``tests/parsers/test_contract.py`` runs;
 * ``info``: a :class:`ParserInfo` (stable name, description, commands);
-* ``parse(text) -> ParseResult``: pure, and must not raise;
+* ``parse(text, first_line=1) -> ParseResult``: pure, and must not raise;
+  ``first_line`` is the number of the text's first line in the output it was
+  cut from (a collector's listing is one section of its script's output), so
+  listeners and unparsed lines are numbered as that whole output, with no
+  second pass over them;
 * ``detect(text) -> float``: confidence 0..1 that ``text`` is its format.
 
 The registry (:mod:`fleetscan.parsers`) wraps every ``parse`` in
@@ -26,12 +30,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from fleetscan.addresses import Address, normalise_address
 from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
 
-ParseFn = Callable[[str], ParseResult]
+
+class ParseFn(Protocol):
+    """A parser's ``parse``: see the module docstring."""
+
+    def __call__(self, text: str, first_line: int = 1) -> ParseResult: ...
+
+
 DetectFn = Callable[[str], float]
 
 
@@ -75,14 +85,14 @@ def never_raises(name: str, parse: ParseFn) -> ParseFn:
     break a run). Defence in depth; tests show the parsers themselves do not
     raise."""
 
-    def guarded(text: str) -> ParseResult:
+    def guarded(text: str, first_line: int = 1) -> ParseResult:
         try:
-            return parse(text)
+            return parse(text, first_line)
         except Exception:
             lines = split_lines(text) if isinstance(text, str) else []
             return ParseResult(
                 parser=name,
-                unparsed=tuple(UnparsedLine(i, t) for i, t in enumerate(lines, 1)),
+                unparsed=tuple(UnparsedLine(i, t) for i, t in enumerate(lines, first_line)),
                 owners_known=False,
             )
 
@@ -105,6 +115,7 @@ def split_lines(text: str) -> list[str]:
 #: most extra lines one row may span when process names hold newlines (a Linux
 #: comm is at most 15 bytes, netstat's program column 19, sockstat's command 10)
 MAX_CONTINUATION = 16
+
 
 _T = TypeVar("_T")
 

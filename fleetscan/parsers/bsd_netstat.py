@@ -118,13 +118,14 @@ class _Layout:
         return None
 
 
-def parse(text: str) -> ParseResult:
+def parse(text: str, first_line: int = 1) -> ParseResult:
     """Parse BSD/macOS netstat output."""
     section: str | None = None  # None (before any title), "inet" or "other"
     layout: _Layout | None = None
     owners_known: bool | None = None
     listeners: list[Listener] = []
     unparsed: list[UnparsedLine] = []
+    shift = first_line - 1  # line numbers are of the whole output (see base)
     lines = split_lines(text)
     joined_up_to = 0
     for number, line in enumerate(lines, 1):
@@ -146,25 +147,25 @@ def parse(text: str) -> ParseResult:
             owners_known = (owners_known or False) or layout.owner_column is not None
             continue
         row_layout = layout or _guess_layout(line)
-        outcome = _read_row(line, number, row_layout)
+        outcome = _read_row(line, number + shift, row_layout)
         if isinstance(outcome, OwnerUnread):
             # a process name holding newlines breaks the row over several lines
             found = join_continuation(
                 lines,
                 number - 1,
-                partial(_whole_row, number=number, layout=row_layout),
+                partial(_whole_row, number=number + shift, layout=row_layout),
                 stop=_starts_row,
             )
             if found is not None:
                 outcome, extra = found
                 joined_up_to = number + extra
             else:
-                unparsed.append(UnparsedLine(number, line))
+                unparsed.append(UnparsedLine(number + shift, line))
                 outcome = outcome.listener
         if isinstance(outcome, Listener):
             listeners.append(outcome)
         elif outcome == "unreadable":
-            unparsed.append(UnparsedLine(number, line))
+            unparsed.append(UnparsedLine(number + shift, line))
     return ParseResult(
         parser=info.name,
         listeners=merge_duplicates(listeners),

@@ -85,8 +85,9 @@ _COMMAND_MAX = 10  # sockstat prints "%.10s"
 _MAX_PROTO_AT = 16
 
 
-def parse(text: str) -> ParseResult:
+def parse(text: str, first_line: int = 1) -> ParseResult:
     """Parse FreeBSD sockstat output."""
+    shift = first_line - 1  # line numbers are of the whole output (see base)
     lines = split_lines(text)
     known_commands = _plain_commands(lines)
     listeners: list[Listener] = []
@@ -95,26 +96,26 @@ def parse(text: str) -> ParseResult:
     for number, line in enumerate(lines, 1):
         if number <= joined_up_to or not line.strip() or _HEADER.match(line):
             continue
-        outcome = _read_row(line, number, known_commands)
+        outcome = _read_row(line, number + shift, known_commands)
         if outcome == "unreadable":
             # a command holding newlines breaks its row: USER and the start of
             # COMMAND on this line, the rest (PID ... PROTO ...) below
             found: tuple[Listener | str, int] | None = join_continuation(
                 lines,
                 number - 1,
-                partial(_whole_row, number=number, known=known_commands),
+                partial(_whole_row, number=number + shift, known=known_commands),
                 stop=lambda t: isinstance(_read_row(t, 0, known_commands), Listener),
             )
             if found is not None:
                 outcome, extra = found
                 joined_up_to = number + extra
         elif isinstance(outcome, OwnerUnread):
-            unparsed.append(UnparsedLine(number, line))
+            unparsed.append(UnparsedLine(number + shift, line))
             outcome = outcome.listener
         if isinstance(outcome, Listener):
             listeners.append(outcome)
         elif outcome == "unreadable":
-            unparsed.append(UnparsedLine(number, line))
+            unparsed.append(UnparsedLine(number + shift, line))
     return ParseResult(
         parser=info.name, listeners=merge_duplicates(listeners), unparsed=tuple(unparsed)
     )

@@ -212,7 +212,7 @@ def _continue_name(listener: Listener, piece: str, line: str) -> Listener:
     return replace(listener, processes=(replace(proc, name=name),), raw=f"{listener.raw}\n{line}")
 
 
-def parse(text: str) -> ParseResult:
+def parse(text: str, first_line: int = 1) -> ParseResult:
     """Parse Linux ``netstat`` output into listeners."""
     listeners: list[Listener] = []
     unparsed: list[UnparsedLine] = []
@@ -228,8 +228,8 @@ def parse(text: str) -> ParseResult:
 
     lines = split_lines(text)
     # an unterminated last line is a cut row (dropped connection), not a name's end
-    cut_at = len(lines) if not text.endswith("\n") else 0
-    for number, line in enumerate(lines, 1):
+    cut_at = len(lines) + first_line - 1 if not text.endswith("\n") else 0
+    for number, line in enumerate(lines, first_line):
         piece = line.rstrip()
         if name_room and len(piece) < name_room and number != cut_at:
             name_room -= len(piece) + 1

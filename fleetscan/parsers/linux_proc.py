@@ -187,7 +187,7 @@ def _read_row(line: str, proto: str, family: int, order: Literal["little", "big"
     return _Row(proto == "tcp", normalise_address(host, family), port, inode)
 
 
-def parse(text: str) -> ParseResult:
+def parse(text: str, first_line: int = 1) -> ParseResult:
     """Parse the output of :data:`PROC_SCRIPT`."""
     rows: list[_Row] = []
     unparsed: list[UnparsedLine] = []
@@ -197,7 +197,7 @@ def parse(text: str) -> ParseResult:
     as_root = False
     order: Literal["little", "big"] = "little"
 
-    for number, line in enumerate(split_lines(text), 1):
+    for number, line in enumerate(split_lines(text), first_line):
         if line.startswith("@@"):
             word, _, arg = line[2:].partition(" ")
             if word == "fleetscan-proc":

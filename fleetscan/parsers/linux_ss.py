@@ -349,7 +349,7 @@ def _general_row(line: str) -> tuple[str, str, str, str, str, int] | str | None:
     return proto, state, local, peer, head, users_at
 
 
-def parse(text: str) -> ParseResult:
+def parse(text: str, first_line: int = 1) -> ParseResult:
     """Parse ``ss`` output into listeners."""
     listeners: list[Listener] = []
     unparsed: list[UnparsedLine] = []
@@ -368,6 +368,7 @@ def parse(text: str) -> ParseResult:
     # owners with the socket's uid, by (owners, uid): a server's sockets share both
     with_uid: dict[tuple[int, str], tuple[tuple[Process, ...], tuple[Process, ...]]] = {}
 
+    shift = first_line - 1  # line numbers are of the whole output (see base)
     lines = split_lines(text)
     joined_up_to = 0  # lines up to this number were continuations of a row above
     for number, line in enumerate(lines, 1):
@@ -396,20 +397,20 @@ def parse(text: str) -> ParseResult:
         else:
             row = _general_row(line)
             if row is None:
-                unparsed.append(UnparsedLine(number, line))
+                unparsed.append(UnparsedLine(number + shift, line))
                 continue
             if isinstance(row, str):
                 continue
             proto, state, local, peer, _head, users_at = row
             host, sep, port_text = local.rpartition(":")
             if not sep or not host:
-                unparsed.append(UnparsedLine(number, line))
+                unparsed.append(UnparsedLine(number + shift, line))
                 continue
             if port_text == "*":
                 continue  # not bound to a port: nothing listens
             found_port = port_of(port_text)
             if found_port is None:
-                unparsed.append(UnparsedLine(number, line))
+                unparsed.append(UnparsedLine(number + shift, line))
                 continue
             port = found_port
             if users_at >= 0:
@@ -435,10 +436,10 @@ def parse(text: str) -> ParseResult:
         if address is _UNSEEN:
             address = hosts.get(host)
         if address is None or port > 65535:
-            unparsed.append(UnparsedLine(number, line))
+            unparsed.append(UnparsedLine(number + shift, line))
             continue
         if owner_unread:  # the socket is reported, its line kept as unread evidence
-            unparsed.append(UnparsedLine(number, line))
+            unparsed.append(UnparsedLine(number + shift, line))
         elif processes and tail_at >= 0:
             extras = extras_at(line, tail_at)
             if extras is not None:
@@ -471,7 +472,7 @@ def parse(text: str) -> ParseResult:
                 port=port,
                 processes=processes,
                 raw=line,
-                line=number,
+                line=number + shift,
             )
         )
 

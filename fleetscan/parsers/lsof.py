@@ -82,12 +82,12 @@ _PROCESS_LETTERS = frozenset("pcuLgRKMZ")
 _FILE_LETTERS = frozenset("faltGDdsoiknNPSTCmr")
 
 
-def parse(text: str) -> ParseResult:
+def parse(text: str, first_line: int = 1) -> ParseResult:
     """Parse lsof table or ``-F`` output."""
     lines = split_lines(text)
     if not any(_HEADER.match(line) for line in lines) and _looks_like_fields(lines):
-        return _parse_fields(lines)
-    return _parse_table(lines)
+        return _parse_fields(lines, first_line)
+    return _parse_table(lines, first_line)
 
 
 def decode_name(text: str) -> str:
@@ -110,12 +110,12 @@ def decode_name(text: str) -> str:
 # --------------------------------------------------------------------- table
 
 
-def _parse_table(lines: list[str]) -> ParseResult:
+def _parse_table(lines: list[str], first_line: int) -> ParseResult:
     listeners: list[Listener] = []
     unparsed: list[UnparsedLine] = []
     seen: set[tuple[str, str, str, str]] = set()
     header_seen = False
-    for number, line in enumerate(lines, 1):
+    for number, line in enumerate(lines, first_line):
         if not line.strip():
             continue
         if _HEADER.match(line):
@@ -222,7 +222,7 @@ class _FileSet:
     lines: list[tuple[int, str]] = field(default_factory=list)
 
 
-def _parse_fields(lines: list[str]) -> ParseResult:
+def _parse_fields(lines: list[str], first_line: int) -> ParseResult:
     listeners: list[Listener] = []
     unparsed: list[UnparsedLine] = []
     process: dict[str, str] | None = None
@@ -239,7 +239,7 @@ def _parse_fields(lines: list[str]) -> ParseResult:
             number, text = current.lines[0]
             unparsed.append(UnparsedLine(number, text))
 
-    for number, line in enumerate(lines, 1):
+    for number, line in enumerate(lines, first_line):
         # -F0 ends each field with NUL instead of a newline
         for part in line.split("\x00"):
             if not part.strip():

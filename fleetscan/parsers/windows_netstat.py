@@ -115,7 +115,7 @@ class _Row:
     service: str | None = None
 
 
-def parse(text: str) -> ParseResult:
+def parse(text: str, first_line: int = 1) -> ParseResult:
     """Parse Windows netstat output."""
     lines = split_lines(text)
     kinds = [_kind(line) for line in lines]
@@ -126,7 +126,7 @@ def parse(text: str) -> ParseResult:
     header_has_pid: bool | None = None
     current: _Row | None = None
     for index, (line, kind) in enumerate(zip(lines, kinds, strict=True)):
-        number = index + 1
+        number = index + first_line
         if kind == "blank":
             current = None
             continue
