@@ -115,7 +115,10 @@ def split_lines(text: str) -> list[str]:
 #: most extra lines one row may span when process names hold newlines (a Linux
 #: comm is at most 15 bytes, netstat's program column 19, sockstat's command 10)
 MAX_CONTINUATION = 16
-
+#: longest line that can be the inside of a name broken by newlines (a Linux
+#: comm is at most 15 bytes, a FreeBSD one 19, netstat's program column 19):
+#: a longer line can only be a row's last line, so the joining stops there
+MAX_NAME_FRAGMENT = 32
 
 _T = TypeVar("_T")
 
@@ -133,15 +136,26 @@ def join_continuation(
     text: a process name holding newlines breaks its row over several lines.
     A line for which ``stop`` is true (a complete row of its own, which no
     short name fragment can be) is never swallowed. Returns what ``read``
-    gave and how many extra lines it took, or None."""
+    gave and how many extra lines it took, or None.
+
+    Only the last line of a broken row holds the rest of the row; the lines
+    between are pieces of one name, at most :data:`MAX_NAME_FRAGMENT` long.
+    So a longer line that does not complete the row ends the search: garbage
+    costs one more reading per line, not ``limit`` growing ones (a hostile
+    host's 16 MiB of it would otherwise hold the CPU for minutes)."""
     text = lines[index]
     for extra in range(1, limit + 1):
-        if index + extra >= len(lines) or (stop is not None and stop(lines[index + extra])):
+        if index + extra >= len(lines):
             return None
-        text += "\n" + lines[index + extra]
+        line = lines[index + extra]
+        if stop is not None and stop(line):
+            return None
+        text += "\n" + line
         got = read(text)
         if got is not None:
             return got, extra
+        if len(line) > MAX_NAME_FRAGMENT:
+            return None
     return None
 
 

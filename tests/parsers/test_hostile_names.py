@@ -325,3 +325,25 @@ def test_windows_never_loses_a_socket_to_an_image_name(name: str) -> None:
     result = windows_netstat.apply_tasklist(parsed, out.getvalue())
     owners = _socket_reported(result)
     _owner_exact_or_flagged(result, owners, (name.strip() or None, PID))
+
+
+def test_garbage_lines_are_read_a_bounded_number_of_times() -> None:
+    """Rebuilding a row broken by newlines stops at the first line too long to
+    be the inside of a name: a line of garbage is read at most twice more (the
+    join with the next line, and the ``stop`` check), not ``MAX_CONTINUATION``
+    growing joins. A name's short pieces still join (the tests above)."""
+    from fleetscan.parsers.base import MAX_NAME_FRAGMENT, join_continuation
+
+    lines = [f"garbage {i} " + "x" * MAX_NAME_FRAGMENT for i in range(200)]
+    reads: list[str] = []
+
+    def read(text: str) -> None:
+        reads.append(text)
+        return None
+
+    for i in range(len(lines)):
+        assert join_continuation(lines, i, read) is None
+    assert len(reads) == len(lines) - 1  # one join per line: the next line ends it
+    pieces = ["root     bd", "a", "b", "x      7     3  tcp4   *:4444                *:*"]
+    got = join_continuation(pieces, 0, lambda t: t if "tcp4" in t else None)
+    assert got == ("\n".join(pieces), 3)
