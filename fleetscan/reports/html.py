@@ -51,6 +51,10 @@ OPEN_DETAILS_LIMIT = 200  # above this many hosts, every host section starts clo
 #: report.js pages through the rest from the embedded data. A run with at most
 #: this many hosts also gets every host's details as HTML (and on paper).
 PAGE_SIZE = 100
+#: host details are HTML when the run fits on one page and has at most this
+#: many listeners; else report.js draws a host's details when it is opened
+#: (a host of 100,000 listeners made a 67 MB page of table rows)
+INLINE_LISTENER_LIMIT = 5_000
 
 #: characters written at a time (the rendered pieces are joined up to this size)
 CHUNK = 256 * 1024
@@ -167,6 +171,7 @@ def render_chunks(run: ScanRun, extra_sections: Sequence[str] = ()) -> Iterator[
         if f.listener is not None:
             by_listener.setdefault((f.host, f.listener), []).append(f)
     waived = [f for f in findings if f.waived]
+    listener_total = sum(len(s.listeners) for s in run.scans)
     matrix: dict[str, dict[Listener, dict[str, ProbeResult]]] = {}
     for r in run.exposure:
         matrix.setdefault(r.host, {}).setdefault(r.listener, {})[r.zone] = r
@@ -190,7 +195,7 @@ def render_chunks(run: ScanRun, extra_sections: Sequence[str] = ()) -> Iterator[
         "host_index": {s.host: i for i, s in enumerate(run.scans, start=1)},
         "is_gating": lambda f: summary.is_gating(f, run.fail_on),
         "findings_for": lambda host, x: by_listener.get((host, x), ()),
-        "listener_total": sum(len(s.listeners) for s in run.scans),
+        "listener_total": listener_total,
         "scanned_total": sum(1 for s in run.scans if s.status.scanned),
         "max_unparsed": MAX_UNPARSED_SHOWN,
         "max_evidence": MAX_EVIDENCE_CHARS,
@@ -198,7 +203,7 @@ def render_chunks(run: ScanRun, extra_sections: Sequence[str] = ()) -> Iterator[
         "page_size": PAGE_SIZE,
         "hosts_page": run.scans[:PAGE_SIZE],
         "findings_page": findings[:PAGE_SIZE],
-        "details_inline": len(run.scans) <= PAGE_SIZE,
+        "details_inline": len(run.scans) <= PAGE_SIZE and listener_total <= INLINE_LISTENER_LIMIT,
         "rollup": summary.rollup(run),
         "data": Markup(htmldata.script_json(htmldata.encode(run))),
         "extra_sections": extra_sections,

@@ -182,6 +182,26 @@ def test_expanding_a_host_beyond_the_first_page_shows_its_listeners(
     assert f"pid {scan.listeners[0].processes[0].pid}" in shown
 
 
+def test_a_host_with_more_listeners_than_a_page_holds_opens_on_demand(tmp_path: Path) -> None:
+    """One host past INLINE_LISTENER_LIMIT: the page carries no table rows for
+    it, and following its link draws every listener from the data block."""
+    from bench.reports import synthetic_run
+    from fleetscan.reports.html import INLINE_LISTENER_LIMIT
+
+    run = synthetic_run(1, listeners=INLINE_LISTENER_LIMIT + 500)
+    (scan,) = run.scans
+    (page,) = write_reports(run, tmp_path / "out", ["html"])["html"]
+    assert 'class="host-detail"' not in page.read_text()
+    dom = dump_dom(tmp_path, page, "host-1")
+    start = dom.index('id="host-1"')
+    detail = dom[dom.rindex("<details", 0, start) : dom.index("</details>", start)]
+    assert re.match(r"<details[^>]*\bopen\b", detail)
+    rows = re.findall(r"<tr>(.*?)</tr>", detail[detail.index("<tbody") :], flags=re.S)
+    assert len(rows) == len(scan.listeners) > INLINE_LISTENER_LIMIT
+    ports = {int(p) for p in re.findall(r'<td class="r">(\d+)</td>', detail)}
+    assert {x.port for x in scan.listeners} <= ports
+
+
 def test_hostile_host_rendered_on_demand_stays_text(tmp_path: Path, hostile_run: ScanRun) -> None:
     """A hostile host beyond the first page is drawn by report.js from the
     data block: its names are still text, nothing runs, and ``</script>`` in

@@ -247,3 +247,39 @@ def test_templates_and_policies_are_found_when_installed_from_the_wheel(tmp_path
     )
     assert run.returncode == 0, run.stderr
     assert "web-01" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_a_host_with_more_listeners_than_a_page_holds_gets_its_details_on_demand() -> None:
+    """One host, or a few, can hold more listeners than a page can draw as
+    table rows (a load balancer's 100,000 made a 67 MB page): past
+    INLINE_LISTENER_LIMIT the details come from the data block, as they do
+    past one page of hosts, and the page stays small. At the limit they are
+    still HTML."""
+    from bench.reports import synthetic_run
+    from fleetscan.reports import htmldata
+    from fleetscan.reports.html import INLINE_LISTENER_LIMIT
+
+    def one_host(listeners: int) -> ScanRun:
+        run = synthetic_run(1, listeners=listeners)
+        (scan,) = run.scans
+        assert scan.status is Status.OK
+        return run
+
+    small = one_host(INLINE_LISTENER_LIMIT // 2)
+    small_page = render_html(small)
+    assert small_page.count('class="host-detail"') == 1
+    assert "open on demand" not in small_page
+
+    big = one_host(INLINE_LISTENER_LIMIT * 2)
+    total = len(big.scans[0].listeners)
+    assert total > INLINE_LISTENER_LIMIT
+    page = render_html(big)
+    assert 'class="host-detail"' not in page
+    assert f"1 host, {total} listeners: a host's details open on demand" in page
+    # every listener is still in the page, in the data block report.js draws from
+    (block,) = re.findall(
+        r'<script type="application/json" id="fleetscan-data">(.*?)</script>', page, re.S
+    )
+    assert len(json.loads(block)["h"][0][14]) == total
+    assert len(page) < 200 * total  # not thousands of bytes of table row per listener
+    assert htmldata.RAW_ALL_LIMIT >= INLINE_LISTENER_LIMIT
