@@ -29,7 +29,11 @@ headers are recognised and skipped; any other line is kept as unparsed.
 
 Speed matters (hosts with 100,000 listeners): the common row is read by one
 regex, users fields are memoised by their text without fd numbers, and hosts
-by their text. Every other row takes the general, token-by-token path. The
+by their text, and a row repeated word for word (within the last
+:data:`REPEAT_WINDOW` rows) shares the first one's listener, line number
+included — repeats are one socket, merged by the collector in any case, and a
+flood of one row must not cost a Listener per row. Every other row takes the
+general, token-by-token path. The
 parser is linear in the input; its regexes use possessive quantifiers, so a
 hostile line cannot make them backtrack. (The module is over 450 lines: the
 fast path, the general path and the users-field reader share one grammar —
@@ -349,6 +353,11 @@ def _general_row(line: str) -> tuple[str, str, str, str, str, int] | str | None:
     return proto, state, local, peer, head, users_at
 
 
+#: rows remembered for :data:`recent` in :func:`parse`: repeats within this
+#: window share one listener (a flood cycling through a few rows, too)
+REPEAT_WINDOW = 64
+
+
 def parse(text: str, first_line: int = 1) -> ParseResult:
     """Parse ``ss`` output into listeners."""
     listeners: list[Listener] = []
@@ -369,6 +378,7 @@ def parse(text: str, first_line: int = 1) -> ParseResult:
     with_uid: dict[tuple[int, str], tuple[tuple[Process, ...], tuple[Process, ...]]] = {}
 
     shift = first_line - 1  # line numbers are of the whole output (see base)
+    recent: dict[str, Listener] = {}  # the last rows' listeners, by their text
     lines = split_lines(text)
     joined_up_to = 0  # lines up to this number were continuations of a row above
     for number, line in enumerate(lines, 1):
@@ -465,8 +475,12 @@ def parse(text: str, first_line: int = 1) -> ParseResult:
                 old_ss = settled = True
             elif peer.startswith("0.0.0.0:"):
                 settled = True  # new ss (iproute2 4.11 still bracketed IPv6 but printed `*`)
-        listeners.append(
-            make_listener(
+        # a row repeated word for word is the same socket (merged below in any
+        # case): the first one's listener is shared, so a flood of one row
+        # holds one Listener and its line number, not one per row
+        listener = recent.get(line)
+        if listener is None:
+            listener = make_listener(
                 tcp=proto == "tcp",
                 address=address,
                 port=port,
@@ -474,7 +488,11 @@ def parse(text: str, first_line: int = 1) -> ParseResult:
                 raw=line,
                 line=number + shift,
             )
-        )
+            if len(recent) < REPEAT_WINDOW:
+                recent[line] = listener
+            else:
+                recent.clear()
+        listeners.append(listener)
 
     if old_ss:
         for i in star_rows:
