@@ -205,7 +205,7 @@ def render_chunks(run: ScanRun, extra_sections: Sequence[str] = ()) -> Iterator[
         "findings_page": findings[:PAGE_SIZE],
         "details_inline": len(run.scans) <= PAGE_SIZE and listener_total <= INLINE_LISTENER_LIMIT,
         "rollup": summary.rollup(run),
-        "data": Markup(htmldata.script_json(htmldata.encode(run))),
+        "data": Markup(htmldata.page_data(run)),
         "extra_sections": extra_sections,
         "hostkey_notes": summary.hostkey_trust_notes(run, include_off=False),
         "trend_charts": trend.charts(run.trend),

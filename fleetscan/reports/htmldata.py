@@ -57,9 +57,22 @@ _SCRIPT_ESCAPES = {
 }
 
 
+#: listener rows turned into JSON text at a time: the rows of a host of
+#: 100,000 listeners are never all Python lists at once (23 MB at the peak)
+ROWS_PER_DUMP = 1024
+_DUMP = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+#: where a host's listener rows go into its JSON text (no data string can be
+#: it: every string of a row is an index into the string table)
+_ROWS_SLOT = "\x00rows\x00"
+_ROWS_SLOT_JSON = _DUMP([_ROWS_SLOT])
+
+
 def script_json(data: Any) -> str:
     """JSON that is safe as the content of a ``<script>`` element."""
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return _script_safe(_DUMP(data))
+
+
+def _script_safe(text: str) -> str:
     # replaced one character at a time, and only when present: a run's data
     # block is megabytes, and most runs hold none of these characters
     for char, escaped in _SCRIPT_ESCAPES.items():
@@ -132,9 +145,17 @@ class _Encoder:
         line = x.line if x.line is not None else -1
         return _trim([self.kind(x), s(x.address), x.port, line, procs, raw, s(x.zone or ""), own])
 
-    def host(self, scan: HostScan, verdict: str, own: Sequence[Finding]) -> list[Any]:
+    def host(self, scan: HostScan, verdict: str, own: Sequence[Finding]) -> str:
+        """The host's row as JSON text; its listener rows are written a batch
+        at a time into the slot left for them."""
+        rows = ",".join(
+            _DUMP([self.listener(scan.host, x) for x in scan.listeners[i : i + ROWS_PER_DUMP]])[
+                1:-1
+            ]
+            for i in range(0, len(scan.listeners), ROWS_PER_DUMP)
+        )
         s, t = self.s, scan.target
-        listeners = [self.listener(scan.host, x) for x in scan.listeners]
+        listeners = [_ROWS_SLOT] if rows else []
         unparsed = [[u.line, s(u.text, MAX_RAW)] for u in scan.unparsed[:MAX_UNPARSED]]
         evidence = [
             _trim(
@@ -148,28 +169,31 @@ class _Encoder:
             )
             for e in scan.evidence
         ]
-        return _trim(
-            [
-                s(scan.host),
-                s(t.address),
-                t.port or 0,
-                s(scan.platform or ""),
-                s(scan.status.value),
-                s(verdict),
-                s(scan.collector or ""),
-                len(scan.listeners),
-                sum(1 for f in own if not f.waived),
-                sum(1 for f in own if f.waived),
-                s(scan.message, 2_000),
-                [s(g) for g in t.groups],
-                s(t.transport),
-                round(scan.duration * 10),
-                listeners,
-                unparsed,
-                evidence,
-                len(scan.unparsed),
-            ]
+        text = _DUMP(
+            _trim(
+                [
+                    s(scan.host),
+                    s(t.address),
+                    t.port or 0,
+                    s(scan.platform or ""),
+                    s(scan.status.value),
+                    s(verdict),
+                    s(scan.collector or ""),
+                    len(scan.listeners),
+                    sum(1 for f in own if not f.waived),
+                    sum(1 for f in own if f.waived),
+                    s(scan.message, 2_000),
+                    [s(g) for g in t.groups],
+                    s(t.transport),
+                    round(scan.duration * 10),
+                    listeners,
+                    unparsed,
+                    evidence,
+                    len(scan.unparsed),
+                ]
+            )
         )
+        return text.replace(_ROWS_SLOT_JSON, f"[{rows}]", 1) if rows else text
 
     def finding(self, f: Finding) -> list[Any]:
         s, w = self.s, f.waiver
@@ -190,7 +214,7 @@ class _Encoder:
             ]
         )
 
-    def encode(self) -> dict[str, Any]:
+    def text(self) -> str:
         wanted: dict[str, set[Listener]] = {}
         for f in self.findings:
             if f.listener is not None:
@@ -207,16 +231,27 @@ class _Encoder:
                 self.by_listener.setdefault((f.host, f.listener), []).append(n)
         verdicts = summary.verdicts(self.run)
         by_host = summary.findings_by_host(self.run)
-        hosts = [
+        # hosts first, as JSON text one at a time: their strings fill the table,
+        # which is written last (the block is an object: its key order is free)
+        hosts = ",".join(
             self.host(scan, verdicts[scan.host], by_host.get(scan.host, []))
             for scan in self.run.scans
-        ]
-        findings = [self.finding(f) for f in self.findings]
+        )
+        findings = _DUMP([self.finding(f) for f in self.findings])
         s = self.s
-        kinds = [[s(p), fam, s(st), s(b)] for (p, fam, st, b) in self.kinds]
-        return {"v": VERSION, "s": s.table, "k": kinds, "h": hosts, "f": findings}
+        kinds = _DUMP([[s(p), fam, s(st), s(b)] for (p, fam, st, b) in self.kinds])
+        return _script_safe(
+            f'{{"v":{VERSION},"h":[{hosts}],"f":{findings},"k":{kinds},"s":{_DUMP(s.table)}}}'
+        )
+
+
+def page_data(run: ScanRun) -> str:
+    """The page data of ``run`` as the text of its ``<script>`` element (see
+    the module docstring for the schema; :func:`script_json`'s escaping)."""
+    return _Encoder(run).text()
 
 
 def encode(run: ScanRun) -> dict[str, Any]:
-    """The page data of ``run`` (see the module docstring for the schema)."""
-    return _Encoder(run).encode()
+    """The page data of ``run``, decoded: what report.js reads."""
+    decoded: dict[str, Any] = json.loads(page_data(run))
+    return decoded

@@ -54,3 +54,36 @@ def test_hostile_strings_are_made_visible(hostile_run: ScanRun) -> None:
     strings = encode(hostile_run)["s"]
     assert "\\x1b]0;pwned\\x07" in "".join(strings)
     assert not any("\x1b" in s or "\u202e" in s for s in strings)
+
+
+def test_the_block_is_safe_inside_script_whatever_the_hosts_say(hostile_run: ScanRun) -> None:
+    """page_data writes the block as text, a host at a time: it is escaped
+    like script_json and decodes to what report.js reads."""
+    from fleetscan.reports.htmldata import page_data
+
+    text = page_data(hostile_run)
+    for bad in ("<", ">", "&", "\u2028", "\u2029"):
+        assert bad not in text
+    assert json.loads(text) == encode(hostile_run)
+
+
+def test_listener_rows_written_in_batches_are_every_row_in_order() -> None:
+    """A host of more rows than one batch (and an empty host beside it):
+    every listener, in order, one row each, with its fields."""
+    import dataclasses
+
+    from bench.reports import synthetic_run
+    from fleetscan.reports.htmldata import ROWS_PER_DUMP
+
+    run = synthetic_run(2, listeners=2 * ROWS_PER_DUMP + 3)
+    big, other = run.scans
+    empty = dataclasses.replace(other, listeners=())
+    run = dataclasses.replace(run, scans=(big, empty))
+    data = encode(run)
+    strings = data["s"]
+    rows = data["h"][0][14]
+    assert len(rows) == len(big.listeners) > 2 * ROWS_PER_DUMP
+    assert [(strings[r[1]], r[2], r[3]) for r in rows] == [
+        (x.address, x.port, x.line if x.line is not None else -1) for x in big.listeners
+    ]
+    assert len(data["h"][1]) <= 14 or data["h"][1][14] == []
