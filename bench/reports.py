@@ -36,7 +36,6 @@ import tracemalloc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from fleetscan.cli import GC_THRESHOLD
 from fleetscan.model import (
     CommandEvidence,
     Finding,
@@ -50,6 +49,7 @@ from fleetscan.model import (
     WaiverRef,
 )
 from fleetscan.reports import FORMATS, write_reports
+from fleetscan.runtime import tune_process
 
 SS = "ss -H -tulnp"
 SERVICES = [
@@ -240,9 +240,8 @@ def main() -> None:
     parser.add_argument("hosts", nargs="*", type=int, default=[1000, 5000, 10000])
     parser.add_argument("--listeners", type=int, default=30)
     args = parser.parse_args()
-    # the collector settings of the CLI (fleetscan.cli.main), which writes the reports
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLD)
+    # the process settings of the CLI (fleetscan.cli.main), which writes the reports
+    tune_process()
     # the figures are only comparable on a quiet machine: say how busy it was
     print("load average (1/5/15 min): {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
     print(

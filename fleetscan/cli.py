@@ -16,7 +16,6 @@ Exit codes (the CI contract, also in README):
 
 from __future__ import annotations
 
-import gc
 from dataclasses import replace
 from typing import Any
 
@@ -84,6 +83,7 @@ from fleetscan.commands.watch import make_watch
 from fleetscan.commands.worker import worker
 from fleetscan.options import RunOptions, parse_zones
 from fleetscan.reports.terminal import console as make_console
+from fleetscan.runtime import tune_process
 
 __all__ = ["app", "host_line", "main"]
 
@@ -250,13 +250,9 @@ def version() -> None:
 #: short-lived objects: ~6 % of a 500-host scan's CPU, and superlinear in the
 #: reports of 10,000 hosts. Few objects of a run form cycles (refcounting frees
 #: the rest), so collecting less often costs no memory (measured: same peak).
-GC_THRESHOLD = (20_000, 20, 20)
-
-
 def main() -> None:
-    # the modules imported so far are never garbage: out of the collector's way
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLD)
+    # collector and allocator settings for a scan's many objects (see runtime)
+    tune_process()
     # one program name however started (console script or `python -m fleetscan`):
     # usage lines and the shell-completion variable (_FLEETSCAN_COMPLETE) stay the same
     app(prog_name="fleetscan")
