@@ -11,6 +11,7 @@ timeout, nc and python3 the "host" has).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from typing import Any
 
@@ -67,5 +68,17 @@ async def run_posix(script: str, path: str) -> tuple[str, str, int]:
         stderr=asyncio.subprocess.PIPE,
         env=env,
     )
-    out, err = await proc.communicate(script.encode())
+    try:
+        out, err = await proc.communicate(script.encode())
+    except BaseException:
+        # the simulated host went away mid-probe (its server stopped, the
+        # client gave up): end the program here, inside this event loop, so
+        # no subprocess or transport is left for the garbage collector to
+        # close after the loop is gone ("Event loop is closed")
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+        with contextlib.suppress(BaseException):
+            await asyncio.shield(proc.wait())
+        raise
     return out.decode(errors="replace"), err.decode(errors="replace"), proc.returncode or 0
