@@ -24,6 +24,13 @@ plain ``netstat``, old and new layouts. Quirks it copes with:
   A name holding a newline goes on on the next line (within the 19
   characters of ``PID/Program name``) and is read as part of it.
 
+A row repeated word for word (within the last
+:data:`~fleetscan.parsers.base.REPEAT_WINDOW` rows) shares its first
+reading and listener, line number included: repeats are one socket, merged
+by the collector in any case, and a flood of one row must not cost a
+Listener per row. A name's next piece goes to the row just above it
+(by identity), shared or not.
+
 Schema (see :mod:`fleetscan.parsers.base`): one process per socket, name and
 pid from ``PID/Program name``, user from the ``-e`` User column.
 
@@ -48,6 +55,7 @@ from dataclasses import replace
 from fleetscan.addresses import split_host_port
 from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
 from fleetscan.parsers.base import (
+    REPEAT_WINDOW,
     AddressCache,
     ParserInfo,
     is_number,
@@ -217,7 +225,8 @@ def parse(text: str, first_line: int = 1) -> ParseResult:
     listeners: list[Listener] = []
     unparsed: list[UnparsedLine] = []
     cache = AddressCache()
-    continued = 0
+    above: Listener | None = None
+    recent: dict[str, tuple[Listener | None, bool, int]] = {}
     pid_column = False
     not_all_note = False
     in_inet = True  # outputs cut before their first title are Internet rows
@@ -233,8 +242,8 @@ def parse(text: str, first_line: int = 1) -> ParseResult:
         piece = line.rstrip()
         if name_room and len(piece) < name_room and number != cut_at:
             name_room -= len(piece) + 1
-            if listeners and listeners[-1].line == continued:
-                listeners[-1] = _continue_name(listeners[-1], piece, line)
+            if above is not None and listeners and listeners[-1] is above:
+                listeners[-1] = above = _continue_name(above, piece, line)
             continue
         name_room = 0
         stripped = line.strip()
@@ -257,14 +266,24 @@ def parse(text: str, first_line: int = 1) -> ParseResult:
         if first not in INET_PROTOS:
             unparsed.append(UnparsedLine(number, line))
             continue
-        try:
-            listener, has_pid, owner_len = _parse_row(line, number, cache)
-        except _RowError:
-            unparsed.append(UnparsedLine(number, line))
-            continue
+        # a row repeated word for word is the same socket (merged by the
+        # collector in any case): its first reading is shared, so a flood of
+        # one row holds one Listener, not one per row
+        row = recent.get(line)
+        if row is None:
+            try:
+                row = _parse_row(line, number, cache)
+            except _RowError:
+                unparsed.append(UnparsedLine(number, line))
+                continue
+            if len(recent) < REPEAT_WINDOW:
+                recent[line] = row
+            else:
+                recent.clear()
+        listener, has_pid, owner_len = row
         pid_column = pid_column or has_pid
         name_room = max(0, PROGNAME_WIDTH - 1 - owner_len) if has_pid else 0
-        continued = number
+        above = listener  # the row a name's next piece belongs to
         if listener is not None:
             listeners.append(listener)
 

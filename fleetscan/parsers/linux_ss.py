@@ -30,7 +30,7 @@ headers are recognised and skipped; any other line is kept as unparsed.
 Speed matters (hosts with 100,000 listeners): the common row is read by one
 regex, users fields are memoised by their text without fd numbers, and hosts
 by their text, and a row repeated word for word (within the last
-:data:`REPEAT_WINDOW` rows) shares the first one's listener, line number
+:data:`~fleetscan.parsers.base.REPEAT_WINDOW` rows) shares the first one's listener, line number
 included — repeats are one socket, merged by the collector in any case, and a
 flood of one row must not cost a Listener per row. Every other row takes the
 general, token-by-token path. The
@@ -71,6 +71,7 @@ from functools import partial
 from fleetscan.addresses import WILDCARD_V4, WILDCARD_V6, Address, normalise_address
 from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
 from fleetscan.parsers.base import (
+    REPEAT_WINDOW,
     ParserInfo,
     join_continuation,
     make_listener,
@@ -351,11 +352,6 @@ def _general_row(line: str) -> tuple[str, str, str, str, str, int] | str | None:
     elif state != ("LISTEN" if proto == "tcp" else "UNCONN"):
         return "skip"  # connections and closed sockets: recognised, not listeners
     return proto, state, local, peer, head, users_at
-
-
-#: rows remembered for :data:`recent` in :func:`parse`: repeats within this
-#: window share one listener (a flood cycling through a few rows, too)
-REPEAT_WINDOW = 64
 
 
 def parse(text: str, first_line: int = 1) -> ParseResult:

@@ -1,0 +1,126 @@
+"""A row that ``ss`` or net-tools ``netstat`` printed again word for word
+shares the first one's listener: a flood of one row (a hostile host, capped
+at ``--max-output-mb``) holds one Listener, not 140,000. Repeats are merged
+by the collector in any case, so what a scan reports is exactly what it was
+without the sharing; a netstat name broken by a newline still goes to the
+row it follows."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fleetscan.parsers import linux_ss
+from fleetscan.parsers.base import merge_duplicates
+
+HEADER = "Netid State Recv-Q Send-Q Local Address:Port Peer Address:Port Process\n"
+ROWS = [
+    'tcp LISTEN 0 128 0.0.0.0:22 0.0.0.0:* users:(("sshd",pid=1,fd=3)) ino:1 sk:1\n',
+    'tcp LISTEN 0 128 0.0.0.0:22 0.0.0.0:* users:(("sshd",pid=2,fd=3)) uid:0 ino:2\n',
+    'tcp LISTEN 0 128 [::]:22 [::]:* users:(("sshd",pid=1,fd=4)) v6only:1\n',
+    'udp UNCONN 0 0 127.0.0.1:53 0.0.0.0:* users:(("dnsmasq",pid=9,fd=4)) uid:107\n',
+    "tcp LISTEN 0 128 *:8080 *:*\n",
+    'tcp LISTEN 0 128 0.0.0.0:4444 0.0.0.0:* users:(("bd\nx",pid=7,fd=3))\n',
+    "tcp LISTEN 0 128 0.0.0.0:1 0.0.0.0:* " + "A" * 80 + "\n",
+    "garbage that is no row\n",
+]
+
+
+def merged(text: str) -> tuple[object, ...]:
+    return merge_duplicates(linux_ss.parse(text, 5).listeners)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(ROWS), max_size=200), st.integers(0, 3))
+def test_sharing_repeats_changes_nothing_a_scan_reports(rows: list[str], window: int) -> None:
+    text = HEADER + "".join(rows)
+    shared = linux_ss.parse(text, 5)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(linux_ss, "REPEAT_WINDOW", window)  # 0: no sharing at all
+        reference = linux_ss.parse(text, 5)
+        assert merged(text) == merge_duplicates(reference.listeners)
+    assert merge_duplicates(shared.listeners) == merge_duplicates(reference.listeners)
+    assert shared.unparsed == reference.unparsed
+    assert len(shared.listeners) == len(reference.listeners)
+
+
+def test_a_flood_of_one_row_holds_one_listener() -> None:
+    row = ROWS[6]
+    parsed = linux_ss.parse(HEADER + row * 20_000)
+    assert len(parsed.listeners) == 20_000
+    assert len({id(x) for x in parsed.listeners}) == 1
+    (one,) = merge_duplicates(parsed.listeners)
+    assert one.line == 2 and one.raw == row.rstrip("\n")
+
+
+def test_a_flood_cycling_through_rows_holds_one_listener_per_row() -> None:
+    cycle = "".join(ROWS[:4])
+    parsed = linux_ss.parse(HEADER + cycle * 5_000)
+    assert len({id(x) for x in parsed.listeners}) == 4
+
+
+def test_distinct_rows_are_never_shared() -> None:
+    text = HEADER + "".join(
+        f'tcp LISTEN 0 128 127.0.0.1:{p} 0.0.0.0:* users:(("haproxy",pid=4,fd={p}))\n'
+        for p in range(1, 3_001)
+    )
+    parsed = linux_ss.parse(text)
+    assert len({id(x) for x in parsed.listeners}) == 3_000
+    assert [x.line for x in parsed.listeners] == list(range(2, 3_002))
+
+
+# --- net-tools netstat: the same sharing, and names broken by newlines -------
+
+NETSTAT_HEADER = (
+    "Active Internet connections (only servers)\n"
+    "Proto Recv-Q Send-Q Local Address           Foreign Address         State"
+    "       PID/Program name\n"
+)
+NETSTAT_ROWS = [
+    "tcp        0      0 0.0.0.0:22              0.0.0.0:*               LISTEN      1/sshd\n",
+    "tcp        0      0 0.0.0.0:4444            0.0.0.0:*               LISTEN      7/bd\n",
+    "x\n",  # the rest of a name holding a newline ("bd\nx"), when it follows bd's row
+    "udp        0      0 127.0.0.1:53            0.0.0.0:*                           9/dnsmasq\n",
+    "tcp        0      0 10.0.0.1:80             10.0.0.2:5555           ESTABLISHED 3/nginx\n",
+    "tcp6       0      0 :::22                   :::*                    LISTEN      -\n",
+    "garbage that is no row\n",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(NETSTAT_ROWS), max_size=200), st.integers(0, 3))
+def test_netstat_sharing_repeats_changes_nothing_a_scan_reports(
+    rows: list[str], window: int
+) -> None:
+    from fleetscan.parsers import linux_netstat
+
+    text = NETSTAT_HEADER + "".join(rows)
+    shared = linux_netstat.parse(text, 3)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(linux_netstat, "REPEAT_WINDOW", window)  # 0: no sharing at all
+        reference = linux_netstat.parse(text, 3)
+    assert merge_duplicates(shared.listeners) == merge_duplicates(reference.listeners)
+    assert shared.unparsed == reference.unparsed
+    assert shared.owners_known == reference.owners_known
+    assert len(shared.listeners) == len(reference.listeners)
+
+
+def test_netstat_a_repeated_row_still_takes_its_own_name_continuation() -> None:
+    """bd's row twice, the second followed by its name's next piece: the
+    second socket row is named ``bd\\nx`` although its reading is shared."""
+    from fleetscan.parsers import linux_netstat
+
+    text = NETSTAT_HEADER + NETSTAT_ROWS[1] + NETSTAT_ROWS[1] + NETSTAT_ROWS[2]
+    first, second = linux_netstat.parse(text).listeners
+    assert first.processes[0].name == "bd"
+    assert second.processes[0].name == "bd\nx"
+    assert second.raw.endswith("\nx")
+
+
+def test_netstat_a_flood_of_one_row_holds_one_listener() -> None:
+    from fleetscan.parsers import linux_netstat
+
+    parsed = linux_netstat.parse(NETSTAT_HEADER + NETSTAT_ROWS[0] * 20_000)
+    assert len(parsed.listeners) == 20_000
+    assert len({id(x) for x in parsed.listeners}) == 1
