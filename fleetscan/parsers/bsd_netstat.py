@@ -60,6 +60,7 @@ from functools import partial
 from fleetscan.addresses import normalise_address, split_bsd_host_port
 from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
 from fleetscan.parsers.base import (
+    REPEAT_WINDOW,
     OwnerUnread,
     ParserInfo,
     bsd_family_hint,
@@ -126,6 +127,7 @@ def parse(text: str, first_line: int = 1) -> ParseResult:
     listeners: list[Listener] = []
     unparsed: list[UnparsedLine] = []
     shift = first_line - 1  # line numbers are of the whole output (see base)
+    recent: dict[str, Listener] = {}  # the last rows' listeners, by their text
     lines = split_lines(text)
     joined_up_to = 0
     for number, line in enumerate(lines, 1):
@@ -136,6 +138,7 @@ def parse(text: str, first_line: int = 1) -> ParseResult:
             continue
         if _INET_TITLE.match(stripped):
             section, layout = "inet", None
+            recent.clear()  # a row reads by its table's layout
             continue
         if _OTHER_TITLE.match(stripped):
             section = "other"
@@ -144,10 +147,21 @@ def parse(text: str, first_line: int = 1) -> ParseResult:
             continue  # UNIX / Multipath / kernel sections: not internet sockets
         if "Local Address" in line and "Foreign Address" in line:
             layout = _read_header(line)
+            recent.clear()
             owners_known = (owners_known or False) or layout.owner_column is not None
             continue
         row_layout = layout or _guess_layout(line)
-        outcome = _read_row(line, number + shift, row_layout)
+        # a row repeated word for word under one layout is the same socket
+        # (merged below in any case): its listener is shared, so a flood of
+        # one row holds one Listener, not one per row
+        outcome: Listener | OwnerUnread | str | None = recent.get(line)
+        if outcome is None:
+            outcome = _read_row(line, number + shift, row_layout)
+            if isinstance(outcome, Listener):
+                if len(recent) < REPEAT_WINDOW:
+                    recent[line] = outcome
+                else:
+                    recent.clear()
         if isinstance(outcome, OwnerUnread):
             # a process name holding newlines breaks the row over several lines
             found = join_continuation(

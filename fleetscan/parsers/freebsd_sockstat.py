@@ -44,6 +44,7 @@ from functools import partial
 from fleetscan.addresses import normalise_address, split_host_port
 from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
 from fleetscan.parsers.base import (
+    REPEAT_WINDOW,
     OwnerUnread,
     ParserInfo,
     bsd_family_hint,
@@ -90,13 +91,23 @@ def parse(text: str, first_line: int = 1) -> ParseResult:
     shift = first_line - 1  # line numbers are of the whole output (see base)
     lines = split_lines(text)
     known_commands = _plain_commands(lines)
+    recent: dict[str, Listener] = {}  # the last rows' listeners, by their text
     listeners: list[Listener] = []
     unparsed: list[UnparsedLine] = []
     joined_up_to = 0
     for number, line in enumerate(lines, 1):
         if number <= joined_up_to or not line.strip() or _HEADER.match(line):
             continue
-        outcome = _read_row(line, number + shift, known_commands)
+        # a row repeated word for word is the same socket (merged below in any
+        # case): its listener is shared, so a flood of one row holds one Listener
+        outcome: Listener | OwnerUnread | str | None = recent.get(line)
+        if outcome is None:
+            outcome = _read_row(line, number + shift, known_commands)
+            if isinstance(outcome, Listener):
+                if len(recent) < REPEAT_WINDOW:
+                    recent[line] = outcome
+                else:
+                    recent.clear()
         if outcome == "unreadable":
             # a command holding newlines breaks its row: USER and the start of
             # COMMAND on this line, the rest (PID ... PROTO ...) below

@@ -124,3 +124,76 @@ def test_netstat_a_flood_of_one_row_holds_one_listener() -> None:
     parsed = linux_netstat.parse(NETSTAT_HEADER + NETSTAT_ROWS[0] * 20_000)
     assert len(parsed.listeners) == 20_000
     assert len({id(x) for x in parsed.listeners}) == 1
+
+
+# --- every parser that shares: real captures with rows repeated anywhere -----
+
+SHARING = ("linux_ss", "linux_netstat", "bsd_netstat", "freebsd_sockstat")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_repeating_rows_of_real_captures_changes_nothing_a_scan_reports(
+    data: st.DataObject,
+) -> None:
+    """Any capture of the corpus (each parser also reads the others' formats,
+    as garbage), its lines repeated, reordered and cut anywhere: with sharing
+    or without, every sharing parser reports the same merged listeners, the
+    same unparsed lines and the same number of rows."""
+    import importlib
+
+    from tests.parsers.listener_view import CORPUS, read_bytes_as_text
+
+    captures = sorted(CORPUS.rglob("*.out"))
+    path = data.draw(st.sampled_from(captures))
+    lines = read_bytes_as_text(path).split("\n")[:400]
+    head = data.draw(st.integers(0, min(4, len(lines))))
+    picks = data.draw(st.lists(st.integers(0, len(lines) - 1), max_size=120))
+    text = "\n".join(lines[:head] + [lines[i] for i in picks]) + "\n"
+    for name in SHARING:
+        module = importlib.import_module(f"fleetscan.parsers.{name}")
+        shared = module.parse(text, 4)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(module, "REPEAT_WINDOW", 0)
+            reference = module.parse(text, 4)
+        assert merge_duplicates(shared.listeners) == merge_duplicates(reference.listeners), name
+        assert shared.unparsed == reference.unparsed, name
+        assert len(shared.listeners) == len(reference.listeners), name
+
+
+@pytest.mark.parametrize(
+    ("module", "row"),
+    [
+        (
+            "bsd_netstat",
+            "Active Internet connections (including servers)\n"
+            "Proto Recv-Q Send-Q  Local Address          Foreign Address        (state)\n",
+        ),
+        (
+            "freebsd_sockstat",
+            "USER     COMMAND    PID   FD PROTO  LOCAL ADDRESS         FOREIGN ADDRESS\n",
+        ),
+    ],
+)
+def test_bsd_formats_a_flood_of_one_row_holds_one_listener(module: str, row: str) -> None:
+    import importlib
+
+    mod = importlib.import_module(f"fleetscan.parsers.{module}")
+    body = (
+        "tcp4       0      0  *.22                   *.*                    LISTEN\n"
+        if module == "bsd_netstat"
+        else "root     sshd       812   4  tcp4   *:22                  *:*\n"
+    )
+    built: list[object] = []
+    make = mod.make_listener
+
+    def counting(**kw: object) -> object:
+        built.append(kw)
+        return make(**kw)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(mod, "make_listener", counting)
+        parsed = mod.parse(row + body * 5_000)
+    assert len(built) == 1  # one reading of the row, not 5,000
+    (one,) = parsed.listeners  # these parsers merge themselves
+    assert one.port == 22 and one.line == 3 - (module == "freebsd_sockstat")
