@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from fleetscan.addresses import Address, normalise_address
 from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
@@ -174,6 +174,34 @@ MAX_RAW_LINES = 16
 #: again word for word (ss, netstat): a flood of one row, or cycling through
 #: a few, holds one Listener per distinct row, not one per row
 REPEAT_WINDOW = 64
+
+
+class RepeatedRows(Generic[_T]):
+    """What the last rows read to, by their text: a row printed again word for
+    word is the same socket (the collector merges repeats in any case), so its
+    first reading is shared. At most ``window`` rows are kept; then the memory
+    starts over (a flood cycling through a few rows is still one reading per
+    row; 100,000 distinct rows keep no more than ``window``)."""
+
+    __slots__ = ("_rows", "_window")
+
+    def __init__(self, window: int) -> None:
+        self._rows: dict[str, _T] = {}
+        self._window = window
+
+    def get(self, line: str) -> _T | None:
+        return self._rows.get(line)
+
+    def keep(self, line: str, value: _T) -> None:
+        if len(self._rows) < self._window:
+            self._rows[line] = value
+        else:
+            self._rows.clear()
+
+    def forget(self) -> None:
+        """Start over (a new table layout reads rows differently)."""
+        self._rows.clear()
+
 
 _Key = tuple[object, ...]
 

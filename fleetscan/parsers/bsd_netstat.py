@@ -63,6 +63,7 @@ from fleetscan.parsers.base import (
     REPEAT_WINDOW,
     OwnerUnread,
     ParserInfo,
+    RepeatedRows,
     bsd_family_hint,
     join_continuation,
     make_listener,
@@ -127,7 +128,7 @@ def parse(text: str, first_line: int = 1) -> ParseResult:
     listeners: list[Listener] = []
     unparsed: list[UnparsedLine] = []
     shift = first_line - 1  # line numbers are of the whole output (see base)
-    recent: dict[str, Listener] = {}  # the last rows' listeners, by their text
+    recent: RepeatedRows[Listener] = RepeatedRows(REPEAT_WINDOW)
     lines = split_lines(text)
     joined_up_to = 0
     for number, line in enumerate(lines, 1):
@@ -138,7 +139,7 @@ def parse(text: str, first_line: int = 1) -> ParseResult:
             continue
         if _INET_TITLE.match(stripped):
             section, layout = "inet", None
-            recent.clear()  # a row reads by its table's layout
+            recent.forget()  # a row reads by its table's layout
             continue
         if _OTHER_TITLE.match(stripped):
             section = "other"
@@ -147,7 +148,7 @@ def parse(text: str, first_line: int = 1) -> ParseResult:
             continue  # UNIX / Multipath / kernel sections: not internet sockets
         if "Local Address" in line and "Foreign Address" in line:
             layout = _read_header(line)
-            recent.clear()
+            recent.forget()
             owners_known = (owners_known or False) or layout.owner_column is not None
             continue
         row_layout = layout or _guess_layout(line)
@@ -158,10 +159,7 @@ def parse(text: str, first_line: int = 1) -> ParseResult:
         if outcome is None:
             outcome = _read_row(line, number + shift, row_layout)
             if isinstance(outcome, Listener):
-                if len(recent) < REPEAT_WINDOW:
-                    recent[line] = outcome
-                else:
-                    recent.clear()
+                recent.keep(line, outcome)
         if isinstance(outcome, OwnerUnread):
             # a process name holding newlines breaks the row over several lines
             found = join_continuation(

@@ -47,6 +47,7 @@ from fleetscan.parsers.base import (
     REPEAT_WINDOW,
     OwnerUnread,
     ParserInfo,
+    RepeatedRows,
     bsd_family_hint,
     join_continuation,
     make_listener,
@@ -91,7 +92,7 @@ def parse(text: str, first_line: int = 1) -> ParseResult:
     shift = first_line - 1  # line numbers are of the whole output (see base)
     lines = split_lines(text)
     known_commands = _plain_commands(lines)
-    recent: dict[str, Listener] = {}  # the last rows' listeners, by their text
+    recent: RepeatedRows[Listener] = RepeatedRows(REPEAT_WINDOW)
     listeners: list[Listener] = []
     unparsed: list[UnparsedLine] = []
     joined_up_to = 0
@@ -104,10 +105,7 @@ def parse(text: str, first_line: int = 1) -> ParseResult:
         if outcome is None:
             outcome = _read_row(line, number + shift, known_commands)
             if isinstance(outcome, Listener):
-                if len(recent) < REPEAT_WINDOW:
-                    recent[line] = outcome
-                else:
-                    recent.clear()
+                recent.keep(line, outcome)
         if outcome == "unreadable":
             # a command holding newlines breaks its row: USER and the start of
             # COMMAND on this line, the rest (PID ... PROTO ...) below

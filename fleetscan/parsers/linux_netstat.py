@@ -58,6 +58,7 @@ from fleetscan.parsers.base import (
     REPEAT_WINDOW,
     AddressCache,
     ParserInfo,
+    RepeatedRows,
     is_number,
     make_listener,
     split_lines,
@@ -226,7 +227,7 @@ def parse(text: str, first_line: int = 1) -> ParseResult:
     unparsed: list[UnparsedLine] = []
     cache = AddressCache()
     above: Listener | None = None
-    recent: dict[str, tuple[Listener | None, bool, int]] = {}
+    recent: RepeatedRows[tuple[Listener | None, bool, int]] = RepeatedRows(REPEAT_WINDOW)
     pid_column = False
     not_all_note = False
     in_inet = True  # outputs cut before their first title are Internet rows
@@ -276,10 +277,7 @@ def parse(text: str, first_line: int = 1) -> ParseResult:
             except _RowError:
                 unparsed.append(UnparsedLine(number, line))
                 continue
-            if len(recent) < REPEAT_WINDOW:
-                recent[line] = row
-            else:
-                recent.clear()
+            recent.keep(line, row)
         listener, has_pid, owner_len = row
         pid_column = pid_column or has_pid
         name_room = max(0, PROGNAME_WIDTH - 1 - owner_len) if has_pid else 0

@@ -73,6 +73,7 @@ from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
 from fleetscan.parsers.base import (
     REPEAT_WINDOW,
     ParserInfo,
+    RepeatedRows,
     join_continuation,
     make_listener,
     split_lines,
@@ -374,7 +375,7 @@ def parse(text: str, first_line: int = 1) -> ParseResult:
     with_uid: dict[tuple[int, str], tuple[tuple[Process, ...], tuple[Process, ...]]] = {}
 
     shift = first_line - 1  # line numbers are of the whole output (see base)
-    recent: dict[str, Listener] = {}  # the last rows' listeners, by their text
+    recent: RepeatedRows[Listener] = RepeatedRows(REPEAT_WINDOW)
     lines = split_lines(text)
     joined_up_to = 0  # lines up to this number were continuations of a row above
     for number, line in enumerate(lines, 1):
@@ -484,10 +485,7 @@ def parse(text: str, first_line: int = 1) -> ParseResult:
                 raw=line,
                 line=number + shift,
             )
-            if len(recent) < REPEAT_WINDOW:
-                recent[line] = listener
-            else:
-                recent.clear()
+            recent.keep(line, listener)
         listeners.append(listener)
 
     if old_ss:
