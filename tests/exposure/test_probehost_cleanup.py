@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import os
-import sys
 
 from fleetscan.testing.probehost import run_posix
+from tests.unraisable import unraisable
 
 
 def test_a_cancelled_probe_program_is_killed_and_leaves_no_transport() -> None:
@@ -29,14 +28,8 @@ def test_a_cancelled_probe_program_is_killed_and_leaves_no_transport() -> None:
             if "sleep 300" in line and line.split()[0].isdigit():
                 pids.append(int(line.split()[0]))
 
-    leaked: list[str] = []
-    old = sys.unraisablehook
-    sys.unraisablehook = lambda u: leaked.append(f"{u.exc_type.__name__}: {u.object!r}")
-    try:
+    with unraisable() as leaked:
         asyncio.run(main())
-        gc.collect()
-    finally:
-        sys.unraisablehook = old
     assert leaked == []
     children = [p for p in pids if _is_child(p)]
     assert children == []

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import os
 import socket
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from fleetscan.runner import ScanSettings, scan_all
 from fleetscan.transports import get_transport
 from fleetscan.transports.base import CommandResult, ConnectSettings
 from fleetscan.transports.local import LocalTransport, is_this_machine
+from tests.unraisable import unraisable
 
 LOCALHOST = Target("localhost", "localhost", transport="local")
 
@@ -171,15 +170,8 @@ def test_no_subprocess_transport_outlives_the_command(command: str, kw: dict[str
     left open is closed by the garbage collector after the loop is gone
     ("Event loop is closed"), and holds its pipes until then: each cycle of a
     long watch would leak them."""
-    leaked: list[str] = []
-    old = sys.unraisablehook
-    sys.unraisablehook = lambda u: leaked.append(f"{u.exc_type.__name__}: {u.object!r}")
-    try:
-        with contextlib.suppress(CommandTimeout):
-            run(command, **kw)
-        gc.collect()
-    finally:
-        sys.unraisablehook = old
+    with unraisable() as leaked, contextlib.suppress(CommandTimeout):
+        run(command, **kw)
     assert leaked == []
 
 
@@ -195,12 +187,6 @@ def test_a_cancelled_command_leaves_no_subprocess_transport_behind() -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
-    leaked: list[str] = []
-    old = sys.unraisablehook
-    sys.unraisablehook = lambda u: leaked.append(f"{u.exc_type.__name__}: {u.object!r}")
-    try:
+    with unraisable() as leaked:
         asyncio.run(main())
-        gc.collect()
-    finally:
-        sys.unraisablehook = old
     assert leaked == []
