@@ -11,12 +11,17 @@ timeout, nc and python3 the "host" has).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-from typing import Any
+import shlex
 
 from fleetscan.exposure import remote
 from fleetscan.exposure.scanner import connect_once
+from fleetscan.transports.base import DEFAULT_MAX_OUTPUT
+from fleetscan.transports.local import LocalSession
+
+#: longest a simulated host's probe program may run (the client's own
+#: deadlines end a probe phase much sooner)
+PROBE_TIMEOUT = 600.0
 
 # what .NET's SocketException says, by outcome
 _WINDOWS_TEXT = {
@@ -58,27 +63,24 @@ async def answer_windows(stdin: str) -> str:
 
 
 async def run_posix(script: str, path: str) -> tuple[str, str, int]:
-    """Run the POSIX probe program in this machine's sh with ``PATH=path``."""
-    env: dict[str, Any] = {"PATH": path, "LC_ALL": "C", "HOME": os.environ.get("HOME", "/")}
-    proc = await asyncio.create_subprocess_exec(
-        "/bin/sh",
-        "-s",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
+    """Run the POSIX probe program in this machine's sh with ``PATH=path``,
+    through the local transport: its process group is killed and its pipes
+    closed inside the event loop however the run ends, also when the
+    simulated host goes away mid-probe (its server stopped, the client gave
+    up) and this task is cancelled."""
+    home = os.environ.get("HOME", "/")
+    command = " ".join(
+        [
+            "exec env -i",
+            *(
+                shlex.quote(f"{k}={v}")
+                for k, v in (("PATH", path), ("LC_ALL", "C"), ("HOME", home))
+            ),
+            "/bin/sh -s",
+        ]
     )
-    try:
-        out, err = await proc.communicate(script.encode())
-    except BaseException:
-        # the simulated host went away mid-probe (its server stopped, the
-        # client gave up): end the program here, inside this event loop, so
-        # no subprocess or transport is left for the garbage collector to
-        # close after the loop is gone ("Event loop is closed")
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-        with contextlib.suppress(BaseException):
-            await asyncio.shield(proc.wait())
-        raise
-    return out.decode(errors="replace"), err.decode(errors="replace"), proc.returncode or 0
+    result = await LocalSession().run(
+        command, stdin=script, timeout=PROBE_TIMEOUT, max_output=DEFAULT_MAX_OUTPUT
+    )
+    code = result.exit_status if result.exit_status is not None else 255
+    return result.stdout.decode(errors="replace"), result.stderr.decode(errors="replace"), code
