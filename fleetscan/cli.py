@@ -245,11 +245,6 @@ def version() -> None:
     print(__version__)
 
 
-#: Python's default (700, 10, 10) re-examines the long-lived heap (modules, the
-#: run's hosts and listeners) over and over while a scan allocates millions of
-#: short-lived objects: ~6 % of a 500-host scan's CPU, and superlinear in the
-#: reports of 10,000 hosts. Few objects of a run form cycles (refcounting frees
-#: the rest), so collecting less often costs no memory (measured: same peak).
 def main() -> None:
     # collector and allocator settings for a scan's many objects (see runtime)
     tune_process()

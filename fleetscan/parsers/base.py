@@ -170,9 +170,10 @@ class OwnerUnread:
 
 #: evidence lines kept per merged listener (a flood of one socket stays small)
 MAX_RAW_LINES = 16
-#: distinct rows a parser remembers to share the listener of a row printed
-#: again word for word (ss, netstat): a flood of one row, or cycling through
-#: a few, holds one Listener per distinct row, not one per row
+#: distinct rows a parser remembers (:class:`RepeatedRows`) to share the
+#: reading of a row printed again word for word (ss, both netstats, sockstat):
+#: a flood of one row, or cycling through a few, holds one Listener per
+#: distinct row, not one per row
 REPEAT_WINDOW = 64
 
 

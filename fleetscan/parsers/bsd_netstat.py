@@ -152,9 +152,7 @@ def parse(text: str, first_line: int = 1) -> ParseResult:
             owners_known = (owners_known or False) or layout.owner_column is not None
             continue
         row_layout = layout or _guess_layout(line)
-        # a row repeated word for word under one layout is the same socket
-        # (merged below in any case): its listener is shared, so a flood of
-        # one row holds one Listener, not one per row
+        # a row repeated word for word under one layout: its reading is shared
         outcome: Listener | OwnerUnread | str | None = recent.get(line)
         if outcome is None:
             outcome = _read_row(line, number + shift, row_layout)

@@ -99,8 +99,7 @@ def parse(text: str, first_line: int = 1) -> ParseResult:
     for number, line in enumerate(lines, 1):
         if number <= joined_up_to or not line.strip() or _HEADER.match(line):
             continue
-        # a row repeated word for word is the same socket (merged below in any
-        # case): its listener is shared, so a flood of one row holds one Listener
+        # a row repeated word for word: its reading is shared (RepeatedRows)
         outcome: Listener | OwnerUnread | str | None = recent.get(line)
         if outcome is None:
             outcome = _read_row(line, number + shift, known_commands)

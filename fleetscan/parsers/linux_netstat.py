@@ -24,12 +24,9 @@ plain ``netstat``, old and new layouts. Quirks it copes with:
   A name holding a newline goes on on the next line (within the 19
   characters of ``PID/Program name``) and is read as part of it.
 
-A row repeated word for word (within the last
-:data:`~fleetscan.parsers.base.REPEAT_WINDOW` rows) shares its first
-reading and listener, line number included: repeats are one socket, merged
-by the collector in any case, and a flood of one row must not cost a
-Listener per row. A name's next piece goes to the row just above it
-(by identity), shared or not.
+A row repeated word for word shares its first reading and listener, line
+number included (:class:`~fleetscan.parsers.base.RepeatedRows`); a name's
+next piece goes to the row just above it (by identity), shared or not.
 
 Schema (see :mod:`fleetscan.parsers.base`): one process per socket, name and
 pid from ``PID/Program name``, user from the ``-e`` User column.
@@ -267,9 +264,7 @@ def parse(text: str, first_line: int = 1) -> ParseResult:
         if first not in INET_PROTOS:
             unparsed.append(UnparsedLine(number, line))
             continue
-        # a row repeated word for word is the same socket (merged by the
-        # collector in any case): its first reading is shared, so a flood of
-        # one row holds one Listener, not one per row
+        # a row repeated word for word: its reading is shared (RepeatedRows)
         row = recent.get(line)
         if row is None:
             try:

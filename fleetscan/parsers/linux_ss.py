@@ -29,15 +29,14 @@ headers are recognised and skipped; any other line is kept as unparsed.
 
 Speed matters (hosts with 100,000 listeners): the common row is read by one
 regex, users fields are memoised by their text without fd numbers, and hosts
-by their text, and a row repeated word for word (within the last
-:data:`~fleetscan.parsers.base.REPEAT_WINDOW` rows) shares the first one's listener, line number
-included — repeats are one socket, merged by the collector in any case, and a
-flood of one row must not cost a Listener per row. Every other row takes the
-general, token-by-token path. The
-parser is linear in the input; its regexes use possessive quantifiers, so a
-hostile line cannot make them backtrack. (The module is over 450 lines: the
-fast path, the general path and the users-field reader share one grammar —
-its regexes and memo tables — which is clearer in one file than in two.)
+by their text, and a row repeated word for word shares the first one's
+listener, line number included (:class:`~fleetscan.parsers.base.RepeatedRows`:
+a flood of one row is one Listener). Every other row takes the general,
+token-by-token path. The parser is linear in the input; its regexes use
+possessive quantifiers, so a hostile line cannot make them backtrack. (The
+module is over 450 lines: the fast path, the general path and the
+users-field reader share one grammar — its regexes and memo tables — which
+is clearer in one file than in two.)
 
 Schema (see :mod:`fleetscan.parsers.base`): name and pid from ``users:``
 (several processes per socket); with ``-e``, user is the socket's numeric uid
@@ -472,9 +471,7 @@ def parse(text: str, first_line: int = 1) -> ParseResult:
                 old_ss = settled = True
             elif peer.startswith("0.0.0.0:"):
                 settled = True  # new ss (iproute2 4.11 still bracketed IPv6 but printed `*`)
-        # a row repeated word for word is the same socket (merged below in any
-        # case): the first one's listener is shared, so a flood of one row
-        # holds one Listener and its line number, not one per row
+        # a row repeated word for word: its listener is shared (RepeatedRows)
         listener = recent.get(line)
         if listener is None:
             listener = make_listener(

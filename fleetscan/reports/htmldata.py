@@ -25,7 +25,7 @@ are left out. Schema (``v`` = :data:`VERSION`)::
 Strings are made visible (:func:`~fleetscan.reports.sanitize.visible_controls`)
 and bounded as the HTML does; the raw evidence line of a listener without
 a finding is kept only while the run has at most :data:`RAW_ALL_LIMIT`
-listeners (report.json and listeners.csv always have it). :func:`script_json`
+listeners (report.json and listeners.csv always have it). :func:`script_safe`
 escapes ``<``, ``>``, ``&`` and U+2028/U+2029, so ``</script>`` in a process
 name cannot end the block.
 """
@@ -67,12 +67,8 @@ _ROWS_SLOT = "\x00rows\x00"
 _ROWS_SLOT_JSON = _DUMP([_ROWS_SLOT])
 
 
-def script_json(data: Any) -> str:
-    """JSON that is safe as the content of a ``<script>`` element."""
-    return _script_safe(_DUMP(data))
-
-
-def _script_safe(text: str) -> str:
+def script_safe(text: str) -> str:
+    """JSON text made safe as the content of a ``<script>`` element."""
     # replaced one character at a time, and only when present: a run's data
     # block is megabytes, and most runs hold none of these characters
     for char, escaped in _SCRIPT_ESCAPES.items():
@@ -240,14 +236,14 @@ class _Encoder:
         findings = _DUMP([self.finding(f) for f in self.findings])
         s = self.s
         kinds = _DUMP([[s(p), fam, s(st), s(b)] for (p, fam, st, b) in self.kinds])
-        return _script_safe(
+        return script_safe(
             f'{{"v":{VERSION},"h":[{hosts}],"f":{findings},"k":{kinds},"s":{_DUMP(s.table)}}}'
         )
 
 
 def page_data(run: ScanRun) -> str:
     """The page data of ``run`` as the text of its ``<script>`` element (see
-    the module docstring for the schema; :func:`script_json`'s escaping)."""
+    the module docstring for the schema; :func:`script_safe`'s escaping)."""
     return _Encoder(run).text()
 
 

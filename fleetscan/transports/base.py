@@ -135,7 +135,6 @@ async def read_capped(
             return buf.getvalue(), False
         if size + len(chunk) > cap:
             buf.write(memoryview(chunk)[: cap - size])
-            del chunk
             if on_cut is not None:
                 await on_cut()
             return buf.getvalue(), True

@@ -1,8 +1,9 @@
 """The simulated hosts' probe programs (:mod:`fleetscan.testing.probehost`)
 end with their host: a probe cancelled mid-run (its server stopped, the
 client gave up) is killed with its process group inside the event loop (the
-local transport's session runs it) and leaves no subprocess transport for the garbage collector to close after the loop is
-gone. The full suite printed "Event loop is closed" from such a transport."""
+local transport's session runs it), and no subprocess transport is left for
+the garbage collector to close after the loop is gone. The full suite
+printed "Event loop is closed" from such a transport."""
 
 from __future__ import annotations
 

@@ -9,22 +9,22 @@ import pytest
 
 from fleetscan.model import ScanRun
 from fleetscan.reports import summary
-from fleetscan.reports.htmldata import encode, script_json
+from fleetscan.reports.htmldata import encode, script_safe
 from fleetscan.reports.sanitize import visible_controls
 
 BREAKOUTS = ["</script><img src=x onerror=alert(1)>", "<!--<script>", "a\u2028b\u2029c", "&amp;"]
 
 
 @pytest.mark.parametrize("text", BREAKOUTS)
-def test_script_json_cannot_end_the_block(text: str) -> None:
-    out = script_json({"s": [text]})
+def test_script_safe_json_cannot_end_the_block(text: str) -> None:
+    out = script_safe(json.dumps({"s": [text]}, ensure_ascii=False))
     for bad in ("<", ">", "&", "\u2028", "\u2029"):
         assert bad not in out
     assert json.loads(out) == {"s": [text]}
 
 
 def test_every_host_finding_and_listener_is_in_the_data(any_run: ScanRun) -> None:
-    data = json.loads(script_json(encode(any_run)))
+    data = encode(any_run)
     strings = data["s"]
     assert [strings[h[0]] for h in data["h"]] == [visible_controls(s.host) for s in any_run.scans]
     assert len(data["h"]) == len(any_run.scans)
@@ -58,7 +58,7 @@ def test_hostile_strings_are_made_visible(hostile_run: ScanRun) -> None:
 
 def test_the_block_is_safe_inside_script_whatever_the_hosts_say(hostile_run: ScanRun) -> None:
     """page_data writes the block as text, a host at a time: it is escaped
-    like script_json and decodes to what report.js reads."""
+    by script_safe and decodes to what report.js reads."""
     from fleetscan.reports.htmldata import page_data
 
     text = page_data(hostile_run)
