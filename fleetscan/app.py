@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fleetscan import __version__
+from fleetscan import __version__, runtime
 from fleetscan.errors import ConfigError
 from fleetscan.inventory import load_inventory, target_error
 from fleetscan.model import HostScan, ProbeResult, ScanRun, Severity, Target, new_run_id
@@ -389,7 +389,7 @@ def execute(
                 return await run_scan(inputs, on_result=on_result, transports=transports, stop=stop)
 
         try:
-            run = asyncio.run(scan())
+            run = runtime.run(scan())
             if inputs.history is not None:  # stage 6: one transaction, adds the trend
                 run = record_run(inputs.history, run)
                 if inputs.alerts is not None:  # stage 8a: before the reports, which show it

@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fleetscan import runtime
 from fleetscan.configfile import check_config_file
 from fleetscan.errors import ConfigError
 from fleetscan.model import Severity
@@ -119,6 +120,7 @@ class RunOptions:
         if self.known_hosts is not None:
             check_config_file(self.known_hosts, field="--known-hosts")
         self.connect_settings()  # secret-variable names, --accept-new needs
+        runtime.loop_factory()  # FLEETSCAN_EVENT_LOOP names a loop there is
 
     def connect_settings(self) -> ConnectSettings:
         return ConnectSettings(

@@ -13,12 +13,12 @@ host unreachable, or a changed / revoked key.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from fleetscan import runtime
 from fleetscan.commands.common import ALLOW_EXEC_HELP, config_errors
 from fleetscan.errors import ConfigError
 from fleetscan.keyscan import fetch_all, keygen_line, lines_for, write_review_file
@@ -98,7 +98,7 @@ def scan_keys(
         inv = load_inventory(options.inventory, allow_exec=allow_exec_inventory)
         targets = inv.select(limit)
         pipeline.check_transports(targets, transport)
-    results = asyncio.run(
+    results = runtime.run(
         fetch_all(targets, settings, transport=transport, concurrency=concurrency)
     )
     for r in results:

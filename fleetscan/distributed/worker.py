@@ -16,7 +16,6 @@ Each shard's hosts are scanned by the ordinary runner
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import logging
@@ -27,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fleetscan import __version__
+from fleetscan import __version__, runtime
 from fleetscan.distributed import codec
 from fleetscan.distributed.engine import INFO_COMMAND, TASK_NAME, make_app, redact
 from fleetscan.distributed.plan import queue_name
@@ -108,7 +107,7 @@ def scan_shard(config: WorkerConfig, payload: object) -> str:
         max_output=shard.settings.max_output,
         transport=shard.settings.transport,
     )
-    scans = asyncio.run(scan_all(allowed, settings)) if allowed else []
+    scans = runtime.run(scan_all(allowed, settings)) if allowed else []
     scans += [_refused_scan(t, why) for t in shard.targets if (why := refused[t.name])]
     log.info("shard %s: done", shard.id)
     return codec.encode_result(

@@ -58,4 +58,5 @@ def test_a_scan_with_history_imports_sqlalchemy_core_only(tmp_path: Path) -> Non
     mods, stdout = _imported(tmp_path)  # history in the default SQLite file
     assert "recorded in" in stdout and "history.sqlite" in stdout
     assert "sqlalchemy" in mods
+    assert "uvloop" in mods  # the event loop (fleetscan.runtime)
     assert not mods & {*OPTIONAL, *NEVER}

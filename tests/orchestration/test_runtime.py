@@ -6,13 +6,17 @@ effect on a whole scan is measured by ``python -m bench.memory`` (a host of
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from fleetscan import runtime
+from fleetscan.errors import ConfigError
+from fleetscan.options import RunOptions
 
 #: in a fresh interpreter: free one 8 MiB block (glibc's default then raises
 #: its mmap threshold to 8 MiB), allocate 3 MiB and print whether that block
@@ -20,6 +24,7 @@ from fleetscan import runtime
 #: into the heap (kept there after it is freed)
 PROBE = """
 import sys
+from pathlib import Path
 from fleetscan import runtime
 if sys.argv[1] == "tuned":
     assert runtime.tune_malloc()
@@ -70,3 +75,47 @@ def test_the_cli_applies_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli, "app", lambda **kw: calls.append("app"))
     cli.main()
     assert calls == ["tuned", "app"]
+
+
+async def _loop_module() -> str:
+    await asyncio.sleep(0)
+    return type(asyncio.get_running_loop()).__module__
+
+
+def test_runs_on_uvloop_where_it_is_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(runtime.LOOP_ENV, raising=False)
+    assert runtime.run(_loop_module()).startswith("uvloop")
+    monkeypatch.setenv(runtime.LOOP_ENV, "uvloop")
+    assert runtime.run(_loop_module()).startswith("uvloop")
+
+
+def test_the_operator_may_choose_the_standard_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(runtime.LOOP_ENV, " AsyncIO ")
+    assert runtime.run(_loop_module()).startswith("asyncio")
+
+
+def test_without_uvloop_the_standard_loop_unless_uvloop_is_required(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # import uvloop -> ImportError
+    monkeypatch.delenv(runtime.LOOP_ENV, raising=False)
+    assert runtime.run(_loop_module()).startswith("asyncio")
+    monkeypatch.setenv(runtime.LOOP_ENV, "uvloop")
+    with pytest.raises(ConfigError) as err:
+        runtime.run(_loop_module())
+    assert str(err.value) == "FLEETSCAN_EVENT_LOOP: uvloop is not installed"
+
+
+@pytest.mark.filterwarnings("error")  # a coroutine left un-awaited would warn
+def test_a_bad_choice_is_a_config_error_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(runtime.LOOP_ENV, "trio")
+    with pytest.raises(ConfigError) as err:
+        runtime.run(_loop_module())
+    assert err.value.field == "FLEETSCAN_EVENT_LOOP"
+    assert "expected one of uvloop, asyncio, got 'trio'" in str(err.value)
+    # a scan checks it with its options, before any host is contacted
+    with pytest.raises(ConfigError) as err:
+        RunOptions(inventory=(Path("inv.ini"),), policies=()).validate()
+    assert err.value.field == "FLEETSCAN_EVENT_LOOP"
