@@ -17,7 +17,8 @@ Scenarios:
 * ``mass`` — one host with 100,000 distinct listeners (the figure is also
   given per listener);
 * ``flood`` — one host whose ``ss`` never stops printing (the CLI cuts it at
-  ``--max-output-mb``);
+  ``--max-output-mb``); ``flood-windows`` the same from a Windows host's
+  ``netstat -ano``;
 * ``mix`` — 19 hosts of the hostile mix: healthy hosts beside the mass host,
   the flood, a hang, a 1 byte/s trickle, binary garbage, garbage lines, a
   dropped connection, ``ss`` refused by the kernel, sudo asking for a
@@ -67,6 +68,10 @@ MIB = 1024 * 1024
 MASS = 100_000
 NETLINK_DENIED = "Cannot open netlink socket: Operation not permitted\n"
 KEX_BANNER = b"SSH-2.0-OpenSSH_9.6\r\n"
+WINDOWS_HEAD = (
+    "\r\nActive Connections\r\n\r\n"
+    "  Proto  Local Address          Foreign Address        State           PID\r\n"
+)
 
 
 def thirty_ss(i: int) -> str:
@@ -136,6 +141,17 @@ async def serve(work: Path, healthy: int) -> None:
     mass = mass_ss_output(MASS)
     mix = mix_hosts(mass)
     hosts = [mass_host("mass-100k", mass), good("flood-1", behaviour="flood")]
+    hosts.append(
+        SimHost(
+            "flood-win",
+            platform="windows",
+            behaviour="flood",
+            outputs={
+                "netstat-ano": WINDOWS_HEAD,
+                "tasklist": '"System","4","Services","0","8 K"\n',
+            },
+        )
+    )
     hosts += [h for h, _, _ in mix]
     hosts += [
         SimHost(f"app-{i:05d}", outputs={"ss": thirty_ss(i)}, ps=THIRTY_PS) for i in range(healthy)
@@ -169,6 +185,7 @@ async def serve(work: Path, healthy: int) -> None:
 
         inventory("mass", ["mass-100k"])
         inventory("flood", ["flood-1"])
+        inventory("flood-windows", ["flood-win"])
         inventory("mix", [n for n in entries if n.startswith("mix-")])
         inventory("healthy", [n for n in entries if n.startswith("app-")])
         print("ready", flush=True)
@@ -244,8 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--scenario",
         action="append",
-        choices=("mass", "flood", "mix", "healthy"),
-        help="repeatable (default: mass, flood, mix)",
+        choices=("mass", "flood", "flood-windows", "mix", "healthy"),
+        help="repeatable (default: mass, flood, flood-windows, mix)",
     )
     ap.add_argument("--formats", default="html,csv,json,junit", help="'all' or a --format list")
     ap.add_argument("--also-json-only", action="store_true", help="each scenario again with json")
@@ -259,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve:
         asyncio.run(serve(Path(args.serve), args.hosts))
         return 0
-    scenarios = args.scenario or ["mass", "flood", "mix"]
+    scenarios = args.scenario or ["mass", "flood", "flood-windows", "mix"]
     if "healthy" in scenarios and args.hosts <= 0:
         ap.error("--scenario healthy needs --hosts N")
     formats = "html,csv,json,junit" if args.formats == "all" else args.formats

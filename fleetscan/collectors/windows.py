@@ -7,6 +7,7 @@ script here: two constant commands, two exec channels.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from fleetscan import parsers
 from fleetscan.collectors.base import Collected, HostSession, parse_inline
@@ -18,15 +19,20 @@ WINDOWS_NETSTAT = "netstat -ano"
 WINDOWS_TASKLIST = "tasklist /FO CSV /NH"
 
 
-def interpret_windows(netstat: CommandResult, tasklist: CommandResult | None) -> Collected:
-    """netstat -ano joined with tasklist for pid → image name."""
+def interpret_windows(results: list[CommandResult]) -> Collected:
+    """``[netstat -ano, tasklist]`` joined (pid → image name). The list is
+    emptied and netstat's bytes let go once decoded: a flooding host's capped
+    output is not held twice (bytes and text) while it is parsed."""
+    netstat, tasklist = results
+    results.clear()
     if netstat.exit_status not in (0, None) and not netstat.stdout.strip():
         err = netstat.stderr.decode("utf-8", "replace").strip()[:200]
         return Collected(Status.NO_COLLECTOR, f"netstat -ano failed: {err}", platform="windows")
     text = _decode_console(netstat.stdout)
+    netstat = replace(netstat, stdout=b"")
     try:
         parsed = parsers.get("windows-netstat").parse(text)
-        if tasklist is not None and tasklist.exit_status == 0:
+        if tasklist.exit_status == 0:
             parsed = apply_tasklist(parsed, _decode_console(tasklist.stdout))
     except Exception as exc:  # a parser bug must stay this host's problem
         return Collected(
@@ -35,7 +41,7 @@ def interpret_windows(netstat: CommandResult, tasklist: CommandResult | None) ->
             platform="windows",
         )
     problems = []
-    if tasklist is None or tasklist.exit_status != 0:
+    if tasklist.exit_status != 0:
         problems.append("tasklist failed: process names unknown")
     if netstat.truncated:
         problems.append("output cut at the size limit: the listing is incomplete")
@@ -69,9 +75,10 @@ class WindowsCollector:
     platform = "windows"
 
     async def collect(self, host: HostSession) -> Collected:
-        netstat = await host.run(WINDOWS_NETSTAT)
-        tasklist = await host.run(WINDOWS_TASKLIST)
-        # parsing is CPU work: off the event loop unless small (see PosixCollector)
-        if parse_inline(netstat, tasklist):
-            return interpret_windows(netstat, tasklist)
-        return await asyncio.to_thread(interpret_windows, netstat, tasklist)
+        results = [await host.run(WINDOWS_NETSTAT)]
+        results.append(await host.run(WINDOWS_TASKLIST))
+        # parsing is CPU work: off the event loop unless small (see PosixCollector);
+        # interpret_windows empties the list: nothing here holds the output meanwhile
+        if parse_inline(*results):
+            return interpret_windows(results)
+        return await asyncio.to_thread(interpret_windows, results)

@@ -106,10 +106,17 @@ def split_lines(text: str) -> list[str]:
     Splits on ``\n`` only: ``str.splitlines()`` would also split on ``\x1c``,
     ``\x85`` or ``\u2028``, which a hostile process name can contain.
     """
-    lines = text.split("\n")
+    # one list of the final strings: splitting first and then cutting each
+    # CR held two lists of every line at once (a 16 MiB CRLF flood: +27 MB)
+    lines = _LINE_END.split(text) if "\r" in text else text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
+    elif lines and lines[-1].endswith("\r"):
+        lines[-1] = lines[-1][:-1]
+    return lines
+
+
+_LINE_END = re.compile("\r?\n")
 
 
 #: most extra lines one row may span when process names hold newlines (a Linux

@@ -65,7 +65,9 @@ from dataclasses import dataclass, field, replace
 from fleetscan.addresses import normalise_address, split_host_port
 from fleetscan.model import Listener, ParseResult, Process, UnparsedLine
 from fleetscan.parsers.base import (
+    REPEAT_WINDOW,
     ParserInfo,
+    RepeatedRows,
     make_listener,
     merge_duplicates,
     split_lines,
@@ -125,31 +127,50 @@ def parse(text: str, first_line: int = 1) -> ParseResult:
     owners_known = True
     header_has_pid: bool | None = None
     current: _Row | None = None
+    # a row printed again word for word, whose first reading had no -b lines:
+    # the same socket, which merge_duplicates would fold into the first
+    # (identical text, same owner), so it is read only if -b lines follow it
+    # (a flood of one row holds one _Row, not one per row; see RepeatedRows)
+    recent: RepeatedRows[tuple[_Row, bool]] = RepeatedRows(REPEAT_WINDOW)
+    repeat: tuple[str, int] | None = None  # such a row, not read (yet)
     for index, (line, kind) in enumerate(zip(lines, kinds, strict=True)):
         number = index + first_line
         if kind == "blank":
-            current = None
+            current, repeat = None, None
             continue
         if index in skip:
             if skip[index] == "header":
                 header_has_pid = line.split()[-1].upper() == "PID"
-            current = None
+            current, repeat = None, None
             continue
         if kind == "row":
+            seen = recent.get(line)
+            if seen is not None and len(seen[0].lines) == 1:
+                owners_known = owners_known and seen[1]
+                current, repeat = None, (line, number)
+                continue
+            repeat = None
             row, has_pid = _read_row(line, number)
             if row is None:
                 unparsed.append(UnparsedLine(number, line))
                 current = None
                 continue
+            recent.keep(line, (row, has_pid))
             owners_known = owners_known and has_pid
             rows.append(row)
             current = row
             continue
+        if repeat is not None and line[:1].isspace():
+            # a repeated row with -b lines of its own: read after all (its own number)
+            current = _read_row(*repeat)[0]
+            repeat = None
+            if current is not None:
+                rows.append(current)
         if current is not None and line[:1].isspace():
             _attach(current, line)
             continue
         unparsed.append(UnparsedLine(number, line))
-        current = None
+        current, repeat = None, None
     if not rows and header_has_pid is not None:
         owners_known = header_has_pid
     listeners = [_finish(row) for row in rows if row.listener is not None]
@@ -174,22 +195,21 @@ def _preamble_lines(lines: list[str], kinds: list[str]) -> dict[int, str]:
     has 3+ fields separated by 2+ spaces, in whatever language); the title is
     the single-phrase line above the header. With no rows at all, the last
     header-shaped line is still recognised (an empty table)."""
-    table = _table_lines(lines, kinds)
     found: dict[int, str] = {}
     starts = [
         i
         for i, kind in enumerate(kinds)
-        if kind == "row" and not _in_table(_previous_index(kinds, i), table)
+        if kind == "row" and not _in_table(lines, kinds, _previous_index(kinds, i))
     ]
     for start in starts or [len(lines)]:
         header = _previous_index(kinds, start)
-        if header is None or header in table or lines[header].lstrip()[:1] == ">":
+        if header is None or _in_table(lines, kinds, header) or lines[header].lstrip()[:1] == ">":
             continue
         if len(_COLUMNS.findall(lines[header].strip())) < 3:
             continue
         found[header] = "header"
         title = _previous_index(kinds, header)
-        if title is not None and title not in table and _is_phrase(lines[title]):
+        if title is not None and not _in_table(lines, kinds, title) and _is_phrase(lines[title]):
             found[title] = "title"
     return found
 
@@ -198,23 +218,19 @@ def _is_phrase(line: str) -> bool:
     return len(_COLUMNS.findall(line.strip())) == 1
 
 
-def _table_lines(lines: list[str], kinds: list[str]) -> set[int]:
-    """Rows and the indented continuation lines that follow them (same rule as
-    the main loop: a blank line ends a row's continuation)."""
-    table: set[int] = set()
-    inside = False
-    for i, (line, kind) in enumerate(zip(lines, kinds, strict=True)):
-        if kind == "row":
-            inside = True
-        elif kind == "blank" or not line[:1].isspace():
-            inside = False
-        if inside:
-            table.add(i)
-    return table
-
-
-def _in_table(index: int | None, table: set[int]) -> bool:
-    return index is not None and index in table
+def _in_table(lines: list[str], kinds: list[str], index: int | None) -> bool:
+    """Whether line ``index`` is a row or an indented continuation line after
+    one (same rule as the main loop: a blank or unindented line ends a row's
+    continuation). Walks back from ``index``: each stretch of continuation
+    lines is walked by the one row after it, so all calls stay linear."""
+    if index is None:
+        return False
+    for i in range(index, -1, -1):
+        if kinds[i] == "row":
+            return True
+        if kinds[i] == "blank" or not lines[i][:1].isspace():
+            return False
+    return False
 
 
 def _previous_index(kinds: list[str], index: int) -> int | None:
@@ -287,6 +303,8 @@ def _finish(row: _Row) -> Listener | None:
     if listener is None:
         return None
     name = row.image or row.service
+    if name is None and len(row.lines) == 1:
+        return listener  # as read: its raw is the row
     processes = listener.processes
     if name and processes and processes[0].pid not in WELL_KNOWN_PIDS:
         processes = (replace(processes[0], name=name),)

@@ -432,7 +432,13 @@ async def _misbehave_or(host: SimHost, process: asyncssh.SSHServerProcess[str], 
         head, sep, _ = text.partition(" begin ")
         if sep:
             process.stdout.write(head + sep + text[len(head) + len(sep) :].split("\n", 1)[0] + "\n")
-        chunk = "tcp LISTEN 0 128 0.0.0.0:1 0.0.0.0:* " + "A" * 80 + "\n"
+        else:  # an unframed listing (Windows netstat): its header, then the flood
+            process.stdout.write(text)
+        chunk = (
+            "  TCP    0.0.0.0:1              0.0.0.0:0              LISTENING       4\r\n"
+            if host.platform == "windows"
+            else "tcp LISTEN 0 128 0.0.0.0:1 0.0.0.0:* " + "A" * 80 + "\n"
+        )
         block = chunk * max(1, host.flood_chunk // len(chunk))
         while True:
             process.stdout.write(block)

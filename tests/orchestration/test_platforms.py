@@ -49,6 +49,44 @@ def test_windows_host_is_recognised_from_either_default_shell(tmp_path: Path, sh
     assert all(p.pid is not None for x in scan.listeners for p in x.processes)
 
 
+def test_a_flooding_windows_host_is_cut_and_read_once_per_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """netstat -ano that never stops (one row over and over): cut at the
+    output cap, the host partial with its one listener; the collector lets
+    go of the output's bytes once decoded (it empties the list it is given)."""
+    from fleetscan.collectors import windows
+
+    handed: list[list[object]] = []
+    interpret = windows.interpret_windows
+
+    def watching(results: list[object]) -> object:
+        handed.append(results)
+        return interpret(results)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(windows, "interpret_windows", watching)
+    head = "\r\nActive Connections\r\n\r\n  Proto  Local Address  Foreign Address  State  PID\r\n"
+    host = SimHost(
+        "win-flood",
+        platform="windows",
+        behaviour="flood",
+        flood_chunk=64 * 1024,
+        outputs={"netstat-ano": head, "tasklist": '"System","4","Services","0","8 K"\n'},
+    )
+
+    async def main() -> HostScan:
+        async with sim_fleet(tmp_path, [host]) as fleet:
+            settings = fleet.settings(max_output=2 * 1024 * 1024, host_timeout=30.0)
+            return (await scan_all(fleet.targets, settings))[0]
+
+    scan = asyncio.run(main())
+    assert scan.status is Status.PARTIAL, scan.message
+    assert "output cut at the size limit" in scan.message
+    (one,) = scan.listeners
+    assert (one.proto, one.port, one.process_names) == ("tcp", 1, ("System",))
+    assert handed == [[]]  # emptied: the bytes were not held while parsing
+
+
 def test_german_windows_listeners_are_found_by_row_shape(tmp_path: Path) -> None:
     host = SimHost(
         "win-de",

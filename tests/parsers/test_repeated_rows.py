@@ -128,7 +128,7 @@ def test_netstat_a_flood_of_one_row_holds_one_listener() -> None:
 
 # --- every parser that shares: real captures with rows repeated anywhere -----
 
-SHARING = ("linux_ss", "linux_netstat", "bsd_netstat", "freebsd_sockstat")
+SHARING = ("linux_ss", "linux_netstat", "bsd_netstat", "freebsd_sockstat", "windows_netstat")
 
 
 @settings(max_examples=200, deadline=None)
@@ -159,6 +159,7 @@ def test_repeating_rows_of_real_captures_changes_nothing_a_scan_reports(
         assert merge_duplicates(shared.listeners) == merge_duplicates(reference.listeners), name
         assert shared.unparsed == reference.unparsed, name
         assert len(shared.listeners) == len(reference.listeners), name
+        assert shared.owners_known == reference.owners_known, name
 
 
 @pytest.mark.parametrize(
@@ -197,3 +198,73 @@ def test_bsd_formats_a_flood_of_one_row_holds_one_listener(module: str, row: str
     assert len(built) == 1  # one reading of the row, not 5,000
     (one,) = parsed.listeners  # these parsers merge themselves
     assert one.port == 22 and one.line == 3 - (module == "freebsd_sockstat")
+
+
+# --- Windows netstat: repeats, and rows with -b lines of their own -----------
+
+WINDOWS_HEADER = (
+    "\nActive Connections\n\n"
+    "  Proto  Local Address          Foreign Address        State           PID\n"
+)
+WINDOWS_LINES = [
+    "  TCP    0.0.0.0:135            0.0.0.0:0              LISTENING       1712\n",
+    "  TCP    0.0.0.0:445            0.0.0.0:0              LISTENING       4\n",
+    "  UDP    0.0.0.0:5353           *:*                                    2232\n",
+    "  TCP    10.0.0.5:49702         52.1.1.1:443           ESTABLISHED     900\n",
+    "  TCP    [::]:135               [::]:0                 LISTENING       1712\n",
+    "  TCP    0.0.0.0:4444           0.0.0.0:0              ABHÖREN\n",  # no pid, localised
+    "  RpcSs\n",  # -b continuation lines: a service tag,
+    " [svchost.exe]\n",  # an image,
+    " Can not obtain ownership information\n",  # a message
+    "\n",
+    "garbage that is no row\n",
+    "  TCP    not-an-address         0.0.0.0:0              LISTENING       1\n",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(WINDOWS_LINES), max_size=200), st.integers(0, 3))
+def test_windows_sharing_repeats_changes_nothing(rows: list[str], window: int) -> None:
+    """Rows, -b lines, blanks and garbage in any order and number: with
+    sharing the parse is exactly the parse without it (listeners with their
+    raw lines, names and line numbers; unparsed lines; owners_known)."""
+    from fleetscan.parsers import windows_netstat
+
+    text = WINDOWS_HEADER + "".join(rows)
+    shared = windows_netstat.parse(text, 2)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(windows_netstat, "REPEAT_WINDOW", window)  # 0: no sharing at all
+        reference = windows_netstat.parse(text, 2)
+    assert shared == reference
+
+
+def test_windows_a_flood_of_one_row_is_read_once() -> None:
+    from fleetscan.parsers import windows_netstat
+
+    built: list[object] = []
+    make = windows_netstat.make_listener
+
+    def counting(**kw: object) -> object:
+        built.append(kw)
+        return make(**kw)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(windows_netstat, "make_listener", counting)
+        parsed = windows_netstat.parse(WINDOWS_HEADER + WINDOWS_LINES[0] * 20_000)
+    assert len(built) == 1  # one reading of the row, not 20,000
+    (one,) = parsed.listeners
+    assert (one.port, one.line, one.raw) == (135, 5, WINDOWS_LINES[0].rstrip("\n"))
+
+
+def test_windows_a_repeated_row_keeps_its_own_b_lines_and_number() -> None:
+    """The same row three times, the second with its image below it: the
+    merged listener names the image and keeps both texts as evidence, and the
+    row with -b lines is read as its own (its own line number in raw order)."""
+    from fleetscan.parsers import windows_netstat
+
+    row, image = WINDOWS_LINES[0], WINDOWS_LINES[7]
+    parsed = windows_netstat.parse(WINDOWS_HEADER + row + row + image + row)
+    (one,) = parsed.listeners
+    assert one.line == 5
+    assert [p.name for p in one.processes] == ["svchost.exe"]
+    assert one.raw.split("\n") == [row.rstrip("\n"), row.rstrip("\n"), image.rstrip("\n")]
