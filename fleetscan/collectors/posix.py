@@ -17,7 +17,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from fleetscan import parsers
-from fleetscan.collectors.base import Collected, HostSession, first_stderr_line, parse_inline
+from fleetscan.collectors.base import (
+    MAX_OUTPUT_LINES,
+    Collected,
+    HostSession,
+    first_stderr_line,
+    parse_inline,
+    within_lines,
+)
 from fleetscan.collectors.owners import parse_passwd, with_uid_names
 from fleetscan.collectors.posix_script import (
     OWNERS_PASSWD,
@@ -41,6 +48,7 @@ class Section:
     text: str
     exit_status: int | None
     first_line: int  # 1-based line of the section's first output line in stdout
+    cut: bool = False  # lines past MAX_OUTPUT_LINES were not kept
 
 
 _SECTION = re.compile(
@@ -106,16 +114,18 @@ def split_sections(stdout: bytes, nonce: str) -> Framed:
             _name, _, code = rest.partition(" ")
             status = int(code) if code.strip().lstrip("-").isdigit() else None
             # ended by its marker line: the output's last line was complete
-            sections[current] = Section(current, _text(data, pieces), status, start)
+            pieces, cut = within_lines(stdout, pieces)
+            sections[current] = Section(current, _text(data, pieces), status, start, cut)
             current = None
         if eol == -1:
             break
         pos = seg
     if current is not None:  # cut off (output cap, dropped connection)
         pieces.append((seg, len(stdout)))
+        pieces, cut = within_lines(stdout, pieces)
         text = _text(data, pieces)
         sections[current] = Section(
-            current, text[:-1] if text.endswith("\r") else text, None, start
+            current, text[:-1] if text.endswith("\r") else text, None, start, cut
         )
     marked = pos > 0 or needle[:-1] in stdout
     return Framed(sections, uid, os, marked)
@@ -284,6 +294,12 @@ def interpret_framed(
     problems: list[str] = []
     if result.truncated:
         problems.append("output cut at the size limit: the listing is incomplete")
+    cut = [s.name for s in (sec, sections.get("passwd"), sections.get("ps")) if s and s.cut]
+    if cut:
+        problems.append(
+            f"output of {', '.join(cut)} has more than {MAX_OUTPUT_LINES:,} lines: "
+            "the rest was not read"
+        )
     if uid is not None and uid != "0" and not privileged:
         problems.append(f"ran as uid {uid}, not root: processes of other users are not visible")
     if not parsed.owners_known and (uid is None or uid == "0" or privileged):

@@ -10,7 +10,13 @@ import asyncio
 from dataclasses import replace
 
 from fleetscan import parsers
-from fleetscan.collectors.base import Collected, HostSession, parse_inline
+from fleetscan.collectors.base import (
+    MAX_OUTPUT_LINES,
+    Collected,
+    HostSession,
+    parse_inline,
+    within_lines,
+)
 from fleetscan.model import Status
 from fleetscan.parsers.windows_netstat import apply_tasklist
 from fleetscan.transports.base import CommandResult
@@ -28,7 +34,8 @@ def interpret_windows(results: list[CommandResult]) -> Collected:
     if netstat.exit_status not in (0, None) and not netstat.stdout.strip():
         err = netstat.stderr.decode("utf-8", "replace").strip()[:200]
         return Collected(Status.NO_COLLECTOR, f"netstat -ano failed: {err}", platform="windows")
-    text = _decode_console(netstat.stdout)
+    (kept,), cut = within_lines(netstat.stdout, [(0, len(netstat.stdout))])
+    text = _decode_console(netstat.stdout[: kept[1]] if cut else netstat.stdout)
     netstat = replace(netstat, stdout=b"")
     try:
         parsed = parsers.get("windows-netstat").parse(text)
@@ -45,6 +52,11 @@ def interpret_windows(results: list[CommandResult]) -> Collected:
         problems.append("tasklist failed: process names unknown")
     if netstat.truncated:
         problems.append("output cut at the size limit: the listing is incomplete")
+    if cut:
+        problems.append(
+            f"output of netstat -ano has more than {MAX_OUTPUT_LINES:,} lines: "
+            "the rest was not read"
+        )
     if not parsed.listeners and parsed.unparsed:
         return Collected(
             Status.PARSE_ERROR,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetscan.collectors.base import EVIDENCE_STDOUT
+from fleetscan.collectors.base import EVIDENCE_STDOUT, MAX_OUTPUT_LINES
 from fleetscan.collectors.posix import interpret_framed, interpret_posix, split_sections
 from fleetscan.model import HostScan, ScanRun, Status, Target
 from fleetscan.parsers.base import MAX_RAW_LINES
@@ -100,11 +100,23 @@ def test_a_flooding_host_keeps_a_bounded_excerpt_and_one_listener(
 # --------------------------------------------------------------------------- peaks
 
 
-def test_reading_a_flood_holds_at_most_four_times_the_cap() -> None:
+#: what a flooding host prints: one row over and over, `yes` (two bytes a
+#: line: 8 million lines in 16 MiB), short garbage lines, long garbage lines
+FLOODS = {
+    "row": b"tcp LISTEN 0 128 0.0.0.0:1 0.0.0.0:* " + b"A" * 80 + b"\n",
+    "yes": b"y\n",
+    "garbage": b"garbage that is no row at all\n",
+    "long-garbage": b"x" * 300 + b"\n",
+}
+
+
+@pytest.mark.parametrize("flood_kind", list(FLOODS))
+def test_reading_a_flood_holds_at_most_four_times_the_cap(flood_kind: str) -> None:
     """What the POSIX collector does with a cut output (split, drop the raw
-    bytes, parse, merge) peaks under 4x the cap, the bytes included."""
-    cap = 4 * MIB
-    row = b"tcp LISTEN 0 128 0.0.0.0:1 0.0.0.0:* " + b"A" * 80 + b"\n"
+    bytes, parse, merge) peaks under 4x the cap, the bytes included, whatever
+    the flood's lines are (their number is bounded too: MAX_OUTPUT_LINES)."""
+    cap = 16 * MIB  # the default --max-output-mb
+    row = FLOODS[flood_kind]
     flood = _framed_output(row * (cap // len(row) + 1), ended=False)[:cap]
     gc.collect()
     tracemalloc.start()
@@ -121,9 +133,12 @@ def test_reading_a_flood_holds_at_most_four_times_the_cap() -> None:
         kept, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert got.status is Status.PARTIAL and len(got.listeners) == 1
+    assert got.status is (Status.PARTIAL if flood_kind == "row" else Status.PARSE_ERROR)
+    assert len(got.listeners) == (flood_kind == "row")
+    assert len(got.unparsed) <= MAX_OUTPUT_LINES + 1
     assert peak <= 4 * cap, f"peak {peak / MIB:.1f} MiB for a {cap / MIB:.0f} MiB cap"
-    assert kept <= 256 * 1024, f"{kept / 1024:.0f} KiB kept of a cut flood"
+    if flood_kind == "row":
+        assert kept <= 256 * 1024, f"{kept / 1024:.0f} KiB kept of a cut flood"
 
 
 N = 20_000
@@ -267,3 +282,49 @@ def test_the_streamed_junit_is_the_document_build_tree_makes(shape: str) -> None
         streamed = io.StringIO()
         stream_junit(run, streamed)
         assert streamed.getvalue() == whole.getvalue()
+
+
+WINDOWS_HEAD = (
+    b"\r\nActive Connections\r\n\r\n"
+    b"  Proto  Local Address          Foreign Address        State           PID\r\n"
+)
+WINDOWS_FLOODS = {
+    "row": b"  TCP    0.0.0.0:1              0.0.0.0:0              LISTENING       4\r\n",
+    "yes": b"y\r\n",
+}
+
+
+@pytest.mark.parametrize("flood_kind", list(WINDOWS_FLOODS))
+def test_reading_a_windows_flood_holds_at_most_four_times_the_cap(flood_kind: str) -> None:
+    """The Windows collector's reading of a cut netstat -ano (decode, let the
+    bytes go, parse, merge): under 4x the cap, the bytes included."""
+    from fleetscan.collectors.windows import interpret_windows
+
+    cap = 16 * MIB
+    row = WINDOWS_FLOODS[flood_kind]
+    flood = (WINDOWS_HEAD + row * (cap // len(row) + 1))[:cap]
+    gc.collect()
+    tracemalloc.start()
+    try:
+        stdout = bytes(flood)
+        del flood
+        results = [
+            CommandResult("netstat -ano", None, stdout, b"", 1.0, truncated=True),
+            CommandResult(
+                "tasklist /FO CSV /NH", 0, b'"System","4","Services","0","8 K"\r\n', b"", 0.1
+            ),
+        ]
+        del stdout
+        got = interpret_windows(results)
+        gc.collect()
+        _kept, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert results == []  # handed over: nothing else held the bytes
+    assert len(got.listeners) == (flood_kind == "row")
+    assert len(got.unparsed) <= MAX_OUTPUT_LINES + 1
+    if flood_kind == "row":
+        assert got.status is Status.PARTIAL and "output cut at the size limit" in got.message
+    else:
+        assert got.status is Status.PARSE_ERROR
+    assert peak <= 4 * cap, f"peak {peak / MIB:.1f} MiB for a {cap / MIB:.0f} MiB cap"
