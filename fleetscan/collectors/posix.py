@@ -295,11 +295,14 @@ def interpret_framed(
     if result.truncated:
         problems.append("output cut at the size limit: the listing is incomplete")
     cut = [s.name for s in (sec, sections.get("passwd"), sections.get("ps")) if s and s.cut]
-    if cut:
-        problems.append(
-            f"output of {', '.join(cut)} has more than {MAX_OUTPUT_LINES:,} lines: "
-            "the rest was not read"
-        )
+    too_long = (
+        f"output of {', '.join(cut)} has more than {MAX_OUTPUT_LINES:,} lines: "
+        "the rest was not read"
+        if cut
+        else ""
+    )
+    if too_long:
+        problems.append(too_long)
     if uid is not None and uid != "0" and not privileged:
         problems.append(f"ran as uid {uid}, not root: processes of other users are not visible")
     if not parsed.owners_known and (uid is None or uid == "0" or privileged):
@@ -310,7 +313,14 @@ def interpret_framed(
     if not listeners and parsed.unparsed:
         return Collected(
             Status.PARSE_ERROR,
-            f"{len(parsed.unparsed)} line(s) of {collector} output could not be read",
+            "; ".join(
+                x
+                for x in (
+                    f"{len(parsed.unparsed)} line(s) of {collector} output could not be read",
+                    too_long,
+                )
+                if x
+            ),
             collector,
             (),
             parsed.unparsed,

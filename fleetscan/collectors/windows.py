@@ -60,7 +60,7 @@ def interpret_windows(results: list[CommandResult]) -> Collected:
     if not parsed.listeners and parsed.unparsed:
         return Collected(
             Status.PARSE_ERROR,
-            "netstat -ano output could not be read",
+            "; ".join(["netstat -ano output could not be read", *problems]),
             WINDOWS_NETSTAT,
             (),
             parsed.unparsed,

@@ -136,6 +136,8 @@ def test_reading_a_flood_holds_at_most_four_times_the_cap(flood_kind: str) -> No
     assert got.status is (Status.PARTIAL if flood_kind == "row" else Status.PARSE_ERROR)
     assert len(got.listeners) == (flood_kind == "row")
     assert len(got.unparsed) <= MAX_OUTPUT_LINES + 1
+    if flood_kind in ("yes", "garbage"):  # 8 million and 559,000 lines: cut
+        assert f"ss has more than {MAX_OUTPUT_LINES:,} lines" in got.message
     assert peak <= 4 * cap, f"peak {peak / MIB:.1f} MiB for a {cap / MIB:.0f} MiB cap"
     if flood_kind == "row":
         assert kept <= 256 * 1024, f"{kept / 1024:.0f} KiB kept of a cut flood"
@@ -327,4 +329,5 @@ def test_reading_a_windows_flood_holds_at_most_four_times_the_cap(flood_kind: st
         assert got.status is Status.PARTIAL and "output cut at the size limit" in got.message
     else:
         assert got.status is Status.PARSE_ERROR
+        assert f"more than {MAX_OUTPUT_LINES:,} lines" in got.message
     assert peak <= 4 * cap, f"peak {peak / MIB:.1f} MiB for a {cap / MIB:.0f} MiB cap"
