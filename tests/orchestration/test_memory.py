@@ -107,6 +107,7 @@ FLOODS = {
     "yes": b"y\n",
     "garbage": b"garbage that is no row at all\n",
     "long-garbage": b"x" * 300 + b"\n",
+    "one-line": b"x" * (4 * MIB),  # no line end at all
 }
 
 
