@@ -7,10 +7,13 @@ row it follows."""
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fleetscan.model import ParseResult
 from fleetscan.parsers import linux_ss
 from fleetscan.parsers.base import merge_duplicates
 
@@ -162,6 +165,21 @@ def test_repeating_rows_of_real_captures_changes_nothing_a_scan_reports(
         assert shared.owners_known == reference.owners_known, name
 
 
+def readings(module: ModuleType, text: str) -> tuple[int, ParseResult]:
+    """How many listeners ``module`` built while parsing ``text``, and its result."""
+    built: list[object] = []
+    make = module.make_listener
+
+    def counting(**kw: object) -> object:
+        built.append(kw)
+        return make(**kw)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(module, "make_listener", counting)
+        parsed = module.parse(text)
+    return len(built), parsed
+
+
 @pytest.mark.parametrize(
     ("module", "row"),
     [
@@ -185,17 +203,8 @@ def test_bsd_formats_a_flood_of_one_row_holds_one_listener(module: str, row: str
         if module == "bsd_netstat"
         else "root     sshd       812   4  tcp4   *:22                  *:*\n"
     )
-    built: list[object] = []
-    make = mod.make_listener
-
-    def counting(**kw: object) -> object:
-        built.append(kw)
-        return make(**kw)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(mod, "make_listener", counting)
-        parsed = mod.parse(row + body * 5_000)
-    assert len(built) == 1  # one reading of the row, not 5,000
+    built, parsed = readings(mod, row + body * 5_000)
+    assert built == 1  # one reading of the row, not 5,000
     (one,) = parsed.listeners  # these parsers merge themselves
     assert one.port == 22 and one.line == 3 - (module == "freebsd_sockstat")
 
@@ -241,17 +250,8 @@ def test_windows_sharing_repeats_changes_nothing(rows: list[str], window: int) -
 def test_windows_a_flood_of_one_row_is_read_once() -> None:
     from fleetscan.parsers import windows_netstat
 
-    built: list[object] = []
-    make = windows_netstat.make_listener
-
-    def counting(**kw: object) -> object:
-        built.append(kw)
-        return make(**kw)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(windows_netstat, "make_listener", counting)
-        parsed = windows_netstat.parse(WINDOWS_HEADER + WINDOWS_LINES[0] * 20_000)
-    assert len(built) == 1  # one reading of the row, not 20,000
+    built, parsed = readings(windows_netstat, WINDOWS_HEADER + WINDOWS_LINES[0] * 20_000)
+    assert built == 1  # one reading of the row, not 20,000
     (one,) = parsed.listeners
     assert (one.port, one.line, one.raw) == (135, 5, WINDOWS_LINES[0].rstrip("\n"))
 
