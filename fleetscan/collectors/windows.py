@@ -40,7 +40,8 @@ def interpret_windows(results: list[CommandResult]) -> Collected:
     try:
         parsed = parsers.get("windows-netstat").parse(text)
         if tasklist.exit_status == 0:
-            parsed = apply_tasklist(parsed, _decode_console(tasklist.stdout))
+            (names,), _ = within_lines(tasklist.stdout, [(0, len(tasklist.stdout))])
+            parsed = apply_tasklist(parsed, _decode_console(tasklist.stdout[: names[1]]))
     except Exception as exc:  # a parser bug must stay this host's problem
         return Collected(
             Status.PARSE_ERROR,

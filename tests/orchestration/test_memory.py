@@ -332,3 +332,21 @@ def test_reading_a_windows_flood_holds_at_most_four_times_the_cap(flood_kind: st
         assert got.status is Status.PARSE_ERROR
         assert f"more than {MAX_OUTPUT_LINES:,} lines" in got.message
     assert peak <= 4 * cap, f"peak {peak / MIB:.1f} MiB for a {cap / MIB:.0f} MiB cap"
+
+
+@pytest.mark.parametrize("late", [False, True])
+def test_tasklist_is_read_up_to_the_line_bound(late: bool) -> None:
+    """tasklist is bounded like netstat: a name past MAX_OUTPUT_LINES lines is not read."""
+    from fleetscan.collectors.windows import interpret_windows
+
+    netstat = WINDOWS_HEAD + b"  TCP    0.0.0.0:135    0.0.0.0:0    LISTENING    1712\r\n"
+    filler = b'"junk.exe","1","Services","0","8 K"\r\n' * (MAX_OUTPUT_LINES - 1 + late)
+    tasklist = filler + b'"rpc.exe","1712","Services","0","8 K"\r\n'
+    got = interpret_windows(
+        [
+            CommandResult("netstat -ano", 0, netstat, b"", 0.1),
+            CommandResult("tasklist /FO CSV /NH", 0, tasklist, b"", 0.1),
+        ]
+    )
+    (one,) = got.listeners
+    assert one.process_names == (() if late else ("rpc.exe",))
