@@ -356,11 +356,18 @@ def sudo_refused(result: CommandResult) -> str | None:
     return None
 
 
+#: how much of each stream a Windows shell's refusal is looked for in: it is
+#: all the shell prints, so it is at the start (a flooding host's 16 MiB of
+#: output without a frame is not copied, decoded and lowered whole)
+WINDOWS_REFUSAL_BYTES = 16 * 1024
+
+
 def windows_shell(result: CommandResult) -> bool:
     """True when the script was refused by a Windows shell: cmd.exe ("'sh' is
     not recognized as an internal or external command") or PowerShell ("The
     term 'sh' is not recognized as the name of a cmdlet")."""
-    text = (result.stdout + b"\n" + result.stderr).decode("utf-8", "replace").lower()
+    head = result.stdout[:WINDOWS_REFUSAL_BYTES] + b"\n" + result.stderr[:WINDOWS_REFUSAL_BYTES]
+    text = head.decode("utf-8", "replace").lower()
     return "is not recognized as" in text or "commandnotfoundexception" in text
 
 

@@ -350,3 +350,22 @@ def test_tasklist_is_read_up_to_the_line_bound(late: bool) -> None:
     )
     (one,) = got.listeners
     assert one.process_names == (() if late else ("rpc.exe",))
+
+
+def test_an_unframed_flood_is_not_copied_to_look_for_a_windows_shell() -> None:
+    """A host of unknown platform that floods without the script's frame: the
+    check for a Windows shell's refusal reads the start of each stream only."""
+    from fleetscan.collectors.posix import windows_shell
+
+    garbage = bytes(range(256)) * (16 * MIB // 256)  # undecodable: 2 bytes a char once decoded
+    refused = b"'sh' is not recognized as an internal or external command,\r\n"
+    gc.collect()
+    tracemalloc.start()
+    try:
+        flooding = windows_shell(CommandResult("sh -s", None, garbage, b"", 1.0, truncated=True))
+        _kept, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert flooding is False
+    assert peak <= MIB, f"peak {peak / MIB:.1f} MiB"
+    assert windows_shell(CommandResult("sh -s", 1, garbage, refused, 1.0)) is True
