@@ -31,7 +31,7 @@ def interpret_windows(results: list[CommandResult]) -> Collected:
     output is not held twice (bytes and text) while it is parsed."""
     netstat, tasklist = results
     results.clear()
-    if netstat.exit_status not in (0, None) and not netstat.stdout.strip():
+    if netstat.exit_status not in (0, None) and (not netstat.stdout or netstat.stdout.isspace()):
         err = netstat.stderr.decode("utf-8", "replace").strip()[:200]
         return Collected(Status.NO_COLLECTOR, f"netstat -ano failed: {err}", platform="windows")
     (kept,), cut = within_lines(netstat.stdout, [(0, len(netstat.stdout))])
