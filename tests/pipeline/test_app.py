@@ -28,7 +28,12 @@ SS = (
 def write(tmp: Path, inventory: str, policy: str = POLICY) -> RunOptions:
     (tmp / "inv.ini").write_text(inventory)
     (tmp / "policy.yaml").write_text(policy)
-    return RunOptions(inventory=(tmp / "inv.ini",), policies=(tmp / "policy.yaml",))
+    # reports (and the check of their folder in prepare) under tmp, not ./fleetscan-reports
+    return RunOptions(
+        inventory=(tmp / "inv.ini",),
+        policies=(tmp / "policy.yaml",),
+        output_root=tmp / "fleetscan-reports",
+    )
 
 
 def test_run_options_are_frozen(tmp_path: Path) -> None:
