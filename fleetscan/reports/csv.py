@@ -135,19 +135,20 @@ def _cell(value: Any) -> Any:
     """What the writer gets for one cell: text neutralised and clipped, unknown
     (None) empty, numbers as they are (ints stay ``22``, floats ``repr``)."""
     if isinstance(value, str):
-        return csv_cell(clip(value, MAX_CELL))
+        return csv_cell(value if len(value) <= MAX_CELL else clip(value, MAX_CELL))
     if value is None or (isinstance(value, float) and value != value):
         return ""  # unknown, or a NaN: an empty cell (as pandas' na_rep wrote it)
     return value
 
 
-def write_rows(out: IO[str], rows: Iterable[Row], columns: tuple[str, ...]) -> None:
-    """A header row, then one line per row (missing keys are empty cells)."""
+def write_rows(out: IO[str], rows: Iterable[Row | list[Any]], columns: tuple[str, ...]) -> None:
+    """A header row, then one line per row: a dict (missing keys are empty
+    cells), or a list of cells already made by :func:`_cell`, in column order."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
     writerow = writer.writerow
     for row in rows:
-        writerow([_cell(row.get(c)) for c in columns])
+        writerow(row if isinstance(row, list) else [_cell(row.get(c)) for c in columns])
 
 
 def _join(items: Sequence[object]) -> str:
@@ -180,26 +181,30 @@ def hosts_rows(run: ScanRun) -> Iterator[Row]:
         )
 
 
-def listeners_rows(run: ScanRun) -> Iterator[Row]:
-    return (
-        {
-            "host": s.host,
-            "proto": x.proto,
-            "family": x.family,
-            "address": x.address,
-            "port": x.port,
-            "zone": x.zone or "",
-            "bind_class": bind_class(x.address),
-            "state": x.state,
-            "process_names": _join(x.process_names),
-            "pids": _join([p.pid for p in x.processes]),
-            "users": _join([p.user for p in x.processes]),
-            "line": x.line,
-            "raw": x.raw,
-        }
-        for s in run.scans
-        for x in s.listeners
-    )
+def listeners_rows(run: ScanRun) -> Iterator[list[Any]]:
+    """The one big file (a row per socket) as finished cells in
+    :data:`LISTENER_COLUMNS` order: no dict per row, numbers as they are, the
+    host's cell made once per host."""
+    cell = _cell
+    for s in run.scans:
+        host = cell(s.host)
+        for x in s.listeners:
+            processes = x.processes
+            yield [
+                host,
+                cell(x.proto),
+                x.family,
+                cell(x.address),
+                x.port,
+                cell(x.zone or ""),
+                cell(bind_class(x.address)),
+                cell(x.state),
+                cell(_join(x.process_names)),
+                cell(_join([p.pid for p in processes])),
+                cell(_join([p.user for p in processes])),
+                cell(x.line),
+                cell(x.raw),
+            ]
 
 
 def findings_rows(run: ScanRun) -> Iterator[Row]:
@@ -257,7 +262,7 @@ def exposure_rows(run: ScanRun) -> Iterator[Row]:
 
 #: the rows of one file, made one at a time as the writer asks for them (a
 #: 300,000-listener run never holds its listener rows all at once)
-Builder = Callable[[ScanRun], Iterator[Row]]
+Builder = Callable[[ScanRun], Iterator[Row] | Iterator[list[Any]]]
 
 FILES: dict[str, tuple[Builder, tuple[str, ...]]] = {
     "hosts.csv": (hosts_rows, HOST_COLUMNS),
