@@ -143,6 +143,17 @@ def within_lines(
     return kept, False
 
 
+def first_lines(data: bytes, limit: int = MAX_OUTPUT_LINES) -> tuple[bytes, bool]:
+    """``data`` up to its ``limit``-th line end, and whether anything was cut."""
+    (kept,), cut = within_lines(data, [(0, len(data))], limit)
+    return (data[: kept[1]] if cut else data), cut
+
+
+def too_many_lines(what: str) -> str:
+    """The problem a host has when ``what`` was cut at :data:`MAX_OUTPUT_LINES`."""
+    return f"output of {what} has more than {MAX_OUTPUT_LINES:,} lines: the rest was not read"
+
+
 class Collector(Protocol):
     """Collects one platform's listeners through an open session."""
 

@@ -18,11 +18,11 @@ from dataclasses import dataclass, replace
 
 from fleetscan import parsers
 from fleetscan.collectors.base import (
-    MAX_OUTPUT_LINES,
     Collected,
     HostSession,
     first_stderr_line,
     parse_inline,
+    too_many_lines,
     within_lines,
 )
 from fleetscan.collectors.owners import parse_passwd, with_uid_names
@@ -295,12 +295,7 @@ def interpret_framed(
     if result.truncated:
         problems.append("output cut at the size limit: the listing is incomplete")
     cut = [s.name for s in (sec, sections.get("passwd"), sections.get("ps")) if s and s.cut]
-    too_long = (
-        f"output of {', '.join(cut)} has more than {MAX_OUTPUT_LINES:,} lines: "
-        "the rest was not read"
-        if cut
-        else ""
-    )
+    too_long = too_many_lines(", ".join(cut)) if cut else None
     if too_long:
         problems.append(too_long)
     if uid is not None and uid != "0" and not privileged:
@@ -313,14 +308,8 @@ def interpret_framed(
     if not listeners and parsed.unparsed:
         return Collected(
             Status.PARSE_ERROR,
-            "; ".join(
-                x
-                for x in (
-                    f"{len(parsed.unparsed)} line(s) of {collector} output could not be read",
-                    too_long,
-                )
-                if x
-            ),
+            f"{len(parsed.unparsed)} line(s) of {collector} output could not be read"
+            + (f"; {too_long}" if too_long else ""),
             collector,
             (),
             parsed.unparsed,

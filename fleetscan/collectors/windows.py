@@ -11,11 +11,11 @@ from dataclasses import replace
 
 from fleetscan import parsers
 from fleetscan.collectors.base import (
-    MAX_OUTPUT_LINES,
     Collected,
     HostSession,
+    first_lines,
     parse_inline,
-    within_lines,
+    too_many_lines,
 )
 from fleetscan.model import Status
 from fleetscan.parsers.windows_netstat import apply_tasklist
@@ -34,14 +34,14 @@ def interpret_windows(results: list[CommandResult]) -> Collected:
     if netstat.exit_status not in (0, None) and (not netstat.stdout or netstat.stdout.isspace()):
         err = netstat.stderr.decode("utf-8", "replace").strip()[:200]
         return Collected(Status.NO_COLLECTOR, f"netstat -ano failed: {err}", platform="windows")
-    (kept,), cut = within_lines(netstat.stdout, [(0, len(netstat.stdout))])
-    text = _decode_console(netstat.stdout[: kept[1]] if cut else netstat.stdout)
+    data, cut = first_lines(netstat.stdout)
+    text = _decode_console(data)
+    del data
     netstat = replace(netstat, stdout=b"")
     try:
         parsed = parsers.get("windows-netstat").parse(text)
         if tasklist.exit_status == 0:
-            (names,), _ = within_lines(tasklist.stdout, [(0, len(tasklist.stdout))])
-            parsed = apply_tasklist(parsed, _decode_console(tasklist.stdout[: names[1]]))
+            parsed = apply_tasklist(parsed, _decode_console(first_lines(tasklist.stdout)[0]))
     except Exception as exc:  # a parser bug must stay this host's problem
         return Collected(
             Status.PARSE_ERROR,
@@ -54,10 +54,7 @@ def interpret_windows(results: list[CommandResult]) -> Collected:
     if netstat.truncated:
         problems.append("output cut at the size limit: the listing is incomplete")
     if cut:
-        problems.append(
-            f"output of netstat -ano has more than {MAX_OUTPUT_LINES:,} lines: "
-            "the rest was not read"
-        )
+        problems.append(too_many_lines(WINDOWS_NETSTAT))
     if not parsed.listeners and parsed.unparsed:
         return Collected(
             Status.PARSE_ERROR,
